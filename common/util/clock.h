@@ -1,0 +1,54 @@
+#pragma once
+// Time is injected: only RealClock reads the system clocks, so decision code
+// and the in-memory DCS run on simulated time in tests.
+
+#include <chrono>
+#include <mutex>
+
+namespace pgtandem {
+
+using MonoTime = std::chrono::steady_clock::time_point;
+using WallTime = std::chrono::system_clock::time_point;
+using Millis = std::chrono::milliseconds;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Monotonic time, for deadlines and lease expiry. Thread-safe.
+  virtual MonoTime monotonicNow() const = 0;
+  // Wall-clock time, for timestamps shown to people and stored in the DCS.
+  virtual WallTime wallNow() const = 0;
+};
+
+class RealClock final : public Clock {
+ public:
+  MonoTime monotonicNow() const override { return std::chrono::steady_clock::now(); }
+  WallTime wallNow() const override { return std::chrono::system_clock::now(); }
+  static RealClock& instance();
+};
+
+// A clock that moves only when told. Thread-safe.
+class SimulatedClock final : public Clock {
+ public:
+  SimulatedClock() : mono_(std::chrono::hours(1)), wall_(std::chrono::seconds(1'700'000'000)) {}
+  MonoTime monotonicNow() const override {
+    std::lock_guard lock(mutex_);
+    return mono_;
+  }
+  WallTime wallNow() const override {
+    std::lock_guard lock(mutex_);
+    return wall_;
+  }
+  void advance(std::chrono::nanoseconds step) {
+    std::lock_guard lock(mutex_);
+    mono_ += step;
+    wall_ += std::chrono::duration_cast<std::chrono::system_clock::duration>(step);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  MonoTime mono_;
+  WallTime wall_;
+};
+
+}  // namespace pgtandem

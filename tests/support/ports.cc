@@ -1,0 +1,49 @@
+#include "tests/support/ports.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+
+namespace pgtandem::testing {
+
+int freeLoopbackPort() {
+  static std::mutex mutex;
+  static std::set<int> handed_out;
+  std::lock_guard lock(mutex);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ::close(fd);
+      continue;
+    }
+    ::close(fd);
+    const int port = ntohs(addr.sin_port);
+    if (handed_out.insert(port).second) return port;
+  }
+  throw std::runtime_error("no free loopback port");
+}
+
+std::string makeTempDir(const std::string& tag) {
+  const char* base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
+  std::string templ = std::string(base) + "/pgtandem-" + tag + "-XXXXXX";
+  if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed for " + templ);
+  return templ;
+}
+
+void removeTree(const std::string& path) {
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
+}
+
+}  // namespace pgtandem::testing
