@@ -1,0 +1,179 @@
+#pragma once
+// The cluster state as Patroni lays it out in the DCS, under
+// /<namespace>/<scope>/: initialize, config, leader, members/<name>, status,
+// sync, failover, history, failsafe. One prefix read gives one immutable
+// ClusterSnapshot stamped with its revision; compare-and-set writes use the
+// mod revisions it carries. Values use Patroni 4.x's JSON formats so that
+// Patroni's tools (patronictl, vip-manager) read what we write.
+//
+// A value that does not parse is reported once (per key and revision) to the
+// MalformedValueLog and left out of the snapshot: garbage in etcd never stops
+// an agent.
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/dcs/dcs.h"
+
+namespace pgtandem::dcs {
+
+class ClusterPaths {
+ public:
+  ClusterPaths(std::string_view namespace_, std::string_view scope);
+  const std::string& base() const { return base_; }  // "/service/batman/"
+  std::string initialize() const { return base_ + "initialize"; }
+  std::string config() const { return base_ + "config"; }
+  std::string leader() const { return base_ + "leader"; }
+  std::string members() const { return base_ + "members/"; }
+  std::string member(std::string_view name) const { return members() + std::string(name); }
+  std::string status() const { return base_ + "status"; }
+  std::string sync() const { return base_ + "sync"; }
+  std::string failover() const { return base_ + "failover"; }
+  std::string history() const { return base_ + "history"; }
+  std::string failsafe() const { return base_ + "failsafe"; }
+
+ private:
+  std::string base_;
+};
+
+// Patroni's member tags. Unknown tags are kept as raw JSON text.
+struct MemberTags {
+  bool nofailover = false;
+  std::optional<int> failover_priority;
+  bool noloadbalance = false;
+  bool clonefrom = false;
+  bool nosync = false;
+  bool nostream = false;
+  std::optional<int> sync_priority;
+  std::optional<std::string> replicatefrom;
+  std::map<std::string, std::string> other;  // name -> JSON text
+
+  bool operator==(const MemberTags&) const = default;
+};
+
+// members/<name>
+struct MemberInfo {
+  std::string name;
+  std::string conn_url;   // postgres://host:port/postgres
+  std::string api_url;    // http://host:8008/patroni
+  std::string state;      // running, stopped, starting, crashed, creating replica, ...
+  std::string role;       // primary, replica, standby_leader, demoted, uninitialized
+  std::string version;    // agent version
+  std::string proxy_url;
+  MemberTags tags;
+  std::optional<std::int64_t> xlog_location;  // bytes (LSN as an integer)
+  std::optional<std::int64_t> receive_lsn;
+  std::optional<std::int64_t> replay_lsn;
+  std::string replication_state;  // streaming, in archive recovery
+  std::optional<int> timeline;
+  bool pending_restart = false;
+  bool pause = false;
+  // From the DCS, not the JSON:
+  Revision mod_revision = 0;
+  LeaseId lease = 0;
+
+  bool operator==(const MemberInfo&) const = default;
+};
+
+struct LeaderInfo {
+  std::string name;  // the key's plain value
+  Revision mod_revision = 0;
+  LeaseId lease = 0;
+};
+
+// status: the leader's last known WAL position and slot positions.
+struct StatusInfo {
+  std::optional<std::int64_t> optime;
+  std::map<std::string, std::int64_t> slots;
+  std::vector<std::string> retain_slots;
+  Revision mod_revision = 0;
+
+  bool operator==(const StatusInfo&) const = default;
+};
+
+struct SyncInfo {
+  std::string leader;
+  std::vector<std::string> sync_standby;
+  std::optional<int> quorum;
+  Revision mod_revision = 0;
+
+  bool operator==(const SyncInfo&) const = default;
+};
+
+struct FailoverInfo {
+  std::string leader;        // switchover from (may be empty)
+  std::string candidate;     // "member" in the JSON
+  std::string scheduled_at;  // ISO 8601, empty when immediate
+  Revision mod_revision = 0;
+
+  bool operator==(const FailoverInfo&) const = default;
+};
+
+struct HistoryEntry {
+  int timeline = 0;
+  std::int64_t lsn = 0;
+  std::string reason;
+  std::string timestamp;
+  std::string new_leader;
+
+  bool operator==(const HistoryEntry&) const = default;
+};
+
+struct ClusterSnapshot {
+  Revision revision = 0;
+  std::optional<std::string> initialize;  // system identifier; "" while initializing
+  Revision initialize_mod_revision = 0;
+  std::optional<std::string> config_json;  // the dynamic configuration, parsed by common/config
+  Revision config_mod_revision = 0;
+  std::optional<LeaderInfo> leader;
+  std::vector<MemberInfo> members;  // sorted by name
+  std::optional<StatusInfo> status;
+  std::optional<SyncInfo> sync;
+  std::optional<FailoverInfo> failover;
+  std::vector<HistoryEntry> history;
+  Revision history_mod_revision = 0;
+  std::map<std::string, std::string> failsafe;  // member name -> api_url
+
+  bool isUnlocked() const { return !leader.has_value(); }
+  const MemberInfo* member(std::string_view name) const;
+  const MemberInfo* leaderMember() const;
+};
+
+// Remembers which malformed values were already reported, so each is logged
+// once per key and revision. Thread-safe.
+class MalformedValueLog {
+ public:
+  // Logs a warning unless this key at this revision was reported before.
+  // Returns true when it logged.
+  bool report(const std::string& key, Revision mod_revision, const std::string& reason);
+  std::size_t reportedCount() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::pair<std::string, Revision>> seen_;
+};
+
+ClusterSnapshot parseCluster(const RangeResult& range, const ClusterPaths& paths, MalformedValueLog& log);
+
+// Reads the whole prefix in one call and parses it.
+Result<ClusterSnapshot> loadCluster(Dcs& dcs, const ClusterPaths& paths, MalformedValueLog& log);
+
+// Parsers and serializers of single values (Patroni 4.x JSON). The parsers
+// return kParse errors that say what is wrong.
+Result<MemberInfo> parseMember(std::string_view name, std::string_view json);
+std::string toJson(const MemberInfo& member);
+Result<StatusInfo> parseStatus(std::string_view json);
+std::string toJson(const StatusInfo& status);
+Result<SyncInfo> parseSync(std::string_view json);
+std::string toJson(const SyncInfo& sync);
+Result<FailoverInfo> parseFailover(std::string_view json);
+std::string toJson(const FailoverInfo& failover);
+Result<std::vector<HistoryEntry>> parseHistory(std::string_view json);
+std::string toJson(const std::vector<HistoryEntry>& history);
+Result<std::map<std::string, std::string>> parseFailsafe(std::string_view json);
+
+}  // namespace pgtandem::dcs
