@@ -1,0 +1,639 @@
+#include "common/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+extern char** environ;
+
+namespace pgtandem::config {
+
+namespace {
+
+// Child lookup that never throws: yaml-cpp throws InvalidNode on most calls
+// made on a missing child, so a missing key becomes a plain undefined node.
+YAML::Node at(const YAML::Node& parent, const std::string& key) {
+  if (!parent.IsDefined() || !parent.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  const YAML::Node& const_parent = parent;
+  YAML::Node child = const_parent[key];
+  if (!child.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+  return child;
+}
+
+// Keys Patroni accepts that pgtandem does not implement (yet): reported as
+// warnings, never silently dropped.
+const std::set<std::string> kUnsupportedSections = {
+    "consul", "zookeeper", "exhibitor", "kubernetes", "raft", "citus", "etcd.srv", "etcd.url",
+    "etcd.proxy", "etcd3.srv", "etcd3.url", "etcd3.proxy", "etcd.srv_suffix", "etcd3.srv_suffix"};
+
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  void error(const YAML::Node& node, const std::string& key, const std::string& message) {
+    errors_.push_back({file_, lineOf(node), key, message});
+  }
+  void warn(const YAML::Node& node, const std::string& key, const std::string& message) {
+    warnings_.push_back({file_, lineOf(node), key, message});
+  }
+  void envError(const std::string& variable, const std::string& message) {
+    errors_.push_back({"environment", 0, variable, message});
+  }
+
+  static int lineOf(const YAML::Node& node) {
+    if (!node.IsDefined() || node.Mark().is_null()) return 0;
+    return node.Mark().line + 1;
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+  // Warns about every key of `map` that is not in `known`.
+  void checkKeys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> known) {
+    if (!map.IsMap()) return;
+    for (const auto& entry : map) {
+      const std::string key = entry.first.Scalar();
+      if (std::find_if(known.begin(), known.end(), [&](const char* k) { return key == k; }) != known.end()) continue;
+      const std::string full = join(path, key);
+      if (kUnsupportedSections.count(full)) {
+        warn(entry.first, full, "is a Patroni setting that pgtandem does not support yet; ignored");
+      } else {
+        warn(entry.first, full, "is not a known setting; ignored (a typo?)");
+      }
+    }
+  }
+
+  YAML::Node section(const YAML::Node& parent, const char* key, const std::string& path) {
+    YAML::Node node = at(parent, key);
+    if (node.IsDefined() && !node.IsNull() && !node.IsMap()) {
+      error(node, join(path, key), "must be a mapping");
+      return YAML::Node();
+    }
+    return node;
+  }
+
+  void readString(const YAML::Node& parent, const char* key, const std::string& path, std::string& out) {
+    YAML::Node node = at(parent, key);
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (!node.IsScalar()) return error(node, join(path, key), "must be a string");
+    out = node.Scalar();
+  }
+
+  void readInt(const YAML::Node& parent, const char* key, const std::string& path, int& out) {
+    std::int64_t wide = out;
+    readInt64(parent, key, path, wide);
+    if (wide < INT32_MIN || wide > INT32_MAX) return error(at(parent, key), join(path, key), "is out of range");
+    out = static_cast<int>(wide);
+  }
+
+  void readInt64(const YAML::Node& parent, const char* key, const std::string& path, std::int64_t& out) {
+    YAML::Node node = at(parent, key);
+    if (!node.IsDefined() || node.IsNull()) return;
+    if (!node.IsScalar()) return error(node, join(path, key), "must be an integer");
+    auto parsed = parseInt(node.Scalar());
+    if (!parsed) return error(node, join(path, key), "must be an integer, got '" + node.Scalar() + "'");
+    out = *parsed;
+  }
+
+  void readBool(const YAML::Node& parent, const char* key, const std::string& path, bool& out) {
+    YAML::Node node = at(parent, key);
+    if (!node.IsDefined() || node.IsNull()) return;
+    auto parsed = node.IsScalar() ? parseBool(node.Scalar()) : std::nullopt;
+    if (!parsed) return error(node, join(path, key), "must be true or false");
+    out = *parsed;
+  }
+
+  // A list of strings, or one comma-separated string.
+  void readList(const YAML::Node& parent, const char* key, const std::string& path, std::vector<std::string>& out) {
+    YAML::Node node = at(parent, key);
+    if (!node.IsDefined() || node.IsNull()) return;
+    out.clear();
+    if (node.IsScalar()) {
+      out = splitComma(node.Scalar());
+      return;
+    }
+    if (!node.IsSequence()) return error(node, join(path, key), "must be a list or a comma-separated string");
+    for (const auto& item : node) {
+      if (!item.IsScalar()) return error(item, join(path, key), "must hold only strings");
+      out.push_back(item.Scalar());
+    }
+  }
+
+  // A mapping of scalars, kept as strings (PostgreSQL parameters, callbacks).
+  void readScalarMap(const YAML::Node& parent, const char* key, const std::string& path,
+                     std::map<std::string, std::string>& out) {
+    YAML::Node node = section(parent, key, path);
+    if (!node.IsDefined() || node.IsNull()) return;
+    for (const auto& entry : node) {
+      const std::string name = entry.first.Scalar();
+      if (!entry.second.IsScalar()) {
+        error(entry.second, join(join(path, key), name), "must be a single value");
+        continue;
+      }
+      out[name] = entry.second.Scalar();
+    }
+  }
+
+  static std::optional<std::int64_t> parseInt(const std::string& text) {
+    try {
+      std::size_t used = 0;
+      const long long value = std::stoll(text, &used, 10);
+      if (used != text.size()) return std::nullopt;
+      return value;
+    } catch (...) {
+      return std::nullopt;
+    }
+  }
+
+  static std::optional<bool> parseBool(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (text == "true" || text == "on" || text == "yes" || text == "1") return true;
+    if (text == "false" || text == "off" || text == "no" || text == "0") return false;
+    return std::nullopt;
+  }
+
+  static std::vector<std::string> splitComma(const std::string& text) {
+    std::vector<std::string> out;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) out.push_back(item);
+    }
+    return out;
+  }
+
+  const std::string& file() const { return file_; }
+  std::vector<ConfigIssue> errors_;
+  std::vector<ConfigIssue> warnings_;
+
+ private:
+  std::string file_;
+};
+
+void readCredentials(Reader& r, const YAML::Node& parent, const char* key, const std::string& path, Credentials& out) {
+  YAML::Node node = r.section(parent, key, path);
+  if (!node.IsDefined() || node.IsNull()) return;
+  const std::string here = Reader::join(path, key);
+  r.checkKeys(node, here, {"username", "password", "sslmode", "sslkey", "sslcert", "sslrootcert", "channel_binding"});
+  r.readString(node, "username", here, out.username);
+  r.readString(node, "password", here, out.password);
+}
+
+void readStandbyCluster(Reader& r, const YAML::Node& node, const std::string& path, DynamicConfig& out) {
+  if (!node.IsDefined() || node.IsNull()) return;
+  if (!node.IsMap()) return r.error(node, path, "must be a mapping");
+  r.checkKeys(node, path, {"host", "port", "primary_slot_name", "create_replica_methods", "restore_command",
+                           "archive_cleanup_command", "recovery_min_apply_delay"});
+  StandbyClusterConfig standby;
+  r.readList(node, "host", path, standby.hosts);
+  int port = 0;
+  r.readInt(node, "port", path, port);
+  if (at(node, "port").IsDefined()) {
+    if (port <= 0 || port > 65535) r.error(at(node, "port"), path + ".port", "must be a TCP port (1-65535)");
+    standby.port = port;
+  }
+  r.readString(node, "primary_slot_name", path, standby.primary_slot_name);
+  r.readList(node, "create_replica_methods", path, standby.create_replica_methods);
+  r.readString(node, "restore_command", path, standby.restore_command);
+  r.readString(node, "archive_cleanup_command", path, standby.archive_cleanup_command);
+  r.readString(node, "recovery_min_apply_delay", path, standby.recovery_min_apply_delay);
+  // Patroni: a standby cluster needs a source, a host or a restore_command.
+  if (standby.hosts.empty() && standby.restore_command.empty()) {
+    r.error(node, path, "needs 'host' or 'restore_command' to replicate from");
+  }
+  out.standby_cluster = std::move(standby);
+}
+
+void readDynamic(Reader& r, const YAML::Node& node, const std::string& path, DynamicConfig& out) {
+  if (!node.IsDefined() || node.IsNull()) return;
+  r.checkKeys(node, path,
+              {"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "maximum_lag_on_syncnode",
+               "primary_start_timeout", "master_start_timeout", "primary_stop_timeout", "synchronous_mode",
+               "synchronous_mode_strict", "synchronous_node_count", "failsafe_mode", "check_timeline", "postgresql",
+               "standby_cluster", "slots", "ignore_slots", "max_timelines_history", "member_slots_ttl"});
+  r.readInt(node, "ttl", path, out.ttl);
+  r.readInt(node, "loop_wait", path, out.loop_wait);
+  r.readInt(node, "retry_timeout", path, out.retry_timeout);
+  r.readInt64(node, "maximum_lag_on_failover", path, out.maximum_lag_on_failover);
+  r.readInt(node, "master_start_timeout", path, out.primary_start_timeout);  // Patroni < 4 name
+  r.readInt(node, "primary_start_timeout", path, out.primary_start_timeout);
+  if (at(node, "synchronous_mode").IsDefined() && at(node, "synchronous_mode").IsScalar() &&
+      at(node, "synchronous_mode").Scalar() == "quorum") {
+    r.warn(at(node, "synchronous_mode"), path + ".synchronous_mode", "quorum mode is not supported yet; using 'on'");
+    out.synchronous_mode = true;
+  } else {
+    r.readBool(node, "synchronous_mode", path, out.synchronous_mode);
+  }
+  r.readBool(node, "synchronous_mode_strict", path, out.synchronous_mode_strict);
+  r.readInt(node, "synchronous_node_count", path, out.synchronous_node_count);
+  r.readBool(node, "failsafe_mode", path, out.failsafe_mode);
+  r.readBool(node, "check_timeline", path, out.check_timeline);
+  YAML::Node pg = r.section(node, "postgresql", path);
+  if (pg.IsDefined() && !pg.IsNull()) {
+    const std::string pg_path = path + ".postgresql";
+    r.checkKeys(pg, pg_path, {"use_pg_rewind", "use_slots", "parameters", "pg_hba", "recovery_conf"});
+    r.readBool(pg, "use_pg_rewind", pg_path, out.use_pg_rewind);
+    r.readBool(pg, "use_slots", pg_path, out.use_slots);
+    r.readScalarMap(pg, "parameters", pg_path, out.parameters);
+  }
+  readStandbyCluster(r, at(node, "standby_cluster"), path + ".standby_cluster", out);
+  YAML::Node slots = r.section(node, "slots", path);
+  if (slots.IsDefined() && !slots.IsNull()) {
+    for (const auto& entry : slots) {
+      const std::string name = entry.first.Scalar();
+      std::map<std::string, std::string> slot;
+      if (entry.second.IsMap()) {
+        for (const auto& field : entry.second) {
+          if (field.second.IsScalar()) slot[field.first.Scalar()] = field.second.Scalar();
+        }
+      }
+      if (slot.count("type") && slot["type"] != "physical" && slot["type"] != "logical") {
+        r.error(at(entry.second, "type"), path + ".slots." + name + ".type", "must be 'physical' or 'logical'");
+      }
+      out.slots[name] = std::move(slot);
+    }
+  }
+  if (auto timing = validateTiming(out.ttl, out.loop_wait, out.retry_timeout); !timing.ok()) {
+    r.error(at(node, "ttl").IsDefined() ? at(node, "ttl") : node, path + ".ttl", timing.error().message);
+  }
+}
+
+// initdb options in Patroni's format: a list of "flag" strings or
+// {option: value} mappings.
+void readInitdb(Reader& r, const YAML::Node& node, const std::string& path, std::vector<std::string>& out) {
+  if (!node.IsDefined() || node.IsNull()) return;
+  if (!node.IsSequence()) return r.error(node, path, "must be a list of options");
+  for (const auto& item : node) {
+    if (item.IsScalar()) {
+      out.push_back("--" + item.Scalar());
+    } else if (item.IsMap() && item.size() == 1) {
+      const auto entry = *item.begin();
+      out.push_back("--" + entry.first.Scalar() + "=" + entry.second.Scalar());
+    } else {
+      r.error(item, path, "entries must be 'option' or 'option: value'");
+    }
+  }
+}
+
+void readReplicaMethods(Reader& r, const YAML::Node& pg, const std::string& path, PostgresqlConfig& out) {
+  std::vector<std::string> names;
+  r.readList(pg, "create_replica_methods", path, names);
+  for (const auto& name : names) {
+    ReplicaMethod method{name, {}};
+    YAML::Node options = at(pg, name);
+    if (name != "basebackup" && (!options.IsDefined() || !options.IsMap() || !at(options, "command").IsDefined())) {
+      r.error(at(pg, "create_replica_methods"), path + "." + name,
+              "replica method '" + name + "' needs a mapping with a 'command'");
+    }
+    if (options.IsMap()) {
+      for (const auto& field : options) {
+        if (field.second.IsScalar()) method.options[field.first.Scalar()] = field.second.Scalar();
+      }
+    }
+    out.create_replica_methods.push_back(std::move(method));
+  }
+  if (out.create_replica_methods.empty()) out.create_replica_methods.push_back({"basebackup", {}});
+}
+
+void readPostgresql(Reader& r, const YAML::Node& node, PostgresqlConfig& out, std::set<std::string>& method_keys) {
+  const std::string path = "postgresql";
+  if (!node.IsDefined() || node.IsNull()) return;
+  std::vector<std::string> names;
+  r.readList(node, "create_replica_methods", path, names);
+  for (const auto& name : names) method_keys.insert(name);
+  r.readString(node, "listen", path, out.listen);
+  r.readString(node, "connect_address", path, out.connect_address);
+  r.readString(node, "data_dir", path, out.data_dir);
+  r.readString(node, "bin_dir", path, out.bin_dir);
+  r.readString(node, "config_dir", path, out.config_dir);
+  r.readString(node, "pgpass", path, out.pgpass);
+  YAML::Node auth = r.section(node, "authentication", path);
+  if (auth.IsDefined() && !auth.IsNull()) {
+    r.checkKeys(auth, path + ".authentication", {"superuser", "replication", "rewind"});
+    readCredentials(r, auth, "superuser", path + ".authentication", out.superuser);
+    readCredentials(r, auth, "replication", path + ".authentication", out.replication);
+    readCredentials(r, auth, "rewind", path + ".authentication", out.rewind);
+  }
+  r.readScalarMap(node, "parameters", path, out.parameters);
+  r.readScalarMap(node, "callbacks", path, out.callbacks);
+  YAML::Node callbacks = at(node, "callbacks");
+  if (callbacks.IsMap()) {
+    r.checkKeys(callbacks, path + ".callbacks",
+                {"on_start", "on_stop", "on_restart", "on_reload", "on_role_change", "pre_promote", "before_stop"});
+  }
+  r.readList(node, "pg_hba", path, out.pg_hba);
+  r.readBool(node, "use_pg_rewind", path, out.use_pg_rewind);
+  r.readBool(node, "remove_data_directory_on_rewind_failure", path, out.remove_data_directory_on_rewind_failure);
+  r.readBool(node, "remove_data_directory_on_diverged_timelines", path,
+             out.remove_data_directory_on_diverged_timelines);
+  r.readBool(node, "use_unix_socket", path, out.use_unix_socket);
+  readReplicaMethods(r, node, path, out);
+}
+
+void applyEnvironment(Reader& r, const Environment& env, Config& c) {
+  auto set = [&](const char* name, std::string& field) {
+    if (auto it = env.find(name); it != env.end()) field = it->second;
+  };
+  set("PATRONI_SCOPE", c.scope);
+  set("PATRONI_NAME", c.name);
+  set("PATRONI_NAMESPACE", c.namespace_);
+  set("PATRONI_LOG_LEVEL", c.log_level);
+  set("PATRONI_RESTAPI_LISTEN", c.restapi.listen);
+  set("PATRONI_RESTAPI_CONNECT_ADDRESS", c.restapi.connect_address);
+  set("PATRONI_RESTAPI_USERNAME", c.restapi.authentication.username);
+  set("PATRONI_RESTAPI_PASSWORD", c.restapi.authentication.password);
+  set("PATRONI_RESTAPI_CERTFILE", c.restapi.certfile);
+  set("PATRONI_RESTAPI_KEYFILE", c.restapi.keyfile);
+  set("PATRONI_RESTAPI_CAFILE", c.restapi.cafile);
+  set("PATRONI_RESTAPI_VERIFY_CLIENT", c.restapi.verify_client);
+  for (const char* prefix : {"PATRONI_ETCD_", "PATRONI_ETCD3_"}) {
+    const std::string p(prefix);
+    for (const char* suffix : {"HOST", "HOSTS"}) {
+      if (auto it = env.find(p + suffix); it != env.end()) c.etcd.hosts = Reader::splitComma(it->second);
+    }
+    if (auto it = env.find(p + "PROTOCOL"); it != env.end()) c.etcd.protocol = it->second;
+    if (auto it = env.find(p + "USERNAME"); it != env.end()) c.etcd.username = it->second;
+    if (auto it = env.find(p + "PASSWORD"); it != env.end()) c.etcd.password = it->second;
+    if (auto it = env.find(p + "CACERT"); it != env.end()) c.etcd.cacert = it->second;
+    if (auto it = env.find(p + "CERT"); it != env.end()) c.etcd.cert = it->second;
+    if (auto it = env.find(p + "KEY"); it != env.end()) c.etcd.key = it->second;
+  }
+  set("PATRONI_POSTGRESQL_LISTEN", c.postgresql.listen);
+  set("PATRONI_POSTGRESQL_CONNECT_ADDRESS", c.postgresql.connect_address);
+  set("PATRONI_POSTGRESQL_DATA_DIR", c.postgresql.data_dir);
+  set("PATRONI_POSTGRESQL_BIN_DIR", c.postgresql.bin_dir);
+  set("PATRONI_POSTGRESQL_CONFIG_DIR", c.postgresql.config_dir);
+  set("PATRONI_POSTGRESQL_PGPASS", c.postgresql.pgpass);
+  set("PATRONI_SUPERUSER_USERNAME", c.postgresql.superuser.username);
+  set("PATRONI_SUPERUSER_PASSWORD", c.postgresql.superuser.password);
+  set("PATRONI_REPLICATION_USERNAME", c.postgresql.replication.username);
+  set("PATRONI_REPLICATION_PASSWORD", c.postgresql.replication.password);
+  set("PATRONI_REWIND_USERNAME", c.postgresql.rewind.username);
+  set("PATRONI_REWIND_PASSWORD", c.postgresql.rewind.password);
+  for (const char* name : {"PATRONI_CONSUL_HOST", "PATRONI_ZOOKEEPER_HOSTS", "PATRONI_KUBERNETES_LABELS",
+                           "PATRONI_RAFT_SELF_ADDR", "PATRONI_EXHIBITOR_HOSTS"}) {
+    if (env.count(name)) {
+      r.warnings_.push_back({"environment", 0, name, "selects a DCS pgtandem does not support (it uses etcd v3); ignored"});
+    }
+  }
+  (void)r;
+}
+
+// Host:port strings as Patroni takes them (listen may be "0.0.0.0:8008" or
+// "*:5432"; several listen addresses are comma-separated).
+bool looksLikeHostPort(const std::string& value) {
+  const auto colon = value.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= value.size()) return false;
+  const std::string port = value.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) return false;
+  const long n = std::stol(port);
+  return n > 0 && n <= 65535;
+}
+
+void validate(Reader& r, const YAML::Node& root, Config& c) {
+  auto require = [&](const std::string& value, const YAML::Node& node, const std::string& key) {
+    if (value.empty()) r.errors_.push_back({r.file(), Reader::lineOf(node), key, "is required"});
+  };
+  require(c.scope, at(root, "scope"), "scope");
+  require(c.name, at(root, "name"), "name");
+  require(c.restapi.listen, at(root, "restapi"), "restapi.listen");
+  require(c.restapi.connect_address, at(root, "restapi"), "restapi.connect_address");
+  require(c.postgresql.listen, at(root, "postgresql"), "postgresql.listen");
+  require(c.postgresql.connect_address, at(root, "postgresql"), "postgresql.connect_address");
+  require(c.postgresql.data_dir, at(root, "postgresql"), "postgresql.data_dir");
+  require(c.postgresql.superuser.username, at(root, "postgresql"), "postgresql.authentication.superuser.username");
+  require(c.postgresql.replication.username, at(root, "postgresql"), "postgresql.authentication.replication.username");
+  if (c.etcd.hosts.empty()) {
+    r.errors_.push_back({r.file(), 1, "etcd3.hosts", "is required: pgtandem keeps its state in etcd (v3 API)"});
+  }
+  auto hostPort = [&](const std::string& value, const YAML::Node& node, const std::string& key) {
+    if (value.empty()) return;
+    for (const auto& part : Reader::splitComma(value)) {
+      if (!looksLikeHostPort(part)) {
+        r.errors_.push_back({r.file(), Reader::lineOf(node), key, "must be host:port, got '" + part + "'"});
+      }
+    }
+  };
+  hostPort(c.restapi.listen, at(at(root, "restapi"), "listen"), "restapi.listen");
+  hostPort(c.restapi.connect_address, at(at(root, "restapi"), "connect_address"), "restapi.connect_address");
+  hostPort(c.postgresql.listen, at(at(root, "postgresql"), "listen"), "postgresql.listen");
+  hostPort(c.postgresql.connect_address, at(at(root, "postgresql"), "connect_address"), "postgresql.connect_address");
+  if (c.name.find('/') != std::string::npos) {
+    r.errors_.push_back({r.file(), Reader::lineOf(at(root, "name")), "name", "must not contain '/'"});
+  }
+  if (!c.restapi.verify_client.empty() && c.restapi.verify_client != "none" && c.restapi.verify_client != "optional" &&
+      c.restapi.verify_client != "required") {
+    r.errors_.push_back({r.file(), Reader::lineOf(at(at(root, "restapi"), "verify_client")), "restapi.verify_client",
+                         "must be none, optional or required"});
+  }
+  if (c.watchdog.mode != "off" && c.watchdog.mode != "automatic" && c.watchdog.mode != "required") {
+    r.errors_.push_back({r.file(), Reader::lineOf(at(at(root, "watchdog"), "mode")), "watchdog.mode",
+                         "must be off, automatic or required"});
+  }
+}
+
+}  // namespace
+
+std::string ConfigIssue::toString() const {
+  std::string out = file;
+  if (line > 0) out += ":" + std::to_string(line);
+  return out + ": " + key + ": " + message;
+}
+
+Status validateTiming(int ttl, int loop_wait, int retry_timeout) {
+  // Lower than Patroni's minimums (ttl 20, retry_timeout 3) on purpose:
+  // on a LAN a 5 s ttl is safe as long as the leader can still demote before
+  // its lease expires, which is what loop_wait + 2*retry_timeout <= ttl says.
+  if (ttl < 4) return makeError(ErrorCode::kConfig, "ttl must be at least 4 seconds, got " + std::to_string(ttl));
+  if (loop_wait < 1) return makeError(ErrorCode::kConfig, "loop_wait must be at least 1 second");
+  if (retry_timeout < 1) return makeError(ErrorCode::kConfig, "retry_timeout must be at least 1 second");
+  if (loop_wait + 2 * retry_timeout > ttl) {
+    return makeError(ErrorCode::kConfig,
+                     "loop_wait + 2*retry_timeout must not exceed ttl (" + std::to_string(loop_wait) + " + 2*" +
+                         std::to_string(retry_timeout) + " > " + std::to_string(ttl) +
+                         "), or a leader could lose its lock before it notices and demotes");
+  }
+  return okStatus();
+}
+
+Environment processEnvironment() {
+  Environment env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry(*e);
+    const auto eq = entry.find('=');
+    if (eq != std::string::npos && entry.rfind("PATRONI_", 0) == 0) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string& file, const Environment& env) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return makeError(ErrorCode::kConfig,
+                     file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) return makeError(ErrorCode::kConfig, file + ":1: the top level must be a mapping");
+
+  Reader r(file);
+  Config c;
+  c.source_file = file;
+  std::set<std::string> method_keys;
+  try {
+    r.readString(root, "scope", "", c.scope);
+    r.readString(root, "namespace", "", c.namespace_);
+    r.readString(root, "name", "", c.name);
+    YAML::Node log = at(root, "log");
+    if (log.IsMap()) r.readString(log, "level", "log", c.log_level);
+
+    YAML::Node restapi = r.section(root, "restapi", "");
+    if (restapi.IsDefined() && !restapi.IsNull()) {
+      r.checkKeys(restapi, "restapi",
+                  {"listen", "connect_address", "authentication", "certfile", "keyfile", "keyfile_password", "cafile",
+                   "verify_client", "allowlist", "allowlist_include_members", "http_extra_headers",
+                   "https_extra_headers", "request_queue_size", "server_tokens", "ciphers"});
+      r.readString(restapi, "listen", "restapi", c.restapi.listen);
+      r.readString(restapi, "connect_address", "restapi", c.restapi.connect_address);
+      readCredentials(r, restapi, "authentication", "restapi", c.restapi.authentication);
+      r.readString(restapi, "certfile", "restapi", c.restapi.certfile);
+      r.readString(restapi, "keyfile", "restapi", c.restapi.keyfile);
+      r.readString(restapi, "keyfile_password", "restapi", c.restapi.keyfile_password);
+      r.readString(restapi, "cafile", "restapi", c.restapi.cafile);
+      r.readString(restapi, "verify_client", "restapi", c.restapi.verify_client);
+      r.readList(restapi, "allowlist", "restapi", c.restapi.allowlist);
+      r.readBool(restapi, "allowlist_include_members", "restapi", c.restapi.allowlist_include_members);
+    }
+
+    for (const char* section_name : {"etcd", "etcd3"}) {
+      YAML::Node etcd = r.section(root, section_name, "");
+      if (!etcd.IsDefined() || etcd.IsNull()) continue;
+      const std::string path = section_name;
+      r.checkKeys(etcd, path,
+                  {"host", "hosts", "protocol", "username", "password", "cacert", "cert", "key", "retry_timeout"});
+      std::vector<std::string> hosts;
+      r.readList(etcd, "host", path, hosts);
+      r.readList(etcd, "hosts", path, hosts);
+      if (!hosts.empty()) c.etcd.hosts = hosts;
+      r.readString(etcd, "protocol", path, c.etcd.protocol);
+      if (c.etcd.protocol != "http" && c.etcd.protocol != "https") {
+        r.error(at(etcd, "protocol"), path + ".protocol", "must be http or https");
+      }
+      r.readString(etcd, "username", path, c.etcd.username);
+      r.readString(etcd, "password", path, c.etcd.password);
+      r.readString(etcd, "cacert", path, c.etcd.cacert);
+      r.readString(etcd, "cert", path, c.etcd.cert);
+      r.readString(etcd, "key", path, c.etcd.key);
+    }
+
+    YAML::Node bootstrap = r.section(root, "bootstrap", "");
+    if (bootstrap.IsDefined() && !bootstrap.IsNull()) {
+      r.checkKeys(bootstrap, "bootstrap", {"dcs", "initdb", "pg_hba", "users", "post_bootstrap", "post_init",
+                                            "method"});
+      YAML::Node dcs = r.section(bootstrap, "dcs", "bootstrap");
+      readDynamic(r, dcs, "bootstrap.dcs", c.bootstrap.dcs);
+      readInitdb(r, at(bootstrap, "initdb"), "bootstrap.initdb", c.bootstrap.initdb);
+      r.readList(bootstrap, "pg_hba", "bootstrap", c.bootstrap.pg_hba);
+      if (at(bootstrap, "users").IsDefined()) {
+        r.warn(at(bootstrap, "users"), "bootstrap.users", "was removed in Patroni 4 and is not supported; ignored");
+      }
+    } else {
+      // No bootstrap.dcs: still check Patroni's default timings.
+      (void)0;
+    }
+
+    YAML::Node postgresql = r.section(root, "postgresql", "");
+    readPostgresql(r, postgresql, c.postgresql, method_keys);
+    if (postgresql.IsMap()) {
+      std::vector<const char*> known = {"listen", "connect_address", "proxy_address", "data_dir", "bin_dir",
+                                        "config_dir", "pgpass", "authentication", "parameters", "callbacks",
+                                        "create_replica_methods", "pg_hba", "pg_ident", "use_pg_rewind",
+                                        "remove_data_directory_on_rewind_failure",
+                                        "remove_data_directory_on_diverged_timelines", "use_unix_socket",
+                                        "use_unix_socket_repl", "recovery_conf", "custom_conf", "pg_ctl_timeout",
+                                        "basebackup", "bin_name", "exec_env", "retry_timeout", "database"};
+      for (const auto& entry : postgresql) {
+        const std::string key = entry.first.Scalar();
+        const bool is_known = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
+        if (!is_known && !method_keys.count(key)) {
+          r.warn(entry.first, "postgresql." + key, "is not a known setting; ignored (a typo?)");
+        }
+      }
+    }
+
+    YAML::Node tags = r.section(root, "tags", "");
+    if (tags.IsMap()) {
+      for (const auto& entry : tags) {
+        const std::string key = entry.first.Scalar();
+        if (!entry.second.IsScalar()) {
+          r.error(entry.second, "tags." + key, "must be a single value");
+          continue;
+        }
+        const std::string& v = entry.second.Scalar();
+        const bool is_bool = Reader::parseBool(v).has_value() && v != "1" && v != "0";
+        const bool is_int = Reader::parseInt(v).has_value();
+        if (entry.second.Tag() == "!" || (!is_bool && !is_int)) {
+          c.tags[key] = "\"" + v + "\"";
+        } else if (is_bool) {
+          c.tags[key] = *Reader::parseBool(v) ? "true" : "false";
+        } else {
+          c.tags[key] = v;
+        }
+      }
+      if (at(tags, "nofailover").IsDefined() && at(tags, "failover_priority").IsDefined()) {
+        r.warn(at(tags, "failover_priority"), "tags.failover_priority",
+               "both nofailover and failover_priority are set; nofailover wins (as in Patroni)");
+      }
+    }
+
+    YAML::Node watchdog = r.section(root, "watchdog", "");
+    if (watchdog.IsMap()) {
+      r.checkKeys(watchdog, "watchdog", {"mode", "device", "safety_margin"});
+      r.readString(watchdog, "mode", "watchdog", c.watchdog.mode);
+      // YAML reads "off" as a boolean-like scalar; Patroni treats it as mode off.
+      if (Reader::parseBool(c.watchdog.mode) == false) c.watchdog.mode = "off";
+      r.readString(watchdog, "device", "watchdog", c.watchdog.device);
+      r.readInt(watchdog, "safety_margin", "watchdog", c.watchdog.safety_margin);
+    }
+
+    // Standby cluster settings at the top level (Patroni accepts them there
+    // for a new standby cluster, then seeds bootstrap.dcs).
+    if (at(root, "standby_cluster").IsDefined()) {
+      readStandbyCluster(r, at(root, "standby_cluster"), "standby_cluster", c.bootstrap.dcs);
+    }
+
+    r.checkKeys(root, "",
+                {"scope", "namespace", "name", "log", "restapi", "etcd", "etcd3", "bootstrap", "postgresql", "tags",
+                 "watchdog", "standby_cluster", "ctl", "global"});
+  } catch (const YAML::Exception& e) {
+    return makeError(ErrorCode::kConfig, file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+
+  applyEnvironment(r, env, c);
+  if (c.namespace_.empty()) c.namespace_ = "/service/";
+  validate(r, root, c);
+
+  if (!r.errors_.empty()) {
+    std::string message;
+    for (const auto& issue : r.errors_) message += (message.empty() ? "" : "\n") + issue.toString();
+    return makeError(ErrorCode::kConfig, message);
+  }
+  return LoadedConfig{std::move(c), std::move(r.warnings_)};
+}
+
+Result<LoadedConfig> loadConfigFile(const std::string& path, const Environment& env) {
+  std::ifstream in(path);
+  if (!in) return makeError(ErrorCode::kConfig, path + ": cannot open the configuration file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parseConfig(buffer.str(), path, env);
+}
+
+}  // namespace pgtandem::config

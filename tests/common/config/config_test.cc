@@ -1,0 +1,231 @@
+// Loading Patroni's patroni.yml: a full file as Patroni's docs write it,
+// environment overrides, and broken files whose messages must name the file,
+// the line and the key.
+
+#include <gtest/gtest.h>
+
+#include "common/config/config.h"
+
+namespace pgtandem::config {
+namespace {
+
+// Shaped like Patroni's postgres0.yml example.
+const char* kPatroniYaml = R"(scope: batman
+namespace: /service/
+name: postgresql0
+
+restapi:
+  listen: 127.0.0.1:8008
+  connect_address: 127.0.0.1:8008
+  authentication:
+    username: admin
+    password: secret
+
+etcd3:
+  hosts: 127.0.0.1:2379,127.0.0.2:2379
+
+bootstrap:
+  dcs:
+    ttl: 30
+    loop_wait: 10
+    retry_timeout: 10
+    maximum_lag_on_failover: 1048576
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        wal_level: replica
+        hot_standby: "on"
+        max_wal_senders: 10
+    slots:
+      dr_slot:
+        type: physical
+  initdb:
+  - encoding: UTF8
+  - data-checksums
+  pg_hba:
+  - host replication replicator 127.0.0.1/32 md5
+  - host all all 0.0.0.0/0 md5
+
+postgresql:
+  listen: 127.0.0.1:5432
+  connect_address: 127.0.0.1:5432
+  data_dir: data/postgresql0
+  bin_dir: /usr/lib/postgresql/15/bin
+  pgpass: /tmp/pgpass0
+  authentication:
+    replication:
+      username: replicator
+      password: rep-pass
+    superuser:
+      username: postgres
+      password: zalando
+    rewind:
+      username: rewind_user
+      password: rewind_password
+  parameters:
+    unix_socket_directories: '..'
+  callbacks:
+    on_role_change: /usr/local/bin/role_change.sh
+  create_replica_methods:
+  - pgbackrest
+  - basebackup
+  pgbackrest:
+    command: /usr/bin/pgbackrest --stanza=batman --delta restore
+    keep_data: true
+    no_params: true
+
+watchdog:
+  mode: automatic
+  device: /dev/watchdog
+  safety_margin: 5
+
+tags:
+  nofailover: false
+  noloadbalance: false
+  clonefrom: false
+  nosync: false
+  dc: east
+)";
+
+TEST(ConfigTest, LoadsPatronisExampleUnchanged) {
+  auto loaded = parseConfig(kPatroniYaml, "patroni.yml", {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_TRUE(loaded->warnings.empty()) << loaded->warnings[0].toString();
+  const Config& c = loaded->config;
+  EXPECT_EQ(c.scope, "batman");
+  EXPECT_EQ(c.name, "postgresql0");
+  EXPECT_EQ(c.restapi.authentication.username, "admin");
+  EXPECT_EQ(c.etcd.hosts, (std::vector<std::string>{"127.0.0.1:2379", "127.0.0.2:2379"}));
+  EXPECT_EQ(c.bootstrap.dcs.ttl, 30);
+  EXPECT_TRUE(c.bootstrap.dcs.use_pg_rewind);
+  EXPECT_EQ(c.bootstrap.dcs.parameters.at("max_wal_senders"), "10");
+  EXPECT_EQ(c.bootstrap.dcs.slots.at("dr_slot").at("type"), "physical");
+  EXPECT_EQ(c.bootstrap.initdb, (std::vector<std::string>{"--encoding=UTF8", "--data-checksums"}));
+  EXPECT_EQ(c.bootstrap.pg_hba.size(), 2u);
+  EXPECT_EQ(c.postgresql.replication.username, "replicator");
+  EXPECT_EQ(c.postgresql.rewind.password, "rewind_password");
+  EXPECT_EQ(c.postgresql.callbacks.at("on_role_change"), "/usr/local/bin/role_change.sh");
+  ASSERT_EQ(c.postgresql.create_replica_methods.size(), 2u);
+  EXPECT_EQ(c.postgresql.create_replica_methods[0].name, "pgbackrest");
+  EXPECT_EQ(c.postgresql.create_replica_methods[0].options.at("keep_data"), "true");
+  EXPECT_EQ(c.tags.at("nofailover"), "false");
+  EXPECT_EQ(c.tags.at("dc"), "\"east\"");
+  EXPECT_EQ(c.watchdog.mode, "automatic");
+}
+
+TEST(ConfigTest, EnvironmentOverridesTheFile) {
+  Environment env{{"PATRONI_NAME", "from-env"},
+                  {"PATRONI_ETCD3_HOSTS", "10.1.1.1:2379,10.1.1.2:2379"},
+                  {"PATRONI_POSTGRESQL_DATA_DIR", "/srv/pg"},
+                  {"PATRONI_REPLICATION_PASSWORD", "env-pass"},
+                  {"PATRONI_RESTAPI_LISTEN", "0.0.0.0:9008"}};
+  auto loaded = parseConfig(kPatroniYaml, "patroni.yml", env);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.name, "from-env");
+  EXPECT_EQ(loaded->config.etcd.hosts.size(), 2u);
+  EXPECT_EQ(loaded->config.etcd.hosts[0], "10.1.1.1:2379");
+  EXPECT_EQ(loaded->config.postgresql.data_dir, "/srv/pg");
+  EXPECT_EQ(loaded->config.postgresql.replication.password, "env-pass");
+  EXPECT_EQ(loaded->config.restapi.listen, "0.0.0.0:9008");
+}
+
+TEST(ConfigTest, EnvironmentCanSupplyRequiredKeys) {
+  Environment env{{"PATRONI_SCOPE", "s"},
+                  {"PATRONI_NAME", "n"},
+                  {"PATRONI_RESTAPI_LISTEN", "127.0.0.1:8008"},
+                  {"PATRONI_RESTAPI_CONNECT_ADDRESS", "127.0.0.1:8008"},
+                  {"PATRONI_ETCD3_HOST", "127.0.0.1:2379"},
+                  {"PATRONI_POSTGRESQL_LISTEN", "127.0.0.1:5432"},
+                  {"PATRONI_POSTGRESQL_CONNECT_ADDRESS", "127.0.0.1:5432"},
+                  {"PATRONI_POSTGRESQL_DATA_DIR", "/srv/pg"},
+                  {"PATRONI_SUPERUSER_USERNAME", "postgres"},
+                  {"PATRONI_REPLICATION_USERNAME", "replicator"}};
+  auto loaded = parseConfig("", "empty.yml", env);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.scope, "s");
+}
+
+struct BrokenCase {
+  const char* what;
+  std::string yaml;
+  std::vector<std::string> expected_in_message;  // each must appear
+};
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+class BrokenConfigTest : public ::testing::TestWithParam<BrokenCase> {};
+
+TEST_P(BrokenConfigTest, FailsWithFileLineAndKey) {
+  auto loaded = parseConfig(GetParam().yaml, "/etc/patroni.yml", {});
+  ASSERT_FALSE(loaded.ok()) << GetParam().what;
+  EXPECT_EQ(loaded.error().code, ErrorCode::kConfig);
+  for (const auto& expected : GetParam().expected_in_message) {
+    EXPECT_NE(loaded.error().message.find(expected), std::string::npos)
+        << GetParam().what << ": expected '" << expected << "' in:\n" << loaded.error().message;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BrokenConfigTest,
+    ::testing::Values(
+        BrokenCase{"bad YAML", replace(kPatroniYaml, "  ttl: 30", "  ttl: [30"), {"/etc/patroni.yml:", "not valid YAML"}},
+        BrokenCase{"ttl not a number", replace(kPatroniYaml, "ttl: 30", "ttl: thirty"),
+                   {"/etc/patroni.yml:17: bootstrap.dcs.ttl: must be an integer, got 'thirty'"}},
+        BrokenCase{"bool of wrong type", replace(kPatroniYaml, "use_pg_rewind: true", "use_pg_rewind: maybe"),
+                   {"/etc/patroni.yml:22: bootstrap.dcs.postgresql.use_pg_rewind: must be true or false"}},
+        BrokenCase{"section of wrong type", replace(kPatroniYaml, "restapi:\n  listen: 127.0.0.1:8008",
+                                                    "restapi: 8008\nx:\n  listen: 127.0.0.1:8008"),
+                   {"restapi: must be a mapping", "restapi.listen: is required"}},
+        BrokenCase{"missing scope and data_dir",
+                   replace(replace(kPatroniYaml, "scope: batman\n", ""), "  data_dir: data/postgresql0\n", ""),
+                   {"scope: is required", "postgresql.data_dir: is required"}},
+        BrokenCase{"no etcd", replace(kPatroniYaml, "etcd3:\n  hosts: 127.0.0.1:2379,127.0.0.2:2379", ""),
+                   {"etcd3.hosts: is required"}},
+        BrokenCase{"timing rule", replace(kPatroniYaml, "retry_timeout: 10", "retry_timeout: 11"),
+                   {"bootstrap.dcs.ttl", "loop_wait + 2*retry_timeout must not exceed ttl (10 + 2*11 > 30)"}},
+        BrokenCase{"ttl too small", replace(kPatroniYaml, "ttl: 30", "ttl: 2"), {"ttl must be at least 4"}},
+        BrokenCase{"bad listen", replace(kPatroniYaml, "listen: 127.0.0.1:5432", "listen: 127.0.0.1"),
+                   {"/etc/patroni.yml:39: postgresql.listen: must be host:port"}},
+        BrokenCase{"custom replica method without command",
+                   replace(kPatroniYaml, "    command: /usr/bin/pgbackrest --stanza=batman --delta restore\n", ""),
+                   {"postgresql.pgbackrest", "needs a mapping with a 'command'"}},
+        BrokenCase{"standby cluster without source",
+                   replace(kPatroniYaml, "    slots:\n", "    standby_cluster:\n      port: 5432\n    slots:\n"),
+                   {"bootstrap.dcs.standby_cluster: needs 'host' or 'restore_command'"}}));
+
+TEST(ConfigTest, UnknownAndUnsupportedKeysAreWarnings) {
+  std::string yaml = replace(kPatroniYaml, "watchdog:\n", "kubernetes:\n  labels: {}\nwatchdgo: 1\nwatchdog:\n");
+  yaml = replace(yaml, "  bin_dir:", "  data_dri: x\n  bin_dir:");
+  auto loaded = parseConfig(yaml, "p.yml", {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  std::vector<std::string> messages;
+  for (const auto& w : loaded->warnings) messages.push_back(w.toString());
+  ASSERT_EQ(messages.size(), 3u);
+  auto has = [&](const std::string& text) {
+    return std::any_of(messages.begin(), messages.end(), [&](const auto& m) { return m.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(has("p.yml:42: postgresql.data_dri: is not a known setting")) << messages[0];
+  EXPECT_TRUE(has("kubernetes: is a Patroni setting that pgtandem does not support yet"));
+  EXPECT_TRUE(has("watchdgo: is not a known setting"));
+}
+
+TEST(ConfigTest, MissingFileIsAClearError) {
+  auto loaded = loadConfigFile("/nonexistent/patroni.yml", {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().message, "/nonexistent/patroni.yml: cannot open the configuration file");
+}
+
+TEST(ConfigTest, TimingRuleAllowsShortTtlOnALan) {
+  EXPECT_TRUE(validateTiming(5, 1, 2).ok());
+  EXPECT_FALSE(validateTiming(5, 2, 2).ok());
+  EXPECT_TRUE(validateTiming(30, 10, 10).ok());
+}
+
+}  // namespace
+}  // namespace pgtandem::config
