@@ -1,0 +1,118 @@
+#include "common/pg/pg_session.h"
+
+#include <pqxx/pqxx>
+
+namespace pgtandem::pg {
+
+struct PgSession::Impl {
+  std::unique_ptr<pqxx::connection> connection;
+};
+
+namespace {
+
+template <typename Fn>
+auto guarded(const char* what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const pqxx::broken_connection& e) {
+    return makeError(ErrorCode::kUnavailable, std::string(what) + ": connection lost: " + e.what());
+  } catch (const pqxx::sql_error& e) {
+    return makeError(ErrorCode::kIo, std::string(what) + ": " + e.what() + " [" + e.sqlstate() + "]");
+  } catch (const std::exception& e) {
+    return makeError(ErrorCode::kInternal, std::string(what) + ": " + e.what());
+  }
+}
+
+std::optional<Lsn> optionalLsn(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  auto lsn = parseLsn(field.c_str());
+  if (!lsn.ok()) return std::nullopt;
+  return *lsn;
+}
+
+}  // namespace
+
+PgSession::PgSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PgSession::~PgSession() = default;
+
+Result<std::unique_ptr<PgSession>> PgSession::connect(const std::string& conninfo) {
+  return guarded("connect", [&]() -> Result<std::unique_ptr<PgSession>> {
+    auto impl = std::make_unique<Impl>();
+    impl->connection = std::make_unique<pqxx::connection>(conninfo);
+    return std::unique_ptr<PgSession>(new PgSession(std::move(impl)));
+  });
+}
+
+Status PgSession::execute(const std::string& sql) {
+  return guarded("execute", [&]() -> Status {
+    pqxx::nontransaction tx(*impl_->connection);
+    tx.exec(sql);
+    return okStatus();
+  });
+}
+
+Result<std::vector<std::vector<std::optional<std::string>>>> PgSession::query(const std::string& sql) {
+  using Rows = std::vector<std::vector<std::optional<std::string>>>;
+  return guarded("query", [&]() -> Result<Rows> {
+    pqxx::nontransaction tx(*impl_->connection);
+    const pqxx::result result = tx.exec(sql);
+    Rows rows;
+    for (const auto& row : result) {
+      std::vector<std::optional<std::string>> out;
+      for (const auto& field : row) {
+        out.push_back(field.is_null() ? std::nullopt : std::optional<std::string>(field.c_str()));
+      }
+      rows.push_back(std::move(out));
+    }
+    return rows;
+  });
+}
+
+Result<ServerState> PgSession::queryState() {
+  return guarded("state query", [&]() -> Result<ServerState> {
+    ServerState state;
+    pqxx::nontransaction tx(*impl_->connection);
+    state.server_version = impl_->connection->server_version();
+    // One round trip for the scalar state. On a primary the timeline comes
+    // from the current WAL file name (accurate right after a promotion); on a
+    // standby from the WAL receiver, or the last replayed checkpoint.
+    const pqxx::row row = tx.exec1(
+        "SELECT pg_is_in_recovery(),"
+        " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,"
+        " pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,"
+        " CASE WHEN pg_is_in_recovery()"
+        "  THEN COALESCE((SELECT received_tli FROM pg_stat_get_wal_receiver() WHERE received_tli > 0),"
+        "                (SELECT timeline_id FROM pg_control_checkpoint()))"
+        "  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,"
+        " (SELECT status FROM pg_stat_get_wal_receiver())");
+    state.in_recovery = row[0].as<bool>();
+    state.current_lsn = optionalLsn(row[1]);
+    state.receive_lsn = optionalLsn(row[2]);
+    state.replay_lsn = optionalLsn(row[3]);
+    state.timeline = row[4].is_null() ? 0 : row[4].as<int>();
+    state.wal_receiver_status = row[5].is_null() ? "" : row[5].c_str();
+    for (const auto& r : tx.exec("SELECT application_name, state, sync_state, sent_lsn::text, write_lsn::text,"
+                                 " flush_lsn::text, replay_lsn::text FROM pg_stat_replication ORDER BY 1")) {
+      ReplicationRow rep;
+      rep.application_name = r[0].is_null() ? "" : r[0].c_str();
+      rep.state = r[1].is_null() ? "" : r[1].c_str();
+      rep.sync_state = r[2].is_null() ? "" : r[2].c_str();
+      rep.sent_lsn = optionalLsn(r[3]);
+      rep.write_lsn = optionalLsn(r[4]);
+      rep.flush_lsn = optionalLsn(r[5]);
+      rep.replay_lsn = optionalLsn(r[6]);
+      state.replication.push_back(std::move(rep));
+    }
+    for (const auto& r : tx.exec("SELECT slot_name, slot_type, active, restart_lsn::text FROM pg_replication_slots ORDER BY 1")) {
+      SlotRow slot;
+      slot.name = r[0].c_str();
+      slot.type = r[1].c_str();
+      slot.active = r[2].as<bool>();
+      slot.restart_lsn = optionalLsn(r[3]);
+      state.slots.push_back(std::move(slot));
+    }
+    return state;
+  });
+}
+
+}  // namespace pgtandem::pg

@@ -1,0 +1,60 @@
+#pragma once
+// A libpq connection (through libpqxx) for the state queries of the agent.
+// libpqxx stays out of this header; every call returns Result and never
+// throws. The connection does not reconnect by itself (libpqxx 6 may
+// silently reactivate; we disable that by reconnecting explicitly).
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/pg/postgres.h"
+
+namespace pgtandem::pg {
+
+struct ReplicationRow {
+  std::string application_name;
+  std::string state;       // streaming, catchup, ...
+  std::string sync_state;  // async, sync, quorum, potential
+  std::optional<Lsn> sent_lsn, write_lsn, flush_lsn, replay_lsn;
+};
+
+struct SlotRow {
+  std::string name;
+  std::string type;  // physical | logical
+  bool active = false;
+  std::optional<Lsn> restart_lsn;
+};
+
+struct ServerState {
+  int server_version = 0;  // 150018
+  bool in_recovery = false;
+  int timeline = 0;
+  std::optional<Lsn> current_lsn;  // primary: pg_current_wal_lsn()
+  std::optional<Lsn> receive_lsn;  // standby
+  std::optional<Lsn> replay_lsn;   // standby
+  std::string wal_receiver_status;  // "streaming" when a WAL receiver runs
+  std::vector<ReplicationRow> replication;
+  std::vector<SlotRow> slots;
+};
+
+class PgSession {
+ public:
+  static Result<std::unique_ptr<PgSession>> connect(const std::string& conninfo);
+  ~PgSession();
+
+  Result<ServerState> queryState();
+  // Runs one statement outside a transaction block (CHECKPOINT, ALTER SYSTEM).
+  Status execute(const std::string& sql);
+  // Runs a query; NULL fields come back as empty optionals.
+  Result<std::vector<std::vector<std::optional<std::string>>>> query(const std::string& sql);
+
+  struct Impl;
+
+ private:
+  explicit PgSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pgtandem::pg

@@ -1,0 +1,144 @@
+#pragma once
+// Control of one PostgreSQL 15 data directory: initdb, the postmaster process
+// (started as our child, or adopted when a previous agent left it running),
+// stop modes, promote, reload, recovery settings in a file the agent owns,
+// pg_controldata, and the pg_basebackup and pg_rewind runners.
+// Everything here must run as the postgres OS user.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/process/process.h"
+#include "common/util/result.h"
+
+namespace pgtandem::pg {
+
+using Lsn = std::int64_t;
+
+// "16/B374D848" -> 0x16B374D848; kParse on anything else.
+Result<Lsn> parseLsn(std::string_view text);
+std::string formatLsn(Lsn lsn);
+
+// Fails with a clear message when the effective user is root, which
+// PostgreSQL refuses and which our agents must not be.
+Status refuseRoot(const std::string& program);
+
+struct PgPaths {
+  std::string bin_dir = "/usr/lib/postgresql/15/bin";
+  std::string data_dir;
+  std::string bin(const std::string& program) const { return bin_dir + "/" + program; }
+};
+
+enum class StopMode { kSmart, kFast, kImmediate };
+const char* stopModeName(StopMode mode);
+
+// Settings the agent owns; written to postgresql.conf (which includes the
+// original as postgresql.base.conf) so that no ALTER SYSTEM is needed.
+struct ServerSettings {
+  int port = 5432;
+  std::string listen_addresses = "127.0.0.1";
+  std::string unix_socket_directories;  // empty: PostgreSQL's default
+  std::map<std::string, std::string> parameters;
+};
+
+// Recovery settings (PostgreSQL 12+): standby.signal plus parameters.
+struct RecoverySettings {
+  bool standby = false;  // standby.signal present
+  std::string primary_conninfo;
+  std::string primary_slot_name;
+  std::string restore_command;
+  std::string recovery_target_timeline = "latest";
+
+  bool operator==(const RecoverySettings&) const = default;
+};
+
+enum class ConfigChange { kNone, kReload, kRestart };
+
+// What changing recovery settings from `before` to `after` needs: in
+// PostgreSQL 15 primary_conninfo, primary_slot_name and restore_command take
+// a reload; standby.signal and recovery_target_timeline need a restart.
+ConfigChange recoveryChange(const RecoverySettings& before, const RecoverySettings& after);
+
+// Writes postgresql.conf (agent-owned) atomically. The first call moves an
+// initdb- or basebackup-made postgresql.conf to postgresql.base.conf.
+Status writeServerSettings(const std::string& data_dir, const ServerSettings& settings);
+
+// Writes pgtandem.recovery.conf and standby.signal atomically; returns what
+// the running server needs to pick the change up.
+Result<ConfigChange> writeRecoverySettings(const std::string& data_dir, const RecoverySettings& settings);
+Result<RecoverySettings> readRecoverySettings(const std::string& data_dir);
+
+// The fields of pg_controldata the agent and the coordinator use.
+struct ControlData {
+  std::string system_identifier;
+  std::string cluster_state;  // "in production", "shut down", "shut down in recovery", "in archive recovery", ...
+  int timeline = 0;           // Latest checkpoint's TimeLineID
+  Lsn checkpoint_lsn = 0;
+  Lsn redo_lsn = 0;
+  std::string redo_wal_file;
+  Lsn min_recovery_end_lsn = 0;
+  int min_recovery_end_timeline = 0;
+  bool data_checksums = false;
+  std::map<std::string, std::string> raw;
+};
+Result<ControlData> parseControlData(const std::string& output);
+Result<ControlData> readControlData(ProcessRunner& runner, const PgPaths& paths);
+
+// The postmaster of one data directory.
+class Postmaster {
+ public:
+  Postmaster(PgPaths paths, ProcessRunner& runner);
+  ~Postmaster();
+
+  // initdb with the given options (e.g. --data-checksums) and superuser.
+  // The password, if any, goes through a file readable only by us.
+  Status initdb(const std::vector<std::string>& options, const std::string& superuser, const std::string& password);
+
+  // Starts the postmaster and waits until it accepts connections (or, for a
+  // standby, until it is running). A postmaster already running on this data
+  // directory (postmaster.pid with a live pid) is adopted, not restarted.
+  Status start(std::chrono::milliseconds timeout);
+  // True when we hold a handle on a postmaster that has not exited.
+  bool running();
+  // The pidfd of the postmaster: readable when it exits (for a poll loop).
+  int pidfd() const;
+  std::optional<pid_t> pid() const;
+  bool adopted() const { return adopted_; }
+
+  // Stops with the given mode and waits up to `timeout`. Safe to repeat: a
+  // stopped server is not an error.
+  Status stop(StopMode mode, std::chrono::milliseconds timeout);
+  Status reload();
+  // pg_ctl promote, waiting until the server leaves recovery.
+  Status promote(std::chrono::milliseconds timeout);
+
+  // The pid in postmaster.pid when that process is alive.
+  std::optional<pid_t> livePidFromFile() const;
+  const PgPaths& paths() const { return paths_; }
+  std::string logFile() const { return paths_.data_dir + "/pgtandem-postmaster.log"; }
+
+ private:
+  Status waitUntilAccepting(std::chrono::milliseconds timeout);
+
+  PgPaths paths_;
+  ProcessRunner& runner_;
+  std::unique_ptr<ProcessHandle> process_;
+  bool adopted_ = false;
+};
+
+// pg_basebackup into `target_dir` (created, must be empty), streaming WAL.
+Result<CommandResult> runBasebackup(ProcessRunner& runner, const PgPaths& paths, const std::string& source_conninfo,
+                                    const std::string& target_dir, std::chrono::milliseconds timeout);
+// pg_rewind of paths.data_dir (cleanly shut down) from a running source.
+Result<CommandResult> runRewind(ProcessRunner& runner, const PgPaths& paths, const std::string& source_conninfo,
+                                std::chrono::milliseconds timeout);
+
+// Builds a libpq keyword/value connection string; values are quoted.
+std::string conninfo(const std::map<std::string, std::string>& fields);
+
+}  // namespace pgtandem::pg

@@ -1,0 +1,110 @@
+// PostgreSQL control pieces that need no server.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "common/pg/postgres.h"
+#include "tests/support/ports.h"
+
+namespace pgtandem::pg {
+namespace {
+
+TEST(LsnTest, ParsesAndFormats) {
+  EXPECT_EQ(*parseLsn("0/3000060"), 0x3000060);
+  EXPECT_EQ(*parseLsn("16/B374D848"), 0x16B374D848);
+  EXPECT_EQ(formatLsn(0x16B374D848), "16/B374D848");
+  EXPECT_FALSE(parseLsn("").ok());
+  EXPECT_FALSE(parseLsn("3000060").ok());
+  EXPECT_FALSE(parseLsn("0/xyz").ok());
+  EXPECT_FALSE(parseLsn("1FFFFFFFF/0").ok());
+}
+
+TEST(RecoveryTest, ReloadOrRestart) {
+  RecoverySettings base{true, "host=a", "slot", "", "latest"};
+  RecoverySettings other_host = base;
+  other_host.primary_conninfo = "host=b";
+  EXPECT_EQ(recoveryChange(base, base), ConfigChange::kNone);
+  EXPECT_EQ(recoveryChange(base, other_host), ConfigChange::kReload);
+  RecoverySettings promoted = base;
+  promoted.standby = false;
+  EXPECT_EQ(recoveryChange(base, promoted), ConfigChange::kRestart);
+  RecoverySettings archive = base;
+  archive.restore_command = "cp /archive/%f %p";
+  EXPECT_EQ(recoveryChange(base, archive), ConfigChange::kReload);
+}
+
+TEST(RecoveryTest, WrittenSettingsReadBackAndQuote) {
+  const std::string dir = testing::makeTempDir("recovery");
+  RecoverySettings settings{true, "host=127.0.0.1 password='it''s'", "n1", "cp '/a b/%f' %p", "latest"};
+  auto first = writeRecoverySettings(dir, settings);
+  ASSERT_TRUE(first.ok()) << first.error().toString();
+  EXPECT_EQ(*first, ConfigChange::kRestart);  // standby.signal appeared
+  EXPECT_EQ(*readRecoverySettings(dir), settings);
+  EXPECT_EQ(*writeRecoverySettings(dir, settings), ConfigChange::kNone);
+  testing::removeTree(dir);
+}
+
+TEST(ServerSettingsTest, KeepsTheOriginalAsBaseConf) {
+  const std::string dir = testing::makeTempDir("conf");
+  { std::ofstream(dir + "/postgresql.conf") << "shared_buffers = 128MB\n"; }
+  ServerSettings settings;
+  settings.port = 5544;
+  settings.parameters = {{"wal_level", "replica"}};
+  ASSERT_TRUE(writeServerSettings(dir, settings).ok());
+  ASSERT_TRUE(writeServerSettings(dir, settings).ok());  // twice: the base is not overwritten
+  std::ifstream base(dir + "/postgresql.base.conf");
+  std::string line;
+  std::getline(base, line);
+  EXPECT_EQ(line, "shared_buffers = 128MB");
+  std::ifstream conf(dir + "/postgresql.conf");
+  std::stringstream text;
+  text << conf.rdbuf();
+  EXPECT_NE(text.str().find("include 'postgresql.base.conf'"), std::string::npos);
+  EXPECT_NE(text.str().find("port = 5544"), std::string::npos);
+  EXPECT_NE(text.str().find("wal_level = 'replica'"), std::string::npos);
+  EXPECT_NE(text.str().find("include_if_exists 'pgtandem.recovery.conf'"), std::string::npos);
+  testing::removeTree(dir);
+}
+
+TEST(ControlDataTest, ParsesPgControldataOutput) {
+  const char* output =
+      "pg_control version number:            1300\n"
+      "Database system identifier:           7301234567890123456\n"
+      "Database cluster state:               shut down\n"
+      "Latest checkpoint location:           0/3000060\n"
+      "Latest checkpoint's REDO location:    0/3000028\n"
+      "Latest checkpoint's REDO WAL file:    000000020000000000000003\n"
+      "Latest checkpoint's TimeLineID:       2\n"
+      "Minimum recovery ending location:     0/0\n"
+      "Min recovery ending loc's timeline:   0\n"
+      "Data page checksum version:           1\n";
+  auto data = parseControlData(output);
+  ASSERT_TRUE(data.ok()) << data.error().toString();
+  EXPECT_EQ(data->system_identifier, "7301234567890123456");
+  EXPECT_EQ(data->cluster_state, "shut down");
+  EXPECT_EQ(data->timeline, 2);
+  EXPECT_EQ(data->checkpoint_lsn, 0x3000060);
+  EXPECT_EQ(data->redo_lsn, 0x3000028);
+  EXPECT_EQ(data->redo_wal_file, "000000020000000000000003");
+  EXPECT_TRUE(data->data_checksums);
+  EXPECT_FALSE(parseControlData("garbage").ok());
+}
+
+TEST(ConninfoTest, QuotesValues) {
+  EXPECT_EQ(conninfo({{"host", "127.0.0.1"}, {"password", "a'b c"}}), "host='127.0.0.1' password='a\\'b c'");
+}
+
+TEST(RootTest, RootIsRefusedWithAClearMessage) {
+  auto status = refuseRoot("dc-agent");
+  if (::geteuid() == 0) {
+    ASSERT_FALSE(status.ok());
+    EXPECT_NE(status.error().message.find("runuser -u postgres"), std::string::npos);
+  } else {
+    EXPECT_TRUE(status.ok());
+  }
+}
+
+}  // namespace
+}  // namespace pgtandem::pg
