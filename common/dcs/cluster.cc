@@ -363,6 +363,16 @@ Result<std::map<std::string, std::string>> parseFailsafe(std::string_view text) 
   return out;
 }
 
+namespace {
+// Stores a parsed value with its mod revision, or reports why it did not parse.
+template <typename T, typename Skip>
+void setParsed(std::optional<T>& slot, Result<T> parsed, const KeyValue& kv, Skip&& skip) {
+  if (!parsed.ok()) return skip(parsed.error());
+  parsed->mod_revision = kv.mod_revision;
+  slot = std::move(*parsed);
+}
+}  // namespace
+
 ClusterSnapshot parseCluster(const RangeResult& range, const ClusterPaths& paths, MalformedValueLog& log) {
   ClusterSnapshot snapshot;
   snapshot.revision = range.revision;
@@ -400,26 +410,11 @@ ClusterSnapshot parseCluster(const RangeResult& range, const ClusterPaths& paths
       member->lease = kv.lease;
       snapshot.members.push_back(std::move(*member));
     } else if (name == "status") {
-      auto status = parseStatus(kv.value);
-      if (!status.ok()) skip(status.error());
-      else {
-        status->mod_revision = kv.mod_revision;
-        snapshot.status = std::move(*status);
-      }
+      setParsed(snapshot.status, parseStatus(kv.value), kv, skip);
     } else if (name == "sync") {
-      auto sync = parseSync(kv.value);
-      if (!sync.ok()) skip(sync.error());
-      else {
-        sync->mod_revision = kv.mod_revision;
-        snapshot.sync = std::move(*sync);
-      }
+      setParsed(snapshot.sync, parseSync(kv.value), kv, skip);
     } else if (name == "failover") {
-      auto failover = parseFailover(kv.value);
-      if (!failover.ok()) skip(failover.error());
-      else {
-        failover->mod_revision = kv.mod_revision;
-        snapshot.failover = std::move(*failover);
-      }
+      setParsed(snapshot.failover, parseFailover(kv.value), kv, skip);
     } else if (name == "history") {
       auto history = parseHistory(kv.value);
       if (!history.ok()) skip(history.error());
