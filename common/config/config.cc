@@ -27,7 +27,7 @@ YAML::Node at(const YAML::Node& parent, const std::string& key) {
 // warnings, never silently dropped.
 const std::set<std::string> kUnsupportedSections = {
     "consul", "zookeeper", "exhibitor", "kubernetes", "raft", "citus", "etcd.srv", "etcd.url",
-    "etcd.proxy", "etcd3.srv", "etcd3.url", "etcd3.proxy", "etcd.srv_suffix", "etcd3.srv_suffix"};
+    "etcd.proxy", "etcd3.srv", "etcd3.url", "etcd3.proxy", "etcd.srv_suffix", "etcd3.srv_suffix", "bootstrap.method"};
 
 class Reader {
  public:
@@ -535,18 +535,29 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
 
     YAML::Node bootstrap = r.section(root, "bootstrap", "");
     if (bootstrap.IsDefined() && !bootstrap.IsNull()) {
-      r.checkKeys(bootstrap, "bootstrap", {"dcs", "initdb", "pg_hba", "users", "post_bootstrap", "post_init",
-                                            "method"});
+      r.checkKeys(bootstrap, "bootstrap", {"dcs", "initdb", "pg_hba", "users", "post_bootstrap", "post_init"});
+      r.readString(bootstrap, "post_init", "bootstrap", c.bootstrap.post_bootstrap);
+      r.readString(bootstrap, "post_bootstrap", "bootstrap", c.bootstrap.post_bootstrap);
       YAML::Node dcs = r.section(bootstrap, "dcs", "bootstrap");
       readDynamic(r, dcs, "bootstrap.dcs", c.bootstrap.dcs);
       readInitdb(r, at(bootstrap, "initdb"), "bootstrap.initdb", c.bootstrap.initdb);
       r.readList(bootstrap, "pg_hba", "bootstrap", c.bootstrap.pg_hba);
-      if (at(bootstrap, "users").IsDefined()) {
-        r.warn(at(bootstrap, "users"), "bootstrap.users", "was removed in Patroni 4 and is not supported; ignored");
+      YAML::Node users = r.section(bootstrap, "users", "bootstrap");
+      if (users.IsDefined() && !users.IsNull()) {
+        for (const auto& entry : users) {
+          BootstrapUser user;
+          user.name = entry.first.Scalar();
+          const std::string path = "bootstrap.users." + user.name;
+          if (!entry.second.IsMap()) {
+            r.error(entry.second, path, "must be a mapping with 'password' and 'options'");
+            continue;
+          }
+          r.checkKeys(entry.second, path, {"password", "options"});
+          r.readString(entry.second, "password", path, user.password);
+          r.readList(entry.second, "options", path, user.options);
+          c.bootstrap.users.push_back(std::move(user));
+        }
       }
-    } else {
-      // No bootstrap.dcs: still check Patroni's default timings.
-      (void)0;
     }
 
     YAML::Node postgresql = r.section(root, "postgresql", "");

@@ -88,10 +88,19 @@ struct PostgresqlConfig {
   bool use_unix_socket = false;
 };
 
+// bootstrap.users (Patroni < 4): roles created after initdb.
+struct BootstrapUser {
+  std::string name;
+  std::string password;
+  std::vector<std::string> options;  // createrole, createdb, ...
+};
+
 struct BootstrapConfig {
   DynamicConfig dcs;
   std::vector<std::string> initdb;  // already as initdb arguments: --encoding=UTF8, --data-checksums
   std::vector<std::string> pg_hba;
+  std::vector<BootstrapUser> users;
+  std::string post_bootstrap;  // script run once after initdb (Patroni's post_bootstrap / post_init)
 };
 
 struct WatchdogConfig {

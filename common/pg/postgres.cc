@@ -319,11 +319,18 @@ Status Postmaster::waitUntilAccepting(std::chrono::milliseconds timeout) {
       text << log.rdbuf();
       return makeError(ErrorCode::kIo, "postgres exited during startup: " + tailLines(text.str(), 5));
     }
+    // The file must be our postmaster's: a crashed one leaves a stale file
+    // that may still say "ready".
     std::ifstream in(paths_.data_dir + "/postmaster.pid");
     std::string line;
-    for (int i = 0; i < 8 && std::getline(in, line); ++i) {
+    long file_pid = 0;
+    if (std::getline(in, line)) file_pid = std::atol(line.c_str());
+    for (int i = 1; i < 8 && std::getline(in, line); ++i) {
     }
-    if (line.find("ready") != std::string::npos || line.find("standby") != std::string::npos) return okStatus();
+    const bool ours = process_ && file_pid == process_->pid();
+    if (ours && (line.find("ready") != std::string::npos || line.find("standby") != std::string::npos)) {
+      return okStatus();
+    }
     std::this_thread::sleep_for(50ms);
   }
   return makeError(ErrorCode::kTimeout, "postgres did not accept connections within " +

@@ -46,6 +46,12 @@ bootstrap:
   pg_hba:
   - host replication replicator 127.0.0.1/32 md5
   - host all all 0.0.0.0/0 md5
+  users:
+    admin:
+      password: admin%
+      options:
+        - createrole
+        - createdb
 
 postgresql:
   listen: 127.0.0.1:5432
@@ -103,6 +109,9 @@ TEST(ConfigTest, LoadsPatronisExampleUnchanged) {
   EXPECT_EQ(c.bootstrap.dcs.slots.at("dr_slot").at("type"), "physical");
   EXPECT_EQ(c.bootstrap.initdb, (std::vector<std::string>{"--encoding=UTF8", "--data-checksums"}));
   EXPECT_EQ(c.bootstrap.pg_hba.size(), 2u);
+  ASSERT_EQ(c.bootstrap.users.size(), 1u);
+  EXPECT_EQ(c.bootstrap.users[0].name, "admin");
+  EXPECT_EQ(c.bootstrap.users[0].options, (std::vector<std::string>{"createrole", "createdb"}));
   EXPECT_EQ(c.postgresql.replication.username, "replicator");
   EXPECT_EQ(c.postgresql.rewind.password, "rewind_password");
   EXPECT_EQ(c.postgresql.callbacks.at("on_role_change"), "/usr/local/bin/role_change.sh");
@@ -191,7 +200,7 @@ INSTANTIATE_TEST_SUITE_P(
                    {"bootstrap.dcs.ttl", "loop_wait + 2*retry_timeout must not exceed ttl (10 + 2*11 > 30)"}},
         BrokenCase{"ttl too small", replace(kPatroniYaml, "ttl: 30", "ttl: 2"), {"ttl must be at least 4"}},
         BrokenCase{"bad listen", replace(kPatroniYaml, "listen: 127.0.0.1:5432", "listen: 127.0.0.1"),
-                   {"/etc/patroni.yml:39: postgresql.listen: must be host:port"}},
+                   {"/etc/patroni.yml:45: postgresql.listen: must be host:port"}},
         BrokenCase{"custom replica method without command",
                    replace(kPatroniYaml, "    command: /usr/bin/pgbackrest --stanza=batman --delta restore\n", ""),
                    {"postgresql.pgbackrest", "needs a mapping with a 'command'"}},
@@ -210,7 +219,7 @@ TEST(ConfigTest, UnknownAndUnsupportedKeysAreWarnings) {
   auto has = [&](const std::string& text) {
     return std::any_of(messages.begin(), messages.end(), [&](const auto& m) { return m.find(text) != std::string::npos; });
   };
-  EXPECT_TRUE(has("p.yml:42: postgresql.data_dri: is not a known setting")) << messages[0];
+  EXPECT_TRUE(has("p.yml:48: postgresql.data_dri: is not a known setting")) << messages[0];
   EXPECT_TRUE(has("kubernetes: is a Patroni setting that pgtandem does not support yet"));
   EXPECT_TRUE(has("watchdgo: is not a known setting"));
 }

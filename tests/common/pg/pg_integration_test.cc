@@ -3,6 +3,7 @@
 // the old primary, which diverged, is rewound with pg_rewind and follows.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -126,6 +127,18 @@ TEST_F(PgIntegrationTest, InitdbStartAdoptStop) {
   ASSERT_TRUE(again->stop(StopMode::kFast, 60s).ok());
   EXPECT_TRUE(eventually([&] { return !primary_->running(); }, 5s));
   EXPECT_TRUE(again->stop(StopMode::kFast, 5s).ok()) << "stopping twice is fine";
+
+  // A postmaster killed with SIGKILL is noticed through its pidfd.
+  ASSERT_TRUE(primary_->start(60s).ok());
+  ASSERT_TRUE(primary_->running());
+  ASSERT_EQ(::kill(*primary_->pid(), SIGKILL), 0);
+  EXPECT_TRUE(eventually([&] { return !primary_->running(); }, 5s));
+  auto crashed = std::make_unique<Postmaster>(paths, runner_);
+  // Orphaned backends hold the shared memory for a moment after the
+  // postmaster died; the agent simply retries, so does the test.
+  EXPECT_TRUE(eventually([&] { return crashed->start(60s).ok(); }, 30s)) << "restart after a crash";
+  EXPECT_FALSE(crashed->adopted());
+  ASSERT_TRUE(crashed->stop(StopMode::kSmart, 60s).ok());
   auto control = readControlData(runner_, paths);
   ASSERT_TRUE(control.ok()) << control.error().toString();
   EXPECT_EQ(control->cluster_state, "shut down");
