@@ -1,0 +1,373 @@
+#include "dc-agent/ha/decision.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+
+namespace pgtandem::agent {
+
+namespace {
+
+using dcs::ClusterSnapshot;
+using dcs::MemberInfo;
+
+struct Context {
+  const ClusterSnapshot& cluster;
+  const LocalObservation& local;
+  const HaSettings& settings;
+  DecisionTime now;
+
+  bool iAmLeader() const { return cluster.leader && cluster.leader->name == settings.name; }
+  std::string leaderName() const { return cluster.leader ? cluster.leader->name : std::string(); }
+};
+
+using Rule = std::function<std::optional<Decision>(const Context&)>;
+
+struct RuleRow {
+  RuleInfo info;
+  Rule rule;
+};
+
+Decision make(const char* id, std::vector<Action> actions, std::string reason) {
+  return Decision{std::move(actions), id, std::move(reason)};
+}
+
+bool eligible(const HaSettings& s) { return !s.nofailover && s.failover_priority > 0; }
+
+bool memberEligible(const MemberInfo& m) {
+  return !m.tags.nofailover && m.tags.failover_priority.value_or(1) > 0;
+}
+
+// A member's WAL position as published in its member key.
+std::optional<Lsn> publishedPosition(const MemberInfo& m) {
+  std::optional<Lsn> best = m.xlog_location;
+  for (const auto& v : {m.receive_lsn, m.replay_lsn}) {
+    if (v && (!best || *v > *best)) best = v;
+  }
+  return best;
+}
+
+// The member to stream from: replicatefrom when it is a healthy member,
+// otherwise the leader.
+std::string upstreamFor(const Context& c) {
+  const std::string& preferred = c.settings.replicatefrom;
+  if (!preferred.empty() && preferred != c.settings.name) {
+    const MemberInfo* m = c.cluster.member(preferred);
+    if (m && m->state == "running") return preferred;
+  }
+  return c.leaderName();
+}
+
+bool scheduledTimeReached(const dcs::FailoverInfo& failover, WallTime now) {
+  if (failover.scheduled_at.empty()) return true;
+  auto at = parseIsoTime(failover.scheduled_at);
+  return at && *at <= now;
+}
+
+// A switchover target must be a running replica that may be promoted.
+std::optional<std::string> whyNotCandidate(const Context& c, const std::string& candidate) {
+  const MemberInfo* m = c.cluster.member(candidate);
+  if (!m) return "member " + candidate + " is not in the cluster";
+  if (!memberEligible(*m)) return "member " + candidate + " is tagged nofailover";
+  if (m->state != "running" && m->state != "streaming") return "member " + candidate + " is not running";
+  return std::nullopt;
+}
+
+const std::vector<RuleRow>& rules() {
+  static const std::vector<RuleRow> table = {
+      {{"dcs.unreachable.primary", "the DCS cannot be read and PostgreSQL runs as a primary: demote"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.local.dcs_ok || !c.local.pg_primary || c.settings.pause) return std::nullopt;
+         return make("dcs.unreachable.primary", {{ActionKind::kDemote, ""}},
+                     "cannot reach the DCS: demoting, a primary that cannot renew its lock must not keep writing");
+       }},
+      {{"dcs.unreachable", "the DCS cannot be read: change nothing and retry"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.local.dcs_ok) return std::nullopt;
+         return make("dcs.unreachable", {}, "cannot reach the DCS: waiting");
+       }},
+      {{"busy", "a bootstrap, clone or rewind is running: only keep the lock alive"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.local.long_action_running) return std::nullopt;
+         if (c.iAmLeader()) return make("busy", {{ActionKind::kRenewLock, ""}}, "a long action is running; renewing the lock");
+         return make("busy", {}, "a long action is running");
+       }},
+      {{"paused", "maintenance mode: no automatic action, the leader keeps its lock"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.settings.pause) return std::nullopt;
+         if (c.iAmLeader()) return make("paused", {{ActionKind::kRenewLock, ""}}, "paused: renewing the lock only");
+         return make("paused", {}, "paused: no automatic action");
+       }},
+      {{"bootstrap.race", "no /initialize key and no data: race to create it, the winner bootstraps"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.cluster.initialize || c.local.data_initialized) return std::nullopt;
+         return make("bootstrap.race", {{ActionKind::kRaceInitialize, ""}, {ActionKind::kBootstrap, ""}},
+                     "the cluster is not initialized: racing to bootstrap it");
+       }},
+      {{"bootstrap.restore_key", "no /initialize key but a data directory: write our system ID if the key is still absent"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.cluster.initialize || !c.local.data_initialized) return std::nullopt;
+         return make("bootstrap.restore_key", {{ActionKind::kRaceInitialize, ""}},
+                     "the /initialize key is missing: restoring it from our data directory");
+       }},
+      {{"bootstrap.wait", "another member is bootstrapping (empty /initialize): wait"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.cluster.initialize || !c.cluster.initialize->empty() || c.local.data_initialized) return std::nullopt;
+         return make("bootstrap.wait", {}, "another member is bootstrapping the cluster: waiting");
+       }},
+      {{"clone.wait", "no data and no leader to clone from: wait"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.local.data_initialized || c.cluster.leader) return std::nullopt;
+         return make("clone.wait", {}, "no data and no leader to clone from: waiting");
+       }},
+      {{"clone", "no data and a leader exists: create a replica (from a clonefrom member if one runs)"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.local.data_initialized) return std::nullopt;
+         std::string source = c.leaderName();
+         for (const auto& m : c.cluster.members) {
+           if (m.tags.clonefrom && m.name != c.settings.name && m.state == "running") {
+             source = m.name;
+             break;
+           }
+         }
+         return make("clone", {{ActionKind::kClone, source}}, "creating a replica from " + source);
+       }},
+      {{"sysid.mismatch", "our data belongs to another cluster (system ID differs): refuse to run"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.cluster.initialize || c.cluster.initialize->empty() || c.local.system_id.empty() ||
+             c.local.system_id == *c.cluster.initialize) {
+           return std::nullopt;
+         }
+         return make("sysid.mismatch", {},
+                     "system ID " + c.local.system_id + " differs from the cluster's " + *c.cluster.initialize +
+                         ": not starting (reinitialize this member)");
+       }},
+      // --- this member holds the leader lock ---
+      {{"leader.renew_failed", "we are the leader, PostgreSQL is a primary, and renewing the lock failed: demote"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader() || !c.local.lock_renewal_failed || !c.local.pg_primary) return std::nullopt;
+         return make("leader.renew_failed", {{ActionKind::kDemote, ""}},
+                     "failed to renew the leader lock: demoting before the lease can expire");
+       }},
+      {{"leader.start_timeout", "we are the leader, PostgreSQL stayed down past primary_start_timeout: release the lock"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader() || c.local.pg_running || !c.local.primary_down_since) return std::nullopt;
+         if (c.now.mono - *c.local.primary_down_since < c.settings.primary_start_timeout) return std::nullopt;
+         return make("leader.start_timeout", {{ActionKind::kReleaseLock, ""}},
+                     "PostgreSQL did not come back within primary_start_timeout: releasing the lock");
+       }},
+      {{"leader.start", "we are the leader and PostgreSQL is down: start it as a primary"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader() || c.local.pg_running) return std::nullopt;
+         return make("leader.start", {{ActionKind::kRenewLock, ""}, {ActionKind::kStartPrimary, ""}},
+                     "PostgreSQL is down on the leader: starting it");
+       }},
+      {{"leader.promote", "we hold the lock and PostgreSQL is in recovery: promote"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader() || c.local.pg_primary) return std::nullopt;
+         return make("leader.promote", {{ActionKind::kRenewLock, ""}, {ActionKind::kPromote, ""}},
+                     "promoting: this member holds the leader lock");
+       }},
+      {{"leader.switchover", "we are the leader and /failover asks for another member: demote, then release"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader() || !c.cluster.failover) return std::nullopt;
+         const auto& f = *c.cluster.failover;
+         if (!f.leader.empty() && f.leader != c.settings.name) {
+           return make("leader.switchover", {{ActionKind::kRenewLock, ""}, {ActionKind::kClearFailover, ""}},
+                       "switchover from " + f.leader + " does not name this leader: cancelled");
+         }
+         if (f.candidate == c.settings.name) {
+           return make("leader.switchover", {{ActionKind::kRenewLock, ""}, {ActionKind::kClearFailover, ""}},
+                       "switchover to the current leader: nothing to do");
+         }
+         if (!scheduledTimeReached(f, c.now.wall)) return std::nullopt;  // leader.renew until then
+         if (!f.candidate.empty()) {
+           if (auto why = whyNotCandidate(c, f.candidate)) {
+             return make("leader.switchover", {{ActionKind::kRenewLock, ""}, {ActionKind::kClearFailover, ""}},
+                         "switchover cancelled: " + *why);
+           }
+         } else {
+           const bool any = std::any_of(c.cluster.members.begin(), c.cluster.members.end(), [&](const MemberInfo& m) {
+             return m.name != c.settings.name && !whyNotCandidate(c, m.name);
+           });
+           if (!any) {
+             return make("leader.switchover", {{ActionKind::kRenewLock, ""}, {ActionKind::kClearFailover, ""}},
+                         "switchover cancelled: no healthy candidate");
+           }
+         }
+         return make("leader.switchover", {{ActionKind::kDemote, ""}, {ActionKind::kReleaseLock, ""}},
+                     "switchover" + (f.candidate.empty() ? std::string() : " to " + f.candidate) +
+                         ": demoting, then releasing the lock");
+       }},
+      {{"leader.renew", "we are the leader and PostgreSQL is a primary: renew the lock"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader()) return std::nullopt;
+         return make("leader.renew", {{ActionKind::kRenewLock, ""}}, "holding the leader lock");
+       }},
+      // --- another member holds the lock ---
+      {{"follower.demote", "another member holds the lock and PostgreSQL here is a primary: demote"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.cluster.leader || !c.local.pg_primary) return std::nullopt;
+         return make("follower.demote", {{ActionKind::kDemote, ""}},
+                     c.leaderName() + " holds the leader lock: demoting this primary");
+       }},
+      {{"follower.rewind", "a former primary that diverged: pg_rewind from the leader, then follow"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.cluster.leader || !c.local.needs_rewind || c.local.pg_running) return std::nullopt;
+         return make("follower.rewind",
+                     {{ActionKind::kRewind, c.leaderName()}, {ActionKind::kFollow, upstreamFor(c)}},
+                     "rewinding from " + c.leaderName() + " before following it");
+       }},
+      {{"follower.follow", "another member holds the lock and we do not stream from our upstream: follow it"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.cluster.leader) return std::nullopt;
+         const std::string upstream = upstreamFor(c);
+         if (c.local.pg_running && c.local.following == upstream) return std::nullopt;
+         return make("follower.follow", {{ActionKind::kFollow, upstream}}, "following " + upstream);
+       }},
+      {{"follower.steady", "another member holds the lock and we stream from our upstream: nothing to do"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.cluster.leader) return std::nullopt;
+         return make("follower.steady", {}, "following " + c.local.following);
+       }},
+      // --- nobody holds the lock ---
+      {{"unlocked.failover", "no leader and /failover names a candidate: only that member takes over"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.cluster.failover || c.cluster.failover->candidate.empty()) return std::nullopt;
+         const std::string& candidate = c.cluster.failover->candidate;
+         if (candidate != c.settings.name) {
+           if (!c.cluster.member(candidate)) return std::nullopt;  // a stale request: normal race
+           return make("unlocked.failover", {}, "waiting for " + candidate + " to take over");
+         }
+         if (!c.local.pg_running) return make("unlocked.failover", {}, "failover candidate, but PostgreSQL is down");
+         return make("unlocked.failover",
+                     {{ActionKind::kAcquireLock, ""}, {ActionKind::kPromote, ""}, {ActionKind::kClearFailover, ""}},
+                     "manual failover to this member: taking the lock");
+       }},
+      {{"unlocked.primary", "no leader and PostgreSQL here is still a primary: take the lock back"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.cluster.leader || !c.local.pg_primary) return std::nullopt;
+         // Another member may have been promoted by hand meanwhile; do not
+         // fight it: only re-take the lock if no other member says primary.
+         const bool other_primary = std::any_of(c.cluster.members.begin(), c.cluster.members.end(), [&](const MemberInfo& m) {
+           return m.name != c.settings.name && m.role == "primary" && m.state == "running";
+         });
+         if (other_primary) {
+           return make("unlocked.primary", {{ActionKind::kDemote, ""}}, "another member reports itself primary: demoting");
+         }
+         return make("unlocked.primary", {{ActionKind::kAcquireLock, ""}}, "the lock is free and this is the running primary: taking it");
+       }},
+      {{"unlocked.start", "no leader and PostgreSQL is down: start it as a standby so it can report its position"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.cluster.leader || c.local.pg_running) return std::nullopt;
+         return make("unlocked.start", {{ActionKind::kFollow, ""}}, "no leader: starting PostgreSQL read-only");
+       }},
+      {{"unlocked.ineligible", "no leader, but this member may not be promoted (nofailover, priority 0)"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.cluster.leader || eligible(c.settings)) return std::nullopt;
+         return make("unlocked.ineligible", {}, "no leader, and this member is tagged nofailover");
+       }},
+      {{"unlocked.not_healthiest", "no leader, and another member is ahead or preferred: wait for it"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.cluster.leader) return std::nullopt;
+         auto why = whyNotHealthiest(c.cluster, c.local, c.settings);
+         if (!why) return std::nullopt;
+         return make("unlocked.not_healthiest", {}, "no leader; not taking over: " + *why);
+       }},
+      {{"unlocked.race", "no leader and this member is the healthiest: take the lock, then promote"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.cluster.leader) return std::nullopt;
+         return make("unlocked.race", {{ActionKind::kAcquireLock, ""}, {ActionKind::kPromote, ""}},
+                     "the leader lock is free and this member is the healthiest: taking over");
+       }},
+  };
+  return table;
+}
+
+}  // namespace
+
+const char* actionName(ActionKind kind) {
+  switch (kind) {
+    case ActionKind::kRaceInitialize: return "race_initialize";
+    case ActionKind::kBootstrap: return "bootstrap";
+    case ActionKind::kClone: return "clone";
+    case ActionKind::kAcquireLock: return "acquire_lock";
+    case ActionKind::kRenewLock: return "renew_lock";
+    case ActionKind::kReleaseLock: return "release_lock";
+    case ActionKind::kPromote: return "promote";
+    case ActionKind::kDemote: return "demote";
+    case ActionKind::kStartPrimary: return "start_primary";
+    case ActionKind::kFollow: return "follow";
+    case ActionKind::kRewind: return "rewind";
+    case ActionKind::kClearFailover: return "clear_failover";
+  }
+  return "unknown";
+}
+
+const std::vector<RuleInfo>& ruleTable() {
+  static const std::vector<RuleInfo> infos = [] {
+    std::vector<RuleInfo> out;
+    for (const auto& row : rules()) out.push_back(row.info);
+    return out;
+  }();
+  return infos;
+}
+
+std::optional<std::string> whyNotHealthiest(const ClusterSnapshot& cluster, const LocalObservation& local,
+                                            const HaSettings& settings) {
+  if (!local.pg_running) return std::string("PostgreSQL is not running");
+  if (!local.wal_position) return std::string("our WAL position is unknown");
+  const Lsn mine = *local.wal_position;
+  if (cluster.status && cluster.status->optime && *cluster.status->optime - mine > settings.maximum_lag_on_failover) {
+    return "lag " + std::to_string(*cluster.status->optime - mine) + " bytes exceeds maximum_lag_on_failover";
+  }
+  for (const auto& m : cluster.members) {
+    if (m.name == settings.name || !memberEligible(m)) continue;
+    if (m.state != "running" && m.state != "streaming") continue;
+    const auto theirs = publishedPosition(m);
+    if (!theirs) continue;
+    if (*theirs > mine) return m.name + " has received more WAL";
+    if (*theirs == mine && m.tags.failover_priority.value_or(1) > settings.failover_priority) {
+      return m.name + " has a higher failover_priority at the same WAL position";
+    }
+  }
+  return std::nullopt;
+}
+
+Decision decide(const ClusterSnapshot& cluster, const LocalObservation& local, const HaSettings& settings,
+                DecisionTime now) {
+  const Context context{cluster, local, settings, now};
+  for (const auto& row : rules()) {
+    if (auto decision = row.rule(context)) return *decision;
+  }
+  return make("none", {}, "no rule applies");  // unreachable: the table ends with catch-alls
+}
+
+std::optional<WallTime> parseIsoTime(const std::string& text) {
+  int year, month, day, hour, minute;
+  double second;
+  char tail[16] = {0};
+  const int n = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf%15s", &year, &month, &day, &hour, &minute, &second, tail);
+  if (n < 6) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = static_cast<int>(second);
+  const std::time_t utc = ::timegm(&tm);
+  if (utc == -1) return std::nullopt;
+  long offset_seconds = 0;
+  const std::string zone(tail);
+  if (!zone.empty() && zone != "Z") {
+    int oh = 0, om = 0;
+    char sign = 0;
+    if (std::sscanf(zone.c_str(), "%c%2d:%2d", &sign, &oh, &om) < 2 || (sign != '+' && sign != '-')) return std::nullopt;
+    offset_seconds = (oh * 3600 + om * 60) * (sign == '+' ? 1 : -1);
+  }
+  return std::chrono::system_clock::from_time_t(utc - offset_seconds);
+}
+
+}  // namespace pgtandem::agent

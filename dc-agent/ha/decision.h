@@ -1,0 +1,120 @@
+#pragma once
+// The HA decision: a pure function of what the agent knows at one instant.
+//
+//   decide(cluster snapshot, local observation, settings, now)
+//     -> actions + the rule that fired + a one-line reason
+//
+// No I/O, no clock reads, no logging: table-driven tests cover every rule
+// without etcd or PostgreSQL. The executor (executor.h) performs the actions
+// in order and stops at the first that fails; each action is named and safe
+// to repeat.
+//
+// Ordering duties (enforced by how the rules build their action lists, and
+// checked by tests):
+//  1. Hold the lock before promoting: kPromote only ever follows a lock this
+//     member holds (the snapshot says so) or kAcquireLock in the same list.
+//  2. Demote before releasing the lock: kReleaseLock only ever follows
+//     kDemote (or PostgreSQL is already not a primary).
+//  3. A primary that cannot renew its lock, or cannot reach the DCS, demotes
+//     in the same decision: it never outlives its lease as a primary.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/dcs/cluster.h"
+#include "common/util/clock.h"
+
+namespace pgtandem::agent {
+
+using Lsn = std::int64_t;
+
+// What the agent observed locally, just before deciding.
+struct LocalObservation {
+  bool dcs_ok = true;              // the snapshot is fresh (this cycle's read succeeded)
+  bool data_initialized = false;   // PGDATA holds a cluster (PG_VERSION)
+  std::string system_id;           // from pg_controldata, when initialized
+  bool pg_running = false;
+  bool pg_primary = false;         // running and not in recovery
+  int timeline = 0;
+  std::optional<Lsn> wal_position;  // primary: current; replica: max(receive, replay)
+  std::string following;           // the member the replica streams from ("" if none)
+  bool holds_lease = false;        // our lease is alive (last keepalive succeeded)
+  bool lock_renewal_failed = false;  // the last attempt to renew the leader key failed
+  std::optional<MonoTime> primary_down_since;  // we hold the lock but PostgreSQL is down
+  bool long_action_running = false;  // bootstrap, clone or rewind in progress
+  bool needs_rewind = false;        // a former primary must rewind before following
+};
+
+// The settings the rules read (dynamic config plus this member's own).
+struct HaSettings {
+  std::string name;
+  std::chrono::seconds ttl{30};
+  std::chrono::seconds loop_wait{10};
+  std::chrono::seconds primary_start_timeout{300};
+  std::int64_t maximum_lag_on_failover = 1048576;
+  bool pause = false;
+  bool nofailover = false;
+  int failover_priority = 1;
+  std::string replicatefrom;  // tag: stream from this member instead of the leader
+};
+
+enum class ActionKind {
+  kRaceInitialize,   // create /initialize (empty) if absent; later actions run only if we won
+  kBootstrap,        // initdb, start as primary, create users, write /initialize = sysid and /config
+  kClone,            // create a replica from `target` (create_replica_methods)
+  kAcquireLock,      // create the leader key with our lease if absent; later actions run only if we got it
+  kRenewLock,        // keep our lease alive and make sure the leader key is ours
+  kReleaseLock,      // delete the leader key if it holds our name
+  kPromote,          // pg_ctl promote; then record the new timeline in /history
+  kDemote,           // stop PostgreSQL (fast), so that it is no longer a writable primary
+  kStartPrimary,     // start PostgreSQL as a primary (we hold the lock)
+  kFollow,           // (re)configure recovery to stream from `target` and start or reload
+  kRewind,           // pg_rewind from `target` (a former primary that diverged)
+  kClearFailover,    // delete the /failover key (a switchover is done or impossible)
+};
+
+const char* actionName(ActionKind kind);
+
+struct Action {
+  ActionKind kind;
+  std::string target;  // a member name, for kClone, kFollow, kRewind
+
+  bool operator==(const Action&) const = default;
+};
+
+struct Decision {
+  std::vector<Action> actions;
+  std::string rule;    // the id of the rule that fired, e.g. "leader.renew"
+  std::string reason;  // one line for the log
+};
+
+// The one "now" of a decision: monotonic for timeouts, wall for schedules.
+struct DecisionTime {
+  MonoTime mono;
+  WallTime wall;
+};
+
+Decision decide(const dcs::ClusterSnapshot& cluster, const LocalObservation& local, const HaSettings& settings,
+                DecisionTime now);
+
+// Parses Patroni's ISO 8601 scheduled_at ("2026-11-22T10:00:00+00:00", also
+// with a 'Z' or fractional seconds). nullopt when it does not parse.
+std::optional<WallTime> parseIsoTime(const std::string& text);
+
+// The rule table, for docs and tests: id and the "when ..." sentence.
+struct RuleInfo {
+  const char* id;
+  const char* when;
+};
+const std::vector<RuleInfo>& ruleTable();
+
+// Among the members that may take over, is `settings.name` one of the best?
+// (Highest WAL position; higher failover_priority at equal position; lag to
+// the leader's last known optime within maximum_lag_on_failover.) Returns the
+// reason when it is not.
+std::optional<std::string> whyNotHealthiest(const dcs::ClusterSnapshot& cluster, const LocalObservation& local,
+                                            const HaSettings& settings);
+
+}  // namespace pgtandem::agent

@@ -1,0 +1,254 @@
+// The HA rules, table-driven: snapshot + local observation + settings ->
+// rule id and actions. No etcd, no PostgreSQL.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "dc-agent/ha/decision.h"
+
+namespace pgtandem::agent {
+namespace {
+
+using namespace std::chrono_literals;
+using K = ActionKind;
+
+dcs::MemberInfo member(const std::string& name, const std::string& role, Lsn position, const std::string& state = "running") {
+  dcs::MemberInfo m;
+  m.name = name;
+  m.role = role;
+  m.state = state;
+  m.xlog_location = position;
+  return m;
+}
+
+// A builder for snapshots: cluster().leader("n1").member(...)
+struct Snap {
+  dcs::ClusterSnapshot s;
+  Snap() { s.initialize = "7000"; }
+  Snap& uninitialized() { s.initialize.reset(); return *this; }
+  Snap& initializing() { s.initialize = ""; return *this; }
+  Snap& leader(const std::string& name) { s.leader = dcs::LeaderInfo{name, 5, 1}; return *this; }
+  Snap& add(dcs::MemberInfo m) { s.members.push_back(std::move(m)); return *this; }
+  Snap& failover(const std::string& from, const std::string& to, const std::string& at = "") {
+    s.failover = dcs::FailoverInfo{from, to, at, 9};
+    return *this;
+  }
+  Snap& optime(Lsn lsn) { s.status = dcs::StatusInfo{lsn, {}, {}, 3}; return *this; }
+};
+
+LocalObservation replica(Lsn position, const std::string& following = "n1") {
+  LocalObservation l;
+  l.data_initialized = true;
+  l.system_id = "7000";
+  l.pg_running = true;
+  l.pg_primary = false;
+  l.wal_position = position;
+  l.following = following;
+  l.holds_lease = true;
+  return l;
+}
+
+LocalObservation primary(Lsn position) {
+  LocalObservation l = replica(position, "");
+  l.pg_primary = true;
+  return l;
+}
+
+LocalObservation empty() {
+  LocalObservation l;
+  l.holds_lease = true;
+  return l;
+}
+
+struct Row {
+  std::string name;
+  dcs::ClusterSnapshot cluster;
+  LocalObservation local;
+  std::function<void(HaSettings&)> tweak;
+  std::string rule;
+  std::vector<Action> actions;
+};
+
+const DecisionTime kNow{MonoTime(std::chrono::hours(10)), WallTime(std::chrono::seconds(1'800'000'000))};
+
+std::vector<Row> rows() {
+  auto me = [](HaSettings&) {};
+  std::vector<Row> r;
+  auto lost_dcs = primary(100);
+  lost_dcs.dcs_ok = false;
+  r.push_back({"primary loses the DCS", Snap().leader("n2").s, lost_dcs, me, "dcs.unreachable.primary", {{K::kDemote, ""}}});
+  auto lost_dcs_replica = replica(100);
+  lost_dcs_replica.dcs_ok = false;
+  r.push_back({"replica loses the DCS", Snap().leader("n1").s, lost_dcs_replica, me, "dcs.unreachable", {}});
+  r.push_back({"paused leader only renews", Snap().leader("n2").s, primary(1), [](HaSettings& s) { s.pause = true; },
+               "paused", {{K::kRenewLock, ""}}});
+  r.push_back({"paused replica does nothing, even unlocked", Snap().s, replica(1), [](HaSettings& s) { s.pause = true; },
+               "paused", {}});
+  auto busy_leader = primary(1);
+  busy_leader.long_action_running = true;
+  r.push_back({"leader busy bootstrapping keeps its lock", Snap().leader("n2").s, busy_leader, me, "busy", {{K::kRenewLock, ""}}});
+  auto busy_replica = empty();
+  busy_replica.long_action_running = true;
+  r.push_back({"replica busy cloning", Snap().leader("n1").s, busy_replica, me, "busy", {}});
+  r.push_back({"data but no initialize key: restore it", Snap().uninitialized().s, replica(1), me, "bootstrap.restore_key",
+               {{K::kRaceInitialize, ""}}});
+  r.push_back({"fresh cluster: race to bootstrap", Snap().uninitialized().s, empty(), me, "bootstrap.race",
+               {{K::kRaceInitialize, ""}, {K::kBootstrap, ""}}});
+  r.push_back({"someone else bootstraps", Snap().initializing().s, empty(), me, "bootstrap.wait", {}});
+  r.push_back({"no data, no leader", Snap().s, empty(), me, "clone.wait", {}});
+  r.push_back({"no data: clone from the leader", Snap().leader("n1").add(member("n1", "primary", 10)).s, empty(), me,
+               "clone", {{K::kClone, "n1"}}});
+  auto clonefrom = member("n3", "replica", 10);
+  clonefrom.tags.clonefrom = true;
+  r.push_back({"no data: clone from a clonefrom member", Snap().leader("n1").add(member("n1", "primary", 10)).add(clonefrom).s,
+               empty(), me, "clone", {{K::kClone, "n3"}}});
+  auto foreign = replica(10);
+  foreign.system_id = "9999";
+  r.push_back({"foreign data directory", Snap().leader("n1").s, foreign, me, "sysid.mismatch", {}});
+  auto renew_failed = primary(10);
+  renew_failed.lock_renewal_failed = true;
+  r.push_back({"leader fails to renew", Snap().leader("n2").s, renew_failed, me, "leader.renew_failed", {{K::kDemote, ""}}});
+  auto down = replica(10);
+  down.pg_running = false;
+  auto down_briefly = down;
+  down_briefly.primary_down_since = kNow.mono - 5s;
+  r.push_back({"leader's PostgreSQL crashed", Snap().leader("n2").s, down_briefly, me, "leader.start",
+               {{K::kRenewLock, ""}, {K::kStartPrimary, ""}}});
+  auto down_long = down;
+  down_long.primary_down_since = kNow.mono - 301s;
+  r.push_back({"leader's PostgreSQL stays down", Snap().leader("n2").s, down_long, me, "leader.start_timeout",
+               {{K::kReleaseLock, ""}}});
+  r.push_back({"won the lock while in recovery: promote", Snap().leader("n2").s, replica(10), me, "leader.promote",
+               {{K::kRenewLock, ""}, {K::kPromote, ""}}});
+  r.push_back({"steady leader", Snap().leader("n2").s, primary(10), me, "leader.renew", {{K::kRenewLock, ""}}});
+  r.push_back({"switchover to a healthy replica", Snap().leader("n2").add(member("n3", "replica", 10)).failover("n2", "n3").s,
+               primary(10), me, "leader.switchover", {{K::kDemote, ""}, {K::kReleaseLock, ""}}});
+  r.push_back({"switchover to any healthy replica", Snap().leader("n2").add(member("n3", "replica", 10)).failover("n2", "").s,
+               primary(10), me, "leader.switchover", {{K::kDemote, ""}, {K::kReleaseLock, ""}}});
+  r.push_back({"switchover to an unknown member is cancelled", Snap().leader("n2").failover("n2", "nx").s, primary(10), me,
+               "leader.switchover", {{K::kRenewLock, ""}, {K::kClearFailover, ""}}});
+  r.push_back({"switchover to a stopped member is cancelled",
+               Snap().leader("n2").add(member("n3", "replica", 10, "stopped")).failover("n2", "n3").s, primary(10), me,
+               "leader.switchover", {{K::kRenewLock, ""}, {K::kClearFailover, ""}}});
+  r.push_back({"scheduled switchover in the future waits",
+               Snap().leader("n2").add(member("n3", "replica", 10)).failover("n2", "n3", "2030-01-01T00:00:00+00:00").s,
+               primary(10), me, "leader.renew", {{K::kRenewLock, ""}}});
+  r.push_back({"scheduled switchover in the past runs",
+               Snap().leader("n2").add(member("n3", "replica", 10)).failover("n2", "n3", "2026-01-01T00:00:00Z").s,
+               primary(10), me, "leader.switchover", {{K::kDemote, ""}, {K::kReleaseLock, ""}}});
+  r.push_back({"another leader: demote our primary", Snap().leader("n1").s, primary(10), me, "follower.demote", {{K::kDemote, ""}}});
+  auto diverged = down;
+  diverged.needs_rewind = true;
+  r.push_back({"former primary rewinds, then follows", Snap().leader("n1").s, diverged, me, "follower.rewind",
+               {{K::kRewind, "n1"}, {K::kFollow, "n1"}}});
+  r.push_back({"replica follows a new leader", Snap().leader("n3").s, replica(10, "n1"), me, "follower.follow", {{K::kFollow, "n3"}}});
+  r.push_back({"stopped replica starts following", Snap().leader("n1").s, down, me, "follower.follow", {{K::kFollow, "n1"}}});
+  r.push_back({"replicatefrom a running member", Snap().leader("n1").add(member("n3", "replica", 10)).s, replica(10, "n1"),
+               [](HaSettings& s) { s.replicatefrom = "n3"; }, "follower.follow", {{K::kFollow, "n3"}}});
+  r.push_back({"replicatefrom a dead member falls back to the leader", Snap().leader("n1").s, replica(10, "n1"),
+               [](HaSettings& s) { s.replicatefrom = "n3"; }, "follower.steady", {}});
+  r.push_back({"steady replica", Snap().leader("n1").s, replica(10, "n1"), me, "follower.steady", {}});
+  r.push_back({"manual failover to me", Snap().failover("", "n2").add(member("n2", "replica", 10)).s, replica(10), me,
+               "unlocked.failover", {{K::kAcquireLock, ""}, {K::kPromote, ""}, {K::kClearFailover, ""}}});
+  r.push_back({"manual failover to another member", Snap().failover("", "n3").add(member("n3", "replica", 1)).s, replica(10), me,
+               "unlocked.failover", {}});
+  r.push_back({"unlocked running primary re-takes the lock", Snap().s, primary(10), me, "unlocked.primary", {{K::kAcquireLock, ""}}});
+  r.push_back({"unlocked primary with another primary demotes", Snap().add(member("n3", "primary", 10)).s, primary(10), me,
+               "unlocked.primary", {{K::kDemote, ""}}});
+  r.push_back({"unlocked and stopped: start read-only", Snap().s, down, me, "unlocked.start", {{K::kFollow, ""}}});
+  r.push_back({"unlocked, nofailover", Snap().s, replica(10), [](HaSettings& s) { s.nofailover = true; }, "unlocked.ineligible", {}});
+  r.push_back({"unlocked, priority 0", Snap().s, replica(10), [](HaSettings& s) { s.failover_priority = 0; }, "unlocked.ineligible", {}});
+  r.push_back({"unlocked, another member is ahead", Snap().add(member("n3", "replica", 20)).s, replica(10), me,
+               "unlocked.not_healthiest", {}});
+  auto preferred = member("n3", "replica", 10);
+  preferred.tags.failover_priority = 5;
+  r.push_back({"unlocked, same position but higher priority elsewhere", Snap().add(preferred).s, replica(10), me,
+               "unlocked.not_healthiest", {}});
+  r.push_back({"unlocked, too far behind the last optime", Snap().optime(10'000'000).s, replica(10), me,
+               "unlocked.not_healthiest", {}});
+  auto ahead_but_nofailover = member("n3", "replica", 20);
+  ahead_but_nofailover.tags.nofailover = true;
+  r.push_back({"unlocked, the member ahead may not be promoted", Snap().add(ahead_but_nofailover).s, replica(10), me,
+               "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
+  r.push_back({"unlocked and healthiest: race", Snap().add(member("n3", "replica", 5)).s, replica(10), me, "unlocked.race",
+               {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
+  return r;
+}
+
+class DecisionTest : public ::testing::TestWithParam<Row> {};
+
+TEST_P(DecisionTest, PicksTheRuleAndActions) {
+  const Row& row = GetParam();
+  HaSettings settings;
+  settings.name = "n2";
+  row.tweak(settings);
+  const Decision d = decide(row.cluster, row.local, settings, kNow);
+  EXPECT_EQ(d.rule, row.rule) << row.name << ": " << d.reason;
+  EXPECT_EQ(d.actions, row.actions) << row.name << ": " << d.reason;
+  EXPECT_FALSE(d.reason.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, DecisionTest, ::testing::ValuesIn(rows()), [](const auto& param_info) {
+  std::string name = param_info.param.name;
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name;
+});
+
+// Ordering duties, checked over every row of the table.
+TEST(DecisionDuties, PromoteOnlyWithTheLockAndReleaseOnlyAfterDemote) {
+  for (const auto& row : rows()) {
+    HaSettings settings;
+    settings.name = "n2";
+    row.tweak(settings);
+    const Decision d = decide(row.cluster, row.local, settings, kNow);
+    const bool holds = row.cluster.leader && row.cluster.leader->name == "n2";
+    bool acquired = false, demoted = !row.local.pg_primary;
+    for (const auto& a : d.actions) {
+      if (a.kind == K::kAcquireLock) acquired = true;
+      if (a.kind == K::kDemote) demoted = true;
+      if (a.kind == K::kPromote) {
+        EXPECT_TRUE(holds || acquired) << row.name << ": promote without the lock";
+      }
+      if (a.kind == K::kReleaseLock) {
+        EXPECT_TRUE(demoted) << row.name << ": release before demote";
+      }
+    }
+  }
+}
+
+TEST(DecisionDuties, EveryRuleIsCoveredByTheTable) {
+  std::set<std::string> fired;
+  for (const auto& row : rows()) fired.insert(row.rule);
+  for (const auto& info : ruleTable()) {
+    EXPECT_TRUE(fired.count(info.id)) << "no test row exercises rule " << info.id;
+  }
+}
+
+TEST(DecisionDocs, DocumentListsEveryRuleInOrder) {
+  std::ifstream in(std::string(PGTANDEM_SOURCE_DIR) + "/docs/ha-rules.md");
+  ASSERT_TRUE(in) << "docs/ha-rules.md is missing";
+  std::stringstream text;
+  text << in.rdbuf();
+  std::size_t at = 0;
+  for (const auto& info : ruleTable()) {
+    const auto found = text.str().find(std::string("`") + info.id + "`", at);
+    EXPECT_NE(found, std::string::npos) << "docs/ha-rules.md lacks rule " << info.id << " (or lists it out of order)";
+    if (found != std::string::npos) at = found;
+  }
+}
+
+TEST(IsoTime, ParsesPatroniTimestamps) {
+  const auto base = parseIsoTime("2026-11-22T10:00:00+00:00");
+  ASSERT_TRUE(base);
+  EXPECT_EQ(parseIsoTime("2026-11-22T10:00:00Z"), base);
+  EXPECT_EQ(parseIsoTime("2026-11-22T12:00:00+02:00"), base);
+  EXPECT_EQ(parseIsoTime("2026-11-22T10:00:00.000+00:00"), base);
+  EXPECT_FALSE(parseIsoTime("tomorrow"));
+}
+
+}  // namespace
+}  // namespace pgtandem::agent
