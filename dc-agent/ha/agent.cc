@@ -1,0 +1,195 @@
+#include "dc-agent/ha/agent.h"
+
+#include <algorithm>
+
+#include "common/config/dynamic_json.h"
+#include "common/util/log.h"
+
+namespace pgtandem::agent {
+
+namespace {
+
+const char* kAgentVersion = "0.1.0";
+
+HaSettings baseSettings(const config::Config& config) {
+  HaSettings s;
+  s.name = config.name;
+  const auto& tags = config.tags;
+  if (auto it = tags.find("nofailover"); it != tags.end()) s.nofailover = it->second == "true";
+  if (auto it = tags.find("failover_priority"); it != tags.end()) {
+    try {
+      s.failover_priority = std::stoi(it->second);
+    } catch (...) {
+    }
+  }
+  if (auto it = tags.find("replicatefrom"); it != tags.end() && it->second.size() >= 2) {
+    s.replicatefrom = it->second.substr(1, it->second.size() - 2);  // JSON string
+  }
+  return s;
+}
+
+void applyDynamic(HaSettings& s, const config::DynamicConfig& d) {
+  s.ttl = std::chrono::seconds(d.ttl);
+  s.loop_wait = std::chrono::seconds(d.loop_wait);
+  s.primary_start_timeout = std::chrono::seconds(d.primary_start_timeout);
+  s.maximum_lag_on_failover = d.maximum_lag_on_failover;
+}
+
+dcs::MemberTags tagsOf(const config::Config& config) {
+  dcs::MemberTags tags;
+  for (const auto& [key, text] : config.tags) {
+    if (key == "nofailover") tags.nofailover = text == "true";
+    else if (key == "noloadbalance") tags.noloadbalance = text == "true";
+    else if (key == "clonefrom") tags.clonefrom = text == "true";
+    else if (key == "nosync") tags.nosync = text == "true";
+    else if (key == "nostream") tags.nostream = text == "true";
+    else if (key == "failover_priority") {
+      try {
+        tags.failover_priority = std::stoi(text);
+      } catch (...) {
+      }
+    } else if (key == "replicatefrom" && text.size() >= 2) {
+      tags.replicatefrom = text.substr(1, text.size() - 2);
+    } else {
+      tags.other[key] = text;
+    }
+  }
+  return tags;
+}
+
+}  // namespace
+
+Agent::Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postgres, const Clock& clock)
+    : config_(config),
+      dcs_(dcs),
+      postgres_(postgres),
+      clock_(clock),
+      lock_(dcs, dcs::ClusterPaths(config.namespace_, config.scope), config.name,
+            std::chrono::seconds(config.bootstrap.dcs.ttl)),
+      executor_(lock_, postgres, config::toJson(config.bootstrap.dcs)),
+      settings_(baseSettings(config)) {
+  applyDynamic(settings_, config.bootstrap.dcs);
+}
+
+void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
+  HaSettings s = baseSettings(config_);
+  applyDynamic(s, config_.bootstrap.dcs);
+  if (snapshot.config_json) {
+    auto dynamic = config::parseDynamicJson(*snapshot.config_json, config_.bootstrap.dcs);
+    if (dynamic.ok()) {
+      applyDynamic(s, dynamic->config);
+      s.pause = dynamic->pause;
+    } else {
+      malformed_.report(lock_.paths().config(), snapshot.config_mod_revision, dynamic.error().message);
+      applyDynamic(s, config_.bootstrap.dcs);
+    }
+  }
+  settings_ = s;
+  lock_.setTtl(settings_.ttl);
+}
+
+dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
+  dcs::MemberInfo m;
+  m.name = config_.name;
+  m.conn_url = "postgres://" + config_.postgresql.connect_address + "/postgres";
+  m.api_url = "http://" + config_.restapi.connect_address + "/patroni";
+  m.version = kAgentVersion;
+  m.tags = tagsOf(config_);
+  m.state = pg.running ? "running" : (pg.data_initialized ? "stopped" : "uninitialized");
+  m.role = pg.running ? (pg.primary ? "primary" : "replica") : "uninitialized";
+  if (pg.primary) {
+    m.xlog_location = pg.wal_position;
+  } else {
+    m.receive_lsn = pg.receive_lsn;
+    m.replay_lsn = pg.replay_lsn;
+    m.xlog_location = pg.wal_position;
+    if (pg.running && !pg.following.empty()) m.replication_state = "streaming";
+  }
+  if (pg.timeline > 0) m.timeline = pg.timeline;
+  m.pause = settings_.pause;
+  return m;
+}
+
+Decision Agent::runCycle() {
+  // Observe.
+  const PgObservation pg = postgres_.observe();
+  // Snapshot.
+  auto loaded = dcs::loadCluster(dcs_, lock_.paths(), malformed_);
+  LocalObservation local;
+  local.dcs_ok = loaded.ok();
+  if (loaded.ok()) {
+    last_snapshot_ = std::move(*loaded);
+    refreshSettings(last_snapshot_);
+  }
+  const dcs::ClusterSnapshot& snapshot = last_snapshot_;
+  const bool leads = snapshot.leader && snapshot.leader->name == config_.name;
+  const auto now_mono = clock_.monotonicNow();
+  if (leads && !pg.running) {
+    if (!primary_down_since_) primary_down_since_ = now_mono;
+  } else {
+    primary_down_since_.reset();
+  }
+  local.data_initialized = pg.data_initialized;
+  local.system_id = pg.system_id;
+  local.pg_running = pg.running;
+  local.pg_primary = pg.running && pg.primary;
+  local.timeline = pg.timeline;
+  local.wal_position = pg.wal_position;
+  local.following = pg.following;
+  local.holds_lease = lock_.holdsLease();
+  local.lock_renewal_failed = last_renewal_failed_;
+  local.primary_down_since = primary_down_since_;
+  local.needs_rewind = pg.needs_rewind;
+
+  // Decide.
+  const Decision decision = decide(snapshot, local, settings_, DecisionTime{now_mono, clock_.wallNow()});
+  const std::string line = decision.rule + ": " + decision.reason;
+  if (line != last_logged_ || !decision.actions.empty()) {
+    if (line != last_logged_) spdlog::info("[{}] {}", decision.rule, decision.reason);
+    last_logged_ = line;
+  }
+
+  // Execute.
+  const ExecutionResult executed = executor_.run(decision, snapshot, pg);
+  last_renewal_failed_ = executed.lock_renewal_failed;
+
+  // Publish what we are now.
+  if (local.dcs_ok) {
+    const bool renewed = std::find(executed.done.begin(), executed.done.end(), ActionKind::kRenewLock) != executed.done.end();
+    if (!renewed) {
+      if (auto refreshed = lock_.refreshLease(); !refreshed.ok()) {
+        spdlog::debug("could not refresh our lease: {}", refreshed.error().toString());
+      }
+    }
+    const PgObservation after = decision.actions.empty() ? pg : postgres_.observe();
+    if (auto published = lock_.publishMember(describeSelf(after)); !published.ok()) {
+      spdlog::debug("could not publish the member key: {}", published.error().toString());
+    }
+    const bool leads_now = std::find(executed.done.begin(), executed.done.end(), ActionKind::kRenewLock) !=
+                               executed.done.end() ||
+                           std::find(executed.done.begin(), executed.done.end(), ActionKind::kAcquireLock) !=
+                               executed.done.end();
+    if (leads_now && after.primary && after.wal_position && after.wal_position != published_optime_) {
+      dcs::StatusInfo status;
+      status.optime = after.wal_position;
+      if (lock_.publishStatus(status).ok()) published_optime_ = after.wal_position;
+    }
+  }
+  return decision;
+}
+
+Status Agent::shutdown() {
+  auto loaded = dcs::loadCluster(dcs_, lock_.paths(), malformed_);
+  const bool leads = loaded.ok() && loaded->leader && loaded->leader->name == config_.name;
+  if (settings_.pause) {
+    // In maintenance mode PostgreSQL is left alone and the lock is kept.
+    spdlog::info("paused: leaving PostgreSQL running");
+    return okStatus();
+  }
+  // Demote before releasing the lock.
+  PGT_TRY(postgres_.demote());
+  if (leads) PGT_TRY(lock_.release());
+  return lock_.revoke();
+}
+
+}  // namespace pgtandem::agent

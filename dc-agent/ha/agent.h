@@ -1,0 +1,53 @@
+#pragma once
+// One HA cycle, in named phases: observe PostgreSQL -> read the cluster
+// snapshot -> decide -> execute -> publish our member key. The daemon loop
+// (dc-agent/main.cc) calls runCycle() whenever the DCS watch reports a change
+// or loop_wait passes; scenario tests call it on simulated time.
+
+#include <optional>
+#include <string>
+
+#include "common/config/config.h"
+#include "common/dcs/cluster.h"
+#include "common/util/clock.h"
+#include "dc-agent/ha/executor.h"
+
+namespace pgtandem::agent {
+
+class Agent {
+ public:
+  Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postgres, const Clock& clock);
+
+  // Runs one cycle and returns its decision.
+  Decision runCycle();
+
+  // A graceful stop: a leader demotes (fast shutdown, so connected replicas
+  // get the shutdown checkpoint) and only then releases its lock; every
+  // member revokes its lease so its key disappears at once.
+  Status shutdown();
+
+  // The loop interval from the current dynamic configuration.
+  std::chrono::seconds loopWait() const { return settings_.loop_wait; }
+  const HaSettings& settings() const { return settings_; }
+  const dcs::ClusterPaths& paths() const { return lock_.paths(); }
+
+ private:
+  void refreshSettings(const dcs::ClusterSnapshot& snapshot);
+  dcs::MemberInfo describeSelf(const PgObservation& pg) const;
+
+  const config::Config& config_;
+  dcs::Dcs& dcs_;
+  PostgresControl& postgres_;
+  const Clock& clock_;
+  LeaderLock lock_;
+  Executor executor_;
+  dcs::MalformedValueLog malformed_;
+  HaSettings settings_;
+  dcs::ClusterSnapshot last_snapshot_;
+  bool last_renewal_failed_ = false;
+  std::optional<MonoTime> primary_down_since_;
+  std::string last_logged_;
+  std::optional<Lsn> published_optime_;
+};
+
+}  // namespace pgtandem::agent

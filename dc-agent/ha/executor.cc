@@ -1,0 +1,108 @@
+#include "dc-agent/ha/executor.h"
+
+#include "common/util/log.h"
+
+namespace pgtandem::agent {
+
+Executor::Executor(LeaderLock& lock, PostgresControl& postgres, std::string bootstrap_config_json)
+    : lock_(lock), postgres_(postgres), bootstrap_config_json_(std::move(bootstrap_config_json)) {}
+
+ExecutionResult Executor::run(const Decision& decision, const dcs::ClusterSnapshot& cluster, const PgObservation& pg) {
+  ExecutionResult result;
+  for (const auto& action : decision.actions) {
+    auto outcome = runOne(action, cluster, pg);
+    if (!outcome.ok()) {
+      result.stopped_at = action.kind;
+      result.error = outcome.error();
+      if (action.kind == ActionKind::kRenewLock || action.kind == ActionKind::kAcquireLock) {
+        result.lock_renewal_failed = action.kind == ActionKind::kRenewLock;
+      }
+      spdlog::warn("action {} failed: {}", actionName(action.kind), outcome.error().toString());
+      return result;
+    }
+    if (!*outcome) {
+      result.stopped_at = action.kind;
+      return result;
+    }
+    result.done.push_back(action.kind);
+  }
+  return result;
+}
+
+Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& cluster, const PgObservation& pg) {
+  auto member = [&](const std::string& name) -> Result<const dcs::MemberInfo*> {
+    const dcs::MemberInfo* m = cluster.member(name);
+    if (!m) return makeError(ErrorCode::kNotFound, "member " + name + " is not in the cluster");
+    return m;
+  };
+  auto done = [](Status status) -> Result<bool> {
+    if (!status.ok()) return status.error();
+    return true;
+  };
+  switch (action.kind) {
+    case ActionKind::kRaceInitialize:
+      // With data already here, the key gets our system ID; otherwise "" until
+      // the bootstrap finishes.
+      return lock_.raceInitialize(pg.data_initialized ? pg.system_id : "");
+    case ActionKind::kBootstrap: {
+      // Take the leader lock first, so nobody clones from a half-made cluster.
+      auto acquired = lock_.acquire();
+      if (!acquired.ok() || !*acquired) {
+        (void)lock_.cancelInitialize();
+        if (!acquired.ok()) return acquired.error();
+        return false;
+      }
+      auto sysid = postgres_.bootstrap();
+      if (!sysid.ok()) {
+        // Leave the cluster as we found it, so another member can try.
+        (void)lock_.release();
+        (void)lock_.cancelInitialize();
+        return sysid.error();
+      }
+      PGT_TRY(lock_.writeConfigIfAbsent(bootstrap_config_json_));
+      return done(lock_.writeInitialize(*sysid));
+    }
+    case ActionKind::kClone: {
+      auto source = member(action.target);
+      if (!source.ok()) return source.error();
+      return done(postgres_.clone(**source));
+    }
+    case ActionKind::kAcquireLock: return lock_.acquire();
+    case ActionKind::kRenewLock: return done(lock_.renew());
+    case ActionKind::kReleaseLock: return done(lock_.release());
+    case ActionKind::kPromote: {
+      PGT_TRY(postgres_.promote());
+      const auto after = postgres_.observe();
+      if (after.timeline > 0 && pg.timeline > 0 && after.timeline > pg.timeline) {
+        dcs::HistoryEntry entry;
+        entry.timeline = pg.timeline;
+        entry.lsn = pg.wal_position.value_or(0);
+        entry.reason = "no recovery target specified";
+        entry.new_leader = lock_.name();
+        if (auto written = lock_.appendHistory(entry); !written.ok()) {
+          spdlog::warn("could not record the timeline switch in /history: {}", written.error().toString());
+        }
+      }
+      return true;
+    }
+    case ActionKind::kDemote: return done(postgres_.demote());
+    case ActionKind::kStartPrimary: return done(postgres_.startPrimary());
+    case ActionKind::kFollow: {
+      if (action.target.empty()) return done(postgres_.follow(nullptr));
+      auto upstream = member(action.target);
+      if (!upstream.ok()) return upstream.error();
+      return done(postgres_.follow(*upstream));
+    }
+    case ActionKind::kRewind: {
+      auto source = member(action.target);
+      if (!source.ok()) return source.error();
+      return done(postgres_.rewind(**source));
+    }
+    case ActionKind::kClearFailover:
+      if (!cluster.failover) return true;
+      return done(lock_.clearFailover(cluster.failover->mod_revision));
+  }
+  return makeError(ErrorCode::kInternal, "unknown action");
+}
+
+}  // namespace pgtandem::agent

@@ -1,0 +1,38 @@
+#pragma once
+// Performs a Decision's actions in order and stops at the first that fails
+// or loses a race (kRaceInitialize, kAcquireLock): later actions may depend
+// on earlier ones (promote needs the lock). Each action is idempotent.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dc-agent/ha/decision.h"
+#include "dc-agent/ha/leader_lock.h"
+#include "dc-agent/ha/postgres_control.h"
+
+namespace pgtandem::agent {
+
+struct ExecutionResult {
+  std::vector<ActionKind> done;
+  std::optional<ActionKind> stopped_at;  // failed or lost a race
+  std::optional<Error> error;            // when it failed
+  bool lock_renewal_failed = false;
+};
+
+class Executor {
+ public:
+  Executor(LeaderLock& lock, PostgresControl& postgres, std::string bootstrap_config_json);
+
+  ExecutionResult run(const Decision& decision, const dcs::ClusterSnapshot& cluster, const PgObservation& pg);
+
+ private:
+  // Ok(true): done, go on; Ok(false): lost a race, stop quietly.
+  Result<bool> runOne(const Action& action, const dcs::ClusterSnapshot& cluster, const PgObservation& pg);
+
+  LeaderLock& lock_;
+  PostgresControl& postgres_;
+  std::string bootstrap_config_json_;
+};
+
+}  // namespace pgtandem::agent

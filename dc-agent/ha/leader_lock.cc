@@ -1,0 +1,158 @@
+#include "dc-agent/ha/leader_lock.h"
+
+namespace pgtandem::agent {
+
+using dcs::Compare;
+using dcs::WriteOp;
+
+LeaderLock::LeaderLock(dcs::Dcs& dcs, dcs::ClusterPaths paths, std::string name, std::chrono::seconds ttl)
+    : dcs_(dcs), paths_(std::move(paths)), name_(std::move(name)), ttl_(ttl) {}
+
+void LeaderLock::setTtl(std::chrono::seconds ttl) {
+  if (ttl != ttl_) {
+    ttl_ = ttl;
+    // Patroni drops the lease on a TTL change; the next one gets the new TTL.
+    // The old lease is left to expire (our keys move to the new one).
+    lease_ = 0;
+    published_member_.clear();
+  }
+}
+
+Status LeaderLock::ensureLease() {
+  if (lease_ != 0) return okStatus();
+  auto lease = dcs_.grantLease(ttl_);
+  if (!lease.ok()) return lease.error();
+  lease_ = lease->id;
+  published_member_.clear();  // the member key must be re-bound to the new lease
+  return okStatus();
+}
+
+Status LeaderLock::refreshLease() {
+  if (lease_ != 0) {
+    auto ttl = dcs_.keepAlive(lease_);
+    if (ttl.ok()) return okStatus();
+    if (ttl.error().code != ErrorCode::kLeaseLost) return ttl.error();
+    lease_ = 0;
+  }
+  return ensureLease();
+}
+
+Result<bool> LeaderLock::acquire() {
+  // Patroni's "our lease disappeared": grant a new one and try once more.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    PGT_TRY(ensureLease());
+    auto result = dcs_.txn({Compare::absent(paths_.leader())}, {WriteOp::put(paths_.leader(), name_, lease_)});
+    if (result.ok()) return result->succeeded;
+    if (result.error().code != ErrorCode::kLeaseLost) return result.error();
+    lease_ = 0;
+    published_member_.clear();
+  }
+  return makeError(ErrorCode::kLeaseLost, "lost a fresh lease while acquiring the lock");
+}
+
+Status LeaderLock::renew() {
+  if (lease_ != 0) {
+    auto ttl = dcs_.keepAlive(lease_);
+    if (!ttl.ok()) {
+      if (ttl.error().code == ErrorCode::kLeaseLost) lease_ = 0;
+      return ttl.error();
+    }
+  } else {
+    // Our lease expired earlier: with it our leader key is gone; a new lease
+    // does not bring the lock back, acquire() must.
+    PGT_TRY(ensureLease());
+  }
+  // The key must hold our name and be bound to our current lease.
+  auto result = dcs_.txn({Compare::valueIs(paths_.leader(), name_), Compare::leaseIs(paths_.leader(), lease_)}, {}, {});
+  if (!result.ok()) return result.error();
+  if (result->succeeded) return okStatus();
+  if (!result->current.empty() && result->current[0].value == name_) {
+    // Ours by name but on an old lease (after a TTL change): re-bind it.
+    auto rebind = dcs_.txn({Compare::valueIs(paths_.leader(), name_)}, {WriteOp::put(paths_.leader(), name_, lease_)});
+    if (!rebind.ok()) return rebind.error();
+    if (rebind->succeeded) return okStatus();
+  }
+  if (result->current.empty()) return makeError(ErrorCode::kLeaseLost, "the leader key is gone");
+  return makeError(ErrorCode::kConflict, "the leader key is held by " + result->current[0].value);
+}
+
+Status LeaderLock::release() {
+  auto released = dcs::deleteIfValue(dcs_, paths_.leader(), name_);
+  if (!released.ok()) return released.error();
+  return okStatus();
+}
+
+Result<bool> LeaderLock::raceInitialize(const std::string& value) {
+  return dcs::createIfAbsent(dcs_, paths_.initialize(), value);
+}
+
+Status LeaderLock::writeInitialize(const std::string& system_id) {
+  auto result = dcs_.txn({Compare::valueIs(paths_.initialize(), "")}, {WriteOp::put(paths_.initialize(), system_id)});
+  if (!result.ok()) return result.error();
+  if (!result->succeeded) return makeError(ErrorCode::kConflict, "/initialize changed during the bootstrap");
+  return okStatus();
+}
+
+Status LeaderLock::cancelInitialize() {
+  auto result = dcs::deleteIfValue(dcs_, paths_.initialize(), "");
+  if (!result.ok()) return result.error();
+  return okStatus();
+}
+
+Status LeaderLock::writeConfigIfAbsent(const std::string& json) {
+  auto result = dcs::createIfAbsent(dcs_, paths_.config(), json);
+  if (!result.ok()) return result.error();
+  return okStatus();
+}
+
+Status LeaderLock::publishMember(const dcs::MemberInfo& member) {
+  PGT_TRY(ensureLease());
+  const std::string json = dcs::toJson(member);
+  if (json == published_member_) return okStatus();  // written only on change, as Patroni does
+  auto put = dcs_.put(paths_.member(name_), json, lease_);
+  if (!put.ok()) {
+    if (put.error().code == ErrorCode::kLeaseLost) lease_ = 0;
+    return put.error();
+  }
+  published_member_ = json;
+  return okStatus();
+}
+
+Status LeaderLock::clearFailover(dcs::Revision mod_revision) {
+  auto result = dcs::compareAndDelete(dcs_, paths_.failover(), mod_revision);
+  if (!result.ok()) return result.error();
+  return okStatus();
+}
+
+Status LeaderLock::publishStatus(const dcs::StatusInfo& status) {
+  auto put = dcs_.put(paths_.status(), dcs::toJson(status), 0);
+  if (!put.ok()) return put.error();
+  return okStatus();
+}
+
+Status LeaderLock::appendHistory(const dcs::HistoryEntry& entry) {
+  auto current = dcs_.get(paths_.history());
+  if (!current.ok()) return current.error();
+  std::vector<dcs::HistoryEntry> history;
+  dcs::Revision revision = 0;
+  if (!current->kvs.empty()) {
+    revision = current->kvs[0].mod_revision;
+    auto parsed = dcs::parseHistory(current->kvs[0].value);
+    if (parsed.ok()) history = std::move(*parsed);
+  }
+  if (!history.empty() && history.back().timeline >= entry.timeline) return okStatus();  // already recorded
+  history.push_back(entry);
+  auto written = dcs::compareAndSet(dcs_, paths_.history(), dcs::toJson(history), revision);
+  if (!written.ok()) return written.error();
+  return okStatus();
+}
+
+Status LeaderLock::revoke() {
+  if (lease_ == 0) return okStatus();
+  auto status = dcs_.revokeLease(lease_);
+  lease_ = 0;
+  published_member_.clear();
+  return status;
+}
+
+}  // namespace pgtandem::agent

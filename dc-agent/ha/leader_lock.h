@@ -1,0 +1,70 @@
+#pragma once
+// This member's presence in the DCS: one lease shared by its member key and,
+// while it leads, the leader key (Patroni's etcd3 layout). Create-if-absent to
+// acquire, compare-and-set to renew and release.
+
+#include <chrono>
+#include <string>
+
+#include "common/dcs/cluster.h"
+#include "common/dcs/dcs.h"
+
+namespace pgtandem::agent {
+
+class LeaderLock {
+ public:
+  LeaderLock(dcs::Dcs& dcs, dcs::ClusterPaths paths, std::string name, std::chrono::seconds ttl);
+
+  // Grants a lease if we have none (or it was lost). A TTL change takes
+  // effect with the next lease.
+  Status ensureLease();
+  void setTtl(std::chrono::seconds ttl);
+  bool holdsLease() const { return lease_ != 0; }
+  dcs::LeaseId lease() const { return lease_; }
+
+  // Keeps our lease (and so our member key) alive; grants a new one if it
+  // was lost. Every member calls it each cycle; the leader's renew() does it.
+  Status refreshLease();
+
+  // Creates the leader key with our name and lease if absent. Ok(false): it
+  // is held by someone else.
+  Result<bool> acquire();
+  // Refreshes our lease and makes sure the leader key is ours and bound to
+  // it. kConflict when another member holds the key; kLeaseLost when our
+  // lease expired (the key is gone with it).
+  Status renew();
+  // Deletes the leader key if it still holds our name.
+  Status release();
+
+  // Creates /initialize with `value` if absent; Ok(true) when we created it.
+  Result<bool> raceInitialize(const std::string& value);
+  // Sets /initialize to the system ID after a bootstrap.
+  Status writeInitialize(const std::string& system_id);
+  // Deletes /initialize if it is still empty (a failed bootstrap).
+  Status cancelInitialize();
+  // Creates /config if absent.
+  Status writeConfigIfAbsent(const std::string& json);
+  // Writes our member key (bound to our lease) when it changed.
+  Status publishMember(const dcs::MemberInfo& member);
+  // Deletes /failover if it is still at `mod_revision`.
+  Status clearFailover(dcs::Revision mod_revision);
+  // Writes /status (the leader's optime).
+  Status publishStatus(const dcs::StatusInfo& status);
+  // Appends to /history (compare-and-set on its revision).
+  Status appendHistory(const dcs::HistoryEntry& entry);
+  // Revokes the lease: our member key and, if ours, the leader key go away.
+  Status revoke();
+
+  const dcs::ClusterPaths& paths() const { return paths_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  dcs::Dcs& dcs_;
+  dcs::ClusterPaths paths_;
+  std::string name_;
+  std::chrono::seconds ttl_;
+  dcs::LeaseId lease_ = 0;
+  std::string published_member_;
+};
+
+}  // namespace pgtandem::agent

@@ -1,0 +1,48 @@
+#pragma once
+// The local PostgreSQL as the HA executor drives it. One real implementation
+// (RealPostgres, over common/pg) and a fake for scenario tests. Every method
+// converges on a state, so calling it twice is safe.
+
+#include <optional>
+#include <string>
+
+#include "common/dcs/cluster.h"
+#include "common/util/result.h"
+#include "dc-agent/ha/decision.h"
+
+namespace pgtandem::agent {
+
+struct PgObservation {
+  bool data_initialized = false;
+  std::string system_id;
+  bool running = false;
+  bool primary = false;
+  int timeline = 0;
+  std::optional<Lsn> wal_position;
+  std::optional<Lsn> receive_lsn;
+  std::optional<Lsn> replay_lsn;
+  std::string following;  // member name we stream from
+  bool needs_rewind = false;
+};
+
+class PostgresControl {
+ public:
+  virtual ~PostgresControl() = default;
+  virtual PgObservation observe() = 0;
+  // initdb, start as a primary, create the configured users. Returns the
+  // new system identifier.
+  virtual Result<std::string> bootstrap() = 0;
+  virtual Status clone(const dcs::MemberInfo& source) = 0;
+  virtual Status startPrimary() = 0;
+  // Streams from `upstream` (nullptr: read-only with no upstream); starts
+  // PostgreSQL if needed, reloads or restarts when re-pointing.
+  virtual Status follow(const dcs::MemberInfo* upstream) = 0;
+  virtual Status promote() = 0;
+  // Stops PostgreSQL so that it is no longer a writable primary (fast
+  // shutdown: connected replicas receive everything up to the shutdown
+  // checkpoint first).
+  virtual Status demote() = 0;
+  virtual Status rewind(const dcs::MemberInfo& source) = 0;
+};
+
+}  // namespace pgtandem::agent

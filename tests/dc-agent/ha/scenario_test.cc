@@ -1,0 +1,366 @@
+// Scenario tests: several agents on one in-memory DCS with a simulated
+// clock, each with a fake PostgreSQL. Faults: kill the primary, partition a
+// node from the DCS, freeze an agent, lose the DCS. After every simulated
+// second we check that there is never more than one writable primary.
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "common/dcs/memory_dcs.h"
+#include "dc-agent/ha/agent.h"
+
+namespace pgtandem::agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The PostgreSQL servers of all nodes, with streaming modelled as "a
+// running replica copies its upstream's WAL position on each tick".
+struct FakeServer {
+  bool initialized = false;
+  std::string system_id;
+  bool running = false;
+  bool primary = false;
+  int timeline = 0;
+  Lsn lsn = 0;
+  std::string following;
+  bool needs_rewind = false;
+};
+
+class FakeWorld {
+ public:
+  std::map<std::string, FakeServer> servers;
+  std::map<std::string, std::string> failures;  // node -> error for its next operation
+
+  void replicate() {
+    for (auto& [name, s] : servers) {
+      if (!s.running || s.primary || s.following.empty()) continue;
+      auto up = servers.find(s.following);
+      if (up == servers.end() || !up->second.running || up->second.timeline < s.timeline) continue;
+      s.lsn = std::max(s.lsn, up->second.lsn);
+      s.timeline = up->second.timeline;
+    }
+  }
+  void write(const std::string& name) {
+    auto& s = servers[name];
+    if (s.running && s.primary) s.lsn += 100;
+  }
+  int writablePrimaries() const {
+    int n = 0;
+    for (const auto& [name, s] : servers) n += (s.running && s.primary) ? 1 : 0;
+    return n;
+  }
+};
+
+class FakePostgres final : public PostgresControl {
+ public:
+  FakePostgres(FakeWorld& world, std::string name) : world_(world), name_(std::move(name)) {}
+
+  PgObservation observe() override {
+    const FakeServer& s = me();
+    PgObservation o;
+    o.data_initialized = s.initialized;
+    o.system_id = s.system_id;
+    o.running = s.running;
+    o.primary = s.primary;
+    o.timeline = s.timeline;
+    if (s.initialized) o.wal_position = s.lsn;
+    o.following = s.following;
+    o.needs_rewind = s.needs_rewind;
+    return o;
+  }
+  Result<std::string> bootstrap() override {
+    FakeServer& s = me();
+    s = FakeServer{true, "7000", true, true, 1, 100, "", false};
+    return s.system_id;
+  }
+  Status clone(const dcs::MemberInfo& source) override {
+    const FakeServer& from = world_.servers[source.name];
+    if (!from.running) return makeError(ErrorCode::kUnavailable, "source not running");
+    FakeServer& s = me();
+    s = FakeServer{true, from.system_id, false, false, from.timeline, from.lsn, "", false};
+    return okStatus();
+  }
+  Status startPrimary() override {
+    FakeServer& s = me();
+    s.running = true;
+    s.primary = true;
+    s.following.clear();
+    return okStatus();
+  }
+  Status follow(const dcs::MemberInfo* upstream) override {
+    FakeServer& s = me();
+    if (s.needs_rewind) return makeError(ErrorCode::kIo, "diverged: needs pg_rewind");
+    s.running = true;
+    s.primary = false;
+    s.following = upstream ? upstream->name : "";
+    return okStatus();
+  }
+  Status promote() override {
+    FakeServer& s = me();
+    if (!s.running) return makeError(ErrorCode::kUnavailable, "not running");
+    if (!s.primary) {
+      s.primary = true;
+      s.timeline += 1;
+      s.following.clear();
+    }
+    return okStatus();
+  }
+  Status demote() override {
+    FakeServer& s = me();
+    if (s.running && s.primary) s.needs_rewind = true;  // conservatively: rewind before following
+    s.running = false;
+    s.primary = false;
+    return okStatus();
+  }
+  Status rewind(const dcs::MemberInfo& source) override {
+    const FakeServer& from = world_.servers[source.name];
+    FakeServer& s = me();
+    s.needs_rewind = false;
+    s.timeline = from.timeline;
+    s.lsn = std::min(s.lsn, from.lsn);
+    return okStatus();
+  }
+
+ private:
+  FakeServer& me() { return world_.servers[name_]; }
+  FakeWorld& world_;
+  std::string name_;
+};
+
+config::Config nodeConfig(const std::string& name) {
+  config::Config c;
+  c.scope = "batman";
+  c.namespace_ = "/service/";
+  c.name = name;
+  c.restapi.connect_address = "127.0.0.1:8008";
+  c.postgresql.connect_address = "127.0.0.1:5432";
+  c.bootstrap.dcs.ttl = 30;
+  c.bootstrap.dcs.loop_wait = 10;
+  c.bootstrap.dcs.retry_timeout = 10;
+  return c;
+}
+
+class Scenario : public ::testing::Test {
+ protected:
+  struct Node {
+    std::string name;
+    config::Config config;
+    std::unique_ptr<dcs::MemoryDcs> client;
+    std::unique_ptr<FakePostgres> postgres;
+    std::unique_ptr<Agent> agent;
+    bool alive = true;
+    bool frozen = false;
+    MonoTime next_cycle{};
+  };
+
+  void addNodes(int count) {
+    for (int i = 1; i <= count; ++i) {
+      auto node = std::make_unique<Node>();
+      node->name = "n" + std::to_string(i);
+      node->config = nodeConfig(node->name);
+      node->client = store_->connect();
+      node->postgres = std::make_unique<FakePostgres>(world_, node->name);
+      node->agent = std::make_unique<Agent>(node->config, *node->client, *node->postgres, clock_);
+      node->next_cycle = clock_.monotonicNow() + std::chrono::milliseconds(300 * i);  // agents are not in lockstep
+      nodes_.push_back(std::move(node));
+    }
+  }
+
+  Node& node(const std::string& name) {
+    for (auto& n : nodes_) {
+      if (n->name == name) return *n;
+    }
+    throw std::runtime_error("no node " + name);
+  }
+
+  std::optional<std::string> leaderKey() {
+    auto got = observer_->get("/service/batman/leader");
+    if (!got.ok() || got->kvs.empty()) return std::nullopt;
+    return got->kvs[0].value;
+  }
+
+  // Advances simulated time second by second. Agents cycle every loop_wait,
+  // and at once when the leader key changed (the DCS watch in the daemon).
+  void run(std::chrono::seconds duration) {
+    for (int i = 0; i < duration.count(); ++i) {
+      for (int sub = 0; sub < 10; ++sub) {
+        clock_.advance(100ms);
+        store_->expireLeases();
+        world_.replicate();
+        const auto leader = leaderKey();
+        const bool leader_changed = leader != last_leader_;
+        last_leader_ = leader;
+        for (auto& n : nodes_) {
+          if (!n->alive || n->frozen) continue;
+          if (clock_.monotonicNow() < n->next_cycle && !(leader_changed && !n->client->partitioned())) continue;
+          n->agent->runCycle();
+          n->next_cycle = clock_.monotonicNow() + n->agent->loopWait();
+        }
+        if (const auto l = leaderKey(); l) world_.write(*l);
+        max_primaries_ = std::max(max_primaries_, world_.writablePrimaries());
+        ASSERT_LE(world_.writablePrimaries(), 1) << "two writable primaries at t=" << elapsed_ << "s";
+      }
+      ++elapsed_;
+    }
+  }
+
+  // Runs until `predicate` holds, at most `limit`; returns the seconds taken.
+  template <typename Predicate>
+  std::optional<int> runUntil(Predicate predicate, std::chrono::seconds limit) {
+    for (int i = 0; i < limit.count(); ++i) {
+      if (predicate()) return i;
+      run(1s);
+      if (HasFatalFailure()) return std::nullopt;
+    }
+    return predicate() ? std::optional<int>(static_cast<int>(limit.count())) : std::nullopt;
+  }
+
+  std::vector<std::string> primaries() {
+    std::vector<std::string> out;
+    for (const auto& [name, s] : world_.servers) {
+      if (s.running && s.primary) out.push_back(name);
+    }
+    return out;
+  }
+
+  void kill(const std::string& name) {
+    node(name).alive = false;
+    world_.servers[name].running = false;
+    world_.servers[name].primary = false;
+  }
+
+  bool healthyCluster(std::size_t size) {
+    const auto leader = leaderKey();
+    if (!leader) return false;
+    const auto p = primaries();
+    if (p.size() != 1 || p[0] != *leader) return false;
+    std::size_t following = 0;
+    for (const auto& [name, s] : world_.servers) {
+      if (name != *leader && s.running && s.following == *leader) ++following;
+    }
+    return following + 1 == size;
+  }
+
+  SimulatedClock clock_;
+  std::shared_ptr<dcs::MemoryStore> store_ = dcs::MemoryStore::create(clock_);
+  std::unique_ptr<dcs::MemoryDcs> observer_ = store_->connect();
+  FakeWorld world_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::optional<std::string> last_leader_;
+  int elapsed_ = 0;
+  int max_primaries_ = 0;
+};
+
+TEST_F(Scenario, ThreeNodesBootstrapOneLeaderTwoReplicas) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s)) << "cluster never became healthy";
+  auto init = observer_->get("/service/batman/initialize");
+  ASSERT_EQ(init->kvs.size(), 1u);
+  EXPECT_EQ(init->kvs[0].value, "7000");
+  EXPECT_EQ(observer_->get("/service/batman/config")->kvs.size(), 1u);
+  EXPECT_EQ(observer_->getPrefix("/service/batman/members/")->kvs.size(), 3u);
+  run(60s);
+  EXPECT_TRUE(healthyCluster(3)) << "a steady cluster stays steady";
+}
+
+TEST_F(Scenario, KilledPrimaryIsReplacedWithinTtl) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string old_leader = *leaderKey();
+  kill(old_leader);
+  const auto took = runUntil(
+      [&] {
+        const auto l = leaderKey();
+        return l && *l != old_leader && primaries().size() == 1;
+      },
+      120s);
+  ASSERT_TRUE(took) << "no new leader";
+  // The lease runs out ttl after the last renewal (at most loop_wait before
+  // the kill); the watch wakes the replicas at once.
+  EXPECT_LE(*took, 30 + 1);
+  EXPECT_TRUE(runUntil([&] { return healthyCluster(2); }, 60s)) << "the survivor does not follow the new leader";
+}
+
+TEST_F(Scenario, LeaderCutOffFromTheDcsDemotesBeforeAnotherPromotes) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string old_leader = *leaderKey();
+  node(old_leader).client->setPartitioned(true);
+  ASSERT_TRUE(runUntil([&] { return !world_.servers[old_leader].primary; }, 15s)) << "the cut-off leader kept writing";
+  ASSERT_TRUE(runUntil(
+      [&] {
+        const auto l = leaderKey();
+        return l && *l != old_leader && primaries().size() == 1;
+      },
+      60s));
+  node(old_leader).client->setPartitioned(false);
+  EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 90s)) << "the old leader does not rejoin (rewind + follow)";
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+TEST_F(Scenario, FrozenReplicaLosesItsKeyAndRejoins) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string leader = *leaderKey();
+  const std::string replica = leader == "n1" ? "n2" : "n1";
+  node(replica).frozen = true;
+  run(45s);
+  EXPECT_EQ(observer_->getPrefix("/service/batman/members/")->kvs.size(), 2u) << "a frozen member's key must expire";
+  EXPECT_EQ(*leaderKey(), leader) << "a frozen replica does not disturb the leader";
+  node(replica).frozen = false;
+  EXPECT_TRUE(runUntil([&] { return observer_->getPrefix("/service/batman/members/")->kvs.size() == 3u; }, 30s));
+  EXPECT_TRUE(healthyCluster(3));
+}
+
+TEST_F(Scenario, LosingTheDcsLeavesNoPrimaryThenRecovers) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  for (auto& n : nodes_) n->client->setPartitioned(true);
+  ASSERT_TRUE(runUntil([&] { return primaries().empty(); }, 15s)) << "the primary must demote without the DCS";
+  run(60s);
+  EXPECT_TRUE(primaries().empty()) << "nobody may promote without the DCS";
+  for (auto& n : nodes_) n->client->setPartitioned(false);
+  EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+}
+
+TEST_F(Scenario, SwitchoverToANamedMember) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string old_leader = *leaderKey();
+  const std::string target = old_leader == "n3" ? "n2" : "n3";
+  ASSERT_TRUE(observer_->put("/service/batman/failover", R"({"leader":")" + old_leader + R"(","member":")" + target + R"("})", 0).ok());
+  ASSERT_TRUE(runUntil([&] { return leaderKey() == target && primaries() == std::vector<std::string>{target}; }, 60s));
+  EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 90s));
+  EXPECT_TRUE(observer_->get("/service/batman/failover")->kvs.empty()) << "the failover key is cleared";
+}
+
+TEST_F(Scenario, PausedClusterTakesNoAutomaticAction) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  auto config = observer_->get("/service/batman/config");
+  std::string json = config->kvs[0].value;
+  json.insert(1, R"("pause":true,)");
+  ASSERT_TRUE(observer_->put("/service/batman/config", json, 0).ok());
+  run(15s);
+  const std::string leader = *leaderKey();
+  world_.servers[leader].running = false;  // PostgreSQL dies on the leader
+  world_.servers[leader].primary = false;
+  run(90s);
+  EXPECT_EQ(leaderKey(), leader) << "the leader keeps its lock in pause";
+  EXPECT_TRUE(primaries().empty()) << "no automatic restart or promotion in pause";
+}
+
+TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string leader = *leaderKey();
+  world_.servers[leader].running = false;
+  world_.servers[leader].primary = false;
+  ASSERT_TRUE(runUntil([&] { return primaries() == std::vector<std::string>{leader}; }, 15s));
+  EXPECT_EQ(leaderKey(), leader);
+}
+
+}  // namespace
+}  // namespace pgtandem::agent
