@@ -373,6 +373,17 @@ void setParsed(std::optional<T>& slot, Result<T> parsed, const KeyValue& kv, Ski
 }
 }  // namespace
 
+Result<MemberTags> parseTags(const std::map<std::string, std::string>& json_by_name) {
+  json::object o;
+  for (const auto& [name, text] : json_by_name) {
+    boost::system::error_code ec;
+    auto value = json::parse(text, ec);
+    if (ec) return parseError("tag '" + name + "' is not a JSON value");
+    o[name] = std::move(value);
+  }
+  return parseTags(o);
+}
+
 ClusterSnapshot parseCluster(const RangeResult& range, const ClusterPaths& paths, MalformedValueLog& log) {
   ClusterSnapshot snapshot;
   snapshot.revision = range.revision;

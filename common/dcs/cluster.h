@@ -175,5 +175,7 @@ std::string toJson(const FailoverInfo& failover);
 Result<std::vector<HistoryEntry>> parseHistory(std::string_view json);
 std::string toJson(const std::vector<HistoryEntry>& history);
 Result<std::map<std::string, std::string>> parseFailsafe(std::string_view json);
+// Tags given as name -> JSON text (the configuration's form).
+Result<MemberTags> parseTags(const std::map<std::string, std::string>& json_by_name);
 
 }  // namespace pgtandem::dcs

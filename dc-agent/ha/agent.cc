@@ -11,20 +11,20 @@ namespace {
 
 const char* kAgentVersion = "0.1.0";
 
+// Tags as the configuration gives them; a tag of the wrong type was
+// already reported by the config loader and reads as "not set" here.
+dcs::MemberTags tagsOf(const config::Config& config) {
+  auto tags = dcs::parseTags(config.tags);
+  return tags.ok() ? *tags : dcs::MemberTags{};
+}
+
 HaSettings baseSettings(const config::Config& config) {
+  const dcs::MemberTags tags = tagsOf(config);
   HaSettings s;
   s.name = config.name;
-  const auto& tags = config.tags;
-  if (auto it = tags.find("nofailover"); it != tags.end()) s.nofailover = it->second == "true";
-  if (auto it = tags.find("failover_priority"); it != tags.end()) {
-    try {
-      s.failover_priority = std::stoi(it->second);
-    } catch (...) {
-    }
-  }
-  if (auto it = tags.find("replicatefrom"); it != tags.end() && it->second.size() >= 2) {
-    s.replicatefrom = it->second.substr(1, it->second.size() - 2);  // JSON string
-  }
+  s.nofailover = tags.nofailover;
+  s.failover_priority = tags.failover_priority.value_or(1);
+  s.replicatefrom = tags.replicatefrom.value_or("");
   return s;
 }
 
@@ -33,28 +33,6 @@ void applyDynamic(HaSettings& s, const config::DynamicConfig& d) {
   s.loop_wait = std::chrono::seconds(d.loop_wait);
   s.primary_start_timeout = std::chrono::seconds(d.primary_start_timeout);
   s.maximum_lag_on_failover = d.maximum_lag_on_failover;
-}
-
-dcs::MemberTags tagsOf(const config::Config& config) {
-  dcs::MemberTags tags;
-  for (const auto& [key, text] : config.tags) {
-    if (key == "nofailover") tags.nofailover = text == "true";
-    else if (key == "noloadbalance") tags.noloadbalance = text == "true";
-    else if (key == "clonefrom") tags.clonefrom = text == "true";
-    else if (key == "nosync") tags.nosync = text == "true";
-    else if (key == "nostream") tags.nostream = text == "true";
-    else if (key == "failover_priority") {
-      try {
-        tags.failover_priority = std::stoi(text);
-      } catch (...) {
-      }
-    } else if (key == "replicatefrom" && text.size() >= 2) {
-      tags.replicatefrom = text.substr(1, text.size() - 2);
-    } else {
-      tags.other[key] = text;
-    }
-  }
-  return tags;
 }
 
 }  // namespace
