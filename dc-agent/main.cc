@@ -1,14 +1,116 @@
-// dc-agent: the per-node HA agent. Usage: dc-agent [--validate-config] patroni.yml
+// dc-agent: the per-node HA agent.
+//   dc-agent [--validate-config] patroni.yml
+// Runs as the postgres user. Wakes on DCS changes (etcd watch), on the
+// postmaster's death (pidfd) and every loop_wait; SIGTERM stops gracefully.
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "common/config/config.h"
+#include "common/dcs/etcd_dcs.h"
 #include "common/pg/postgres.h"
 #include "common/util/log.h"
+#include "dc-agent/ha/agent.h"
+#include "dc-agent/ha/real_postgres.h"
+
+namespace {
+
+using namespace pgtandem;
+
+// The signals the loop reads through a signalfd. They are blocked in main()
+// before any thread exists (gRPC starts threads), so that no thread takes one
+// with its default action.
+const sigset_t& handledSignals() {
+  static const sigset_t set = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGHUP);
+    return s;
+  }();
+  return set;
+}
+
+int runAgent(const config::Config& config) {
+  dcs::EtcdOptions etcd;
+  etcd.endpoints = config.etcd.hosts;
+  etcd.tls = config.etcd.protocol == "https";
+  etcd.ca_file = config.etcd.cacert;
+  etcd.cert_file = config.etcd.cert;
+  etcd.key_file = config.etcd.key;
+  etcd.username = config.etcd.username;
+  etcd.password = config.etcd.password;
+  etcd.request_timeout = std::chrono::seconds(std::max(1, config.bootstrap.dcs.retry_timeout));
+  auto client = dcs::EtcdDcs::create(etcd);
+  if (!client.ok()) {
+    spdlog::critical("{}", client.error().message);
+    return 2;
+  }
+  PosixProcessRunner runner;
+  agent::RealPostgres postgres(config, runner);
+  agent::Agent ha(config, **client, postgres, RealClock::instance());
+
+  const int signal_fd = signalfd(-1, &handledSignals(), SFD_CLOEXEC);
+  const int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+  // The watch wakes the loop at once when the cluster changes (a leader key
+  // that disappears starts the race now, not at the next tick).
+  const std::string leader_key = ha.paths().leader();
+  const std::string failover_key = ha.paths().failover();
+  const std::string config_key = ha.paths().config();
+  auto watch = (*client)->watchPrefix(ha.paths().base(), 0, [&](const dcs::WatchUpdate& update) {
+    bool relevant = update.kind == dcs::WatchUpdate::Kind::kResync;
+    for (const auto& e : update.events) {
+      relevant |= e.kv.key == leader_key || e.kv.key == failover_key || e.kv.key == config_key;
+    }
+    if (relevant) {
+      const uint64_t one = 1;
+      (void)!::write(wake_fd, &one, sizeof one);
+    }
+  });
+  if (!watch.ok()) spdlog::warn("cannot watch the DCS ({}); relying on loop_wait", watch.error().toString());
+
+  spdlog::info("dc-agent {} starting for cluster {}", config.name, config.scope);
+  for (;;) {
+    ha.runCycle();
+    pollfd fds[3] = {{signal_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}, {postgres.postmasterPidfd(), POLLIN, 0}};
+    const int count = fds[2].fd >= 0 ? 3 : 2;
+    const int timeout_ms = static_cast<int>(std::chrono::milliseconds(ha.loopWait()).count());
+    const int ready = ::poll(fds, count, timeout_ms);
+    if (ready < 0 && errno != EINTR) {
+      spdlog::error("poll failed: {}", std::strerror(errno));
+    }
+    if (fds[1].revents & POLLIN) {
+      uint64_t drained;
+      (void)!::read(wake_fd, &drained, sizeof drained);
+    }
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo info{};
+      (void)!::read(signal_fd, &info, sizeof info);
+      if (info.ssi_signo == SIGHUP) {
+        spdlog::info("SIGHUP: configuration reload is not supported yet; restart the agent to apply changes");
+        continue;
+      }
+      spdlog::info("signal {}: stopping", info.ssi_signo);
+      watch = Result<std::unique_ptr<dcs::Watch>>(makeError(ErrorCode::kUnavailable, "stopping"));
+      auto stopped = ha.shutdown();
+      if (!stopped.ok()) spdlog::error("graceful stop: {}", stopped.error().toString());
+      return stopped.ok() ? 0 : 1;
+    }
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  sigprocmask(SIG_BLOCK, &handledSignals(), nullptr);
   CLI::App app{"pgtandem dc-agent: keeps one PostgreSQL leader per data center"};
   std::string config_file;
   bool validate_only = false;
@@ -16,7 +118,7 @@ int main(int argc, char** argv) {
   app.add_flag("--validate-config", validate_only, "check the configuration file and exit");
   CLI11_PARSE(app, argc, argv);
 
-  auto loaded = pgtandem::config::loadConfigFile(config_file, pgtandem::config::processEnvironment());
+  auto loaded = config::loadConfigFile(config_file, config::processEnvironment());
   if (!loaded.ok()) {
     std::cerr << loaded.error().message << "\n";
     return 2;
@@ -26,10 +128,12 @@ int main(int argc, char** argv) {
     std::cout << config_file << ": configuration is valid\n";
     return 0;
   }
-  if (auto root = pgtandem::pg::refuseRoot("dc-agent"); !root.ok()) {
+  if (auto root = pg::refuseRoot("dc-agent"); !root.ok()) {
     std::cerr << root.error().message << "\n";
     return 2;
   }
-  std::cerr << "dc-agent: the HA loop is not built yet (see issue 3)\n";
-  return 3;
+  ::signal(SIGPIPE, SIG_IGN);  // libpq and gRPC sockets
+  setLogLevel(loaded->config.log_level);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  return runAgent(loaded->config);
 }

@@ -396,7 +396,7 @@ Result<CommandResult> runRewind(ProcessRunner& runner, const PgPaths& paths, con
                                 std::chrono::milliseconds timeout) {
   Command command;
   command.argv = {paths.bin("pg_rewind"), "-D", paths.data_dir, "--source-server=" + source_conninfo,
-                  "--no-ensure-shutdown", "--progress"};
+                  "--progress"};  // PG 13+ runs crash recovery first when needed
   command.timeout = timeout;
   return runner.run(command);
 }

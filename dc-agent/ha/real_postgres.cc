@@ -1,0 +1,373 @@
+#include "dc-agent/ha/real_postgres.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/util/log.h"
+
+namespace pgtandem::agent {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kStartTimeout = 120s;
+constexpr auto kStopTimeout = 60s;
+
+std::string readFirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+Status writeText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return makeError(ErrorCode::kIo, "cannot write " + path);
+  out << text;
+  return out ? okStatus() : makeError(ErrorCode::kIo, "cannot write " + path);
+}
+
+// Splits "host:port" (listen may name several hosts: "127.0.0.1,::1:5432").
+std::pair<std::string, int> hostPort(const std::string& value, int fallback_port) {
+  const auto colon = value.rfind(':');
+  if (colon == std::string::npos) return {value, fallback_port};
+  int port = fallback_port;
+  try {
+    port = std::stoi(value.substr(colon + 1));
+  } catch (...) {
+  }
+  return {value.substr(0, colon), port};
+}
+
+}  // namespace
+
+Result<std::pair<std::string, int>> parseConnUrl(const std::string& url) {
+  const std::string prefix = "postgres://";
+  std::string rest = url.rfind(prefix, 0) == 0 ? url.substr(prefix.size()) : url.rfind("postgresql://", 0) == 0 ? url.substr(13) : "";
+  if (rest.empty()) return makeError(ErrorCode::kParse, "not a postgres:// URL: " + url);
+  if (const auto at = rest.find('@'); at != std::string::npos) rest = rest.substr(at + 1);
+  rest = rest.substr(0, rest.find('/'));
+  auto [host, port] = hostPort(rest, 5432);
+  if (host.empty()) return makeError(ErrorCode::kParse, "no host in " + url);
+  return std::make_pair(host, port);
+}
+
+RealPostgres::RealPostgres(const config::Config& config, ProcessRunner& runner)
+    : config_(config),
+      runner_(runner),
+      paths_{config.postgresql.bin_dir.empty() ? "/usr/lib/postgresql/15/bin" : config.postgresql.bin_dir,
+             config.postgresql.data_dir},
+      postmaster_(paths_, runner) {
+  auto [host, port] = hostPort(config.postgresql.listen, 5432);
+  host_ = host;
+  port_ = port;
+}
+
+pg::ServerSettings RealPostgres::serverSettings() const {
+  pg::ServerSettings s;
+  s.port = port_;
+  s.listen_addresses = host_ == "*" || host_ == "0.0.0.0" ? "*" : host_;
+  // Settings an HA member needs, unless the user set them.
+  s.parameters = {{"wal_level", "replica"}, {"hot_standby", "on"}, {"max_wal_senders", "10"},
+                  {"max_replication_slots", "10"}, {"wal_keep_size", "128MB"}};
+  if (config_.bootstrap.dcs.use_pg_rewind || config_.postgresql.use_pg_rewind) s.parameters["wal_log_hints"] = "on";
+  for (const auto& [k, v] : config_.bootstrap.dcs.parameters) s.parameters[k] = v;
+  for (const auto& [k, v] : config_.postgresql.parameters) s.parameters[k] = v;
+  if (auto it = s.parameters.find("unix_socket_directories"); it != s.parameters.end()) {
+    s.unix_socket_directories = it->second;
+    s.parameters.erase(it);
+  }
+  return s;
+}
+
+std::string RealPostgres::localConninfo() const {
+  std::map<std::string, std::string> fields{{"host", host_ == "*" || host_ == "0.0.0.0" ? "127.0.0.1" : host_},
+                                            {"port", std::to_string(port_)},
+                                            {"dbname", "postgres"},
+                                            {"connect_timeout", "3"},
+                                            {"user", config_.postgresql.superuser.username}};
+  if (!config_.postgresql.superuser.password.empty()) fields["password"] = config_.postgresql.superuser.password;
+  return pg::conninfo(fields);
+}
+
+Result<std::string> RealPostgres::memberConninfo(const dcs::MemberInfo& member, bool replication_user) const {
+  auto url = parseConnUrl(member.conn_url);
+  if (!url.ok()) return url.error();
+  const auto& who = replication_user ? config_.postgresql.replication : config_.postgresql.superuser;
+  std::map<std::string, std::string> fields{{"host", url->first}, {"port", std::to_string(url->second)},
+                                            {"user", who.username}, {"dbname", "postgres"},
+                                            {"connect_timeout", "5"}};
+  if (!who.password.empty()) fields["password"] = who.password;
+  return pg::conninfo(fields);
+}
+
+pg::PgSession* RealPostgres::session() {
+  if (!session_) {
+    auto connected = pg::PgSession::connect(localConninfo());
+    if (!connected.ok()) return nullptr;
+    session_ = std::move(*connected);
+  }
+  return session_.get();
+}
+
+PgObservation RealPostgres::observe() {
+  PgObservation o;
+  std::error_code ec;
+  o.data_initialized = fs::exists(paths_.data_dir + "/PG_VERSION", ec);
+  if (!o.data_initialized) {
+    system_id_.clear();
+    return o;
+  }
+  if (system_id_.empty()) {
+    if (auto control = pg::readControlData(runner_, paths_); control.ok()) system_id_ = control->system_identifier;
+  }
+  o.system_id = system_id_;
+  if (!postmaster_.running() && postmaster_.livePidFromFile()) {
+    // A postmaster left by a previous agent: adopt it, do not restart it.
+    (void)postmaster_.start(5s);
+  }
+  o.running = postmaster_.running();
+  const bool standby_signal = fs::exists(paths_.data_dir + "/standby.signal", ec);
+  if (standby_signal) o.following = readFirstLine(followingFile());
+  if (!o.running) {
+    dropSession();
+    // A primary's data directory (no standby.signal) that is not running:
+    // if another member leads now, it must rewind before following.
+    if (!standby_signal) {
+      auto control = pg::readControlData(runner_, paths_);
+      o.needs_rewind = control.ok() && (control->cluster_state == "shut down" || control->cluster_state == "in production");
+    }
+    return o;
+  }
+  pg::PgSession* s = session();
+  if (!s) return o;  // starting up: running, role not known yet
+  auto state = s->queryState();
+  if (!state.ok()) {
+    dropSession();
+    return o;
+  }
+  o.primary = !state->in_recovery;
+  o.timeline = state->timeline;
+  o.receive_lsn = state->receive_lsn;
+  o.replay_lsn = state->replay_lsn;
+  if (o.primary) {
+    o.wal_position = state->current_lsn;
+    o.following.clear();
+  } else {
+    o.wal_position = std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
+  }
+  return o;
+}
+
+Status RealPostgres::ensureStarted() {
+  if (postmaster_.running()) return okStatus();
+  dropSession();
+  return postmaster_.start(kStartTimeout);
+}
+
+Result<std::string> RealPostgres::bootstrap() {
+  std::error_code ec;
+  fs::create_directories(fs::path(paths_.data_dir).parent_path(), ec);
+  PGT_TRY(postmaster_.initdb(config_.bootstrap.initdb, config_.postgresql.superuser.username,
+                             config_.postgresql.superuser.password));
+  // pg_hba: bootstrap.pg_hba (Patroni), else postgresql.pg_hba, with local
+  // trust for the agent's own socket connections.
+  std::vector<std::string> hba = config_.bootstrap.pg_hba.empty() ? config_.postgresql.pg_hba : config_.bootstrap.pg_hba;
+  if (!hba.empty()) {
+    std::string text = "# Written by pgtandem from bootstrap.pg_hba\nlocal all all trust\n";
+    for (const auto& line : hba) text += line + "\n";
+    PGT_TRY(writeText(paths_.data_dir + "/pg_hba.conf", text));
+  }
+  PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
+  auto recovery = pg::writeRecoverySettings(paths_.data_dir, pg::RecoverySettings{});
+  if (!recovery.ok()) return recovery.error();
+  PGT_TRY(ensureStarted());
+  pg::PgSession* s = nullptr;
+  for (int i = 0; i < 50 && !(s = session()); ++i) std::this_thread::sleep_for(100ms);
+  if (!s) return makeError(ErrorCode::kUnavailable, "cannot connect to the new cluster");
+  // The roles Patroni creates: replication and rewind users, then bootstrap.users.
+  auto createRole = [&](const std::string& name, const std::string& password, const std::string& options) -> Status {
+    if (name.empty() || name == config_.postgresql.superuser.username) return okStatus();
+    std::string sql = "CREATE ROLE \"" + name + "\" WITH LOGIN " + options;
+    if (!password.empty()) {
+      std::string escaped;
+      for (char c : password) escaped += c == '\'' ? std::string("''") : std::string(1, c);
+      sql += " PASSWORD '" + escaped + "'";
+    }
+    return s->execute(sql);
+  };
+  PGT_TRY(createRole(config_.postgresql.replication.username, config_.postgresql.replication.password, "REPLICATION"));
+  if (!config_.postgresql.rewind.username.empty()) {
+    PGT_TRY(createRole(config_.postgresql.rewind.username, config_.postgresql.rewind.password, ""));
+    const std::string who = "\"" + config_.postgresql.rewind.username + "\"";
+    for (const char* fn : {"pg_catalog.pg_ls_dir(text, boolean, boolean)", "pg_catalog.pg_stat_file(text, boolean)",
+                           "pg_catalog.pg_read_binary_file(text)", "pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)"}) {
+      PGT_TRY(s->execute(std::string("GRANT EXECUTE ON FUNCTION ") + fn + " TO " + who));
+    }
+  }
+  for (const auto& user : config_.bootstrap.users) {
+    std::string options;
+    for (const auto& o : user.options) options += o + " ";
+    PGT_TRY(createRole(user.name, user.password, options));
+  }
+  if (!config_.bootstrap.post_bootstrap.empty()) {
+    Command command;
+    command.argv = {"/bin/sh", "-c", config_.bootstrap.post_bootstrap + " \"$0\"", localConninfo()};
+    command.timeout = 300s;
+    auto ran = runner_.run(command);
+    if (!ran.ok()) return ran.error();
+    if (ran->exit_code != 0) return makeError(ErrorCode::kIo, "post_bootstrap failed: " + tailLines(ran->output, 5));
+  }
+  auto control = pg::readControlData(runner_, paths_);
+  if (!control.ok()) return control.error();
+  system_id_ = control->system_identifier;
+  return system_id_;
+}
+
+Status RealPostgres::clone(const dcs::MemberInfo& source) {
+  auto conninfo = memberConninfo(source, true);
+  if (!conninfo.ok()) return conninfo.error();
+  std::error_code ec;
+  fs::create_directories(fs::path(paths_.data_dir).parent_path(), ec);
+  // pg_basebackup wants an empty or missing directory; a failed earlier
+  // attempt leaves one behind.
+  if (fs::exists(paths_.data_dir, ec) && !fs::exists(paths_.data_dir + "/PG_VERSION", ec)) fs::remove_all(paths_.data_dir, ec);
+  for (const auto& method : config_.postgresql.create_replica_methods) {
+    if (method.name == "basebackup") {
+      auto result = pg::runBasebackup(runner_, paths_, *conninfo, paths_.data_dir, 3600s);
+      if (!result.ok()) return result.error();
+      if (result->exit_code == 0) break;
+      spdlog::warn("pg_basebackup from {} failed: {}", source.name, tailLines(result->output, 5));
+      fs::remove_all(paths_.data_dir, ec);
+      continue;
+    }
+    auto it = method.options.find("command");
+    if (it == method.options.end()) continue;
+    Command command;
+    command.argv = {"/bin/sh", "-c", it->second + " --scope=\"$1\" --datadir=\"$2\" --role=replica --connstring=\"$3\"",
+                    "sh", config_.scope, paths_.data_dir, *conninfo};
+    if (method.options.count("no_params") && method.options.at("no_params") == "true") {
+      command.argv = {"/bin/sh", "-c", it->second};
+    }
+    command.timeout = 3600s;
+    auto ran = runner_.run(command);
+    if (ran.ok() && ran->exit_code == 0 && fs::exists(paths_.data_dir + "/PG_VERSION", ec)) break;
+    spdlog::warn("replica method {} failed: {}", method.name, ran.ok() ? tailLines(ran->output, 5) : ran.error().toString());
+  }
+  if (!fs::exists(paths_.data_dir + "/PG_VERSION", ec)) {
+    return makeError(ErrorCode::kIo, "every create_replica_method failed");
+  }
+  ::chmod(paths_.data_dir.c_str(), 0700);
+  system_id_.clear();
+  PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
+  return follow(&source);
+}
+
+Status RealPostgres::startPrimary() {
+  auto change = pg::writeRecoverySettings(paths_.data_dir, pg::RecoverySettings{});
+  if (!change.ok()) return change.error();
+  PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
+  return ensureStarted();
+}
+
+Status RealPostgres::follow(const dcs::MemberInfo* upstream) {
+  pg::RecoverySettings settings;
+  settings.standby = true;
+  if (upstream) {
+    auto conninfo = memberConninfo(*upstream, true);
+    if (!conninfo.ok()) return conninfo.error();
+    settings.primary_conninfo = *conninfo + " application_name='" + config_.name + "'";
+  }
+  if (config_.bootstrap.dcs.standby_cluster && !config_.bootstrap.dcs.standby_cluster->restore_command.empty()) {
+    settings.restore_command = config_.bootstrap.dcs.standby_cluster->restore_command;
+  }
+  // A running primary must stop before it can become a standby.
+  if (postmaster_.running()) {
+    pg::PgSession* s = session();
+    auto state = s ? s->queryState() : Result<pg::ServerState>(makeError(ErrorCode::kUnavailable, "no session"));
+    if (state.ok() && !state->in_recovery) PGT_TRY(demote());
+  }
+  PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
+  auto change = pg::writeRecoverySettings(paths_.data_dir, settings);
+  if (!change.ok()) return change.error();
+  PGT_TRY(writeText(followingFile(), upstream ? upstream->name + "\n" : "\n"));
+  if (!postmaster_.running()) return ensureStarted();
+  if (*change == pg::ConfigChange::kReload) return postmaster_.reload();
+  if (*change == pg::ConfigChange::kRestart) {
+    PGT_TRY(demote());
+    return ensureStarted();
+  }
+  return okStatus();
+}
+
+Status RealPostgres::promote() {
+  PGT_TRY(ensureStarted());
+  pg::PgSession* s = session();
+  if (s) {
+    auto state = s->queryState();
+    if (state.ok() && !state->in_recovery) return okStatus();  // already a primary
+  }
+  PGT_TRY(postmaster_.promote(60s));
+  std::error_code ec;
+  fs::remove(followingFile(), ec);
+  dropSession();
+  // Until a checkpoint runs, pg_control still names the old timeline, and a
+  // pg_rewind against this server would wrongly find "no rewind required"
+  // (Patroni #3367). Checkpoint now.
+  if (pg::PgSession* fresh = session()) {
+    if (auto checkpoint = fresh->execute("CHECKPOINT"); !checkpoint.ok()) {
+      spdlog::warn("checkpoint after promote failed: {}", checkpoint.error().toString());
+    }
+  }
+  return okStatus();
+}
+
+Status RealPostgres::demote() {
+  dropSession();
+  auto stopped = postmaster_.stop(pg::StopMode::kFast, kStopTimeout);
+  if (stopped.ok()) return okStatus();
+  spdlog::warn("fast shutdown timed out; using immediate: {}", stopped.error().toString());
+  return postmaster_.stop(pg::StopMode::kImmediate, kStopTimeout);
+}
+
+Status RealPostgres::rewind(const dcs::MemberInfo& source) {
+  if (!(config_.bootstrap.dcs.use_pg_rewind || config_.postgresql.use_pg_rewind)) {
+    // Without pg_rewind the only way back is a fresh clone.
+    spdlog::warn("use_pg_rewind is off: removing the data directory to re-clone from {}", source.name);
+    std::error_code ec;
+    fs::remove_all(paths_.data_dir, ec);
+    return makeError(ErrorCode::kIo, "data directory removed for a re-clone");
+  }
+  auto conninfo = memberConninfo(source, false);
+  if (!conninfo.ok()) return conninfo.error();
+  // The source must have checkpointed since its promotion, or pg_rewind
+  // reads its old timeline from pg_control and rewinds nothing.
+  auto source_session = pg::PgSession::connect(*conninfo);
+  if (!source_session.ok()) return source_session.error();
+  PGT_TRY((*source_session)->execute("CHECKPOINT"));
+  // pg_rewind's crash recovery pass starts postgres in single-user mode,
+  // which reads our postgresql.conf.
+  PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
+  auto result = pg::runRewind(runner_, paths_, *conninfo, 3600s);
+  if (!result.ok()) return result.error();
+  if (result->exit_code != 0) {
+    spdlog::warn("pg_rewind from {} failed: {}", source.name, tailLines(result->output, 5));
+    if (config_.postgresql.remove_data_directory_on_rewind_failure) {
+      std::error_code ec;
+      fs::remove_all(paths_.data_dir, ec);
+      return makeError(ErrorCode::kIo, "pg_rewind failed; data directory removed for a re-clone");
+    }
+    return makeError(ErrorCode::kIo, "pg_rewind failed: " + tailLines(result->output, 3));
+  }
+  spdlog::info("rewound from {}", source.name);
+  // pg_rewind copied the source's configuration and signal files.
+  return pg::writeServerSettings(paths_.data_dir, serverSettings());
+}
+
+}  // namespace pgtandem::agent

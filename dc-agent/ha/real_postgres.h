@@ -1,0 +1,55 @@
+#pragma once
+// PostgresControl over a real PostgreSQL 15 (common/pg): what the agent's
+// executor calls in production and in the integration tests.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/config/config.h"
+#include "common/pg/pg_session.h"
+#include "common/pg/postgres.h"
+#include "dc-agent/ha/postgres_control.h"
+
+namespace pgtandem::agent {
+
+class RealPostgres final : public PostgresControl {
+ public:
+  RealPostgres(const config::Config& config, ProcessRunner& runner);
+
+  PgObservation observe() override;
+  Result<std::string> bootstrap() override;
+  Status clone(const dcs::MemberInfo& source) override;
+  Status startPrimary() override;
+  Status follow(const dcs::MemberInfo* upstream) override;
+  Status promote() override;
+  Status demote() override;
+  Status rewind(const dcs::MemberInfo& source) override;
+
+  // The postmaster's pidfd (readable when it exits), or -1.
+  int postmasterPidfd() const { return postmaster_.pidfd(); }
+
+ private:
+  pg::ServerSettings serverSettings() const;
+  std::string localConninfo() const;
+  // A connection string to another member, from its conn_url.
+  Result<std::string> memberConninfo(const dcs::MemberInfo& member, bool replication_user) const;
+  Status ensureStarted();
+  pg::PgSession* session();
+  void dropSession() { session_.reset(); }
+  std::string followingFile() const { return paths_.data_dir + "/pgtandem.following"; }
+
+  const config::Config& config_;
+  ProcessRunner& runner_;
+  pg::PgPaths paths_;
+  pg::Postmaster postmaster_;
+  std::unique_ptr<pg::PgSession> session_;
+  std::string system_id_;
+  int port_ = 5432;
+  std::string host_ = "127.0.0.1";
+};
+
+// "postgres://host:port/db" -> host and port.
+Result<std::pair<std::string, int>> parseConnUrl(const std::string& url);
+
+}  // namespace pgtandem::agent

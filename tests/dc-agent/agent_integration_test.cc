@@ -1,0 +1,277 @@
+// dc-agent against real etcd and real PostgreSQL 15 on loopback: three
+// agents (run as the postgres user) bootstrap a cluster, replicate, survive
+// kill -9 of the leader's agent and postmaster (the old leader rejoins by
+// pg_rewind), switch over to a named member, restart an agent without
+// restarting PostgreSQL, and stop gracefully without losing a commit.
+
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/dcs/etcd_dcs.h"
+#include "common/pg/pg_session.h"
+#include "tests/support/etcd_process.h"
+#include "tests/support/ports.h"
+
+namespace pgtandem::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct AgentNode {
+  std::string name;
+  int pg_port = 0;
+  std::string config_file;
+  std::string data_dir;
+  std::string log_file;
+  std::unique_ptr<ProcessHandle> process;
+};
+
+class AgentCluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    etcd_ = EtcdProcess::startSingle({});
+    ASSERT_TRUE(etcd_ && waitForEtcd(etcd_->url(), 20));
+    auto client = dcs::EtcdDcs::create({{etcd_->url()}, false, "", "", "", "", "", 3000ms});
+    ASSERT_TRUE(client.ok());
+    dcs_ = std::move(*client);
+    dir_ = makeTempDir("agents");
+    const passwd* pw = ::getpwnam("postgres");
+    ASSERT_NE(pw, nullptr) << "no postgres user";
+    ASSERT_EQ(::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid), 0);
+    for (int i = 1; i <= 3; ++i) {
+      AgentNode node;
+      node.name = "pg" + std::to_string(i);
+      node.pg_port = freeLoopbackPort();
+      node.data_dir = dir_ + "/" + node.name;
+      node.config_file = dir_ + "/" + node.name + ".yml";
+      node.log_file = dir_ + "/" + node.name + ".log";
+      std::ofstream(node.config_file) << configFor(node);
+      nodes_.push_back(std::move(node));
+    }
+  }
+
+  void TearDown() override {
+    for (auto& node : nodes_) stopAgent(node, SIGTERM);
+    for (auto& node : nodes_) {
+      if (auto pid = postmasterPid(node)) ::kill(*pid, SIGKILL);
+    }
+    if (HasFailure()) {
+      for (auto& node : nodes_) {
+        std::ifstream log(node.log_file);
+        std::stringstream text;
+        text << log.rdbuf();
+        std::cerr << "---- " << node.name << " agent log (tail) ----\n" << tailLines(text.str(), 40) << "\n";
+        std::ifstream pglog(node.data_dir + "/pgtandem-postmaster.log");
+        std::stringstream pgtext;
+        pgtext << pglog.rdbuf();
+        std::cerr << "---- " << node.name << " postgres log (tail) ----\n" << tailLines(pgtext.str(), 15) << "\n";
+      }
+    }
+    removeTree(dir_);
+  }
+
+  std::string configFor(const AgentNode& node) {
+    std::ostringstream y;
+    y << "scope: itest\nname: " << node.name << "\n"
+      << "restapi:\n  listen: 127.0.0.1:" << freeLoopbackPort() << "\n  connect_address: 127.0.0.1:8008\n"
+      << "etcd3:\n  hosts: " << etcd_->endpoint() << "\n"
+      << "bootstrap:\n  dcs:\n    ttl: 8\n    loop_wait: 1\n    retry_timeout: 3\n"
+      << "    postgresql:\n      use_pg_rewind: true\n      parameters:\n        shared_buffers: 16MB\n        fsync: 'off'\n"
+      << "  initdb:\n  - data-checksums\n"
+      << "  pg_hba:\n  - host all all 127.0.0.1/32 trust\n  - host replication all 127.0.0.1/32 trust\n"
+      << "postgresql:\n  listen: 127.0.0.1:" << node.pg_port << "\n  connect_address: 127.0.0.1:" << node.pg_port << "\n"
+      << "  data_dir: " << node.data_dir << "\n  bin_dir: /usr/lib/postgresql/15/bin\n"
+      << "  use_pg_rewind: true\n"
+      << "  parameters:\n    unix_socket_directories: " << dir_ << "\n"
+      << "  authentication:\n    superuser:\n      username: postgres\n    replication:\n      username: replicator\n";
+    return y.str();
+  }
+
+  void startAgent(AgentNode& node) {
+    SpawnOptions spawn;
+    spawn.argv = {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", DC_AGENT_BIN,
+                  node.config_file};
+    spawn.output_file = node.log_file;
+    auto process = spawnProcess(spawn);
+    ASSERT_TRUE(process.ok()) << process.error().toString();
+    node.process = std::move(*process);
+  }
+
+  void stopAgent(AgentNode& node, int signo) {
+    if (!node.process) return;
+    (void)node.process->signal(signo);
+    if (!node.process->waitExit(60s).ok()) {
+      (void)node.process->signal(SIGKILL);
+      (void)node.process->waitExit(10s);
+    }
+    node.process.reset();
+  }
+
+  std::optional<pid_t> postmasterPid(const AgentNode& node) {
+    std::ifstream in(node.data_dir + "/postmaster.pid");
+    long pid = 0;
+    if (!(in >> pid) || pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) != 0) return std::nullopt;
+    return static_cast<pid_t>(pid);
+  }
+
+  AgentNode& byName(const std::string& name) {
+    for (auto& n : nodes_) {
+      if (n.name == name) return n;
+    }
+    throw std::runtime_error(name);
+  }
+
+  std::optional<std::string> leader() {
+    auto got = dcs_->get("/service/itest/leader");
+    if (!got.ok() || got->kvs.empty()) return std::nullopt;
+    return got->kvs[0].value;
+  }
+
+  std::unique_ptr<pg::PgSession> session(const AgentNode& node) {
+    auto s = pg::PgSession::connect(pg::conninfo({{"host", "127.0.0.1"}, {"port", std::to_string(node.pg_port)},
+                                                  {"user", "postgres"}, {"dbname", "postgres"}, {"connect_timeout", "2"}}));
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  std::optional<pg::ServerState> state(const AgentNode& node) {
+    auto s = session(node);
+    if (!s) return std::nullopt;
+    auto st = s->queryState();
+    if (!st.ok()) return std::nullopt;
+    return *st;
+  }
+
+  bool isPrimary(const AgentNode& node) {
+    auto st = state(node);
+    return st && !st->in_recovery;
+  }
+
+  bool isStreaming(const AgentNode& node) {
+    auto st = state(node);
+    return st && st->in_recovery && st->wal_receiver_status == "streaming";
+  }
+
+  bool hasRow(const AgentNode& node, const std::string& value) {
+    auto s = session(node);
+    if (!s) return false;
+    auto rows = s->query("SELECT count(*) FROM t WHERE v = '" + value + "'");
+    return rows.ok() && !rows->empty() && (*rows)[0][0] == "1";
+  }
+
+  template <typename Predicate>
+  bool eventually(Predicate predicate, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (predicate()) return true;
+      std::this_thread::sleep_for(200ms);
+    }
+    return predicate();
+  }
+
+  // One leader that is a primary, every other node streaming.
+  bool healthy(std::size_t expected_nodes) {
+    const auto l = leader();
+    if (!l) return false;
+    if (!isPrimary(byName(*l))) return false;
+    std::size_t streaming = 0;
+    for (auto& n : nodes_) {
+      if (n.name != *l && n.process && isStreaming(n)) ++streaming;
+    }
+    return streaming + 1 == expected_nodes;
+  }
+
+  int writablePrimaries() {
+    int count = 0;
+    for (auto& n : nodes_) count += isPrimary(n) ? 1 : 0;
+    return count;
+  }
+
+  std::unique_ptr<EtcdProcess> etcd_;
+  std::unique_ptr<dcs::EtcdDcs> dcs_;
+  std::string dir_;
+  std::vector<AgentNode> nodes_;
+};
+
+TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "no healthy three-node cluster";
+  const std::string first = *leader();
+  ASSERT_TRUE(session(byName(first))->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('one')").ok());
+  for (auto& n : nodes_) EXPECT_TRUE(eventually([&] { return hasRow(n, "one"); }, 30s)) << n.name;
+  auto init = dcs_->get("/service/itest/initialize");
+  ASSERT_EQ(init->kvs.size(), 1u);
+  EXPECT_EQ(init->kvs[0].value.size(), 19u) << "the system identifier";
+
+  // kill -9 of the leader's agent and postmaster.
+  AgentNode& old = byName(first);
+  const auto old_postmaster = postmasterPid(old);
+  ASSERT_TRUE(old_postmaster);
+  (void)old.process->signal(SIGKILL);
+  (void)old.process->waitExit(10s);
+  old.process.reset();
+  ASSERT_EQ(::kill(*old_postmaster, SIGKILL), 0);
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto l = leader();
+        return l && *l != first && isPrimary(byName(*l));
+      },
+      60s))
+      << "no new leader after kill -9";
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
+  std::cout << "failover after kill -9 took " << took.count() << " ms (ttl 8 s)\n";
+  EXPECT_LT(took, 8s + 10s) << "a new leader within ttl plus a few seconds";
+  const std::string second = *leader();
+  ASSERT_TRUE(session(byName(second))->execute("INSERT INTO t VALUES ('two')").ok());
+
+  // The old leader comes back: it rewinds and follows.
+  startAgent(old);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "the old leader did not rejoin";
+  EXPECT_TRUE(eventually([&] { return hasRow(old, "two"); }, 30s));
+  EXPECT_EQ(writablePrimaries(), 1);
+
+  // Switchover to a named member through /failover.
+  std::string target;
+  for (auto& n : nodes_) {
+    if (n.name != second) target = n.name;
+  }
+  ASSERT_TRUE(dcs_->put("/service/itest/failover", R"({"leader":")" + second + R"(","member":")" + target + R"("})", 0).ok());
+  ASSERT_TRUE(eventually([&] { return leader() == target && isPrimary(byName(target)); }, 60s)) << "no switchover";
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "the old leader did not follow after the switchover";
+  EXPECT_TRUE(dcs_->get("/service/itest/failover")->kvs.empty());
+  ASSERT_TRUE(session(byName(target))->execute("INSERT INTO t VALUES ('three')").ok());
+
+  // Agent restart without a PostgreSQL restart: the postmaster is adopted.
+  AgentNode& replica = byName(second);
+  const auto replica_postmaster = postmasterPid(replica);
+  ASSERT_TRUE(replica_postmaster);
+  (void)replica.process->signal(SIGKILL);
+  (void)replica.process->waitExit(10s);
+  replica.process.reset();
+  startAgent(replica);
+  std::this_thread::sleep_for(5s);
+  EXPECT_EQ(postmasterPid(replica), replica_postmaster) << "the agent restarted PostgreSQL";
+  EXPECT_TRUE(eventually([&] { return healthy(3); }, 60s));
+
+  // Graceful stop of the leader: the lock is handed over without losing a commit.
+  ASSERT_TRUE(session(byName(target))->execute("INSERT INTO t VALUES ('before-stop')").ok());
+  stopAgent(byName(target), SIGTERM);
+  EXPECT_FALSE(postmasterPid(byName(target))) << "a graceful stop stops PostgreSQL";
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto l = leader();
+        return l && *l != target && isPrimary(byName(*l));
+      },
+      30s));
+  EXPECT_TRUE(hasRow(byName(*leader()), "before-stop")) << "a commit acknowledged before the stop was lost";
+  EXPECT_EQ(writablePrimaries(), 1);
+}
+
+}  // namespace
+}  // namespace pgtandem::testing
