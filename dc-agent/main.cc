@@ -55,7 +55,8 @@ int runAgent(const config::Config& config) {
   }
   PosixProcessRunner runner;
   agent::RealPostgres postgres(config, runner);
-  agent::Agent ha(config, **client, postgres, RealClock::instance());
+  agent::ScriptCallbacks callbacks(config.postgresql.callbacks, config.scope, runner);
+  agent::Agent ha(config, **client, postgres, callbacks, RealClock::instance());
 
   const int signal_fd = signalfd(-1, &handledSignals(), SFD_CLOEXEC);
   const int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

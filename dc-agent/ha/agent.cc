@@ -37,14 +37,16 @@ void applyDynamic(HaSettings& s, const config::DynamicConfig& d) {
 
 }  // namespace
 
-Agent::Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postgres, const Clock& clock)
+Agent::Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postgres, Callbacks& callbacks,
+             const Clock& clock)
     : config_(config),
       dcs_(dcs),
       postgres_(postgres),
+      callbacks_(callbacks),
       clock_(clock),
       lock_(dcs, dcs::ClusterPaths(config.namespace_, config.scope), config.name,
             std::chrono::seconds(config.bootstrap.dcs.ttl)),
-      executor_(lock_, postgres, config::toJson(config.bootstrap.dcs)),
+      executor_(lock_, postgres, callbacks, config::toJson(config.bootstrap.dcs)),
       settings_(baseSettings(config)) {
   applyDynamic(settings_, config.bootstrap.dcs);
 }
@@ -165,7 +167,9 @@ Status Agent::shutdown() {
     return okStatus();
   }
   // Demote before releasing the lock.
+  const bool was_running = postgres_.observe().running;
   PGT_TRY(postgres_.demote());
+  if (was_running) callbacks_.notify("on_stop", leads ? "primary" : "replica");
   if (leads) PGT_TRY(lock_.release());
   return lock_.revoke();
 }

@@ -16,7 +16,8 @@ namespace pgtandem::agent {
 
 class Agent {
  public:
-  Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postgres, const Clock& clock);
+  Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postgres, Callbacks& callbacks,
+        const Clock& clock);
 
   // Runs one cycle and returns its decision.
   Decision runCycle();
@@ -38,6 +39,7 @@ class Agent {
   const config::Config& config_;
   dcs::Dcs& dcs_;
   PostgresControl& postgres_;
+  Callbacks& callbacks_;
   const Clock& clock_;
   LeaderLock lock_;
   Executor executor_;

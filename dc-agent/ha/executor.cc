@@ -4,8 +4,8 @@
 
 namespace pgtandem::agent {
 
-Executor::Executor(LeaderLock& lock, PostgresControl& postgres, std::string bootstrap_config_json)
-    : lock_(lock), postgres_(postgres), bootstrap_config_json_(std::move(bootstrap_config_json)) {}
+Executor::Executor(LeaderLock& lock, PostgresControl& postgres, Callbacks& callbacks, std::string bootstrap_config_json)
+    : lock_(lock), postgres_(postgres), callbacks_(callbacks), bootstrap_config_json_(std::move(bootstrap_config_json)) {}
 
 ExecutionResult Executor::run(const Decision& decision, const dcs::ClusterSnapshot& cluster, const PgObservation& pg) {
   ExecutionResult result;
@@ -60,7 +60,9 @@ Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& 
         return sysid.error();
       }
       PGT_TRY(lock_.writeConfigIfAbsent(bootstrap_config_json_));
-      return done(lock_.writeInitialize(*sysid));
+      PGT_TRY(lock_.writeInitialize(*sysid));
+      callbacks_.notify("on_start", "primary");
+      return true;
     }
     case ActionKind::kClone: {
       auto source = member(action.target);
@@ -71,7 +73,15 @@ Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& 
     case ActionKind::kRenewLock: return done(lock_.renew());
     case ActionKind::kReleaseLock: return done(lock_.release());
     case ActionKind::kPromote: {
+      if (!pg.primary) {
+        // A failed pre_promote cancels the promotion and gives the lock back.
+        if (auto fenced = callbacks_.prePromote(); !fenced.ok()) {
+          (void)lock_.release();
+          return fenced.error();
+        }
+      }
       PGT_TRY(postgres_.promote());
+      if (!pg.primary) callbacks_.notify("on_role_change", "primary");
       const auto after = postgres_.observe();
       if (after.timeline > 0 && pg.timeline > 0 && after.timeline > pg.timeline) {
         dcs::HistoryEntry entry;
@@ -85,13 +95,26 @@ Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& 
       }
       return true;
     }
-    case ActionKind::kDemote: return done(postgres_.demote());
-    case ActionKind::kStartPrimary: return done(postgres_.startPrimary());
+    case ActionKind::kDemote:
+      PGT_TRY(postgres_.demote());
+      if (pg.running) callbacks_.notify("on_stop", pg.primary ? "primary" : "replica");
+      return true;
+    case ActionKind::kStartPrimary:
+      PGT_TRY(postgres_.startPrimary());
+      if (!pg.running) callbacks_.notify("on_start", "primary");
+      return true;
     case ActionKind::kFollow: {
-      if (action.target.empty()) return done(postgres_.follow(nullptr));
-      auto upstream = member(action.target);
-      if (!upstream.ok()) return upstream.error();
-      return done(postgres_.follow(*upstream));
+      const dcs::MemberInfo* upstream = nullptr;
+      if (!action.target.empty()) {
+        auto found = member(action.target);
+        if (!found.ok()) return found.error();
+        upstream = *found;
+      }
+      PGT_TRY(postgres_.follow(upstream));
+      // A primary that now follows changed role; a stopped one started.
+      if (pg.primary || pg.needs_rewind) callbacks_.notify("on_role_change", "replica");
+      else if (!pg.running) callbacks_.notify("on_start", "replica");
+      return true;
     }
     case ActionKind::kRewind: {
       auto source = member(action.target);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "dc-agent/ha/callbacks.h"
 #include "dc-agent/ha/decision.h"
 #include "dc-agent/ha/leader_lock.h"
 #include "dc-agent/ha/postgres_control.h"
@@ -22,7 +23,7 @@ struct ExecutionResult {
 
 class Executor {
  public:
-  Executor(LeaderLock& lock, PostgresControl& postgres, std::string bootstrap_config_json);
+  Executor(LeaderLock& lock, PostgresControl& postgres, Callbacks& callbacks, std::string bootstrap_config_json);
 
   ExecutionResult run(const Decision& decision, const dcs::ClusterSnapshot& cluster, const PgObservation& pg);
 
@@ -32,6 +33,7 @@ class Executor {
 
   LeaderLock& lock_;
   PostgresControl& postgres_;
+  Callbacks& callbacks_;
   std::string bootstrap_config_json_;
 };
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -44,6 +45,11 @@ class AgentCluster : public ::testing::Test {
     const passwd* pw = ::getpwnam("postgres");
     ASSERT_NE(pw, nullptr) << "no postgres user";
     ASSERT_EQ(::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid), 0);
+    {
+      std::ofstream script(dir_ + "/callback.sh");
+      script << "#!/bin/sh\necho \"$@\" >> " << dir_ << "/callbacks.log\n";
+    }
+    ::chmod((dir_ + "/callback.sh").c_str(), 0755);
     for (int i = 1; i <= 3; ++i) {
       AgentNode node;
       node.name = "pg" + std::to_string(i);
@@ -89,6 +95,8 @@ class AgentCluster : public ::testing::Test {
       << "  data_dir: " << node.data_dir << "\n  bin_dir: /usr/lib/postgresql/15/bin\n"
       << "  use_pg_rewind: true\n"
       << "  parameters:\n    unix_socket_directories: " << dir_ << "\n"
+      << "  callbacks:\n    on_role_change: " << dir_ << "/callback.sh " << node.name << "\n"
+      << "    on_start: " << dir_ << "/callback.sh " << node.name << "\n"
       << "  authentication:\n    superuser:\n      username: postgres\n    replication:\n      username: replicator\n";
     return y.str();
   }
@@ -229,6 +237,16 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
   EXPECT_LT(took, 8s + 10s) << "a new leader within ttl plus a few seconds";
   const std::string second = *leader();
   ASSERT_TRUE(session(byName(second))->execute("INSERT INTO t VALUES ('two')").ok());
+  EXPECT_TRUE(eventually(
+      [&] {
+        std::ifstream log(dir_ + "/callbacks.log");
+        std::stringstream text;
+        text << log.rdbuf();
+        return text.str().find(second + " on_role_change primary itest") != std::string::npos &&
+               text.str().find(first + " on_start primary itest") != std::string::npos;
+      },
+      10s))
+      << "callbacks were not run";
 
   // The old leader comes back: it rewinds and follows.
   startAgent(old);

@@ -129,6 +129,19 @@ class FakePostgres final : public PostgresControl {
   std::string name_;
 };
 
+// Records callbacks; pre_promote can be made to fail.
+class RecordingCallbacks final : public Callbacks {
+ public:
+  void notify(const std::string& action, const std::string& role) override { calls.push_back(action + " " + role); }
+  Status prePromote() override {
+    calls.push_back("pre_promote");
+    if (fail_pre_promote) return makeError(ErrorCode::kIo, "fencing failed");
+    return okStatus();
+  }
+  std::vector<std::string> calls;
+  bool fail_pre_promote = false;
+};
+
 config::Config nodeConfig(const std::string& name) {
   config::Config c;
   c.scope = "batman";
@@ -149,6 +162,7 @@ class Scenario : public ::testing::Test {
     config::Config config;
     std::unique_ptr<dcs::MemoryDcs> client;
     std::unique_ptr<FakePostgres> postgres;
+    std::unique_ptr<RecordingCallbacks> callbacks;
     std::unique_ptr<Agent> agent;
     bool alive = true;
     bool frozen = false;
@@ -162,7 +176,8 @@ class Scenario : public ::testing::Test {
       node->config = nodeConfig(node->name);
       node->client = store_->connect();
       node->postgres = std::make_unique<FakePostgres>(world_, node->name);
-      node->agent = std::make_unique<Agent>(node->config, *node->client, *node->postgres, clock_);
+      node->callbacks = std::make_unique<RecordingCallbacks>();
+      node->agent = std::make_unique<Agent>(node->config, *node->client, *node->postgres, *node->callbacks, clock_);
       node->next_cycle = clock_.monotonicNow() + std::chrono::milliseconds(300 * i);  // agents are not in lockstep
       nodes_.push_back(std::move(node));
     }
@@ -350,6 +365,41 @@ TEST_F(Scenario, PausedClusterTakesNoAutomaticAction) {
   run(90s);
   EXPECT_EQ(leaderKey(), leader) << "the leader keeps its lock in pause";
   EXPECT_TRUE(primaries().empty()) << "no automatic restart or promotion in pause";
+}
+
+TEST_F(Scenario, FailedPrePromoteCancelsThePromotion) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string old_leader = *leaderKey();
+  for (auto& n : nodes_) n->callbacks->fail_pre_promote = n->name != "n3" || old_leader == "n3";
+  const std::string expected = old_leader == "n3" ? "" : "n3";
+  kill(old_leader);
+  run(60s);
+  if (expected.empty()) {
+    EXPECT_TRUE(primaries().empty()) << "every pre_promote fails: nobody may promote";
+  } else {
+    EXPECT_EQ(primaries(), std::vector<std::string>{expected});
+    EXPECT_EQ(leaderKey(), expected);
+  }
+  for (auto& n : nodes_) {
+    if (n->name == old_leader || n->name == expected) continue;
+    const auto& calls = n->callbacks->calls;
+    EXPECT_NE(std::find(calls.begin(), calls.end(), "pre_promote"), calls.end()) << n->name << " never tried";
+    EXPECT_EQ(std::find(calls.begin(), calls.end(), "on_role_change primary"), calls.end()) << n->name;
+  }
+}
+
+TEST_F(Scenario, CallbacksReportStartsAndRoleChanges) {
+  addNodes(2);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(2); }, 120s));
+  const std::string leader = *leaderKey();
+  const std::string other = leader == "n1" ? "n2" : "n1";
+  EXPECT_EQ(node(leader).callbacks->calls, std::vector<std::string>{"on_start primary"});
+  EXPECT_EQ(node(other).callbacks->calls, std::vector<std::string>{"on_start replica"});
+  kill(leader);
+  ASSERT_TRUE(runUntil([&] { return leaderKey() == other; }, 60s));
+  EXPECT_EQ(node(other).callbacks->calls,
+            (std::vector<std::string>{"on_start replica", "pre_promote", "on_role_change primary"}));
 }
 
 TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
