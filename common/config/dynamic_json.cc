@@ -124,6 +124,18 @@ Result<DynamicState> parseDynamicJson(const std::string& text, const DynamicConf
       }
     }
   }
+  if (auto it = o.find("slots"); it != o.end() && it->value().is_object()) {
+    d.slots.clear();
+    for (const auto& [name, slot] : it->value().as_object()) {
+      std::map<std::string, std::string> fields;
+      if (slot.is_object()) {
+        for (const auto& [k, v] : slot.as_object()) {
+          fields[std::string(k)] = v.is_string() ? std::string(v.as_string()) : json::serialize(v);
+        }
+      }
+      d.slots[std::string(name)] = std::move(fields);
+    }
+  }
   if (auto timing = validateTiming(d.ttl, d.loop_wait, d.retry_timeout); !timing.ok()) {
     return makeError(ErrorCode::kParse, "/config: " + timing.error().message);
   }

@@ -54,10 +54,12 @@ Agent::Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postg
 void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
   HaSettings s = baseSettings(config_);
   applyDynamic(s, config_.bootstrap.dcs);
+  dynamic_ = config_.bootstrap.dcs;
   if (snapshot.config_json) {
     auto dynamic = config::parseDynamicJson(*snapshot.config_json, config_.bootstrap.dcs);
     if (dynamic.ok()) {
       applyDynamic(s, dynamic->config);
+      dynamic_ = dynamic->config;
       s.pause = dynamic->pause;
     } else {
       malformed_.report(lock_.paths().config(), snapshot.config_mod_revision, dynamic.error().message);
@@ -130,6 +132,7 @@ Decision Agent::runCycle() {
   }
 
   // Execute.
+  postgres_.setSlotName(dynamic_.use_slots ? slotNameFor(config_.name) : "");
   const ExecutionResult executed = executor_.run(decision, snapshot, pg);
   last_renewal_failed_ = executed.lock_renewal_failed;
 
@@ -149,6 +152,7 @@ Decision Agent::runCycle() {
                                executed.done.end() ||
                            std::find(executed.done.begin(), executed.done.end(), ActionKind::kAcquireLock) !=
                                executed.done.end();
+    if (leads_now && after.primary) maintainSlots(snapshot);
     if (leads_now && after.primary && after.wal_position && after.wal_position != published_optime_) {
       dcs::StatusInfo status;
       status.optime = after.wal_position;
@@ -156,6 +160,24 @@ Decision Agent::runCycle() {
     }
   }
   return decision;
+}
+
+void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {
+  constexpr auto kMemberSlotsTtl = std::chrono::minutes(30);
+  const auto now = clock_.monotonicNow();
+  auto wanted = desiredPhysicalSlots(snapshot, config_.name, dynamic_.use_slots, dynamic_.slots);
+  for (const auto& slot : wanted) slot_last_wanted_[slot] = now;
+  for (auto it = slot_last_wanted_.begin(); it != slot_last_wanted_.end();) {
+    if (now - it->second > kMemberSlotsTtl) {
+      it = slot_last_wanted_.erase(it);
+    } else {
+      wanted.insert(it->first);
+      ++it;
+    }
+  }
+  if (auto synced = postgres_.syncSlots(wanted); !synced.ok()) {
+    spdlog::warn("replication slots: {}", synced.error().toString());
+  }
 }
 
 Status Agent::shutdown() {

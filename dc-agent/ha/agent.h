@@ -35,6 +35,7 @@ class Agent {
  private:
   void refreshSettings(const dcs::ClusterSnapshot& snapshot);
   dcs::MemberInfo describeSelf(const PgObservation& pg) const;
+  void maintainSlots(const dcs::ClusterSnapshot& snapshot);
 
   const config::Config& config_;
   dcs::Dcs& dcs_;
@@ -50,6 +51,10 @@ class Agent {
   std::optional<MonoTime> primary_down_since_;
   std::string last_logged_;
   std::optional<Lsn> published_optime_;
+  config::DynamicConfig dynamic_;
+  // Member slots outlive a member's key for member_slots_ttl (Patroni 4's
+  // 30 minutes), so a member that restarts finds its WAL still there.
+  std::map<std::string, MonoTime> slot_last_wanted_;
 };
 
 }  // namespace pgtandem::agent

@@ -1,6 +1,7 @@
 #include "dc-agent/ha/decision.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -303,6 +304,30 @@ const char* actionName(ActionKind kind) {
     case ActionKind::kClearFailover: return "clear_failover";
   }
   return "unknown";
+}
+
+std::string slotNameFor(const std::string& member_name) {
+  std::string out;
+  for (unsigned char c : member_name) {
+    const char lower = static_cast<char>(std::tolower(c));
+    out += (std::isalnum(c) || c == '_') ? lower : '_';
+  }
+  return out;
+}
+
+std::set<std::string> desiredPhysicalSlots(const ClusterSnapshot& cluster, const std::string& self, bool use_slots,
+                                           const std::map<std::string, std::map<std::string, std::string>>& permanent) {
+  std::set<std::string> slots;
+  if (use_slots) {
+    for (const auto& m : cluster.members) {
+      if (m.name != self) slots.insert(slotNameFor(m.name));
+    }
+  }
+  for (const auto& [name, fields] : permanent) {
+    auto type = fields.find("type");
+    if (type == fields.end() || type->second == "physical") slots.insert(name);
+  }
+  return slots;
 }
 
 const std::vector<RuleInfo>& ruleTable() {

@@ -19,7 +19,9 @@
 //     in the same decision: it never outlives its lease as a primary.
 
 #include <chrono>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -102,6 +104,15 @@ Decision decide(const dcs::ClusterSnapshot& cluster, const LocalObservation& loc
 // Parses Patroni's ISO 8601 scheduled_at ("2026-11-22T10:00:00+00:00", also
 // with a 'Z' or fractional seconds). nullopt when it does not parse.
 std::optional<WallTime> parseIsoTime(const std::string& text);
+
+// Patroni's slot name for a member: lower case, anything but [a-z0-9_]
+// becomes '_'.
+std::string slotNameFor(const std::string& member_name);
+
+// The physical slots the leader keeps: one per other member (use_slots) and
+// every permanent physical slot of /config. Pure; the agent applies it.
+std::set<std::string> desiredPhysicalSlots(const dcs::ClusterSnapshot& cluster, const std::string& self, bool use_slots,
+                                           const std::map<std::string, std::map<std::string, std::string>>& permanent);
 
 // The rule table, for docs and tests: id and the "when ..." sentence.
 struct RuleInfo {

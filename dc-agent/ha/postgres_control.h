@@ -4,6 +4,7 @@
 // converges on a state, so calling it twice is safe.
 
 #include <optional>
+#include <set>
 #include <string>
 
 #include "common/dcs/cluster.h"
@@ -43,6 +44,11 @@ class PostgresControl {
   // checkpoint first).
   virtual Status demote() = 0;
   virtual Status rewind(const dcs::MemberInfo& source) = 0;
+  // On the primary: creates the missing physical slots of `wanted` and drops
+  // inactive physical slots that are no longer wanted.
+  virtual Status syncSlots(const std::set<std::string>& wanted) = 0;
+  // The slot this member streams through (set before follow()); "" for none.
+  virtual void setSlotName(const std::string& slot) = 0;
 };
 
 }  // namespace pgtandem::agent

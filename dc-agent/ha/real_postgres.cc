@@ -283,6 +283,7 @@ Status RealPostgres::follow(const dcs::MemberInfo* upstream) {
     auto conninfo = memberConninfo(*upstream, true);
     if (!conninfo.ok()) return conninfo.error();
     settings.primary_conninfo = *conninfo + " application_name='" + config_.name + "'";
+    settings.primary_slot_name = slot_name_;
   }
   if (config_.bootstrap.dcs.standby_cluster && !config_.bootstrap.dcs.standby_cluster->restore_command.empty()) {
     settings.restore_command = config_.bootstrap.dcs.standby_cluster->restore_command;
@@ -334,6 +335,37 @@ Status RealPostgres::demote() {
   if (stopped.ok()) return okStatus();
   spdlog::warn("fast shutdown timed out; using immediate: {}", stopped.error().toString());
   return postmaster_.stop(pg::StopMode::kImmediate, kStopTimeout);
+}
+
+Status RealPostgres::syncSlots(const std::set<std::string>& wanted) {
+  pg::PgSession* s = session();
+  if (!s) return makeError(ErrorCode::kUnavailable, "no connection to PostgreSQL");
+  auto state = s->queryState();
+  if (!state.ok()) {
+    dropSession();
+    return state.error();
+  }
+  std::set<std::string> existing;
+  for (const auto& slot : state->slots) {
+    if (slot.type != "physical") continue;
+    existing.insert(slot.name);
+    if (!wanted.count(slot.name) && !slot.active) {
+      PGT_TRY(s->execute("SELECT pg_drop_replication_slot('" + slot.name + "')"));
+      spdlog::info("dropped replication slot {}", slot.name);
+    }
+  }
+  for (const auto& name : wanted) {
+    if (existing.count(name)) continue;
+    // Names come from slotNameFor() or /config; refuse anything odd rather
+    // than quote it into SQL.
+    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+      spdlog::warn("not creating replication slot '{}': invalid name", name);
+      continue;
+    }
+    PGT_TRY(s->execute("SELECT pg_create_physical_replication_slot('" + name + "', true)"));
+    spdlog::info("created replication slot {}", name);
+  }
+  return okStatus();
 }
 
 Status RealPostgres::rewind(const dcs::MemberInfo& source) {

@@ -25,6 +25,8 @@ class RealPostgres final : public PostgresControl {
   Status promote() override;
   Status demote() override;
   Status rewind(const dcs::MemberInfo& source) override;
+  Status syncSlots(const std::set<std::string>& wanted) override;
+  void setSlotName(const std::string& slot) override { slot_name_ = slot; }
 
   // The postmaster's pidfd (readable when it exits), or -1.
   int postmasterPidfd() const { return postmaster_.pidfd(); }
@@ -45,6 +47,7 @@ class RealPostgres final : public PostgresControl {
   pg::Postmaster postmaster_;
   std::unique_ptr<pg::PgSession> session_;
   std::string system_id_;
+  std::string slot_name_;
   int port_ = 5432;
   std::string host_ = "127.0.0.1";
 };

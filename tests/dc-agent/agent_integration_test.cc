@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "common/dcs/etcd_dcs.h"
@@ -88,6 +89,7 @@ class AgentCluster : public ::testing::Test {
       << "restapi:\n  listen: 127.0.0.1:" << freeLoopbackPort() << "\n  connect_address: 127.0.0.1:8008\n"
       << "etcd3:\n  hosts: " << etcd_->endpoint() << "\n"
       << "bootstrap:\n  dcs:\n    ttl: 8\n    loop_wait: 1\n    retry_timeout: 3\n"
+      << "    slots:\n      dr_standby:\n        type: physical\n"
       << "    postgresql:\n      use_pg_rewind: true\n      parameters:\n        shared_buffers: 16MB\n        fsync: 'off'\n"
       << "  initdb:\n  - data-checksums\n"
       << "  pg_hba:\n  - host all all 127.0.0.1/32 trust\n  - host replication all 127.0.0.1/32 trust\n"
@@ -212,6 +214,20 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
   const std::string first = *leader();
   ASSERT_TRUE(session(byName(first))->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('one')").ok());
   for (auto& n : nodes_) EXPECT_TRUE(eventually([&] { return hasRow(n, "one"); }, 30s)) << n.name;
+  // The leader keeps a slot per member, in use, and the permanent slot.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto st = state(byName(first));
+        if (!st) return false;
+        std::set<std::string> active, all;
+        for (const auto& slot : st->slots) {
+          all.insert(slot.name);
+          if (slot.active) active.insert(slot.name);
+        }
+        return all.count("dr_standby") && active.size() == 2 && !active.count(first);
+      },
+      30s))
+      << "replication slots on the leader";
   auto init = dcs_->get("/service/itest/initialize");
   ASSERT_EQ(init->kvs.size(), 1u);
   EXPECT_EQ(init->kvs[0].value.size(), 19u) << "the system identifier";

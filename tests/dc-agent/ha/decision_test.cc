@@ -241,6 +241,15 @@ TEST(DecisionDocs, DocumentListsEveryRuleInOrder) {
   }
 }
 
+TEST(Slots, NamesAndDesiredSet) {
+  EXPECT_EQ(slotNameFor("Node-1.dc2"), "node_1_dc2");
+  auto cluster = Snap().leader("n1").add(member("n1", "primary", 1)).add(member("N-2", "replica", 1)).s;
+  std::map<std::string, std::map<std::string, std::string>> permanent{{"dr", {{"type", "physical"}}},
+                                                                      {"cdc", {{"type", "logical"}}}};
+  EXPECT_EQ(desiredPhysicalSlots(cluster, "n1", true, permanent), (std::set<std::string>{"dr", "n_2"}));
+  EXPECT_EQ(desiredPhysicalSlots(cluster, "n1", false, permanent), (std::set<std::string>{"dr"}));
+}
+
 TEST(IsoTime, ParsesPatroniTimestamps) {
   const auto base = parseIsoTime("2026-11-22T10:00:00+00:00");
   ASSERT_TRUE(base);

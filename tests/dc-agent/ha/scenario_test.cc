@@ -114,6 +114,14 @@ class FakePostgres final : public PostgresControl {
     s.primary = false;
     return okStatus();
   }
+  Status syncSlots(const std::set<std::string>& wanted) override {
+    slots = wanted;
+    return okStatus();
+  }
+  void setSlotName(const std::string& slot) override { slot_name = slot; }
+  std::set<std::string> slots;
+  std::string slot_name;
+
   Status rewind(const dcs::MemberInfo& source) override {
     const FakeServer& from = world_.servers[source.name];
     FakeServer& s = me();
@@ -400,6 +408,20 @@ TEST_F(Scenario, CallbacksReportStartsAndRoleChanges) {
   ASSERT_TRUE(runUntil([&] { return leaderKey() == other; }, 60s));
   EXPECT_EQ(node(other).callbacks->calls,
             (std::vector<std::string>{"on_start replica", "pre_promote", "on_role_change primary"}));
+}
+
+TEST_F(Scenario, LeaderKeepsASlotPerMemberAndPermanentSlots) {
+  addNodes(3);
+  for (auto& n : nodes_) n->config.bootstrap.dcs.slots["dr_standby"] = {{"type", "physical"}};
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  run(15s);
+  const std::string leader = *leaderKey();
+  std::set<std::string> expected{"dr_standby"};
+  for (auto& n : nodes_) {
+    if (n->name != leader) expected.insert(n->name);
+  }
+  EXPECT_EQ(node(leader).postgres->slots, expected);
+  EXPECT_EQ(node(leader == "n1" ? "n2" : "n1").postgres->slot_name, leader == "n1" ? "n2" : "n1");
 }
 
 TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
