@@ -5,6 +5,8 @@
 #include "common/config/dynamic_json.h"
 #include "common/util/log.h"
 
+#include <fmt/ranges.h>
+
 namespace pgtandem::agent {
 
 namespace {
@@ -33,6 +35,7 @@ void applyDynamic(HaSettings& s, const config::DynamicConfig& d) {
   s.loop_wait = std::chrono::seconds(d.loop_wait);
   s.primary_start_timeout = std::chrono::seconds(d.primary_start_timeout);
   s.maximum_lag_on_failover = d.maximum_lag_on_failover;
+  s.synchronous_mode = d.synchronous_mode;
 }
 
 }  // namespace
@@ -104,6 +107,12 @@ Decision Agent::runCycle() {
     refreshSettings(last_snapshot_);
   }
   const dcs::ClusterSnapshot& snapshot = last_snapshot_;
+  // Be visible before acting: a long action (rewind, a standby catching up)
+  // must not keep our member key away, or the leader will not keep our slot.
+  if (local.dcs_ok && !snapshot.member(config_.name)) {
+    (void)lock_.refreshLease();
+    (void)lock_.publishMember(describeSelf(pg));
+  }
   const bool leads = snapshot.leader && snapshot.leader->name == config_.name;
   const auto now_mono = clock_.monotonicNow();
   if (leads && !pg.running) {
@@ -152,7 +161,10 @@ Decision Agent::runCycle() {
                                executed.done.end() ||
                            std::find(executed.done.begin(), executed.done.end(), ActionKind::kAcquireLock) !=
                                executed.done.end();
-    if (leads_now && after.primary) maintainSlots(snapshot);
+    if (leads_now && after.primary) {
+      maintainSlots(snapshot);
+      maintainSync(snapshot, after);
+    }
     if (leads_now && after.primary && after.wal_position && after.wal_position != published_optime_) {
       dcs::StatusInfo status;
       status.optime = after.wal_position;
@@ -177,6 +189,32 @@ void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {
   }
   if (auto synced = postgres_.syncSlots(wanted); !synced.ok()) {
     spdlog::warn("replication slots: {}", synced.error().toString());
+  }
+}
+
+void Agent::maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg) {
+  const SyncPlan plan = planSync(snapshot, pg.standbys, config_.name, dynamic_.synchronous_mode,
+                                 dynamic_.synchronous_mode_strict, dynamic_.synchronous_node_count);
+  const dcs::Revision revision = snapshot.sync ? snapshot.sync->mod_revision : 0;
+  // /sync first: a standby leaves it before it stops being synchronous.
+  if (plan.key_op == SyncPlan::KeyOp::kWrite) {
+    dcs::SyncInfo sync;
+    sync.leader = config_.name;
+    sync.sync_standby = plan.sync_standby;
+    if (auto written = lock_.writeSync(sync, revision); !written.ok()) {
+      spdlog::warn("could not update /sync, keeping synchronous_standby_names: {}", written.error().toString());
+      return;
+    }
+    spdlog::info("synchronous standbys in /sync: [{}]", fmt::join(plan.sync_standby, ", "));
+  } else if (plan.key_op == SyncPlan::KeyOp::kDelete) {
+    (void)lock_.deleteSync(revision);
+  }
+  if (plan.synchronous_standby_names != pg.synchronous_standby_names) {
+    if (auto set = postgres_.setSynchronousStandbyNames(plan.synchronous_standby_names); !set.ok()) {
+      spdlog::warn("could not set synchronous_standby_names: {}", set.error().toString());
+    } else {
+      spdlog::info("synchronous_standby_names = '{}'", plan.synchronous_standby_names);
+    }
   }
 }
 

@@ -36,6 +36,7 @@ class Agent {
   void refreshSettings(const dcs::ClusterSnapshot& snapshot);
   dcs::MemberInfo describeSelf(const PgObservation& pg) const;
   void maintainSlots(const dcs::ClusterSnapshot& snapshot);
+  void maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
 
   const config::Config& config_;
   dcs::Dcs& dcs_;

@@ -1,5 +1,7 @@
 #include "dc-agent/ha/decision.h"
 
+#include "dc-agent/ha/sync.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -269,6 +271,16 @@ const std::vector<RuleRow>& rules() {
          if (c.cluster.leader || eligible(c.settings)) return std::nullopt;
          return make("unlocked.ineligible", {}, "no leader, and this member is tagged nofailover");
        }},
+      {{"unlocked.not_synchronous", "no leader, synchronous mode, and we are not in /sync: only a synchronous standby may take over"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.cluster.leader || !c.settings.synchronous_mode || allowedBySync(c.cluster, c.settings.name)) {
+           return std::nullopt;
+         }
+         std::string names;
+         for (const auto& n : c.cluster.sync->sync_standby) names += (names.empty() ? "" : ", ") + n;
+         return make("unlocked.not_synchronous", {},
+                     "synchronous mode: only " + (names.empty() ? c.cluster.sync->leader : names) + " may take over");
+       }},
       {{"unlocked.not_healthiest", "no leader, and another member is ahead or preferred: wait for it"},
        [](const Context& c) -> std::optional<Decision> {
          if (c.cluster.leader) return std::nullopt;
@@ -349,6 +361,9 @@ std::optional<std::string> whyNotHealthiest(const ClusterSnapshot& cluster, cons
   }
   for (const auto& m : cluster.members) {
     if (m.name == settings.name || !memberEligible(m)) continue;
+    // In synchronous mode only the synchronous standbys compete: an async
+    // replica that received more WAL may not promote, so it must not block.
+    if (settings.synchronous_mode && !allowedBySync(cluster, m.name)) continue;
     if (m.state != "running" && m.state != "streaming") continue;
     const auto theirs = publishedPosition(m);
     if (!theirs) continue;

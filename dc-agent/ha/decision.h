@@ -57,6 +57,7 @@ struct HaSettings {
   std::chrono::seconds primary_start_timeout{300};
   std::int64_t maximum_lag_on_failover = 1048576;
   bool pause = false;
+  bool synchronous_mode = false;
   bool nofailover = false;
   int failover_priority = 1;
   std::string replicatefrom;  // tag: stream from this member instead of the leader

@@ -124,6 +124,19 @@ Status LeaderLock::clearFailover(dcs::Revision mod_revision) {
   return okStatus();
 }
 
+Status LeaderLock::writeSync(const dcs::SyncInfo& sync, dcs::Revision mod_revision) {
+  auto written = dcs::compareAndSet(dcs_, paths_.sync(), dcs::toJson(sync), mod_revision);
+  if (!written.ok()) return written.error();
+  if (!*written) return makeError(ErrorCode::kConflict, "/sync changed meanwhile");
+  return okStatus();
+}
+
+Status LeaderLock::deleteSync(dcs::Revision mod_revision) {
+  auto deleted = dcs::compareAndDelete(dcs_, paths_.sync(), mod_revision);
+  if (!deleted.ok()) return deleted.error();
+  return okStatus();
+}
+
 Status LeaderLock::publishStatus(const dcs::StatusInfo& status) {
   auto put = dcs_.put(paths_.status(), dcs::toJson(status), 0);
   if (!put.ok()) return put.error();

@@ -48,6 +48,9 @@ class LeaderLock {
   Status publishMember(const dcs::MemberInfo& member);
   // Deletes /failover if it is still at `mod_revision`.
   Status clearFailover(dcs::Revision mod_revision);
+  // Writes /sync if it is still at `mod_revision` (0: absent).
+  Status writeSync(const dcs::SyncInfo& sync, dcs::Revision mod_revision);
+  Status deleteSync(dcs::Revision mod_revision);
   // Writes /status (the leader's optime).
   Status publishStatus(const dcs::StatusInfo& status);
   // Appends to /history (compare-and-set on its revision).

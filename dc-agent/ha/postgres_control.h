@@ -10,6 +10,7 @@
 #include "common/dcs/cluster.h"
 #include "common/util/result.h"
 #include "dc-agent/ha/decision.h"
+#include "dc-agent/ha/sync.h"
 
 namespace pgtandem::agent {
 
@@ -24,6 +25,8 @@ struct PgObservation {
   std::optional<Lsn> replay_lsn;
   std::string following;  // member name we stream from
   bool needs_rewind = false;
+  std::vector<StandbyStatus> standbys;    // pg_stat_replication, on a primary
+  std::string synchronous_standby_names;  // as the agent last set it
 };
 
 class PostgresControl {
@@ -47,6 +50,8 @@ class PostgresControl {
   // On the primary: creates the missing physical slots of `wanted` and drops
   // inactive physical slots that are no longer wanted.
   virtual Status syncSlots(const std::set<std::string>& wanted) = 0;
+  // Sets synchronous_standby_names (a reload, no restart).
+  virtual Status setSynchronousStandbyNames(const std::string& value) = 0;
   // The slot this member streams through (set before follow()); "" for none.
   virtual void setSlotName(const std::string& slot) = 0;
 };

@@ -18,6 +18,7 @@ namespace {
 
 constexpr auto kStartTimeout = 120s;
 constexpr auto kStopTimeout = 60s;
+constexpr auto kStandbyStartWait = 5s;
 
 std::string readFirstLine(const std::string& path) {
   std::ifstream in(path);
@@ -79,6 +80,9 @@ pg::ServerSettings RealPostgres::serverSettings() const {
   if (config_.bootstrap.dcs.use_pg_rewind || config_.postgresql.use_pg_rewind) s.parameters["wal_log_hints"] = "on";
   for (const auto& [k, v] : config_.bootstrap.dcs.parameters) s.parameters[k] = v;
   for (const auto& [k, v] : config_.postgresql.parameters) s.parameters[k] = v;
+  // Only the agent sets it, from the synchronous-mode plan.
+  s.parameters.erase("synchronous_standby_names");
+  if (!synchronous_standby_names_.empty()) s.parameters["synchronous_standby_names"] = synchronous_standby_names_;
   if (auto it = s.parameters.find("unix_socket_directories"); it != s.parameters.end()) {
     s.unix_socket_directories = it->second;
     s.parameters.erase(it);
@@ -156,9 +160,11 @@ PgObservation RealPostgres::observe() {
   o.timeline = state->timeline;
   o.receive_lsn = state->receive_lsn;
   o.replay_lsn = state->replay_lsn;
+  o.synchronous_standby_names = synchronous_standby_names_;
   if (o.primary) {
     o.wal_position = state->current_lsn;
     o.following.clear();
+    for (const auto& r : state->replication) o.standbys.push_back({r.application_name, r.state, r.sync_state});
   } else {
     o.wal_position = std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
   }
@@ -169,6 +175,16 @@ Status RealPostgres::ensureStarted() {
   if (postmaster_.running()) return okStatus();
   dropSession();
   return postmaster_.start(kStartTimeout);
+}
+
+Status RealPostgres::ensureStartedAsStandby() {
+  if (postmaster_.running()) return okStatus();
+  dropSession();
+  // A standby may need WAL from its upstream before it accepts connections;
+  // waiting for that here would stall the HA loop. Running is enough.
+  auto started = postmaster_.start(kStandbyStartWait);
+  if (!started.ok() && started.error().code == ErrorCode::kTimeout && postmaster_.running()) return okStatus();
+  return started;
 }
 
 Result<std::string> RealPostgres::bootstrap() {
@@ -276,7 +292,14 @@ Status RealPostgres::startPrimary() {
   return ensureStarted();
 }
 
+Status RealPostgres::setSynchronousStandbyNames(const std::string& value) {
+  synchronous_standby_names_ = value;
+  PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
+  return postmaster_.running() ? postmaster_.reload() : okStatus();
+}
+
 Status RealPostgres::follow(const dcs::MemberInfo* upstream) {
+  synchronous_standby_names_.clear();  // a standby has no synchronous standbys
   pg::RecoverySettings settings;
   settings.standby = true;
   if (upstream) {
@@ -298,11 +321,11 @@ Status RealPostgres::follow(const dcs::MemberInfo* upstream) {
   auto change = pg::writeRecoverySettings(paths_.data_dir, settings);
   if (!change.ok()) return change.error();
   PGT_TRY(writeText(followingFile(), upstream ? upstream->name + "\n" : "\n"));
-  if (!postmaster_.running()) return ensureStarted();
+  if (!postmaster_.running()) return ensureStartedAsStandby();
   if (*change == pg::ConfigChange::kReload) return postmaster_.reload();
   if (*change == pg::ConfigChange::kRestart) {
     PGT_TRY(demote());
-    return ensureStarted();
+    return ensureStartedAsStandby();
   }
   return okStatus();
 }

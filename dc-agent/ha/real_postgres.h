@@ -27,6 +27,7 @@ class RealPostgres final : public PostgresControl {
   Status rewind(const dcs::MemberInfo& source) override;
   Status syncSlots(const std::set<std::string>& wanted) override;
   void setSlotName(const std::string& slot) override { slot_name_ = slot; }
+  Status setSynchronousStandbyNames(const std::string& value) override;
 
   // The postmaster's pidfd (readable when it exits), or -1.
   int postmasterPidfd() const { return postmaster_.pidfd(); }
@@ -37,6 +38,7 @@ class RealPostgres final : public PostgresControl {
   // A connection string to another member, from its conn_url.
   Result<std::string> memberConninfo(const dcs::MemberInfo& member, bool replication_user) const;
   Status ensureStarted();
+  Status ensureStartedAsStandby();
   pg::PgSession* session();
   void dropSession() { session_.reset(); }
   std::string followingFile() const { return paths_.data_dir + "/pgtandem.following"; }
@@ -48,6 +50,7 @@ class RealPostgres final : public PostgresControl {
   std::unique_ptr<pg::PgSession> session_;
   std::string system_id_;
   std::string slot_name_;
+  std::string synchronous_standby_names_;
   int port_ = 5432;
   std::string host_ = "127.0.0.1";
 };

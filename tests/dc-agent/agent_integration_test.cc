@@ -10,11 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <fstream>
 #include <set>
 #include <thread>
 
+#include "common/dcs/cluster.h"
 #include "common/dcs/etcd_dcs.h"
 #include "common/pg/pg_session.h"
 #include "tests/support/etcd_process.h"
@@ -73,7 +76,7 @@ class AgentCluster : public ::testing::Test {
         std::ifstream log(node.log_file);
         std::stringstream text;
         text << log.rdbuf();
-        std::cerr << "---- " << node.name << " agent log (tail) ----\n" << tailLines(text.str(), 40) << "\n";
+        std::cerr << "---- " << node.name << " agent log (tail) ----\n" << tailLines(text.str(), 80) << "\n";
         std::ifstream pglog(node.data_dir + "/pgtandem-postmaster.log");
         std::stringstream pgtext;
         pgtext << pglog.rdbuf();
@@ -89,6 +92,7 @@ class AgentCluster : public ::testing::Test {
       << "restapi:\n  listen: 127.0.0.1:" << freeLoopbackPort() << "\n  connect_address: 127.0.0.1:8008\n"
       << "etcd3:\n  hosts: " << etcd_->endpoint() << "\n"
       << "bootstrap:\n  dcs:\n    ttl: 8\n    loop_wait: 1\n    retry_timeout: 3\n"
+      << (synchronous_ ? "    synchronous_mode: true\n" : "")
       << "    slots:\n      dr_standby:\n        type: physical\n"
       << "    postgresql:\n      use_pg_rewind: true\n      parameters:\n        shared_buffers: 16MB\n        fsync: 'off'\n"
       << "  initdb:\n  - data-checksums\n"
@@ -202,10 +206,25 @@ class AgentCluster : public ::testing::Test {
     return count;
   }
 
+  void killLeader(const std::string& name) {
+    AgentNode& node = byName(name);
+    const auto postmaster = postmasterPid(node);
+    (void)node.process->signal(SIGKILL);
+    (void)node.process->waitExit(10s);
+    node.process.reset();
+    if (postmaster) ::kill(*postmaster, SIGKILL);
+  }
+
+  bool synchronous_ = false;
   std::unique_ptr<EtcdProcess> etcd_;
   std::unique_ptr<dcs::EtcdDcs> dcs_;
   std::string dir_;
   std::vector<AgentNode> nodes_;
+};
+
+class SyncAgentCluster : public AgentCluster {
+ protected:
+  SyncAgentCluster() { synchronous_ = true; }
 };
 
 TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
@@ -305,6 +324,87 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
       30s));
   EXPECT_TRUE(hasRow(byName(*leader()), "before-stop")) << "a commit acknowledged before the stop was lost";
   EXPECT_EQ(writablePrimaries(), 1);
+}
+
+// Writes continuously through whichever member leads; kills the leader three
+// times; every acknowledged row must survive.
+TEST_F(SyncAgentCluster, RepeatedLeaderKillsLoseNoAcknowledgedRow) {
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
+  ASSERT_TRUE(session(byName(*leader()))->execute("CREATE TABLE w (id int primary key)").ok());
+
+  std::atomic<bool> stop{false};
+  std::mutex acked_mutex;
+  std::vector<int> acked;
+  std::thread writer([&] {
+    std::unique_ptr<pg::PgSession> s;
+    std::string connected_to;
+    for (int id = 1; !stop; ++id) {
+      const auto l = leader();
+      if (!l) {
+        std::this_thread::sleep_for(50ms);
+        continue;
+      }
+      if (!s || connected_to != *l) {
+        s = session(byName(*l));
+        connected_to = *l;
+        if (!s) continue;
+      }
+      // A commit counts only when PostgreSQL acknowledged it.
+      if (s->execute("INSERT INTO w VALUES (" + std::to_string(id) + ")").ok()) {
+        std::lock_guard lock(acked_mutex);
+        acked.push_back(id);
+      } else {
+        s.reset();
+        std::this_thread::sleep_for(50ms);
+      }
+    }
+  });
+
+  // Stops and joins the writer however the test ends (an ASSERT returns early).
+  struct StopWriter {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~StopWriter() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } stop_writer{stop, writer};
+  auto syncStandbyReady = [&] {
+    auto got = dcs_->get("/service/itest/sync");
+    if (!got.ok() || got->kvs.empty()) return false;
+    auto sync = dcs::parseSync(got->kvs[0].value);
+    return sync.ok() && sync->leader == leader() && !sync->sync_standby.empty();
+  };
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(eventually([&] { return healthy(3) && syncStandbyReady(); }, 120s)) << "round " << round;
+    std::this_thread::sleep_for(2s);
+    const std::string victim = *leader();
+    killLeader(victim);
+    ASSERT_TRUE(eventually(
+        [&] {
+          const auto l = leader();
+          return l && *l != victim && isPrimary(byName(*l));
+        },
+        60s))
+        << "no new leader in round " << round;
+    startAgent(byName(victim));
+  }
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
+  std::this_thread::sleep_for(1s);
+  stop = true;
+  writer.join();
+
+  auto rows = session(byName(*leader()))->query("SELECT id FROM w");
+  ASSERT_TRUE(rows.ok());
+  std::set<int> present;
+  for (const auto& row : *rows) present.insert(std::stoi(*row[0]));
+  std::lock_guard lock(acked_mutex);
+  ASSERT_GT(acked.size(), 100u) << "the writer barely wrote";
+  std::size_t lost = 0;
+  for (int id : acked) lost += present.count(id) ? 0 : 1;
+  std::cout << acked.size() << " acknowledged rows, " << lost << " lost\n";
+  EXPECT_EQ(lost, 0u) << "acknowledged commits were lost in synchronous mode";
 }
 
 }  // namespace

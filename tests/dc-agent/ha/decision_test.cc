@@ -172,6 +172,14 @@ std::vector<Row> rows() {
   ahead_but_nofailover.tags.nofailover = true;
   r.push_back({"unlocked, the member ahead may not be promoted", Snap().add(ahead_but_nofailover).s, replica(10), me,
                "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
+  auto synced = Snap().add(member("n3", "replica", 10)).s;
+  synced.sync = dcs::SyncInfo{"n1", {"n3"}, std::nullopt, 4};
+  r.push_back({"sync mode: not in /sync", synced, replica(20), [](HaSettings& s) { s.synchronous_mode = true; },
+               "unlocked.not_synchronous", {}});
+  auto synced_me = Snap().add(member("n3", "replica", 50)).s;
+  synced_me.sync = dcs::SyncInfo{"n1", {"n2"}, std::nullopt, 4};
+  r.push_back({"sync mode: in /sync, an async member ahead does not block", synced_me, replica(10),
+               [](HaSettings& s) { s.synchronous_mode = true; }, "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   r.push_back({"unlocked and healthiest: race", Snap().add(member("n3", "replica", 5)).s, replica(10), me, "unlocked.race",
                {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   return r;

@@ -68,6 +68,15 @@ class FakePostgres final : public PostgresControl {
     if (s.initialized) o.wal_position = s.lsn;
     o.following = s.following;
     o.needs_rewind = s.needs_rewind;
+    o.synchronous_standby_names = ssn;
+    if (s.running && s.primary) {
+      for (const auto& [name, other] : world_.servers) {
+        if (other.running && !other.primary && other.following == name_) {
+          const bool sync = ssn.find("\"" + name + "\"") != std::string::npos;
+          o.standbys.push_back({name, "streaming", sync ? "sync" : "async"});
+        }
+      }
+    }
     return o;
   }
   Result<std::string> bootstrap() override {
@@ -119,6 +128,11 @@ class FakePostgres final : public PostgresControl {
     return okStatus();
   }
   void setSlotName(const std::string& slot) override { slot_name = slot; }
+  Status setSynchronousStandbyNames(const std::string& value) override {
+    ssn = value;
+    return okStatus();
+  }
+  std::string ssn;
   std::set<std::string> slots;
   std::string slot_name;
 
@@ -177,11 +191,13 @@ class Scenario : public ::testing::Test {
     MonoTime next_cycle{};
   };
 
-  void addNodes(int count) {
+  // `tweak` changes each node's configuration before its agent starts.
+  void addNodes(int count, const std::function<void(config::Config&)>& tweak = {}) {
     for (int i = 1; i <= count; ++i) {
       auto node = std::make_unique<Node>();
       node->name = "n" + std::to_string(i);
       node->config = nodeConfig(node->name);
+      if (tweak) tweak(node->config);
       node->client = store_->connect();
       node->postgres = std::make_unique<FakePostgres>(world_, node->name);
       node->callbacks = std::make_unique<RecordingCallbacks>();
@@ -411,8 +427,7 @@ TEST_F(Scenario, CallbacksReportStartsAndRoleChanges) {
 }
 
 TEST_F(Scenario, LeaderKeepsASlotPerMemberAndPermanentSlots) {
-  addNodes(3);
-  for (auto& n : nodes_) n->config.bootstrap.dcs.slots["dr_standby"] = {{"type", "physical"}};
+  addNodes(3, [](config::Config& c) { c.bootstrap.dcs.slots["dr_standby"] = {{"type", "physical"}}; });
   ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
   run(15s);
   const std::string leader = *leaderKey();
@@ -422,6 +437,38 @@ TEST_F(Scenario, LeaderKeepsASlotPerMemberAndPermanentSlots) {
   }
   EXPECT_EQ(node(leader).postgres->slots, expected);
   EXPECT_EQ(node(leader == "n1" ? "n2" : "n1").postgres->slot_name, leader == "n1" ? "n2" : "n1");
+}
+
+TEST_F(Scenario, SynchronousModeFailsOverOnlyToTheSynchronousStandby) {
+  addNodes(3, [](config::Config& c) { c.bootstrap.dcs.synchronous_mode = true; });
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  ASSERT_TRUE(runUntil(
+      [&] {
+        auto sync = observer_->get("/service/batman/sync");
+        return sync.ok() && !sync->kvs.empty() && sync->kvs[0].value.find("\"sync_standby\":\"n") != std::string::npos;
+      },
+      60s))
+      << "no synchronous standby chosen";
+  auto parsed = dcs::parseSync(observer_->get("/service/batman/sync")->kvs[0].value);
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(parsed->sync_standby.size(), 1u);
+  const std::string sync_standby = parsed->sync_standby[0];
+  const std::string leader = *leaderKey();
+  EXPECT_EQ(parsed->leader, leader);
+  // The async replica is further ahead: it must still not take over.
+  for (auto& [name, s] : world_.servers) {
+    if (name != leader && name != sync_standby) s.lsn += 1'000'000;
+  }
+  kill(leader);
+  ASSERT_TRUE(runUntil([&] { return leaderKey() == sync_standby && primaries().size() == 1; }, 60s))
+      << "the synchronous standby did not take over";
+  EXPECT_TRUE(runUntil(
+      [&] {
+        auto now = dcs::parseSync(observer_->get("/service/batman/sync")->kvs[0].value);
+        return now.ok() && now->leader == sync_standby && now->sync_standby.size() == 1;
+      },
+      60s))
+      << "the new leader does not pick a new synchronous standby";
 }
 
 TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {

@@ -1,0 +1,43 @@
+#pragma once
+// Synchronous replication (synchronous_mode), as a pure plan the leader
+// applies each cycle.
+//
+// Invariant: every member named in /sync has every commit the primary
+// acknowledged. Hence the order: a standby leaves /sync before it leaves
+// synchronous_standby_names, and joins /sync only after PostgreSQL reports
+// it synchronous. In synchronous mode only the /sync members (and the last
+// leader) may take over, so a failover never loses an acknowledged commit.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/dcs/cluster.h"
+
+namespace pgtandem::agent {
+
+struct StandbyStatus {
+  std::string application_name;
+  std::string state;       // streaming, catchup, ...
+  std::string sync_state;  // sync, potential, async, quorum
+};
+
+struct SyncPlan {
+  enum class KeyOp { kKeep, kWrite, kDelete };
+  KeyOp key_op = KeyOp::kKeep;
+  std::vector<std::string> sync_standby;  // the /sync members to write
+  std::string synchronous_standby_names;  // the PostgreSQL setting to apply
+};
+
+// The placeholder that blocks commits in strict mode when no standby can be
+// synchronous.
+extern const char* const kStrictPlaceholder;
+
+SyncPlan planSync(const dcs::ClusterSnapshot& cluster, const std::vector<StandbyStatus>& standbys,
+                  const std::string& self, bool synchronous_mode, bool strict, int node_count);
+
+// May `name` take over in synchronous mode? (It must be in /sync, or be the
+// leader /sync names.) True when /sync says nothing.
+bool allowedBySync(const dcs::ClusterSnapshot& cluster, const std::string& name);
+
+}  // namespace pgtandem::agent
