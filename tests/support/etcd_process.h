@@ -18,8 +18,8 @@ class EtcdProcess {
     bool https = false;                   // client URLs use https (needs cert args)
   };
 
-  // A single-member cluster, ready to serve when this returns (or a test
-  // failure is raised via ADD_FAILURE and the returned pointer is null).
+  // A single-member cluster, started (null when etcd could not be started;
+  // the reason goes to stderr). Use waitForEtcd() for readiness.
   static std::unique_ptr<EtcdProcess> startSingle(Options options);
   // A `size`-member cluster on loopback.
   static std::vector<std::unique_ptr<EtcdProcess>> startCluster(int size);
