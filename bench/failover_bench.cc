@@ -24,11 +24,13 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <thread>
 
 #include "common/dcs/etcd_dcs.h"
 #include "common/pg/pg_session.h"
+#include "common/util/log.h"
 #include "tests/support/etcd_process.h"
 #include "tests/support/ports.h"
 
@@ -99,7 +101,7 @@ class Trial {
       }
       if (auto pid = postmasterPid(n)) ::kill(*pid, SIGKILL);
     }
-    if (!dir_.empty()) testing::removeTree(dir_);
+    if (!dir_.empty() && !std::getenv("PGT_KEEP_BENCH")) testing::removeTree(dir_);
   }
 
   bool start() {
@@ -152,7 +154,11 @@ class Trial {
     auto setup = session(byName(*leader()));
     if (!setup || !setup->execute("CREATE TABLE IF NOT EXISTS bench (at timestamptz)").ok()) return result;
     probe_ = std::thread([this] { probe(); });
-    std::this_thread::sleep_for(3s);
+    // Kill at a random phase of the agents' loop: how long before the kill
+    // the leader last refreshed its lease decides most of the failover time.
+    std::mt19937 random(std::random_device{}());
+    std::uniform_int_distribution<int> phase_ms(0, timings_.loop_wait * 1000);
+    std::this_thread::sleep_for(3s + std::chrono::milliseconds(phase_ms(random)));
 
     const std::string victim = *leader();
     Node& node = byName(victim);
@@ -188,6 +194,7 @@ class Trial {
       << "bootstrap:\n  dcs:\n    ttl: " << timings_.ttl << "\n    loop_wait: " << timings_.loop_wait
       << "\n    retry_timeout: " << timings_.retry_timeout << "\n    maximum_lag_on_failover: 1048576\n"
       << "    postgresql:\n      use_pg_rewind: true\n      parameters:\n        shared_buffers: 16MB\n"
+      << "        dynamic_shared_memory_type: mmap\n"
       << "  initdb:\n  - data-checksums\n"
       << "  pg_hba:\n  - local all all trust\n  - host all all 127.0.0.1/32 trust\n  - host replication all 127.0.0.1/32 trust\n"
       << "postgresql:\n  listen: 127.0.0.1:" << n.pg_port << "\n  connect_address: 127.0.0.1:" << n.pg_port << "\n"
@@ -298,7 +305,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   CLI::App app{"failover benchmark: pgtandem dc-agent vs Patroni"};
   std::string dc_agent, patroni = "/usr/bin/patroni";
-  int trials = 3;
+  int trials = 5;
   Timings timings;
   app.add_option("--dc-agent", dc_agent, "dc-agent binary (a Release build)")->required();
   app.add_option("--patroni", patroni, "patroni executable");

@@ -48,7 +48,10 @@ SyncPlan planSync(const dcs::ClusterSnapshot& cluster, const std::vector<Standby
     plan.synchronous_standby_names = strict ? quoteName(kStrictPlaceholder) : "";
   } else {
     std::string list;
-    for (const auto& c : candidates) list += (list.empty() ? "" : ",") + quoteName(c);
+    for (const auto& c : candidates) {
+      if (!list.empty()) list += ',';
+      list += quoteName(c);
+    }
     plan.synchronous_standby_names = "FIRST " + std::to_string(candidates.size()) + " (" + list + ")";
   }
   // /sync: keep current members that stay; add a new one only once

@@ -95,6 +95,7 @@ class AgentCluster : public ::testing::Test {
       << (synchronous_ ? "    synchronous_mode: true\n" : "")
       << "    slots:\n      dr_standby:\n        type: physical\n"
       << "    postgresql:\n      use_pg_rewind: true\n      parameters:\n        shared_buffers: 16MB\n        fsync: 'off'\n"
+      << "        dynamic_shared_memory_type: mmap\n"
       << "  initdb:\n  - data-checksums\n"
       << "  pg_hba:\n  - host all all 127.0.0.1/32 trust\n  - host replication all 127.0.0.1/32 trust\n"
       << "postgresql:\n  listen: 127.0.0.1:" << node.pg_port << "\n  connect_address: 127.0.0.1:" << node.pg_port << "\n"
@@ -299,6 +300,43 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
   ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "the old leader did not follow after the switchover";
   EXPECT_TRUE(dcs_->get("/service/itest/failover")->kvs.empty());
   ASSERT_TRUE(session(byName(target))->execute("INSERT INTO t VALUES ('three')").ok());
+
+  // PostgreSQL crashes on the leader while its agent lives: restarted in
+  // place, the same member keeps the lock.
+  {
+    const auto crashed = postmasterPid(byName(target));
+    ASSERT_TRUE(crashed);
+    ASSERT_EQ(::kill(*crashed, SIGKILL), 0);
+    ASSERT_TRUE(eventually(
+        [&] {
+          const auto now = postmasterPid(byName(target));
+          return now && *now != *crashed && isPrimary(byName(target));
+        },
+        60s))
+        << "the leader's PostgreSQL was not restarted";
+    EXPECT_EQ(leader(), target);
+    EXPECT_TRUE(hasRow(byName(target), "three"));
+  }
+
+  // Pause: no automatic action, even when the leader's PostgreSQL dies.
+  {
+    auto config = dcs_->get("/service/itest/config");
+    ASSERT_EQ(config->kvs.size(), 1u);
+    std::string paused = config->kvs[0].value;
+    paused.insert(1, R"("pause":true,)");
+    ASSERT_TRUE(dcs_->put("/service/itest/config", paused, 0).ok());
+    std::this_thread::sleep_for(3s);
+    const auto down = postmasterPid(byName(target));
+    ASSERT_TRUE(down);
+    ASSERT_EQ(::kill(*down, SIGKILL), 0);
+    std::this_thread::sleep_for(12s);  // longer than ttl
+    EXPECT_EQ(leader(), target) << "the paused leader keeps its lock";
+    EXPECT_FALSE(postmasterPid(byName(target))) << "no automatic restart in pause";
+    EXPECT_EQ(writablePrimaries(), 0) << "no automatic promotion in pause";
+    // Resume: the leader restarts its PostgreSQL.
+    ASSERT_TRUE(dcs_->put("/service/itest/config", config->kvs[0].value, 0).ok());
+    ASSERT_TRUE(eventually([&] { return isPrimary(byName(target)) && healthy(3); }, 60s)) << "no recovery after resume";
+  }
 
   // Agent restart without a PostgreSQL restart: the postmaster is adopted.
   AgentNode& replica = byName(second);

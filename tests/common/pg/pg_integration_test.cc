@@ -38,7 +38,8 @@ class PgIntegrationTest : public ::testing::Test {
     s.unix_socket_directories = dir_;
     s.parameters = {{"wal_level", "replica"}, {"max_wal_senders", "10"}, {"max_replication_slots", "10"},
                     {"hot_standby", "on"}, {"wal_log_hints", "on"}, {"shared_buffers", "16MB"},
-                    {"fsync", "off"}, {"wal_keep_size", "64MB"}};
+                    {"fsync", "off"}, {"wal_keep_size", "64MB"},
+                    {"dynamic_shared_memory_type", "mmap"}};
     return s;
   }
 
