@@ -1,6 +1,7 @@
 #include "dc-agent/ha/agent.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "common/config/dynamic_json.h"
 #include "common/util/log.h"
@@ -227,11 +228,36 @@ Status Agent::shutdown() {
     return okStatus();
   }
   // Demote before releasing the lock.
-  const bool was_running = postgres_.observe().running;
+  const PgObservation before = postgres_.observe();
   PGT_TRY(postgres_.demote());
-  if (was_running) callbacks_.notify("on_stop", leads ? "primary" : "replica");
+  if (before.running) callbacks_.notify("on_stop", leads ? "primary" : "replica");
+  if (leads && before.primary) waitForShutdownCheckpoint(*loaded);
   if (leads) PGT_TRY(lock_.release());
   return lock_.revoke();
+}
+
+void Agent::waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster) {
+  // Hand the lock over only once a replica has received the shutdown
+  // checkpoint: then whoever is promoted has every commit (Patroni does the
+  // same). Bounded, so a cluster without replicas is not left waiting.
+  auto checkpoint = postgres_.lastCheckpoint();
+  if (!checkpoint.ok()) {
+    spdlog::warn("cannot read the shutdown checkpoint: {}", checkpoint.error().toString());
+    return;
+  }
+  // 100 rounds of 100 ms: bounded in count as well as in time.
+  for (int round = 0; round < 100; ++round) {
+    for (const auto& m : cluster.members) {
+      if (m.name == config_.name || m.state != "running") continue;
+      auto received = postgres_.receivedBy(m);
+      if (received.ok() && *received >= *checkpoint) {
+        spdlog::info("{} has received the shutdown checkpoint; releasing the lock", m.name);
+        return;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  spdlog::warn("no replica confirmed the shutdown checkpoint within 10 s; releasing the lock anyway");
 }
 
 }  // namespace pgtandem::agent

@@ -37,6 +37,7 @@ class Agent {
   dcs::MemberInfo describeSelf(const PgObservation& pg) const;
   void maintainSlots(const dcs::ClusterSnapshot& snapshot);
   void maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
+  void waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster);
 
   const config::Config& config_;
   dcs::Dcs& dcs_;

@@ -50,6 +50,11 @@ class PostgresControl {
   // On the primary: creates the missing physical slots of `wanted` and drops
   // inactive physical slots that are no longer wanted.
   virtual Status syncSlots(const std::set<std::string>& wanted) = 0;
+  // The location of the last checkpoint in pg_control (after a clean stop:
+  // the shutdown checkpoint).
+  virtual Result<Lsn> lastCheckpoint() = 0;
+  // How far `member` has received WAL (asked of that member's PostgreSQL).
+  virtual Result<Lsn> receivedBy(const dcs::MemberInfo& member) = 0;
   // Sets synchronous_standby_names (a reload, no restart).
   virtual Status setSynchronousStandbyNames(const std::string& value) = 0;
   // The slot this member streams through (set before follow()); "" for none.

@@ -292,6 +292,22 @@ Status RealPostgres::startPrimary() {
   return ensureStarted();
 }
 
+Result<Lsn> RealPostgres::lastCheckpoint() {
+  auto control = pg::readControlData(runner_, paths_);
+  if (!control.ok()) return control.error();
+  return control->checkpoint_lsn;
+}
+
+Result<Lsn> RealPostgres::receivedBy(const dcs::MemberInfo& member) {
+  auto conninfo = memberConninfo(member, false);
+  if (!conninfo.ok()) return conninfo.error();
+  auto remote = pg::PgSession::connect(*conninfo);
+  if (!remote.ok()) return remote.error();
+  auto state = (*remote)->queryState();
+  if (!state.ok()) return state.error();
+  return std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
+}
+
 Status RealPostgres::setSynchronousStandbyNames(const std::string& value) {
   synchronous_standby_names_ = value;
   PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));

@@ -28,6 +28,8 @@ class RealPostgres final : public PostgresControl {
   Status syncSlots(const std::set<std::string>& wanted) override;
   void setSlotName(const std::string& slot) override { slot_name_ = slot; }
   Status setSynchronousStandbyNames(const std::string& value) override;
+  Result<Lsn> lastCheckpoint() override;
+  Result<Lsn> receivedBy(const dcs::MemberInfo& member) override;
 
   // The postmaster's pidfd (readable when it exits), or -1.
   int postmasterPidfd() const { return postmaster_.pidfd(); }

@@ -354,6 +354,13 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
   ASSERT_TRUE(session(byName(target))->execute("INSERT INTO t VALUES ('before-stop')").ok());
   stopAgent(byName(target), SIGTERM);
   EXPECT_FALSE(postmasterPid(byName(target))) << "a graceful stop stops PostgreSQL";
+  {
+    std::ifstream log(byName(target).log_file);
+    std::stringstream text;
+    text << log.rdbuf();
+    EXPECT_NE(text.str().find("has received the shutdown checkpoint; releasing the lock"), std::string::npos)
+        << "the lock was released before a replica confirmed the shutdown checkpoint";
+  }
   ASSERT_TRUE(eventually(
       [&] {
         const auto l = leader();

@@ -133,6 +133,8 @@ class FakePostgres final : public PostgresControl {
     return okStatus();
   }
   std::string ssn;
+  Result<Lsn> lastCheckpoint() override { return world_.servers[name_].lsn; }
+  Result<Lsn> receivedBy(const dcs::MemberInfo& member) override { return world_.servers[member.name].lsn; }
   std::set<std::string> slots;
   std::string slot_name;
 
@@ -469,6 +471,20 @@ TEST_F(Scenario, SynchronousModeFailsOverOnlyToTheSynchronousStandby) {
       },
       60s))
       << "the new leader does not pick a new synchronous standby";
+}
+
+TEST_F(Scenario, GracefulStopHandsTheLockOverAtOnce) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string leader = *leaderKey();
+  const Lsn written = world_.servers[leader].lsn;
+  ASSERT_TRUE(node(leader).agent->shutdown().ok());
+  node(leader).alive = false;
+  EXPECT_TRUE(observer_->getPrefix("/service/batman/members/" + leader)->kvs.empty()) << "the lease is revoked";
+  const auto took = runUntil([&] { return leaderKey() && *leaderKey() != leader && primaries().size() == 1; }, 60s);
+  ASSERT_TRUE(took);
+  EXPECT_LE(*took, 2) << "a released lock is taken at once, not after ttl";
+  EXPECT_GE(world_.servers[*leaderKey()].lsn, written) << "the new leader has everything the old one wrote";
 }
 
 TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
