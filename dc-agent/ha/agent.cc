@@ -240,6 +240,10 @@ void Agent::waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster) {
   // Hand the lock over only once a replica has received the shutdown
   // checkpoint: then whoever is promoted has every commit (Patroni does the
   // same). Bounded, so a cluster without replicas is not left waiting.
+  const bool any_replica = std::any_of(cluster.members.begin(), cluster.members.end(), [&](const dcs::MemberInfo& m) {
+    return m.name != config_.name && m.state == "running";
+  });
+  if (!any_replica) return;  // nobody to hand over to: no reason to wait
   auto checkpoint = postgres_.lastCheckpoint();
   if (!checkpoint.ok()) {
     spdlog::warn("cannot read the shutdown checkpoint: {}", checkpoint.error().toString());

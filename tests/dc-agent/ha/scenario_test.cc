@@ -487,6 +487,15 @@ TEST_F(Scenario, GracefulStopHandsTheLockOverAtOnce) {
   EXPECT_GE(world_.servers[*leaderKey()].lsn, written) << "the new leader has everything the old one wrote";
 }
 
+TEST_F(Scenario, GracefulStopOfALoneLeaderDoesNotWait) {
+  addNodes(1);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(1); }, 60s));
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(node("n1").agent->shutdown().ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << "no replica to wait for";
+  EXPECT_FALSE(leaderKey());
+}
+
 TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
   addNodes(3);
   ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
