@@ -90,23 +90,34 @@ pg::ServerSettings RealPostgres::serverSettings() const {
   return s;
 }
 
+// The agent's own queries must not hang the HA loop (and with it the lease
+// renewal) on a stuck server: bounded by retry_timeout.
+std::string RealPostgres::statementTimeoutOption() const {
+  return "-c statement_timeout=" + std::to_string(std::max(1, config_.bootstrap.dcs.retry_timeout) * 1000);
+}
+
 std::string RealPostgres::localConninfo() const {
   std::map<std::string, std::string> fields{{"host", host_ == "*" || host_ == "0.0.0.0" ? "127.0.0.1" : host_},
                                             {"port", std::to_string(port_)},
                                             {"dbname", "postgres"},
                                             {"connect_timeout", "3"},
+                                            {"options", statementTimeoutOption()},
                                             {"user", config_.postgresql.superuser.username}};
   if (!config_.postgresql.superuser.password.empty()) fields["password"] = config_.postgresql.superuser.password;
   return pg::conninfo(fields);
 }
 
-Result<std::string> RealPostgres::memberConninfo(const dcs::MemberInfo& member, bool replication_user) const {
+Result<std::string> RealPostgres::memberConninfo(const dcs::MemberInfo& member, bool replication_user,
+                                                 bool bounded) const {
   auto url = parseConnUrl(member.conn_url);
   if (!url.ok()) return url.error();
   const auto& who = replication_user ? config_.postgresql.replication : config_.postgresql.superuser;
   std::map<std::string, std::string> fields{{"host", url->first}, {"port", std::to_string(url->second)},
                                             {"user", who.username}, {"dbname", "postgres"},
                                             {"connect_timeout", "5"}};
+  // Not for replication connections: primary_conninfo must not limit the
+  // walreceiver's statements.
+  if (!replication_user && bounded) fields["options"] = statementTimeoutOption();
   if (!who.password.empty()) fields["password"] = who.password;
   return pg::conninfo(fields);
 }
@@ -415,7 +426,8 @@ Status RealPostgres::rewind(const dcs::MemberInfo& source) {
     fs::remove_all(paths_.data_dir, ec);
     return makeError(ErrorCode::kIo, "data directory removed for a re-clone");
   }
-  auto conninfo = memberConninfo(source, false);
+  // pg_rewind and the checkpoint are long operations with their own limits.
+  auto conninfo = memberConninfo(source, false, /*bounded=*/false);
   if (!conninfo.ok()) return conninfo.error();
   // The source must have checkpointed since its promotion, or pg_rewind
   // reads its old timeline from pg_control and rewinds nothing.

@@ -37,8 +37,10 @@ class RealPostgres final : public PostgresControl {
  private:
   pg::ServerSettings serverSettings() const;
   std::string localConninfo() const;
+  std::string statementTimeoutOption() const;
   // A connection string to another member, from its conn_url.
-  Result<std::string> memberConninfo(const dcs::MemberInfo& member, bool replication_user) const;
+  // `bounded`: the agent's own short queries get a statement timeout.
+  Result<std::string> memberConninfo(const dcs::MemberInfo& member, bool replication_user, bool bounded = true) const;
   Status ensureStarted();
   Status ensureStartedAsStandby();
   pg::PgSession* session();
