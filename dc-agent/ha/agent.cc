@@ -1,6 +1,7 @@
 #include "dc-agent/ha/agent.h"
 
 #include <algorithm>
+#include <future>
 #include <thread>
 
 #include "common/config/dynamic_json.h"
@@ -132,6 +133,16 @@ Decision Agent::runCycle() {
   local.lock_renewal_failed = last_renewal_failed_;
   local.primary_down_since = primary_down_since_;
   local.needs_rewind = pg.needs_rewind;
+  // The lock is free: ask the peers themselves before anyone races.
+  // In parallel, so unreachable members cost one connect timeout, not one each.
+  if (local.dcs_ok && !snapshot.leader && pg.running && !settings_.pause) {
+    std::vector<std::pair<std::string, std::future<PeerState>>> probes;
+    for (const auto& m : snapshot.members) {
+      if (m.name == config_.name) continue;
+      probes.emplace_back(m.name, std::async(std::launch::async, [this, &m] { return postgres_.probe(m); }));
+    }
+    for (auto& [name, probe] : probes) local.peers[name] = probe.get();
+  }
 
   // Decide.
   const Decision decision = decide(snapshot, local, settings_, DecisionTime{now_mono, clock_.wallNow()});

@@ -360,12 +360,18 @@ std::optional<std::string> whyNotHealthiest(const ClusterSnapshot& cluster, cons
     return "lag " + std::to_string(*cluster.status->optime - mine) + " bytes exceeds maximum_lag_on_failover";
   }
   for (const auto& m : cluster.members) {
-    if (m.name == settings.name || !memberEligible(m)) continue;
+    if (m.name == settings.name) continue;
+    const auto peer = local.peers.find(m.name);
+    const bool probed = peer != local.peers.end();
+    if (probed && peer->second.reachable && peer->second.primary) return m.name + " is still a running primary";
+    if (!memberEligible(m)) continue;
+    // A member whose PostgreSQL cannot be reached cannot take over either.
+    if (probed && !peer->second.reachable) continue;
     // In synchronous mode only the synchronous standbys compete: an async
     // replica that received more WAL may not promote, so it must not block.
     if (settings.synchronous_mode && !allowedBySync(cluster, m.name)) continue;
     if (m.state != "running" && m.state != "streaming") continue;
-    const auto theirs = publishedPosition(m);
+    const auto theirs = probed && peer->second.wal_position ? peer->second.wal_position : publishedPosition(m);
     if (!theirs) continue;
     if (*theirs > mine) return m.name + " has received more WAL";
     if (*theirs == mine && m.tags.failover_priority.value_or(1) > settings.failover_priority) {

@@ -32,6 +32,15 @@ namespace pgtandem::agent {
 
 using Lsn = std::int64_t;
 
+// A peer's PostgreSQL, asked directly when the lock is free (Patroni asks
+// each member's REST /patroni for the same reason: member keys can be a
+// loop old).
+struct PeerState {
+  bool reachable = false;
+  bool primary = false;
+  std::optional<Lsn> wal_position;
+};
+
 // What the agent observed locally, just before deciding.
 struct LocalObservation {
   bool dcs_ok = true;              // the snapshot is fresh (this cycle's read succeeded)
@@ -47,6 +56,9 @@ struct LocalObservation {
   std::optional<MonoTime> primary_down_since;  // we hold the lock but PostgreSQL is down
   bool long_action_running = false;  // bootstrap, clone or rewind in progress
   bool needs_rewind = false;        // a former primary must rewind before following
+  // Fresh peer states (filled only when the lock is free); members absent
+  // here are judged by their member keys.
+  std::map<std::string, PeerState> peers;
 };
 
 // The settings the rules read (dynamic config plus this member's own).

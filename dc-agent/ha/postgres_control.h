@@ -53,6 +53,9 @@ class PostgresControl {
   // The location of the last checkpoint in pg_control (after a clean stop:
   // the shutdown checkpoint).
   virtual Result<Lsn> lastCheckpoint() = 0;
+  // Asks `member`'s PostgreSQL for its role and WAL position (short timeout).
+  // Thread-safe: the agent probes several members at once.
+  virtual PeerState probe(const dcs::MemberInfo& member) = 0;
   // How far `member` has received WAL (asked of that member's PostgreSQL).
   virtual Result<Lsn> receivedBy(const dcs::MemberInfo& member) = 0;
   // Sets synchronous_standby_names (a reload, no restart).

@@ -319,6 +319,21 @@ Result<Lsn> RealPostgres::receivedBy(const dcs::MemberInfo& member) {
   return std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
 }
 
+PeerState RealPostgres::probe(const dcs::MemberInfo& member) {
+  PeerState peer;
+  auto conninfo = memberConninfo(member, false);
+  if (!conninfo.ok()) return peer;
+  auto remote = pg::PgSession::connect(*conninfo + " connect_timeout=2");
+  if (!remote.ok()) return peer;
+  auto state = (*remote)->queryState();
+  if (!state.ok()) return peer;
+  peer.reachable = true;
+  peer.primary = !state->in_recovery;
+  peer.wal_position = peer.primary ? state->current_lsn
+                                   : std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
+  return peer;
+}
+
 Status RealPostgres::setSynchronousStandbyNames(const std::string& value) {
   synchronous_standby_names_ = value;
   PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));

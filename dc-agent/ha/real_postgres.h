@@ -30,6 +30,7 @@ class RealPostgres final : public PostgresControl {
   Status setSynchronousStandbyNames(const std::string& value) override;
   Result<Lsn> lastCheckpoint() override;
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override;
+  PeerState probe(const dcs::MemberInfo& member) override;
 
   // The postmaster's pidfd (readable when it exits), or -1.
   int postmasterPidfd() const { return postmaster_.pidfd(); }

@@ -180,6 +180,18 @@ std::vector<Row> rows() {
   synced_me.sync = dcs::SyncInfo{"n1", {"n2"}, std::nullopt, 4};
   r.push_back({"sync mode: in /sync, an async member ahead does not block", synced_me, replica(10),
                [](HaSettings& s) { s.synchronous_mode = true; }, "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
+  auto stale_but_fresh_peer = replica(10);
+  stale_but_fresh_peer.peers["n3"] = PeerState{true, false, 20};
+  r.push_back({"unlocked, a peer's fresh position is ahead of its member key", Snap().add(member("n3", "replica", 5)).s,
+               stale_but_fresh_peer, me, "unlocked.not_healthiest", {}});
+  auto peer_primary = replica(10);
+  peer_primary.peers["n3"] = PeerState{true, true, 5};
+  r.push_back({"unlocked, a peer is still a running primary", Snap().add(member("n3", "replica", 5)).s, peer_primary, me,
+               "unlocked.not_healthiest", {}});
+  auto peer_dead = replica(10);
+  peer_dead.peers["n3"] = PeerState{false, false, std::nullopt};
+  r.push_back({"unlocked, an unreachable peer does not block", Snap().add(member("n3", "replica", 50)).s, peer_dead, me,
+               "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   r.push_back({"unlocked and healthiest: race", Snap().add(member("n3", "replica", 5)).s, replica(10), me, "unlocked.race",
                {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   return r;

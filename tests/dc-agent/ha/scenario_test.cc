@@ -134,6 +134,11 @@ class FakePostgres final : public PostgresControl {
   }
   std::string ssn;
   Result<Lsn> lastCheckpoint() override { return world_.servers[name_].lsn; }
+  PeerState probe(const dcs::MemberInfo& member) override {
+    const FakeServer& s = world_.servers[member.name];
+    if (!s.running) return {};
+    return PeerState{true, s.primary, s.lsn};
+  }
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override { return world_.servers[member.name].lsn; }
   std::set<std::string> slots;
   std::string slot_name;
