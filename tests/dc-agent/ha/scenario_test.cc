@@ -118,7 +118,14 @@ class FakePostgres final : public PostgresControl {
   }
   Status demote() override {
     FakeServer& s = me();
-    if (s.running && s.primary) s.needs_rewind = true;  // conservatively: rewind before following
+    if (s.running && s.primary) {
+      s.needs_rewind = true;  // conservatively: rewind before following
+      // A clean (fast) shutdown lets connected standbys receive all WAL
+      // first, as PostgreSQL's walsender does.
+      for (auto& [name, other] : world_.servers) {
+        if (other.running && !other.primary && other.following == name_) other.lsn = std::max(other.lsn, s.lsn);
+      }
+    }
     s.running = false;
     s.primary = false;
     return okStatus();
