@@ -122,6 +122,13 @@ Decision Agent::runCycle() {
   } else {
     primary_down_since_.reset();
   }
+  if (pg.running && !pg.primary && !pg.following.empty() && !pg.streaming) {
+    if (!not_streaming_since_) not_streaming_since_ = now_mono;
+  } else {
+    not_streaming_since_.reset();
+  }
+  local.streaming = pg.streaming;
+  local.not_streaming_since = not_streaming_since_;
   local.data_initialized = pg.data_initialized;
   local.system_id = pg.system_id;
   local.pg_running = pg.running;

@@ -51,6 +51,7 @@ class Agent {
   dcs::ClusterSnapshot last_snapshot_;
   bool last_renewal_failed_ = false;
   std::optional<MonoTime> primary_down_since_;
+  std::optional<MonoTime> not_streaming_since_;
   std::string last_logged_;
   std::optional<Lsn> published_optime_;
   config::DynamicConfig dynamic_;

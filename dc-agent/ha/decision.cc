@@ -222,6 +222,19 @@ const std::vector<RuleRow>& rules() {
                      {{ActionKind::kRewind, c.leaderName()}, {ActionKind::kFollow, upstreamFor(c)}},
                      "rewinding from " + c.leaderName() + " before following it");
        }},
+      {{"follower.diverged", "a standby that has not streamed for two loops while the leader is on a newer timeline: stop, rewind, follow"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.cluster.leader || !c.local.pg_running || c.local.pg_primary || !c.local.not_streaming_since) {
+           return std::nullopt;
+         }
+         if (c.now.mono - *c.local.not_streaming_since < 2 * c.settings.loop_wait) return std::nullopt;
+         const MemberInfo* leader = c.cluster.leaderMember();
+         if (!leader || !leader->timeline || *leader->timeline <= c.local.timeline) return std::nullopt;
+         return make("follower.diverged",
+                     {{ActionKind::kDemote, ""}, {ActionKind::kRewind, c.leaderName()}, {ActionKind::kFollow, upstreamFor(c)}},
+                     "not streaming, and " + c.leaderName() + " is on timeline " + std::to_string(*leader->timeline) +
+                         " while we are on " + std::to_string(c.local.timeline) + ": stopping to rewind");
+       }},
       {{"follower.follow", "another member holds the lock and we do not stream from our upstream: follow it"},
        [](const Context& c) -> std::optional<Decision> {
          if (!c.cluster.leader) return std::nullopt;

@@ -23,7 +23,8 @@ struct PgObservation {
   std::optional<Lsn> wal_position;
   std::optional<Lsn> receive_lsn;
   std::optional<Lsn> replay_lsn;
-  std::string following;  // member name we stream from
+  std::string following;  // member name we are configured to stream from
+  bool streaming = false;  // the WAL receiver is streaming
   bool needs_rewind = false;
   std::vector<StandbyStatus> standbys;    // pg_stat_replication, on a primary
   std::string synchronous_standby_names;  // as the agent last set it

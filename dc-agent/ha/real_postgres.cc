@@ -178,6 +178,7 @@ PgObservation RealPostgres::observe() {
     for (const auto& r : state->replication) o.standbys.push_back({r.application_name, r.state, r.sync_state});
   } else {
     o.wal_position = std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
+    o.streaming = state->wal_receiver_status == "streaming";
   }
   return o;
 }

@@ -143,6 +143,21 @@ std::vector<Row> rows() {
   diverged.needs_rewind = true;
   r.push_back({"former primary rewinds, then follows", Snap().leader("n1").s, diverged, me, "follower.rewind",
                {{K::kRewind, "n1"}, {K::kFollow, "n1"}}});
+  auto stuck = replica(10, "n1");
+  stuck.timeline = 1;
+  stuck.not_streaming_since = kNow.mono - 30s;
+  auto leader_tl2 = member("n1", "primary", 20);
+  leader_tl2.timeline = 2;
+  r.push_back({"standby stuck behind a newer timeline rewinds", Snap().leader("n1").add(leader_tl2).s, stuck, me,
+               "follower.diverged", {{K::kDemote, ""}, {K::kRewind, "n1"}, {K::kFollow, "n1"}}});
+  auto briefly = stuck;
+  briefly.not_streaming_since = kNow.mono - 5s;
+  r.push_back({"standby not streaming only briefly waits", Snap().leader("n1").add(leader_tl2).s, briefly, me,
+               "follower.steady", {}});
+  auto same_tl = member("n1", "primary", 20);
+  same_tl.timeline = 1;
+  r.push_back({"standby not streaming on the leader's timeline waits", Snap().leader("n1").add(same_tl).s, stuck, me,
+               "follower.steady", {}});
   r.push_back({"replica follows a new leader", Snap().leader("n3").s, replica(10, "n1"), me, "follower.follow", {{K::kFollow, "n3"}}});
   r.push_back({"stopped replica starts following", Snap().leader("n1").s, down, me, "follower.follow", {{K::kFollow, "n1"}}});
   r.push_back({"replicatefrom a running member", Snap().leader("n1").add(member("n3", "replica", 10)).s, replica(10, "n1"),

@@ -26,6 +26,7 @@ struct FakeServer {
   Lsn lsn = 0;
   std::string following;
   bool needs_rewind = false;
+  bool diverged = false;  // running standby whose history forked: it cannot stream
 };
 
 class FakeWorld {
@@ -35,7 +36,7 @@ class FakeWorld {
 
   void replicate() {
     for (auto& [name, s] : servers) {
-      if (!s.running || s.primary || s.following.empty()) continue;
+      if (!s.running || s.primary || s.following.empty() || s.diverged) continue;
       auto up = servers.find(s.following);
       if (up == servers.end() || !up->second.running || up->second.timeline < s.timeline) continue;
       s.lsn = std::max(s.lsn, up->second.lsn);
@@ -68,6 +69,10 @@ class FakePostgres final : public PostgresControl {
     if (s.initialized) o.wal_position = s.lsn;
     o.following = s.following;
     o.needs_rewind = s.needs_rewind;
+    if (s.running && !s.primary && !s.following.empty() && !s.diverged) {
+      auto up = world_.servers.find(s.following);
+      o.streaming = up != world_.servers.end() && up->second.running;
+    }
     o.synchronous_standby_names = ssn;
     if (s.running && s.primary) {
       for (const auto& [name, other] : world_.servers) {
@@ -154,6 +159,7 @@ class FakePostgres final : public PostgresControl {
     const FakeServer& from = world_.servers[source.name];
     FakeServer& s = me();
     s.needs_rewind = false;
+    s.diverged = false;
     s.timeline = from.timeline;
     s.lsn = std::min(s.lsn, from.lsn);
     return okStatus();
@@ -506,6 +512,23 @@ TEST_F(Scenario, GracefulStopOfALoneLeaderDoesNotWait) {
   ASSERT_TRUE(node("n1").agent->shutdown().ok());
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << "no replica to wait for";
   EXPECT_FALSE(leaderKey());
+}
+
+TEST_F(Scenario, DivergedStandbyIsRewoundInsteadOfStuck) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string old_leader = *leaderKey();
+  kill(old_leader);
+  ASSERT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() != old_leader && primaries().size() == 1; }, 60s));
+  const std::string leader = *leaderKey();
+  run(15s);  // the new leader publishes its new timeline
+  // The old leader's server comes back as a standby of the new leader on
+  // its old timeline, with a forked history: it cannot stream.
+  FakeServer& old = world_.servers[old_leader];
+  old = FakeServer{true, "7000", true, false, 1, old.lsn + 500, leader, false, true};
+  node(old_leader).alive = true;
+  ASSERT_TRUE(runUntil([&] { return !world_.servers[old_leader].diverged; }, 90s)) << "stuck on a forked timeline";
+  EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 60s));
 }
 
 TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
