@@ -123,7 +123,9 @@ Decision Agent::runCycle() {
     primary_down_since_.reset();
   }
   if (pg.running && !pg.primary && !pg.following.empty() && !pg.streaming) {
-    if (!not_streaming_since_) not_streaming_since_ = now_mono;
+    // The clock restarts whenever the standby is pointed elsewhere.
+    if (!not_streaming_since_ || pg.following != not_streaming_upstream_) not_streaming_since_ = now_mono;
+    not_streaming_upstream_ = pg.following;
   } else {
     not_streaming_since_.reset();
   }

@@ -52,6 +52,7 @@ class Agent {
   bool last_renewal_failed_ = false;
   std::optional<MonoTime> primary_down_since_;
   std::optional<MonoTime> not_streaming_since_;
+  std::string not_streaming_upstream_;
   std::string last_logged_;
   std::optional<Lsn> published_optime_;
   config::DynamicConfig dynamic_;

@@ -227,6 +227,9 @@ const std::vector<RuleRow>& rules() {
          if (!c.cluster.leader || !c.local.pg_running || c.local.pg_primary || !c.local.not_streaming_since) {
            return std::nullopt;
          }
+         // Re-pointing comes first (follower.follow); this is for a standby
+         // that already points at the right upstream and still cannot stream.
+         if (c.local.following != upstreamFor(c)) return std::nullopt;
          if (c.now.mono - *c.local.not_streaming_since < 2 * c.settings.loop_wait) return std::nullopt;
          const MemberInfo* leader = c.cluster.leaderMember();
          if (!leader || !leader->timeline || *leader->timeline <= c.local.timeline) return std::nullopt;

@@ -156,6 +156,10 @@ std::vector<Row> rows() {
                "follower.steady", {}});
   auto same_tl = member("n1", "primary", 20);
   same_tl.timeline = 1;
+  auto pointed_elsewhere = stuck;
+  pointed_elsewhere.following = "n9";
+  r.push_back({"a standby still pointed at the old leader re-points first", Snap().leader("n1").add(leader_tl2).s,
+               pointed_elsewhere, me, "follower.follow", {{K::kFollow, "n1"}}});
   r.push_back({"standby not streaming on the leader's timeline waits", Snap().leader("n1").add(same_tl).s, stuck, me,
                "follower.steady", {}});
   r.push_back({"replica follows a new leader", Snap().leader("n3").s, replica(10, "n1"), me, "follower.follow", {{K::kFollow, "n3"}}});

@@ -531,6 +531,23 @@ TEST_F(Scenario, DivergedStandbyIsRewoundInsteadOfStuck) {
   EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 60s));
 }
 
+TEST_F(Scenario, GarbageInTheDcsIsSkippedAndTheClusterKeepsWorking) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  ASSERT_TRUE(observer_->put("/service/batman/config", "{not json", 0).ok());
+  ASSERT_TRUE(observer_->put("/service/batman/members/ghost", "\x01\x02garbage", 0).ok());
+  ASSERT_TRUE(observer_->put("/service/batman/sync", R"({"leader": 42})", 0).ok());
+  ASSERT_TRUE(observer_->put("/service/batman/failover", "[]", 0).ok());
+  ASSERT_TRUE(observer_->put("/service/batman/history", "null", 0).ok());
+  ASSERT_TRUE(observer_->put("/service/batman/config", R"({"ttl": "soon", "loop_wait": 10})", 0).ok());
+  run(60s);
+  EXPECT_TRUE(healthyCluster(3)) << "garbage must not disturb a healthy cluster";
+  const std::string leader = *leaderKey();
+  kill(leader);
+  EXPECT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() != leader && primaries().size() == 1; }, 60s))
+      << "and must not prevent a failover";
+}
+
 TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
   addNodes(3);
   ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
