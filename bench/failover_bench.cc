@@ -213,12 +213,7 @@ class Trial {
     return nodes_.front();
   }
 
-  std::optional<pid_t> postmasterPid(const Node& n) {
-    std::ifstream in(n.data_dir + "/postmaster.pid");
-    long pid = 0;
-    if (!(in >> pid) || pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) != 0) return std::nullopt;
-    return static_cast<pid_t>(pid);
-  }
+  std::optional<pid_t> postmasterPid(const Node& n) { return pg::livePostmasterPid(n.data_dir); }
 
   std::optional<std::string> leader() {
     auto got = dcs_->get("/service/bench/leader");

@@ -382,7 +382,6 @@ void applyEnvironment(Reader& r, const Environment& env, Config& c) {
       r.warnings_.push_back({"environment", 0, name, "selects a DCS pgtandem does not support (it uses etcd v3); ignored"});
     }
   }
-  (void)r;
 }
 
 // Host:port strings as Patroni takes them (listen may be "0.0.0.0:8008" or

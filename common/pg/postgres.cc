@@ -269,8 +269,8 @@ Status Postmaster::initdb(const std::vector<std::string>& options, const std::st
   return okStatus();
 }
 
-std::optional<pid_t> Postmaster::livePidFromFile() const {
-  std::ifstream in(paths_.data_dir + "/postmaster.pid");
+std::optional<pid_t> livePostmasterPid(const std::string& data_dir) {
+  std::ifstream in(data_dir + "/postmaster.pid");
   long pid = 0;
   std::string data_dir_line;
   if (!(in >> pid) || pid <= 0) return std::nullopt;
@@ -278,14 +278,16 @@ std::optional<pid_t> Postmaster::livePidFromFile() const {
   std::error_code ec;
   // The second line names the data directory: make sure the live pid is
   // really this cluster's postmaster, not a recycled pid.
-  if (!data_dir_line.empty() && fs::equivalent(data_dir_line, paths_.data_dir, ec) == false) return std::nullopt;
+  if (!data_dir_line.empty() && fs::equivalent(data_dir_line, data_dir, ec) == false) return std::nullopt;
   if (!processAlive(static_cast<pid_t>(pid))) return std::nullopt;
-  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/comm");
+  std::ifstream comm_file("/proc/" + std::to_string(pid) + "/comm");
   std::string comm;
-  cmdline >> comm;
+  comm_file >> comm;
   if (!comm.empty() && comm != "postgres" && comm != "postmaster") return std::nullopt;
   return static_cast<pid_t>(pid);
 }
+
+std::optional<pid_t> Postmaster::livePidFromFile() const { return livePostmasterPid(paths_.data_dir); }
 
 Status Postmaster::start(std::chrono::milliseconds timeout) {
   if (running()) return okStatus();

@@ -89,6 +89,10 @@ struct ControlData {
 Result<ControlData> parseControlData(const std::string& output);
 Result<ControlData> readControlData(ProcessRunner& runner, const PgPaths& paths);
 
+// The pid in `data_dir`/postmaster.pid when that process is alive and is this
+// data directory's postmaster (not a recycled pid).
+std::optional<pid_t> livePostmasterPid(const std::string& data_dir);
+
 // The postmaster of one data directory.
 class Postmaster {
  public:

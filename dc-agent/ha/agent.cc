@@ -67,8 +67,8 @@ void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
       dynamic_ = dynamic->config;
       s.pause = dynamic->pause;
     } else {
+      // Keep the bootstrap settings already applied above.
       malformed_.report(lock_.paths().config(), snapshot.config_mod_revision, dynamic.error().message);
-      applyDynamic(s, config_.bootstrap.dcs);
     }
   }
   settings_ = s;
@@ -129,7 +129,6 @@ Decision Agent::runCycle() {
   } else {
     not_streaming_since_.reset();
   }
-  local.streaming = pg.streaming;
   local.not_streaming_since = not_streaming_since_;
   local.data_initialized = pg.data_initialized;
   local.system_id = pg.system_id;
@@ -138,7 +137,6 @@ Decision Agent::runCycle() {
   local.timeline = pg.timeline;
   local.wal_position = pg.wal_position;
   local.following = pg.following;
-  local.holds_lease = lock_.holdsLease();
   local.lock_renewal_failed = last_renewal_failed_;
   local.primary_down_since = primary_down_since_;
   local.needs_rewind = pg.needs_rewind;
@@ -156,8 +154,8 @@ Decision Agent::runCycle() {
   // Decide.
   const Decision decision = decide(snapshot, local, settings_, DecisionTime{now_mono, clock_.wallNow()});
   const std::string line = decision.rule + ": " + decision.reason;
-  if (line != last_logged_ || !decision.actions.empty()) {
-    if (line != last_logged_) spdlog::info("[{}] {}", decision.rule, decision.reason);
+  if (line != last_logged_) {
+    spdlog::info("[{}] {}", decision.rule, decision.reason);
     last_logged_ = line;
   }
 

@@ -51,9 +51,7 @@ struct LocalObservation {
   int timeline = 0;
   std::optional<Lsn> wal_position;  // primary: current; replica: max(receive, replay)
   std::string following;           // the member the replica is configured to stream from ("" if none)
-  bool streaming = false;          // its WAL receiver is streaming
   std::optional<MonoTime> not_streaming_since;  // a running standby configured to follow, not streaming
-  bool holds_lease = false;        // our lease is alive (last keepalive succeeded)
   bool lock_renewal_failed = false;  // the last attempt to renew the leader key failed
   std::optional<MonoTime> primary_down_since;  // we hold the lock but PostgreSQL is down
   bool long_action_running = false;  // bootstrap, clone or rewind in progress

@@ -14,9 +14,7 @@ ExecutionResult Executor::run(const Decision& decision, const dcs::ClusterSnapsh
     if (!outcome.ok()) {
       result.stopped_at = action.kind;
       result.error = outcome.error();
-      if (action.kind == ActionKind::kRenewLock || action.kind == ActionKind::kAcquireLock) {
-        result.lock_renewal_failed = action.kind == ActionKind::kRenewLock;
-      }
+      result.lock_renewal_failed = action.kind == ActionKind::kRenewLock;
       spdlog::warn("action {} failed: {}", actionName(action.kind), outcome.error().toString());
       return result;
     }

@@ -128,12 +128,7 @@ class AgentCluster : public ::testing::Test {
     node.process.reset();
   }
 
-  std::optional<pid_t> postmasterPid(const AgentNode& node) {
-    std::ifstream in(node.data_dir + "/postmaster.pid");
-    long pid = 0;
-    if (!(in >> pid) || pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) != 0) return std::nullopt;
-    return static_cast<pid_t>(pid);
-  }
+  std::optional<pid_t> postmasterPid(const AgentNode& node) { return pg::livePostmasterPid(node.data_dir); }
 
   AgentNode& byName(const std::string& name) {
     for (auto& n : nodes_) {

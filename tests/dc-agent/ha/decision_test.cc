@@ -46,7 +46,6 @@ LocalObservation replica(Lsn position, const std::string& following = "n1") {
   l.pg_primary = false;
   l.wal_position = position;
   l.following = following;
-  l.holds_lease = true;
   return l;
 }
 
@@ -56,11 +55,7 @@ LocalObservation primary(Lsn position) {
   return l;
 }
 
-LocalObservation empty() {
-  LocalObservation l;
-  l.holds_lease = true;
-  return l;
-}
+LocalObservation empty() { return LocalObservation{}; }
 
 struct Row {
   std::string name;

@@ -32,7 +32,6 @@ struct FakeServer {
 class FakeWorld {
  public:
   std::map<std::string, FakeServer> servers;
-  std::map<std::string, std::string> failures;  // node -> error for its next operation
 
   void replicate() {
     for (auto& [name, s] : servers) {
