@@ -18,6 +18,8 @@
 #include "common/util/log.h"
 #include "dc-agent/ha/agent.h"
 #include "dc-agent/ha/real_postgres.h"
+#include "dc-agent/rest/http_server.h"
+#include "dc-agent/rest/rest_api.h"
 
 namespace {
 
@@ -60,6 +62,36 @@ int runAgent(const config::Config& config) {
 
   const int signal_fd = signalfd(-1, &handledSignals(), SFD_CLOEXEC);
   const int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  const auto wake = [wake_fd] {
+    const uint64_t one = 1;
+    (void)!::write(wake_fd, &one, sizeof one);
+  };
+
+  // The REST API answers from the status the loop publishes after each
+  // cycle, and hands operations (restart, reload, reinitialize) to the loop.
+  agent::StatusBoard board;
+  agent::OperationMailbox operations(wake);
+  ha.attachStatusBoard(&board);
+  ha.attachOperations(&operations);
+  auto api = rest::RestApi::create(config, **client, board, operations, RealClock::instance());
+  if (!api.ok()) {
+    spdlog::critical("{}", api.error().message);
+    return 2;
+  }
+  rest::HttpServerOptions http;
+  http.listen = config.restapi.listen;
+  http.certfile = config.restapi.certfile;
+  http.keyfile = config.restapi.keyfile;
+  http.keyfile_password = config.restapi.keyfile_password;
+  http.cafile = config.restapi.cafile;
+  http.verify_client = config.restapi.verify_client.empty() ? "none" : config.restapi.verify_client;
+  rest::RestApi* handler = api->get();
+  auto server = rest::HttpServer::start(
+      http, {[handler](const rest::HttpRequest& r) { return handler->handle(r); }, &rest::RestApi::needsWorker});
+  if (!server.ok()) {
+    spdlog::critical("{}", server.error().message);
+    return 2;
+  }
 
   // The watch wakes the loop at once when the cluster changes (a leader key
   // that disappears starts the race now, not at the next tick).
@@ -71,10 +103,7 @@ int runAgent(const config::Config& config) {
     for (const auto& e : update.events) {
       relevant |= e.kv.key == leader_key || e.kv.key == failover_key || e.kv.key == config_key;
     }
-    if (relevant) {
-      const uint64_t one = 1;
-      (void)!::write(wake_fd, &one, sizeof one);
-    }
+    if (relevant) wake();
   });
   if (!watch.ok()) spdlog::warn("cannot watch the DCS ({}); relying on loop_wait", watch.error().toString());
 
@@ -96,7 +125,8 @@ int runAgent(const config::Config& config) {
       signalfd_siginfo info{};
       (void)!::read(signal_fd, &info, sizeof info);
       if (info.ssi_signo == SIGHUP) {
-        spdlog::info("SIGHUP: configuration reload is not supported yet; restart the agent to apply changes");
+        spdlog::info("SIGHUP: reloading PostgreSQL's configuration (patroni.yml changes need an agent restart)");
+        (void)operations.submit(agent::OperationRequest{});  // a reload
         continue;
       }
       spdlog::info("signal {}: stopping", info.ssi_signo);

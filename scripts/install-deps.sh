@@ -9,7 +9,7 @@ packages=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libssh-dev libspdlog-dev libfmt-dev libcli11-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libgtest-dev libgmock-dev
+  libssl-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   postgresql-15 postgresql-client-15
   etcd-server etcd-client haproxy
   iproute2 procps util-linux curl openssl

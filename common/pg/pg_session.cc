@@ -84,23 +84,42 @@ Result<ServerState> PgSession::queryState() {
         "  THEN COALESCE((SELECT received_tli FROM pg_stat_get_wal_receiver() WHERE received_tli > 0),"
         "                (SELECT timeline_id FROM pg_control_checkpoint()))"
         "  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,"
-        " (SELECT status FROM pg_stat_get_wal_receiver())");
+        " (SELECT status FROM pg_stat_get_wal_receiver()),"
+        " pg_postmaster_start_time()::text, pg_last_xact_replay_timestamp()::text,"
+        " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,"
+        " (SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart)");
     state.in_recovery = row[0].as<bool>();
     state.current_lsn = optionalLsn(row[1]);
     state.receive_lsn = optionalLsn(row[2]);
     state.replay_lsn = optionalLsn(row[3]);
     state.timeline = row[4].is_null() ? 0 : row[4].as<int>();
     state.wal_receiver_status = row[5].is_null() ? "" : row[5].c_str();
+    state.postmaster_start_time = row[6].is_null() ? "" : row[6].c_str();
+    state.replayed_timestamp = row[7].is_null() ? "" : row[7].c_str();
+    state.replay_paused = row[8].as<bool>();
+    if (!row[9].is_null()) {
+      std::string_view names = row[9].c_str();
+      for (std::size_t start = 0; start <= names.size();) {
+        const std::size_t comma = std::min(names.find(',', start), names.size());
+        state.pending_restart.emplace_back(names.substr(start, comma - start));
+        start = comma + 1;
+      }
+    }
     for (const auto& r : tx.exec("SELECT application_name, state, sync_state, sent_lsn::text, write_lsn::text,"
-                                 " flush_lsn::text, replay_lsn::text FROM pg_stat_replication ORDER BY 1")) {
+                                 " flush_lsn::text, replay_lsn::text, usename, client_addr::text, sync_priority"
+                                 " FROM pg_stat_replication ORDER BY 1")) {
+      const auto text = [&r](int i) { return r[i].is_null() ? std::string() : std::string(r[i].c_str()); };
       ReplicationRow rep;
-      rep.application_name = r[0].is_null() ? "" : r[0].c_str();
-      rep.state = r[1].is_null() ? "" : r[1].c_str();
-      rep.sync_state = r[2].is_null() ? "" : r[2].c_str();
+      rep.application_name = text(0);
+      rep.state = text(1);
+      rep.sync_state = text(2);
       rep.sent_lsn = optionalLsn(r[3]);
       rep.write_lsn = optionalLsn(r[4]);
       rep.flush_lsn = optionalLsn(r[5]);
       rep.replay_lsn = optionalLsn(r[6]);
+      rep.usename = text(7);
+      rep.client_addr = text(8);
+      rep.sync_priority = r[9].is_null() ? 0 : r[9].as<int>();
       state.replication.push_back(std::move(rep));
     }
     for (const auto& r : tx.exec("SELECT slot_name, slot_type, active, restart_lsn::text FROM pg_replication_slots ORDER BY 1")) {

@@ -14,9 +14,12 @@
 namespace pgtandem::pg {
 
 struct ReplicationRow {
+  std::string usename;
   std::string application_name;
+  std::string client_addr;
   std::string state;       // streaming, catchup, ...
   std::string sync_state;  // async, sync, quorum, potential
+  int sync_priority = 0;
   std::optional<Lsn> sent_lsn, write_lsn, flush_lsn, replay_lsn;
 };
 
@@ -35,6 +38,10 @@ struct ServerState {
   std::optional<Lsn> receive_lsn;  // standby
   std::optional<Lsn> replay_lsn;   // standby
   std::string wal_receiver_status;  // "streaming" when a WAL receiver runs
+  std::string postmaster_start_time;  // as PostgreSQL prints a timestamptz
+  std::string replayed_timestamp;     // pg_last_xact_replay_timestamp(), "" if none
+  bool replay_paused = false;
+  std::vector<std::string> pending_restart;  // parameters changed that need a restart
   std::vector<ReplicationRow> replication;
   std::vector<SlotRow> slots;
 };

@@ -94,6 +94,29 @@ Result<Lsn> parseLsn(std::string_view text) {
   }
 }
 
+// Splits "host:port" (listen may name several hosts: "127.0.0.1,::1:5432").
+std::pair<std::string, int> splitHostPort(const std::string& value, int fallback_port) {
+  const auto colon = value.rfind(':');
+  if (colon == std::string::npos) return {value, fallback_port};
+  int port = fallback_port;
+  try {
+    port = std::stoi(value.substr(colon + 1));
+  } catch (...) {
+  }
+  return {value.substr(0, colon), port};
+}
+
+Result<std::pair<std::string, int>> parseConnUrl(const std::string& url) {
+  const std::string prefix = "postgres://";
+  std::string rest = url.rfind(prefix, 0) == 0 ? url.substr(prefix.size()) : url.rfind("postgresql://", 0) == 0 ? url.substr(13) : "";
+  if (rest.empty()) return makeError(ErrorCode::kParse, "not a postgres:// URL: " + url);
+  if (const auto at = rest.find('@'); at != std::string::npos) rest = rest.substr(at + 1);
+  rest = rest.substr(0, rest.find('/'));
+  auto [host, port] = splitHostPort(rest, 5432);
+  if (host.empty()) return makeError(ErrorCode::kParse, "no host in " + url);
+  return std::make_pair(host, port);
+}
+
 std::string formatLsn(Lsn lsn) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%X/%X", static_cast<unsigned>(static_cast<std::uint64_t>(lsn) >> 32),

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/process/process.h"
@@ -21,6 +22,11 @@ namespace pgtandem::pg {
 using Lsn = std::int64_t;
 
 // "16/B374D848" -> 0x16B374D848; kParse on anything else.
+// Splits "host:port" (the port defaults to `fallback_port`).
+std::pair<std::string, int> splitHostPort(const std::string& value, int fallback_port);
+// The host and port of a member's conn_url (postgres://[user@]host:port/db).
+Result<std::pair<std::string, int>> parseConnUrl(const std::string& url);
+
 Result<Lsn> parseLsn(std::string_view text);
 std::string formatLsn(Lsn lsn);
 

@@ -40,6 +40,14 @@ void applyDynamic(HaSettings& s, const config::DynamicConfig& d) {
   s.synchronous_mode = d.synchronous_mode;
 }
 
+const char* stateName(const PgObservation& pg) {
+  return pg.running ? "running" : (pg.data_initialized ? "stopped" : "uninitialized");
+}
+
+const char* roleName(const PgObservation& pg) {
+  return pg.running ? (pg.primary ? "primary" : "replica") : "uninitialized";
+}
+
 }  // namespace
 
 Agent::Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postgres, Callbacks& callbacks,
@@ -82,8 +90,8 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
   m.api_url = "http://" + config_.restapi.connect_address + "/patroni";
   m.version = kAgentVersion;
   m.tags = tagsOf(config_);
-  m.state = pg.running ? "running" : (pg.data_initialized ? "stopped" : "uninitialized");
-  m.role = pg.running ? (pg.primary ? "primary" : "replica") : "uninitialized";
+  m.state = stateName(pg);
+  m.role = roleName(pg);
   if (pg.primary) {
     m.xlog_location = pg.wal_position;
   } else {
@@ -94,10 +102,59 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
   }
   if (pg.timeline > 0) m.timeline = pg.timeline;
   m.pause = settings_.pause;
+  m.pending_restart = !pg.pending_restart.empty();
   return m;
 }
 
+std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg, const dcs::ClusterSnapshot& snapshot,
+                                                         bool dcs_ok, bool leads, MonoTime cycle_start) const {
+  auto s = std::make_shared<AgentStatus>();
+  const dcs::MemberInfo self = describeSelf(pg);
+  s->name = config_.name;
+  s->scope = config_.scope;
+  s->version = kAgentVersion;
+  s->state = self.state;
+  s->role = self.role;
+  s->pg_running = pg.running;
+  s->pg_primary = pg.running && pg.primary;
+  s->server_version = pg.server_version;
+  s->postmaster_start_time = pg.postmaster_start_time;
+  s->timeline = pg.timeline;
+  if (pg.primary) s->wal_position = pg.wal_position;
+  s->receive_lsn = pg.receive_lsn;
+  s->replay_lsn = pg.replay_lsn;
+  s->replayed_timestamp = pg.replayed_timestamp;
+  s->replay_paused = pg.replay_paused;
+  if (pg.running && !pg.primary) s->replication_state = pg.streaming ? "streaming" : "in archive recovery";
+  s->replication = pg.standbys;
+  s->system_id = pg.system_id;
+  s->pending_restart = pg.pending_restart;
+  s->holds_lock = leads;
+  // The lease was renewed during this cycle, so it lasts at least ttl from
+  // the cycle's start.
+  s->lock_valid_until = leads ? cycle_start + settings_.ttl : MonoTime{};
+  s->dcs_ok = dcs_ok;
+  s->dcs_last_seen = dcs_last_seen_;
+  s->last_cycle = cycle_start;
+  s->pause = settings_.pause;
+  s->standby_cluster = dynamic_.standby_cluster.has_value();
+  s->cluster_unlocked = snapshot.isUnlocked();
+  s->sync_standby = snapshot.sync && std::find(snapshot.sync->sync_standby.begin(), snapshot.sync->sync_standby.end(),
+                                               config_.name) != snapshot.sync->sync_standby.end();
+  s->failsafe_mode = dynamic_.failsafe_mode;
+  if (snapshot.status) s->cluster_optime = snapshot.status->optime;
+  s->ttl = settings_.ttl;
+  s->loop_wait = settings_.loop_wait;
+  s->maximum_lag_on_failover = settings_.maximum_lag_on_failover;
+  s->tags = self.tags;
+  s->raw_tags = config_.tags;
+  s->decisions = decision_counts_;
+  s->lock_renew_latency = lock_.lastRenewLatency();
+  return s;
+}
+
 Decision Agent::runCycle() {
+  if (operations_) runOperations();
   // Observe.
   const PgObservation pg = postgres_.observe();
   // Snapshot.
@@ -105,6 +162,7 @@ Decision Agent::runCycle() {
   LocalObservation local;
   local.dcs_ok = loaded.ok();
   if (loaded.ok()) {
+    dcs_last_seen_ = clock_.wallNow();
     last_snapshot_ = std::move(*loaded);
     refreshSettings(last_snapshot_);
   }
@@ -153,6 +211,7 @@ Decision Agent::runCycle() {
 
   // Decide.
   const Decision decision = decide(snapshot, local, settings_, DecisionTime{now_mono, clock_.wallNow()});
+  ++decision_counts_[decision.rule];
   const std::string line = decision.rule + ": " + decision.reason;
   if (line != last_logged_) {
     spdlog::info("[{}] {}", decision.rule, decision.reason);
@@ -161,25 +220,34 @@ Decision Agent::runCycle() {
 
   // Execute.
   postgres_.setSlotName(dynamic_.use_slots ? slotNameFor(config_.name) : "");
-  const ExecutionResult executed = executor_.run(decision, snapshot, pg);
+  Decision to_run = decision;
+  if (clone_from_leader_ && snapshot.leader) {
+    for (auto& action : to_run.actions) {
+      if (action.kind == ActionKind::kClone) {
+        action.target = snapshot.leader->name;
+        clone_from_leader_ = false;
+      }
+    }
+  }
+  const ExecutionResult executed = executor_.run(to_run, snapshot, pg);
   last_renewal_failed_ = executed.lock_renewal_failed;
 
   // Publish what we are now.
+  const auto did = [&executed](ActionKind kind) {
+    return std::find(executed.done.begin(), executed.done.end(), kind) != executed.done.end();
+  };
+  const bool leads_now = did(ActionKind::kRenewLock) || did(ActionKind::kAcquireLock);
+  const PgObservation after = decision.actions.empty() ? pg : postgres_.observe();
+  if (board_) board_->publish(describeStatus(after, snapshot, local.dcs_ok, leads_now, now_mono));
   if (local.dcs_ok) {
-    const bool renewed = std::find(executed.done.begin(), executed.done.end(), ActionKind::kRenewLock) != executed.done.end();
-    if (!renewed) {
+    if (!did(ActionKind::kRenewLock)) {
       if (auto refreshed = lock_.refreshLease(); !refreshed.ok()) {
         spdlog::debug("could not refresh our lease: {}", refreshed.error().toString());
       }
     }
-    const PgObservation after = decision.actions.empty() ? pg : postgres_.observe();
     if (auto published = lock_.publishMember(describeSelf(after)); !published.ok()) {
       spdlog::debug("could not publish the member key: {}", published.error().toString());
     }
-    const bool leads_now = std::find(executed.done.begin(), executed.done.end(), ActionKind::kRenewLock) !=
-                               executed.done.end() ||
-                           std::find(executed.done.begin(), executed.done.end(), ActionKind::kAcquireLock) !=
-                               executed.done.end();
     if (leads_now && after.primary) {
       maintainSlots(snapshot);
       maintainSync(snapshot, after);
@@ -191,6 +259,76 @@ Decision Agent::runCycle() {
     }
   }
   return decision;
+}
+
+void Agent::runOperations() {
+  auto pending = operations_->takeAll();
+  if (pending.empty()) return;
+  const PgObservation pg = postgres_.observe();
+  auto loaded = dcs::loadCluster(dcs_, lock_.paths(), malformed_);
+  if (loaded.ok()) last_snapshot_ = std::move(*loaded);
+  const bool leads = last_snapshot_.leader && last_snapshot_.leader->name == config_.name;
+  for (auto& [request, reply] : pending) reply.set_value(runOperation(request, pg, leads));
+}
+
+OperationOutcome Agent::runOperation(const OperationRequest& request, const PgObservation& pg, bool leads) {
+  const char* role = pg.running ? (pg.primary ? "primary" : "replica") : "";
+  switch (request.kind) {
+    case OperationRequest::Kind::kReload: {
+      spdlog::info("[operation.reload] reloading PostgreSQL's configuration");
+      if (pg.running) PGT_TRY(postgres_.reload());
+      callbacks_.notify("on_reload", role);
+      return std::string("reloaded");
+    }
+    case OperationRequest::Kind::kRestart: {
+      if (!pg.data_initialized) return makeError(ErrorCode::kConflict, "postgres is not initialized");
+      const std::string my_role = leads && dynamic_.standby_cluster ? "standby_leader" : role;
+      if (!request.role.empty() && request.role != my_role) {
+        return makeError(ErrorCode::kConflict, "restart conditions are not satisfied: role is " + my_role);
+      }
+      if (request.only_if_pending && pg.pending_restart.empty()) {
+        return makeError(ErrorCode::kConflict, "restart conditions are not satisfied: no restart pending");
+      }
+      if (!request.postgres_version.empty() && pg.server_version > 0) {
+        // "15.20" -> 150020; restart only when the running version is older.
+        int major = 0, minor = 0;
+        if (std::sscanf(request.postgres_version.c_str(), "%d.%d", &major, &minor) < 1) {
+          return makeError(ErrorCode::kInvalidArgument, "postgres_version must look like 15.20");
+        }
+        if (pg.server_version >= major * 10000 + minor) {
+          return makeError(ErrorCode::kConflict, "restart conditions are not satisfied: version is not older");
+        }
+      }
+      spdlog::info("[operation.restart] restarting PostgreSQL ({})", my_role.empty() ? "stopped" : my_role);
+      // The leader keeps its lock through the restart: stop and start take
+      // seconds, well within ttl, and no other member may take over.
+      if (auto restarted = postgres_.restart(); !restarted.ok()) {
+        return makeError(ErrorCode::kUnavailable, "restart failed: " + restarted.error().message);
+      }
+      callbacks_.notify("on_restart", my_role);
+      return std::string("restarted successfully");
+    }
+    case OperationRequest::Kind::kReinitialize: {
+      if (last_snapshot_.isUnlocked()) return makeError(ErrorCode::kConflict, "Cluster has no leader, can not reinitialize");
+      if (leads) return makeError(ErrorCode::kConflict, "I am the leader, can not reinitialize");
+      spdlog::info("[operation.reinitialize] stopping PostgreSQL and removing its data; it will be cloned again");
+      if (pg.running) {
+        PGT_TRY(postgres_.demote());
+        callbacks_.notify("on_stop", role);
+      }
+      PGT_TRY(postgres_.removeData());
+      if (settings_.pause) {
+        // No rule clones in maintenance mode: do it here, from the leader.
+        const dcs::MemberInfo* leader = last_snapshot_.leaderMember();
+        if (!leader) return makeError(ErrorCode::kUnavailable, "the leader has no member key to clone from");
+        PGT_TRY(postgres_.clone(*leader));
+        return std::string("reinitialized from " + leader->name);
+      }
+      clone_from_leader_ = request.from_leader;
+      return std::string("reinitialize started");
+    }
+  }
+  return makeError(ErrorCode::kInvalidArgument, "unknown operation");
 }
 
 void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {
@@ -238,6 +376,12 @@ void Agent::maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservati
 }
 
 Status Agent::shutdown() {
+  if (board_) {
+    // Load balancers stop sending writes before PostgreSQL goes down.
+    auto stopping = std::make_shared<AgentStatus>(*board_->current());
+    stopping->holds_lock = false;
+    board_->publish(stopping);
+  }
   auto loaded = dcs::loadCluster(dcs_, lock_.paths(), malformed_);
   const bool leads = loaded.ok() && loaded->leader && loaded->leader->name == config_.name;
   if (settings_.pause) {

@@ -10,7 +10,9 @@
 #include "common/config/config.h"
 #include "common/dcs/cluster.h"
 #include "common/util/clock.h"
+#include "dc-agent/ha/agent_status.h"
 #include "dc-agent/ha/executor.h"
+#include "dc-agent/ha/operations.h"
 
 namespace pgtandem::agent {
 
@@ -32,11 +34,20 @@ class Agent {
   const HaSettings& settings() const { return settings_; }
   const dcs::ClusterPaths& paths() const { return lock_.paths(); }
 
+  // After each cycle the agent publishes its status here (REST, metrics).
+  void attachStatusBoard(StatusBoard* board) { board_ = board; }
+  // Operations asked through the REST API run at the start of a cycle.
+  void attachOperations(OperationMailbox* operations) { operations_ = operations; }
+
  private:
   void refreshSettings(const dcs::ClusterSnapshot& snapshot);
   dcs::MemberInfo describeSelf(const PgObservation& pg) const;
+  std::shared_ptr<const AgentStatus> describeStatus(const PgObservation& pg, const dcs::ClusterSnapshot& snapshot,
+                                                    bool dcs_ok, bool leads, MonoTime cycle_start) const;
   void maintainSlots(const dcs::ClusterSnapshot& snapshot);
   void maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
+  void runOperations();
+  OperationOutcome runOperation(const OperationRequest& request, const PgObservation& pg, bool leads);
   void waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster);
 
   const config::Config& config_;
@@ -59,6 +70,11 @@ class Agent {
   // Member slots outlive a member's key for member_slots_ttl (Patroni 4's
   // 30 minutes), so a member that restarts finds its WAL still there.
   std::map<std::string, MonoTime> slot_last_wanted_;
+  StatusBoard* board_ = nullptr;
+  OperationMailbox* operations_ = nullptr;
+  bool clone_from_leader_ = false;  // reinitialize {from_leader: true}
+  std::map<std::string, std::uint64_t> decision_counts_;
+  WallTime dcs_last_seen_{};
 };
 
 }  // namespace pgtandem::agent

@@ -51,6 +51,13 @@ Result<bool> LeaderLock::acquire() {
 }
 
 Status LeaderLock::renew() {
+  const auto started = std::chrono::steady_clock::now();
+  Status renewed = renewUntimed();
+  last_renew_latency_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  return renewed;
+}
+
+Status LeaderLock::renewUntimed() {
   if (lease_ != 0) {
     auto ttl = dcs_.keepAlive(lease_);
     if (!ttl.ok()) {

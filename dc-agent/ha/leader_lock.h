@@ -33,6 +33,8 @@ class LeaderLock {
   // it. kConflict when another member holds the key; kLeaseLost when our
   // lease expired (the key is gone with it).
   Status renew();
+  // How long the last renew() took (a metric; not used for decisions).
+  std::chrono::microseconds lastRenewLatency() const { return last_renew_latency_; }
   // Deletes the leader key if it still holds our name.
   Status release();
 
@@ -62,12 +64,14 @@ class LeaderLock {
   const std::string& name() const { return name_; }
 
  private:
+  Status renewUntimed();
   dcs::Dcs& dcs_;
   dcs::ClusterPaths paths_;
   std::string name_;
   std::chrono::seconds ttl_;
   dcs::LeaseId lease_ = 0;
   std::string published_member_;
+  std::chrono::microseconds last_renew_latency_{0};
 };
 
 }  // namespace pgtandem::agent

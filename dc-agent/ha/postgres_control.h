@@ -28,6 +28,12 @@ struct PgObservation {
   bool needs_rewind = false;
   std::vector<StandbyStatus> standbys;    // pg_stat_replication, on a primary
   std::string synchronous_standby_names;  // as the agent last set it
+  // Reported by the REST API and the member key:
+  int server_version = 0;
+  std::string postmaster_start_time;
+  std::string replayed_timestamp;
+  bool replay_paused = false;
+  std::vector<std::string> pending_restart;  // parameters waiting for a restart
 };
 
 class PostgresControl {
@@ -61,6 +67,12 @@ class PostgresControl {
   virtual Result<Lsn> receivedBy(const dcs::MemberInfo& member) = 0;
   // Sets synchronous_standby_names (a reload, no restart).
   virtual Status setSynchronousStandbyNames(const std::string& value) = 0;
+  // Stops (fast) and starts PostgreSQL again in the role it had.
+  virtual Status restart() = 0;
+  // Makes PostgreSQL re-read its configuration files.
+  virtual Status reload() = 0;
+  // Deletes the data directory (PostgreSQL must be stopped): reinitialize.
+  virtual Status removeData() = 0;
   // The slot this member streams through (set before follow()); "" for none.
   virtual void setSlotName(const std::string& slot) = 0;
 };

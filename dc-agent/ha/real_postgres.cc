@@ -34,30 +34,7 @@ Status writeText(const std::string& path, const std::string& text) {
   return out ? okStatus() : makeError(ErrorCode::kIo, "cannot write " + path);
 }
 
-// Splits "host:port" (listen may name several hosts: "127.0.0.1,::1:5432").
-std::pair<std::string, int> hostPort(const std::string& value, int fallback_port) {
-  const auto colon = value.rfind(':');
-  if (colon == std::string::npos) return {value, fallback_port};
-  int port = fallback_port;
-  try {
-    port = std::stoi(value.substr(colon + 1));
-  } catch (...) {
-  }
-  return {value.substr(0, colon), port};
-}
-
 }  // namespace
-
-Result<std::pair<std::string, int>> parseConnUrl(const std::string& url) {
-  const std::string prefix = "postgres://";
-  std::string rest = url.rfind(prefix, 0) == 0 ? url.substr(prefix.size()) : url.rfind("postgresql://", 0) == 0 ? url.substr(13) : "";
-  if (rest.empty()) return makeError(ErrorCode::kParse, "not a postgres:// URL: " + url);
-  if (const auto at = rest.find('@'); at != std::string::npos) rest = rest.substr(at + 1);
-  rest = rest.substr(0, rest.find('/'));
-  auto [host, port] = hostPort(rest, 5432);
-  if (host.empty()) return makeError(ErrorCode::kParse, "no host in " + url);
-  return std::make_pair(host, port);
-}
 
 RealPostgres::RealPostgres(const config::Config& config, ProcessRunner& runner)
     : config_(config),
@@ -65,7 +42,7 @@ RealPostgres::RealPostgres(const config::Config& config, ProcessRunner& runner)
       paths_{config.postgresql.bin_dir.empty() ? "/usr/lib/postgresql/15/bin" : config.postgresql.bin_dir,
              config.postgresql.data_dir},
       postmaster_(paths_, runner) {
-  auto [host, port] = hostPort(config.postgresql.listen, 5432);
+  auto [host, port] = pg::splitHostPort(config.postgresql.listen, 5432);
   host_ = host;
   port_ = port;
 }
@@ -109,7 +86,7 @@ std::string RealPostgres::localConninfo() const {
 
 Result<std::string> RealPostgres::memberConninfo(const dcs::MemberInfo& member, bool replication_user,
                                                  bool bounded) const {
-  auto url = parseConnUrl(member.conn_url);
+  auto url = pg::parseConnUrl(member.conn_url);
   if (!url.ok()) return url.error();
   const auto& who = replication_user ? config_.postgresql.replication : config_.postgresql.superuser;
   std::map<std::string, std::string> fields{{"host", url->first}, {"port", std::to_string(url->second)},
@@ -172,10 +149,17 @@ PgObservation RealPostgres::observe() {
   o.receive_lsn = state->receive_lsn;
   o.replay_lsn = state->replay_lsn;
   o.synchronous_standby_names = synchronous_standby_names_;
+  o.server_version = state->server_version;
+  o.postmaster_start_time = state->postmaster_start_time;
+  o.replayed_timestamp = state->replayed_timestamp;
+  o.replay_paused = state->replay_paused;
+  o.pending_restart = state->pending_restart;
   if (o.primary) {
     o.wal_position = state->current_lsn;
     o.following.clear();
-    for (const auto& r : state->replication) o.standbys.push_back({r.application_name, r.state, r.sync_state});
+    for (const auto& r : state->replication) {
+      o.standbys.push_back({r.application_name, r.state, r.sync_state, r.usename, r.client_addr, r.sync_priority});
+    }
   } else {
     o.wal_position = std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
     o.streaming = state->wal_receiver_status == "streaming";
@@ -401,6 +385,29 @@ Status RealPostgres::demote() {
   if (stopped.ok()) return okStatus();
   spdlog::warn("fast shutdown timed out; using immediate: {}", stopped.error().toString());
   return postmaster_.stop(pg::StopMode::kImmediate, kStopTimeout);
+}
+
+Status RealPostgres::restart() {
+  std::error_code ec;
+  const bool standby = fs::exists(paths_.data_dir + "/standby.signal", ec);
+  PGT_TRY(demote());
+  PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
+  return standby ? ensureStartedAsStandby() : ensureStarted();
+}
+
+Status RealPostgres::reload() {
+  if (!postmaster_.running()) return makeError(ErrorCode::kUnavailable, "PostgreSQL is not running");
+  return postmaster_.reload();
+}
+
+Status RealPostgres::removeData() {
+  if (postmaster_.running()) return makeError(ErrorCode::kConflict, "PostgreSQL is still running");
+  dropSession();
+  std::error_code ec;
+  fs::remove_all(paths_.data_dir, ec);
+  if (ec) return makeError(ErrorCode::kIo, "cannot remove " + paths_.data_dir + ": " + ec.message());
+  system_id_.clear();
+  return okStatus();
 }
 
 Status RealPostgres::syncSlots(const std::set<std::string>& wanted) {

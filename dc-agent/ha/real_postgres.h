@@ -31,6 +31,9 @@ class RealPostgres final : public PostgresControl {
   Result<Lsn> lastCheckpoint() override;
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override;
   PeerState probe(const dcs::MemberInfo& member) override;
+  Status restart() override;
+  Status reload() override;
+  Status removeData() override;
 
   // The postmaster's pidfd (readable when it exits), or -1.
   int postmasterPidfd() const { return postmaster_.pidfd(); }
@@ -59,8 +62,5 @@ class RealPostgres final : public PostgresControl {
   int port_ = 5432;
   std::string host_ = "127.0.0.1";
 };
-
-// "postgres://host:port/db" -> host and port.
-Result<std::pair<std::string, int>> parseConnUrl(const std::string& url);
 
 }  // namespace pgtandem::agent

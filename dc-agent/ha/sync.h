@@ -20,6 +20,10 @@ struct StandbyStatus {
   std::string application_name;
   std::string state;       // streaming, catchup, ...
   std::string sync_state;  // sync, potential, async, quorum
+  // For the REST API's "replication" list only:
+  std::string usename{};
+  std::string client_addr{};
+  int sync_priority = 0;
 };
 
 struct SyncPlan {

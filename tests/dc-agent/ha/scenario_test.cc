@@ -154,6 +154,26 @@ class FakePostgres final : public PostgresControl {
   std::set<std::string> slots;
   std::string slot_name;
 
+  Status restart() override {
+    FakeServer& s = me();
+    if (!s.initialized) return makeError(ErrorCode::kUnavailable, "no data");
+    s.running = true;  // a fast stop and a start in the same role
+    ++restarts;
+    return okStatus();
+  }
+  Status reload() override {
+    ++reloads;
+    return okStatus();
+  }
+  Status removeData() override {
+    FakeServer& s = me();
+    if (s.running) return makeError(ErrorCode::kConflict, "running");
+    s = FakeServer{};
+    return okStatus();
+  }
+  int restarts = 0;
+  int reloads = 0;
+
   Status rewind(const dcs::MemberInfo& source) override {
     const FakeServer& from = world_.servers[source.name];
     FakeServer& s = me();
