@@ -1,0 +1,252 @@
+#pragma once
+// A three-node dc-agent cluster on loopback for integration tests: real etcd,
+// real PostgreSQL 15, agents run as the postgres user. Each node has its own
+// PostgreSQL port and REST port.
+
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "common/dcs/cluster.h"
+#include "common/dcs/etcd_dcs.h"
+#include "common/pg/pg_session.h"
+#include "tests/support/etcd_process.h"
+#include "tests/support/http_client.h"
+#include "tests/support/ports.h"
+
+namespace pgtandem::testing {
+
+using namespace std::chrono_literals;
+
+struct AgentNode {
+  std::string name;
+  int pg_port = 0;
+  int api_port = 0;
+  std::string config_file;
+  std::string data_dir;
+  std::string log_file;
+  std::unique_ptr<ProcessHandle> process;
+};
+
+class AgentCluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    etcd_ = EtcdProcess::startSingle({});
+    ASSERT_TRUE(etcd_ && waitForEtcd(etcd_->url(), 20));
+    auto client = dcs::EtcdDcs::create({{etcd_->url()}, false, "", "", "", "", "", 3000ms});
+    ASSERT_TRUE(client.ok());
+    dcs_ = std::move(*client);
+    dir_ = makeTempDir("agents");
+    const passwd* pw = ::getpwnam("postgres");
+    ASSERT_NE(pw, nullptr) << "no postgres user";
+    ASSERT_EQ(::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid), 0);
+    {
+      std::ofstream script(dir_ + "/callback.sh");
+      script << "#!/bin/sh\necho \"$@\" >> " << dir_ << "/callbacks.log\n";
+    }
+    ::chmod((dir_ + "/callback.sh").c_str(), 0755);
+    for (int i = 1; i <= 3; ++i) {
+      AgentNode node;
+      node.name = "pg" + std::to_string(i);
+      node.pg_port = freeLoopbackPort();
+      node.api_port = freeLoopbackPort();
+      node.data_dir = dir_ + "/" + node.name;
+      node.config_file = dir_ + "/" + node.name + ".yml";
+      node.log_file = dir_ + "/" + node.name + ".log";
+      std::ofstream(node.config_file) << configFor(node);
+      nodes_.push_back(std::move(node));
+    }
+  }
+
+  void TearDown() override {
+    for (auto& node : nodes_) stopAgent(node, SIGTERM);
+    for (auto& node : nodes_) {
+      if (auto pid = postmasterPid(node)) ::kill(*pid, SIGKILL);
+    }
+    if (HasFailure()) {
+      for (auto& node : nodes_) {
+        std::ifstream log(node.log_file);
+        std::stringstream text;
+        text << log.rdbuf();
+        std::cerr << "---- " << node.name << " agent log (tail) ----\n" << tailLines(text.str(), 80) << "\n";
+        std::ifstream pglog(node.data_dir + "/pgtandem-postmaster.log");
+        std::stringstream pgtext;
+        pgtext << pglog.rdbuf();
+        std::cerr << "---- " << node.name << " postgres log (tail) ----\n" << tailLines(pgtext.str(), 15) << "\n";
+      }
+    }
+    removeTree(dir_);
+  }
+
+  std::string configFor(const AgentNode& node) {
+    std::ostringstream y;
+    y << "scope: itest\nname: " << node.name << "\n"
+      << "restapi:\n  listen: 127.0.0.1:" << node.api_port << "\n  connect_address: 127.0.0.1:" << node.api_port << "\n"
+      << "  authentication:\n    username: admin\n    password: secret\n"
+      << "etcd3:\n  hosts: " << etcd_->endpoint() << "\n"
+      << "bootstrap:\n  dcs:\n    ttl: 8\n    loop_wait: 1\n    retry_timeout: 3\n"
+      << (synchronous_ ? "    synchronous_mode: true\n" : "")
+      << "    slots:\n      dr_standby:\n        type: physical\n"
+      << "    postgresql:\n      use_pg_rewind: true\n      parameters:\n        shared_buffers: 16MB\n        fsync: 'off'\n"
+      << "        dynamic_shared_memory_type: mmap\n"
+      << "  initdb:\n  - data-checksums\n"
+      << "  pg_hba:\n  - host all all 127.0.0.1/32 trust\n  - host replication all 127.0.0.1/32 trust\n"
+      << "postgresql:\n  listen: 127.0.0.1:" << node.pg_port << "\n  connect_address: 127.0.0.1:" << node.pg_port << "\n"
+      << "  data_dir: " << node.data_dir << "\n  bin_dir: /usr/lib/postgresql/15/bin\n"
+      << "  use_pg_rewind: true\n"
+      << "  parameters:\n    unix_socket_directories: " << dir_ << "\n"
+      << "  callbacks:\n    on_role_change: " << dir_ << "/callback.sh " << node.name << "\n"
+      << "    on_reload: " << dir_ << "/callback.sh " << node.name << "\n"
+      << "    on_restart: " << dir_ << "/callback.sh " << node.name << "\n"
+      << "    on_start: " << dir_ << "/callback.sh " << node.name << "\n"
+      << "  authentication:\n    superuser:\n      username: postgres\n    replication:\n      username: replicator\n";
+    return y.str();
+  }
+
+  void startAgent(AgentNode& node) {
+    SpawnOptions spawn;
+    spawn.argv = {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", DC_AGENT_BIN,
+                  node.config_file};
+    spawn.output_file = node.log_file;
+    auto process = spawnProcess(spawn);
+    ASSERT_TRUE(process.ok()) << process.error().toString();
+    node.process = std::move(*process);
+  }
+
+  void stopAgent(AgentNode& node, int signo) {
+    if (!node.process) return;
+    (void)node.process->signal(signo);
+    if (!node.process->waitExit(60s).ok()) {
+      (void)node.process->signal(SIGKILL);
+      (void)node.process->waitExit(10s);
+    }
+    node.process.reset();
+  }
+
+  std::optional<pid_t> postmasterPid(const AgentNode& node) { return pg::livePostmasterPid(node.data_dir); }
+
+  AgentNode& byName(const std::string& name) {
+    for (auto& n : nodes_) {
+      if (n.name == name) return n;
+    }
+    throw std::runtime_error(name);
+  }
+
+  std::optional<std::string> leader() {
+    auto got = dcs_->get("/service/itest/leader");
+    if (!got.ok() || got->kvs.empty()) return std::nullopt;
+    return got->kvs[0].value;
+  }
+
+  std::unique_ptr<pg::PgSession> session(const AgentNode& node) {
+    auto s = pg::PgSession::connect(pg::conninfo({{"host", "127.0.0.1"}, {"port", std::to_string(node.pg_port)},
+                                                  {"user", "postgres"}, {"dbname", "postgres"}, {"connect_timeout", "2"}}));
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  std::optional<pg::ServerState> state(const AgentNode& node) {
+    auto s = session(node);
+    if (!s) return std::nullopt;
+    auto st = s->queryState();
+    if (!st.ok()) return std::nullopt;
+    return *st;
+  }
+
+  bool isPrimary(const AgentNode& node) {
+    auto st = state(node);
+    return st && !st->in_recovery;
+  }
+
+  bool isStreaming(const AgentNode& node) {
+    auto st = state(node);
+    return st && st->in_recovery && st->wal_receiver_status == "streaming";
+  }
+
+  bool hasRow(const AgentNode& node, const std::string& value) { return hasRowIn(node, "t", value); }
+
+  bool hasRowIn(const AgentNode& node, const std::string& table, const std::string& value) {
+    auto s = session(node);
+    if (!s) return false;
+    auto rows = s->query("SELECT count(*) FROM " + table + " WHERE v = '" + value + "'");
+    return rows.ok() && !rows->empty() && (*rows)[0][0] == "1";
+  }
+
+  static std::string readFile(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  template <typename Predicate>
+  bool eventually(Predicate predicate, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (predicate()) return true;
+      std::this_thread::sleep_for(200ms);
+    }
+    return predicate();
+  }
+
+  // One leader that is a primary, every other node streaming.
+  bool healthy(std::size_t expected_nodes) {
+    const auto l = leader();
+    if (!l) return false;
+    if (!isPrimary(byName(*l))) return false;
+    std::size_t streaming = 0;
+    for (auto& n : nodes_) {
+      if (n.name != *l && n.process && isStreaming(n)) ++streaming;
+    }
+    return streaming + 1 == expected_nodes;
+  }
+
+  // A REST call to `node`'s agent (HTTP/1.0, Basic auth as admin).
+  HttpResult api(const AgentNode& node, const std::string& method, const std::string& target,
+                 const std::string& body = "", bool with_auth = true) {
+    return httpRequest(node.api_port, method, target, body, with_auth ? "Basic YWRtaW46c2VjcmV0" : "");
+  }
+
+  std::string callbackLog() {
+    std::ifstream log(dir_ + "/callbacks.log");
+    std::stringstream text;
+    text << log.rdbuf();
+    return text.str();
+  }
+
+  int writablePrimaries() {
+    int count = 0;
+    for (auto& n : nodes_) count += isPrimary(n) ? 1 : 0;
+    return count;
+  }
+
+  void killLeader(const std::string& name) {
+    AgentNode& node = byName(name);
+    const auto postmaster = postmasterPid(node);
+    (void)node.process->signal(SIGKILL);
+    (void)node.process->waitExit(10s);
+    node.process.reset();
+    if (postmaster) ::kill(*postmaster, SIGKILL);
+  }
+
+  bool synchronous_ = false;
+  std::unique_ptr<EtcdProcess> etcd_;
+  std::unique_ptr<dcs::EtcdDcs> dcs_;
+  std::string dir_;
+  std::vector<AgentNode> nodes_;
+};
+
+class SyncAgentCluster : public AgentCluster {
+ protected:
+  SyncAgentCluster() { synchronous_ = true; }
+};
+
+}  // namespace pgtandem::testing
