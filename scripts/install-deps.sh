@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config ccache git
+  build-essential cmake pkg-config ccache git clang libclang-rt-14-dev
   libpqxx-dev libpq-dev libyaml-cpp-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libssh-dev libspdlog-dev libfmt-dev libcli11-dev

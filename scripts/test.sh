@@ -19,5 +19,18 @@ cmake --build "$build_dir" -j "$(nproc)"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-cd "$build_dir"
-ctest --output-on-failure --timeout 900 "$@"
+(cd "$build_dir" && ctest --output-on-failure --timeout 900 "$@")
+
+# The REST request fuzzer (libFuzzer, clang), for a bounded time from the
+# seed corpus. PGTANDEM_FUZZ_SECONDS=0 skips it.
+fuzz_seconds=${PGTANDEM_FUZZ_SECONDS:-60}
+if ((fuzz_seconds > 0)); then
+  fuzz_dir=${PGTANDEM_FUZZ_BUILD_DIR:-$root/build-fuzz}
+  cmake -S "$root" -B "$fuzz_dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DPGTANDEM_FUZZ=ON
+  cmake --build "$fuzz_dir" -j "$(nproc)" --target rest_request_fuzz
+  corpus=$(mktemp -d)
+  cp "$root"/tests/dc-agent/rest/fuzz_corpus/* "$corpus"/
+  (cd "$corpus" && "$fuzz_dir/tests/rest_request_fuzz" \
+    -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -15)
+  rm -rf "$corpus"
+fi

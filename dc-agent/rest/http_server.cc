@@ -53,6 +53,33 @@ struct HttpServer::Impl {
 
 namespace {
 
+using RequestParser = http::request_parser<http::string_body>;
+
+void applyLimits(RequestParser& parser, const HttpServerOptions& options) {
+  parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+  parser.body_limit(options.body_limit);
+}
+
+// The 4xx for a request that could not be read.
+HttpResponse rejection(const beast::error_code& ec) {
+  if (ec == http::error::body_limit) return HttpResponse{413, "request body too large", "text/plain", {}};
+  if (ec == http::error::header_limit) return HttpResponse{431, "request header fields too large", "text/plain", {}};
+  return HttpResponse{400, "malformed request: " + ec.message(), "text/plain", {}};
+}
+
+HttpRequest toHttpRequest(http::request<http::string_body>& message, std::string peer, bool client_certificate) {
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  if (auto auth = message.find(http::field::authorization); auth != message.end()) {
+    request.authorization = std::string(auth->value());
+  }
+  request.body = std::move(message.body());
+  request.client_address = std::move(peer);
+  request.client_certificate = client_certificate;
+  return request;
+}
+
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
@@ -79,8 +106,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void read() {
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(server_.options.header_limit));
-    parser_->body_limit(server_.options.body_limit);
+    applyLimits(*parser_, server_.options);
     lowest().expires_after(server_.options.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
@@ -93,23 +119,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     keep_alive_ = false;
     head_only_ = false;
-    if (ec == http::error::body_limit) return write(HttpResponse{413, "request body too large", "text/plain", {}});
-    if (ec == http::error::header_limit) {
-      return write(HttpResponse{431, "request header fields too large", "text/plain", {}});
-    }
-    if (ec) return write(HttpResponse{400, "malformed request: " + ec.message(), "text/plain", {}});
+    if (ec) return write(rejection(ec));
 
     auto& message = parser_->get();
-    HttpRequest request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    if (auto auth = message.find(http::field::authorization); auth != message.end()) {
-      request.authorization = std::string(auth->value());
-    }
-    request.body = std::move(message.body());
-    request.client_address = peer_;
-    request.client_certificate = clientCertificate();
     keep_alive_ = message.keep_alive();
+    HttpRequest request = toHttpRequest(message, peer_, clientCertificate());
     version_ = message.version();
     head_only_ = message.method() == http::verb::head || message.method() == http::verb::options;
 
@@ -167,7 +181,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   std::string peer_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   bool keep_alive_ = false;
   bool head_only_ = false;
   unsigned version_ = 11;
@@ -276,6 +290,26 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& o
     }
   });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+std::variant<HttpRequest, HttpResponse> parseHttpRequest(std::string_view raw, const HttpServerOptions& limits) {
+  RequestParser parser;
+  applyLimits(parser, limits);
+  parser.eager(true);
+  beast::error_code ec;
+  std::size_t used = 0;
+  // put() may take the input in several steps (header, then body).
+  for (int step = 0; step < 64 && !ec && !parser.is_done() && used < raw.size(); ++step) {
+    used += parser.put(net::buffer(raw.data() + used, raw.size() - used), ec);
+  }
+  if (!ec && !parser.is_done()) {
+    if (!parser.got_some()) return HttpResponse{400, "malformed request: empty", "text/plain", {}};
+    parser.put_eof(ec);
+    if (!ec && !parser.is_done()) return HttpResponse{400, "malformed request: incomplete", "text/plain", {}};
+  }
+  if (ec) return rejection(ec);
+  auto message = parser.release();
+  return toHttpRequest(message, "127.0.0.1", false);
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

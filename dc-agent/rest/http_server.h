@@ -13,6 +13,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <variant>
 
 #include "common/util/result.h"
 #include "dc-agent/rest/http.h"
@@ -35,6 +37,11 @@ struct HttpHandlers {
   std::function<HttpResponse(const HttpRequest&)> handle;
   std::function<bool(const HttpRequest&)> needs_worker;  // may be empty: never
 };
+
+// Parses one complete request from raw bytes exactly as the server does
+// (same parser, same limits): the request, or the 4xx the server would send.
+// For the fuzzer and tests.
+std::variant<HttpRequest, HttpResponse> parseHttpRequest(std::string_view raw, const HttpServerOptions& limits);
 
 class HttpServer {
  public:

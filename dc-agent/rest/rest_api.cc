@@ -265,7 +265,7 @@ HttpResponse RestApi::failover(const HttpRequest& request, bool switchover) {
 
   // Wait for the outcome, as Patroni does, but look every 100 ms.
   const std::string old_leader = snapshot->leader ? snapshot->leader->name : "";
-  const auto rounds = std::max<long>(1, switchover_wait_.count() / 100);
+  const long rounds = switchover_wait_.count() / 100;
   for (long round = 0; round < rounds; ++round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     auto now = loadSnapshot();
