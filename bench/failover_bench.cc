@@ -9,7 +9,11 @@
 //               is a writable primary;
 //   write gap - the longest interval between two acknowledged inserts around
 //               the kill;
-//   RSS and idle CPU of the agents (the first trial, before the kill).
+//   RSS and idle CPU of the agents (the first trial, before the kill);
+//   REST throughput - GET /primary and GET /patroni on the leader under wrk
+//               (16 connections, 10 s): requests/s and p99 latency (first trial);
+//   switchover write gap - the longest interval between two acknowledged
+//               inserts around a POST /switchover to a named replica.
 //
 // Usage (as root): failover_bench --dc-agent PATH [--trials N] [--ttl S]
 //                                 [--loop-wait S] [--retry-timeout S]
@@ -32,6 +36,7 @@
 #include "common/pg/pg_session.h"
 #include "common/util/log.h"
 #include "tests/support/etcd_process.h"
+#include "tests/support/http_client.h"
 #include "tests/support/ports.h"
 
 namespace {
@@ -54,12 +59,39 @@ struct Node {
   std::unique_ptr<ProcessHandle> agent;
 };
 
+struct RestRate {
+  double requests_per_s = -1;
+  double p99_ms = -1;
+};
+
 struct TrialResult {
   double failover_s = -1;
   double write_gap_s = -1;
+  double switchover_gap_s = -1;
   std::vector<long> rss_kb;
   double idle_cpu_percent = -1;
+  RestRate primary_rate, patroni_rate;
 };
+
+// Runs wrk against `url` and reads its requests/s and 99th percentile.
+RestRate wrk(const std::string& url) {
+  RestRate rate;
+  const std::string command = "wrk -t1 -c16 -d10s --latency " + url + " 2>&1";
+  FILE* p = ::popen(command.c_str(), "r");
+  if (!p) return rate;
+  char line[512];
+  while (std::fgets(line, sizeof line, p)) {
+    double value = 0;
+    char unit[8] = {0};
+    if (std::sscanf(line, " Requests/sec: %lf", &value) == 1) rate.requests_per_s = value;
+    if (std::sscanf(line, " 99%% %lf%7s", &value, unit) == 2) {
+      const std::string u(unit);
+      rate.p99_ms = u == "us" ? value / 1000 : u == "ms" ? value : u == "s" ? value * 1000 : -1;
+    }
+  }
+  ::pclose(p);
+  return rate;
+}
 
 long rssKb(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -151,8 +183,38 @@ class Trial {
       const double seconds = std::chrono::duration<double>(window).count() * static_cast<double>(nodes_.size());
       result.idle_cpu_percent = 100.0 * static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK)) / seconds;
     }
+    if (measure_resources) {
+      const std::string base = "http://127.0.0.1:" + std::to_string(byName(*leader()).api_port);
+      result.primary_rate = wrk(base + "/primary");
+      result.patroni_rate = wrk(base + "/patroni");
+    }
     auto setup = session(byName(*leader()));
     if (!setup || !setup->execute("CREATE TABLE IF NOT EXISTS bench (at timestamptz)").ok()) return result;
+
+    // A planned switchover to a named replica, under writes.
+    probe_ = std::thread([this] { probe(); });
+    std::this_thread::sleep_for(2s);
+    {
+      const std::string from = *leader();
+      std::string to;
+      for (auto& n : nodes_) {
+        if (n.name != from) to = n.name;
+      }
+      const auto answer = testing::httpRequest(byName(from).api_port, "POST", "/switchover",
+                                               R"({"leader":")" + from + R"(","candidate":")" + to + "\"}");
+      const bool switched = answer.status == 200 && eventually([&] { return leader() == to && isPrimary(byName(to)); }, 60s);
+      std::this_thread::sleep_for(2s);
+      stop_probe_ = true;
+      probe_.join();
+      if (switched) result.switchover_gap_s = largestGap();
+      if (!switched) std::cerr << system_ << ": switchover failed: " << answer.status << " " << answer.body << "\n";
+      if (!eventually([&] { return healthy(); }, 120s)) return result;
+    }
+    {
+      std::lock_guard lock(acked_mutex_);
+      acked_.clear();
+    }
+    stop_probe_ = false;
     probe_ = std::thread([this] { probe(); });
     // Kill at a random phase of the agents' loop: how long before the kill
     // the leader last refreshed its lease decides most of the failover time.
@@ -176,16 +238,21 @@ class Trial {
     std::this_thread::sleep_for(3s);
     stop_probe_ = true;
     probe_.join();
+    if (ok) result.write_gap_s = largestGap();
+    return result;
+  }
+
+ private:
+  // The longest interval between two acknowledged inserts.
+  double largestGap() {
     std::lock_guard lock(acked_mutex_);
     double gap = 0;
     for (std::size_t i = 1; i < acked_.size(); ++i) {
       gap = std::max(gap, std::chrono::duration<double>(acked_[i] - acked_[i - 1]).count());
     }
-    if (ok) result.write_gap_s = gap;
-    return result;
+    return gap;
   }
 
- private:
   std::string configFor(const Node& n) {
     std::ostringstream y;
     y << "scope: bench\nname: " << n.name << "\n"
@@ -314,13 +381,14 @@ int main(int argc, char** argv) {
 
   struct Summary {
     std::string system;
-    std::vector<double> failover, gap;
+    std::vector<double> failover, gap, switchover_gap;
     std::vector<long> rss;
     double cpu = -1;
+    RestRate primary_rate, patroni_rate;
   };
   std::vector<Summary> summaries;
   for (const auto& [system, binary] : std::vector<std::pair<std::string, std::string>>{{"pgtandem", dc_agent}, {"patroni", patroni}}) {
-    Summary summary{system, {}, {}, {}, -1};
+    Summary summary{system, {}, {}, {}, {}, -1, {}, {}};
     for (int t = 0; t < trials; ++t) {
       Trial trial(system, binary, timings);
       if (!trial.start()) {
@@ -328,12 +396,16 @@ int main(int argc, char** argv) {
         continue;
       }
       auto r = trial.run(t == 0);
-      std::cerr << system << " trial " << t << ": failover " << r.failover_s << " s, write gap " << r.write_gap_s << " s\n";
+      std::cerr << system << " trial " << t << ": switchover gap " << r.switchover_gap_s << " s, failover "
+                << r.failover_s << " s, write gap " << r.write_gap_s << " s\n";
       summary.failover.push_back(r.failover_s);
       summary.gap.push_back(r.write_gap_s);
+      summary.switchover_gap.push_back(r.switchover_gap_s);
       if (t == 0) {
         summary.rss = r.rss_kb;
         summary.cpu = r.idle_cpu_percent;
+        summary.primary_rate = r.primary_rate;
+        summary.patroni_rate = r.patroni_rate;
       }
     }
     summaries.push_back(summary);
@@ -346,11 +418,22 @@ int main(int argc, char** argv) {
     std::cout << "| " << s.system << " | " << median(s.failover) << " s | " << median(s.gap) << " s | "
               << rss / 1024.0 << " MB | " << s.cpu << " % |\n";
   }
+  std::cout << "\n| system | switchover write gap | GET /primary | GET /patroni |\n|---|---|---|---|\n";
+  for (const auto& s : summaries) {
+    std::cout << "| " << s.system << " | " << median(s.switchover_gap) << " s | " << s.primary_rate.requests_per_s
+              << " req/s, p99 " << s.primary_rate.p99_ms << " ms | " << s.patroni_rate.requests_per_s << " req/s, p99 "
+              << s.patroni_rate.p99_ms << " ms |\n";
+  }
   if (summaries.size() == 2) {
-    const double f0 = median(summaries[0].failover), f1 = median(summaries[1].failover);
-    const double g0 = median(summaries[0].gap), g1 = median(summaries[1].gap);
-    if (f0 > 0 && f1 > 0) std::cout << "\nfailover: pgtandem/patroni = " << f0 / f1 << "\n";
-    if (g0 > 0 && g1 > 0) std::cout << "write gap: pgtandem/patroni = " << g0 / g1 << "\n";
+    const auto ratio = [](const char* what, double ours, double theirs) {
+      if (ours > 0 && theirs > 0) std::cout << what << ": pgtandem/patroni = " << ours / theirs << "\n";
+    };
+    std::cout << "\n";
+    ratio("failover", median(summaries[0].failover), median(summaries[1].failover));
+    ratio("write gap after kill -9", median(summaries[0].gap), median(summaries[1].gap));
+    ratio("switchover write gap", median(summaries[0].switchover_gap), median(summaries[1].switchover_gap));
+    ratio("GET /primary requests/s", summaries[0].primary_rate.requests_per_s, summaries[1].primary_rate.requests_per_s);
+    ratio("GET /patroni requests/s", summaries[0].patroni_rate.requests_per_s, summaries[1].patroni_rate.requests_per_s);
   }
   return 0;
 }

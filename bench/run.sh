@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-if ! dpkg-query -W -f='${Status}' patroni 2>/dev/null | grep -q "install ok installed"; then
-  apt-get install -y --no-install-recommends patroni
-fi
+for p in patroni wrk; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    apt-get install -y --no-install-recommends "$p"
+  fi
+done
 systemctl disable --now patroni >/dev/null 2>&1 || true
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DPGTANDEM_SANITIZE=OFF >/dev/null
 cmake --build build-release -j "$(nproc)" --target dc-agent failover_bench

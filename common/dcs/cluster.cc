@@ -199,8 +199,15 @@ Result<MemberInfo> parseMember(std::string_view name, std::string_view text) {
     if (!b.ok()) return parseError("field 'pause' must be a boolean");
     m.pause = *b;
   }
+  if (auto it = o.find("scheduled_restart"); it != o.end() && it->value().is_object()) {
+    if (auto at = it->value().as_object().find("schedule"); at != it->value().as_object().end() && at->value().is_string()) {
+      m.scheduled_restart = std::string(at->value().as_string());
+    }
+  }
   return m;
 }
+
+std::string tagsJson(const MemberTags& tags) { return json::serialize(tagsToJson(tags)); }
 
 std::string toJson(const MemberInfo& m) {
   json::object o;
@@ -219,6 +226,7 @@ std::string toJson(const MemberInfo& m) {
   if (!tags.empty()) o["tags"] = std::move(tags);
   if (m.pending_restart) o["pending_restart"] = true;
   if (m.pause) o["pause"] = true;
+  if (!m.scheduled_restart.empty()) o["scheduled_restart"] = json::object{{"schedule", m.scheduled_restart}};
   return json::serialize(o);
 }
 

@@ -72,6 +72,7 @@ struct MemberInfo {
   std::optional<int> timeline;
   bool pending_restart = false;
   bool pause = false;
+  std::string scheduled_restart;  // ISO 8601 time of a scheduled restart, "" if none
   // From the DCS, not the JSON:
   Revision mod_revision = 0;
   LeaseId lease = 0;
@@ -175,6 +176,8 @@ std::string toJson(const FailoverInfo& failover);
 Result<std::vector<HistoryEntry>> parseHistory(std::string_view json);
 std::string toJson(const std::vector<HistoryEntry>& history);
 Result<std::map<std::string, std::string>> parseFailsafe(std::string_view json);
+// The tags as Patroni's JSON object text.
+std::string tagsJson(const MemberTags& tags);
 // Tags given as name -> JSON text (the configuration's form).
 Result<MemberTags> parseTags(const std::map<std::string, std::string>& json_by_name);
 

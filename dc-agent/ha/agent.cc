@@ -103,6 +103,7 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
   if (pg.timeline > 0) m.timeline = pg.timeline;
   m.pause = settings_.pause;
   m.pending_restart = !pg.pending_restart.empty();
+  if (scheduled_restart_) m.scheduled_restart = scheduled_restart_->schedule;
   return m;
 }
 
@@ -129,6 +130,7 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->replication = pg.standbys;
   s->system_id = pg.system_id;
   s->pending_restart = pg.pending_restart;
+  s->scheduled_restart = self.scheduled_restart;
   s->holds_lock = leads;
   // The lease was renewed during this cycle, so it lasts at least ttl from
   // the cycle's start.
@@ -155,6 +157,7 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
 
 Decision Agent::runCycle() {
   if (operations_) runOperations();
+  if (scheduled_restart_) runScheduledRestart();
   // Observe.
   const PgObservation pg = postgres_.observe();
   // Snapshot.
@@ -280,7 +283,20 @@ OperationOutcome Agent::runOperation(const OperationRequest& request, const PgOb
       callbacks_.notify("on_reload", role);
       return std::string("reloaded");
     }
+    case OperationRequest::Kind::kCancelRestart: {
+      if (!scheduled_restart_) return makeError(ErrorCode::kNotFound, "no restarts are scheduled");
+      spdlog::info("[operation.restart] the restart scheduled at {} is cancelled", scheduled_restart_->schedule);
+      scheduled_restart_.reset();
+      return std::string("scheduled restart deleted");
+    }
     case OperationRequest::Kind::kRestart: {
+      if (request.scheduled_at) {
+        if (scheduled_restart_) return makeError(ErrorCode::kConflict, "Another restart is already scheduled");
+        if (settings_.pause) return makeError(ErrorCode::kInvalidArgument, "Can't schedule restart in the paused state");
+        scheduled_restart_ = request;
+        spdlog::info("[operation.restart] restart scheduled at {}", request.schedule);
+        return std::string("Restart scheduled");
+      }
       if (!pg.data_initialized) return makeError(ErrorCode::kConflict, "postgres is not initialized");
       const std::string my_role = leads && dynamic_.standby_cluster ? "standby_leader" : role;
       if (!request.role.empty() && request.role != my_role) {
@@ -329,6 +345,21 @@ OperationOutcome Agent::runOperation(const OperationRequest& request, const PgOb
     }
   }
   return makeError(ErrorCode::kInvalidArgument, "unknown operation");
+}
+
+void Agent::runScheduledRestart() {
+  if (clock_.wallNow() < *scheduled_restart_->scheduled_at) return;
+  OperationRequest due = *scheduled_restart_;
+  scheduled_restart_.reset();
+  due.scheduled_at.reset();
+  const PgObservation pg = postgres_.observe();
+  const bool leads = last_snapshot_.leader && last_snapshot_.leader->name == config_.name;
+  auto outcome = runOperation(due, pg, leads);
+  if (outcome.ok()) {
+    spdlog::info("[operation.restart] scheduled restart: {}", *outcome);
+  } else {
+    spdlog::warn("[operation.restart] scheduled restart: {}", outcome.error().message);
+  }
 }
 
 void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {

@@ -47,6 +47,7 @@ class Agent {
   void maintainSlots(const dcs::ClusterSnapshot& snapshot);
   void maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
   void runOperations();
+  void runScheduledRestart();
   OperationOutcome runOperation(const OperationRequest& request, const PgObservation& pg, bool leads);
   void waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster);
 
@@ -73,6 +74,7 @@ class Agent {
   StatusBoard* board_ = nullptr;
   OperationMailbox* operations_ = nullptr;
   bool clone_from_leader_ = false;  // reinitialize {from_leader: true}
+  std::optional<OperationRequest> scheduled_restart_;
   std::map<std::string, std::uint64_t> decision_counts_;
   WallTime dcs_last_seen_{};
 };

@@ -40,6 +40,7 @@ struct AgentStatus {
   std::vector<StandbyStatus> replication;
   std::string system_id;
   std::vector<std::string> pending_restart;
+  std::string scheduled_restart;  // ISO 8601, "" if none
 
   // The cluster, as of the last snapshot.
   bool holds_lock = false;

@@ -13,24 +13,28 @@
 #include <string>
 #include <vector>
 
+#include "common/util/clock.h"
 #include "common/util/result.h"
 
 namespace pgtandem::agent {
 
 struct OperationRequest {
-  enum class Kind { kRestart, kReload, kReinitialize };
+  enum class Kind { kRestart, kCancelRestart, kReload, kReinitialize };
   Kind kind = Kind::kReload;
   // restart:
   bool only_if_pending = false;  // restart only when a parameter is pending restart
   std::string role;              // restart only a member in this role ("" any)
   std::string postgres_version;  // restart only when the running version is older
+  std::optional<WallTime> scheduled_at;  // restart at this time, not now
+  std::string schedule;                   // the same, as the caller wrote it (ISO 8601)
   // reinitialize:
   bool force = false;        // even while PostgreSQL runs / in pause
   bool from_leader = false;  // clone from the leader, not a clonefrom member
 };
 
 // The outcome: a message for the caller, or an error whose code says why
-// (kConflict: already in progress or not applicable to this member).
+// (kConflict: already in progress or not applicable to this member;
+// kNotFound: nothing to cancel).
 using OperationOutcome = Result<std::string>;
 
 class OperationMailbox {

@@ -164,8 +164,7 @@ HttpResponse RestApi::handleChange(const HttpRequest& request, const std::string
   if (segment == "failover") return failover(request, false);
   if (segment == "config") return patchConfig(request, m == "PUT");
   if (segment == "restart") {
-    if (m == "DELETE") return text(404, "no restart is scheduled");
-    return restart(request);
+    return m == "DELETE" ? cancelRestart() : restart(request);
   }
   if (segment == "reload") return reload();
   return reinitialize(request);
@@ -357,14 +356,17 @@ HttpResponse RestApi::history() {
 
 namespace {
 
-// Waits for the HA loop's answer (bounded: the loop may be busy).
-HttpResponse awaitOperation(std::future<agent::OperationOutcome> future, std::chrono::seconds limit,
-                            int ok_status, int busy_status) {
+// Waits for the HA loop's answer (bounded: the loop may be busy). The
+// status for an error comes from `status_for`.
+HttpResponse awaitOperation(std::future<agent::OperationOutcome> future, std::chrono::seconds limit, int ok_status,
+                            int (*status_for)(ErrorCode)) {
   if (future.wait_for(limit) != std::future_status::ready) return text(503, "the agent did not answer in time");
   auto outcome = future.get();
   if (outcome.ok()) return text(ok_status, *outcome);
-  return text(outcome.error().code == ErrorCode::kConflict ? busy_status : 503, outcome.error().message);
+  return text(status_for(outcome.error().code), outcome.error().message);
 }
+
+int unavailable(ErrorCode) { return 503; }
 
 }  // namespace
 
@@ -381,14 +383,34 @@ HttpResponse RestApi::restart(const HttpRequest& request) {
   if (!role.ok()) return text(400, role.error().message);
   if (!version.ok()) return text(400, version.error().message);
   if (!schedule.ok()) return text(400, schedule.error().message);
-  if (!schedule->empty()) return text(400, "scheduled restarts are not supported yet");
+  if (!schedule->empty()) {
+    const auto at = agent::parseIsoTime(*schedule);
+    if (!at) return text(400, "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601");
+    if (!hasTimezone(*schedule)) return text(400, "Timezone information is mandatory for the scheduled restart");
+    if (*at < clock_.wallNow()) return text(422, "Cannot schedule restart in the past");
+    if (board_.current()->pause) return text(500, "Can't schedule restart in the paused state");
+    op.scheduled_at = at;
+    op.schedule = *schedule;
+  }
   if (!role->empty() && *role != "primary" && *role != "master" && *role != "replica" && *role != "standby_leader") {
     return text(400, "PostgreSQL role should be primary, standby_leader or replica");
   }
   op.only_if_pending = *pending;
   op.role = *role == "master" ? "primary" : *role;
   op.postgres_version = *version;
-  return awaitOperation(operations_.submit(op), std::chrono::seconds(120), 200, 503);
+  if (op.scheduled_at) {
+    return awaitOperation(operations_.submit(op), std::chrono::seconds(30), 202, [](ErrorCode code) {
+      return code == ErrorCode::kConflict ? 409 : code == ErrorCode::kInvalidArgument ? 500 : 503;
+    });
+  }
+  return awaitOperation(operations_.submit(op), std::chrono::seconds(120), 200, unavailable);
+}
+
+HttpResponse RestApi::cancelRestart() {
+  agent::OperationRequest op;
+  op.kind = agent::OperationRequest::Kind::kCancelRestart;
+  return awaitOperation(operations_.submit(op), std::chrono::seconds(30), 200,
+                        [](ErrorCode code) { return code == ErrorCode::kNotFound ? 404 : 503; });
 }
 
 HttpResponse RestApi::reload() {
@@ -409,7 +431,7 @@ HttpResponse RestApi::reinitialize(const HttpRequest& request) {
   op.kind = agent::OperationRequest::Kind::kReinitialize;
   op.force = *force;
   op.from_leader = *from_leader;
-  return awaitOperation(operations_.submit(op), std::chrono::seconds(10), 200, 503);
+  return awaitOperation(operations_.submit(op), std::chrono::seconds(10), 200, unavailable);
 }
 
 }  // namespace pgtandem::rest

@@ -46,6 +46,7 @@ class RestApi {
   HttpResponse cancelSwitchover();
   HttpResponse patchConfig(const HttpRequest& request, bool replace);
   HttpResponse restart(const HttpRequest& request);
+  HttpResponse cancelRestart();
   HttpResponse reload();
   HttpResponse reinitialize(const HttpRequest& request);
   HttpResponse readConfig();

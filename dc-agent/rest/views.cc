@@ -24,17 +24,9 @@ json::object tagsObject(const std::map<std::string, std::string>& raw_tags) {
 }
 
 json::object tagsObject(const dcs::MemberTags& t) {
-  json::object tags;
-  if (t.nofailover) tags["nofailover"] = true;
-  if (t.failover_priority) tags["failover_priority"] = *t.failover_priority;
-  if (t.noloadbalance) tags["noloadbalance"] = true;
-  if (t.clonefrom) tags["clonefrom"] = true;
-  if (t.nosync) tags["nosync"] = true;
-  if (t.nostream) tags["nostream"] = true;
-  if (t.sync_priority) tags["sync_priority"] = *t.sync_priority;
-  if (t.replicatefrom) tags["replicatefrom"] = *t.replicatefrom;
-  for (const auto& [name, value] : tagsObject(t.other)) tags[name] = value;
-  return tags;
+  boost::system::error_code ec;
+  json::value v = json::parse(dcs::tagsJson(t), ec);
+  return !ec && v.is_object() ? std::move(v.as_object()) : json::object{};
 }
 
 }  // namespace
@@ -83,6 +75,7 @@ std::string patroniJson(const agent::AgentStatus& s) {
     for (const auto& name : s.pending_restart) reasons[name] = json::object{};
     o["pending_restart_reason"] = std::move(reasons);
   }
+  if (!s.scheduled_restart.empty()) o["scheduled_restart"] = json::object{{"schedule", s.scheduled_restart}};
   o["patroni"] = json::object{{"version", s.version}, {"scope", s.scope}, {"name", s.name}};
   return json::serialize(o);
 }
@@ -111,6 +104,7 @@ std::string clusterJson(const dcs::ClusterSnapshot& cluster, const ClusterFlags&
     }
     if (m.timeline) member["timeline"] = *m.timeline;
     if (m.pending_restart) member["pending_restart"] = true;
+    if (!m.scheduled_restart.empty()) member["scheduled_restart"] = json::object{{"schedule", m.scheduled_restart}};
     if (json::object tags = tagsObject(m.tags); !tags.empty()) member["tags"] = std::move(tags);
     if (m.name != leader) {
       const auto put = [&](const char* lsn_key, const char* lag_key, std::optional<std::int64_t> lsn) {

@@ -3,6 +3,7 @@
 // node from the DCS, freeze an agent, lose the DCS. After every simulated
 // second we check that there is never more than one writable primary.
 
+#include <atomic>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -270,9 +271,10 @@ class Scenario : public ::testing::Test {
         const auto leader = leaderKey();
         const bool leader_changed = leader != last_leader_;
         last_leader_ = leader;
+        const bool woken = woken_.exchange(false);
         for (auto& n : nodes_) {
           if (!n->alive || n->frozen) continue;
-          if (clock_.monotonicNow() < n->next_cycle && !(leader_changed && !n->client->partitioned())) continue;
+          if (clock_.monotonicNow() < n->next_cycle && !woken && !(leader_changed && !n->client->partitioned())) continue;
           n->agent->runCycle();
           n->next_cycle = clock_.monotonicNow() + n->agent->loopWait();
         }
@@ -328,6 +330,7 @@ class Scenario : public ::testing::Test {
   std::vector<std::unique_ptr<Node>> nodes_;
   std::optional<std::string> last_leader_;
   int elapsed_ = 0;
+  std::atomic<bool> woken_{false};  // an operation was submitted: cycle at once, as the daemon does
   int max_primaries_ = 0;
 };
 
@@ -575,6 +578,63 @@ TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
   world_.servers[leader].primary = false;
   ASSERT_TRUE(runUntil([&] { return primaries() == std::vector<std::string>{leader}; }, 15s));
   EXPECT_EQ(leaderKey(), leader);
+}
+
+// Operations asked through the REST API run in the HA loop: a restart
+// scheduled for later happens when its time comes, reinitialize re-clones a
+// replica and is refused on the leader, reload runs on_reload.
+TEST_F(Scenario, OperationsFromTheApi) {
+  addNodes(2);
+  OperationMailbox mailbox([this] { woken_ = true; });
+  for (auto& n : nodes_) n->agent->attachOperations(&mailbox);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(2); }, 60s));
+  const std::string leader = *leaderKey();
+  const std::string replica = leader == "n1" ? "n2" : "n1";
+  // The mailbox is shared here, so detach the leader's agent while the
+  // replica takes requests.
+  node(leader).agent->attachOperations(nullptr);
+
+  OperationRequest scheduled;
+  scheduled.kind = OperationRequest::Kind::kRestart;
+  scheduled.scheduled_at = clock_.wallNow() + 30s;
+  scheduled.schedule = "later";
+  auto accepted = mailbox.submit(scheduled);
+  run(1s);
+  ASSERT_EQ(accepted.wait_for(0s), std::future_status::ready);
+  EXPECT_EQ(*accepted.get(), "Restart scheduled");
+  auto again = mailbox.submit(scheduled);
+  run(1s);
+  EXPECT_EQ(again.get().error().code, ErrorCode::kConflict) << "one scheduled restart at a time";
+  run(20s);
+  EXPECT_EQ(node(replica).postgres->restarts, 0) << "not before its time";
+  run(15s);
+  EXPECT_EQ(node(replica).postgres->restarts, 1);
+  EXPECT_TRUE(std::count(node(replica).callbacks->calls.begin(), node(replica).callbacks->calls.end(), "on_restart replica"));
+  OperationRequest cancel;
+  cancel.kind = OperationRequest::Kind::kCancelRestart;
+  auto nothing = mailbox.submit(cancel);
+  run(1s);
+  EXPECT_EQ(nothing.get().error().code, ErrorCode::kNotFound);
+
+  OperationRequest reload;
+  reload.kind = OperationRequest::Kind::kReload;
+  auto reloaded = mailbox.submit(reload);
+  run(1s);
+  EXPECT_TRUE(reloaded.get().ok());
+  EXPECT_EQ(node(replica).postgres->reloads, 1);
+
+  OperationRequest reinit;
+  reinit.kind = OperationRequest::Kind::kReinitialize;
+  auto started = mailbox.submit(reinit);
+  run(1s);
+  EXPECT_EQ(*started.get(), "reinitialize started");
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(2); }, 60s)) << "the replica was not cloned again";
+
+  node(replica).agent->attachOperations(nullptr);
+  node(leader).agent->attachOperations(&mailbox);
+  auto refused = mailbox.submit(reinit);
+  run(2s);
+  EXPECT_EQ(refused.get().error().message, "I am the leader, can not reinitialize");
 }
 
 }  // namespace

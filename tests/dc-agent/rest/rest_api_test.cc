@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <sstream>
 #include <thread>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "common/dcs/memory_dcs.h"
 #include "dc-agent/rest/rest_api.h"
@@ -266,6 +270,73 @@ TEST_F(RestApiTest, ConfigPatchAndPut) {
   EXPECT_EQ(call("PATCH", "/config", R"({"ttl":40})").status, 503);
 }
 
+// A DCS whose /config changes right after the API read it: the merge patch
+// must not overwrite that change.
+class RacingDcs final : public dcs::Dcs {
+ public:
+  RacingDcs(dcs::Dcs& inner, std::string key) : inner_(inner), key_(std::move(key)) {}
+  Result<dcs::RangeResult> get(std::string_view key) override {
+    auto result = inner_.get(key);
+    if (key == key_ && !raced_) {
+      raced_ = true;
+      (void)inner_.put(key_, R"({"ttl":30,"loop_wait":10,"retry_timeout":10,"by":"someone else"})");
+    }
+    return result;
+  }
+  Result<dcs::RangeResult> getPrefix(std::string_view prefix) override { return inner_.getPrefix(prefix); }
+  Result<dcs::Revision> put(std::string_view key, std::string_view value, dcs::LeaseId lease) override {
+    return inner_.put(key, value, lease);
+  }
+  Result<std::int64_t> erasePrefix(std::string_view prefix) override { return inner_.erasePrefix(prefix); }
+  Result<dcs::TxnResult> txn(const std::vector<dcs::Compare>& compares, const std::vector<dcs::WriteOp>& on_success,
+                             const std::vector<dcs::WriteOp>& on_failure) override {
+    return inner_.txn(compares, on_success, on_failure);
+  }
+  Result<dcs::Lease> grantLease(std::chrono::seconds ttl) override { return inner_.grantLease(ttl); }
+  Result<std::chrono::seconds> keepAlive(dcs::LeaseId lease) override { return inner_.keepAlive(lease); }
+  Status revokeLease(dcs::LeaseId lease) override { return inner_.revokeLease(lease); }
+  Result<std::unique_ptr<dcs::Watch>> watchPrefix(std::string_view prefix, dcs::Revision start,
+                                                  dcs::WatchCallback callback) override {
+    return inner_.watchPrefix(prefix, start, std::move(callback));
+  }
+
+ private:
+  dcs::Dcs& inner_;
+  std::string key_;
+  bool raced_ = false;
+};
+
+TEST_F(RestApiTest, ConcurrentConfigChangeIsAConflict) {
+  RacingDcs racing(*dcs_, paths_.config());
+  auto api = RestApi::create(config_, racing, board_, mailbox_, clock_);
+  ASSERT_TRUE(api.ok());
+  HttpRequest r;
+  r.method = "PATCH";
+  r.target = "/config";
+  r.body = R"({"ttl":40})";
+  r.authorization = kAuth;
+  r.client_address = "127.0.0.1";
+  const auto response = (*api)->handle(r);
+  EXPECT_EQ(response.status, 409) << response.body;
+  EXPECT_NE(value(paths_.config())->find("someone else"), std::string::npos) << "the other change survives";
+}
+
+TEST_F(RestApiTest, CredentialsNeverReachTheLog) {
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  spdlog::set_level(spdlog::level::trace);
+  (void)call("POST", "/switchover", R"({"leader":"pg1","candidate":"pg2","scheduled_at":"2030-01-01T00:00:00Z"})");
+  (void)call("POST", "/switchover", R"({"leader":"pg1"})", "Basic d3Jvbmc6cGFzc3dvcmQ=");
+  (void)call("PATCH", "/config", R"({"ttl":31})");
+  spdlog::set_default_logger(previous);
+  EXPECT_FALSE(captured.str().empty()) << "the test captured nothing";
+  for (const char* secret : {"secret", "YWRtaW46c2VjcmV0", "d3Jvbmc6cGFzc3dvcmQ=", "password"}) {
+    EXPECT_EQ(captured.str().find(secret), std::string::npos) << secret;
+  }
+}
+
 TEST_F(RestApiTest, OperationsGoThroughTheMailbox) {
   std::atomic<bool> stop{false};
   std::vector<agent::OperationRequest> seen;
@@ -294,7 +365,10 @@ TEST_F(RestApiTest, OperationsGoThroughTheMailbox) {
   auto reinit = call("POST", "/reinitialize", "{}");
   EXPECT_EQ(reinit.status, 503);
   EXPECT_EQ(reinit.body, "I am the leader, can not reinitialize");
-  EXPECT_EQ(call("DELETE", "/restart").status, 404);
+  EXPECT_EQ(call("DELETE", "/restart").status, 200) << "the stand-in loop says it cancelled one";
+  EXPECT_EQ(call("POST", "/restart", R"({"schedule":"2001-01-01T00:00:00Z"})").status, 422);
+  EXPECT_EQ(call("POST", "/restart", R"({"schedule":"2030-01-01T00:00:00"})").status, 400);
+  EXPECT_EQ(call("POST", "/restart", R"({"schedule":"2030-01-01T00:00:00Z"})").status, 202);
   stop = true;
   loop.join();
   std::lock_guard lock(seen_mutex);
