@@ -136,7 +136,7 @@ HttpResponse RestApi::handleRead(const HttpRequest& request, const std::string& 
   const MonoTime now = clock_.monotonicNow();
   const std::string segment = firstSegment(path);
   const bool with_body = request.method == "GET";
-  if (segment == "patroni") return jsonResponse(200, patroniJson(*status));
+  if (segment == "patroni") return jsonResponse(200, statusDocument(status));
   if (segment == "metrics") return HttpResponse{200, renderMetrics(*status, now, clock_.wallNow()), "text/plain; version=0.0.4", {}};
   if (segment == "cluster") return clusterView();
   if (segment == "history") return history();
@@ -145,7 +145,17 @@ HttpResponse RestApi::handleRead(const HttpRequest& request, const std::string& 
   if (segment == "liveness") return text(livenessStatus(*status, now), "");
   if (segment == "readiness") return text(readinessStatus(query, *status, now), "");
   const int code = healthStatus(path, query, *status, now);
-  return with_body ? jsonResponse(code, patroniJson(*status)) : HttpResponse{code, "", "application/json", {}};
+  return with_body ? jsonResponse(code, statusDocument(status)) : HttpResponse{code, "", "application/json", {}};
+}
+
+std::string RestApi::statusDocument(const std::shared_ptr<const agent::AgentStatus>& status) {
+  // Serialized once per published status, not once per request.
+  std::lock_guard lock(document_mutex_);
+  if (document_status_ != status) {
+    document_ = patroniJson(*status);
+    document_status_ = status;
+  }
+  return document_;
 }
 
 HttpResponse RestApi::handleChange(const HttpRequest& request, const std::string& path) {

@@ -10,6 +10,7 @@
 // the server runs them off its I/O thread.
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/config/config.h"
@@ -54,6 +55,7 @@ class RestApi {
   HttpResponse history();
   std::vector<IpNetwork> memberNetworks();
   Result<dcs::ClusterSnapshot> loadSnapshot();
+  std::string statusDocument(const std::shared_ptr<const agent::AgentStatus>& status);
 
   const config::Config& config_;
   dcs::Dcs& dcs_;
@@ -64,6 +66,9 @@ class RestApi {
   dcs::ClusterPaths paths_;
   dcs::MalformedValueLog malformed_;
   std::chrono::milliseconds switchover_wait_{0};
+  std::mutex document_mutex_;
+  std::shared_ptr<const agent::AgentStatus> document_status_;
+  std::string document_;
 };
 
 }  // namespace pgtandem::rest
