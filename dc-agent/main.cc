@@ -72,6 +72,7 @@ int runAgent(const config::Config& config) {
   agent::StatusBoard board;
   agent::OperationMailbox operations(wake);
   ha.attachStatusBoard(&board);
+  ha.runLongActionsOnWorker(wake);
   ha.attachOperations(&operations);
   auto api = rest::RestApi::create(config, **client, board, operations, RealClock::instance());
   if (!api.ok()) {
@@ -110,7 +111,9 @@ int runAgent(const config::Config& config) {
   spdlog::info("dc-agent {} starting for cluster {}", config.name, config.scope);
   for (;;) {
     ha.runCycle();
-    pollfd fds[3] = {{signal_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}, {postgres.postmasterPidfd(), POLLIN, 0}};
+    // While a long action runs, PostgreSQL (and its pidfd) belong to the worker.
+    const int pidfd = ha.busy() ? -1 : postgres.postmasterPidfd();
+    pollfd fds[3] = {{signal_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
     const int count = fds[2].fd >= 0 ? 3 : 2;
     const int timeout_ms = static_cast<int>(std::chrono::milliseconds(ha.loopWait()).count());
     const int ready = ::poll(fds, count, timeout_ms);

@@ -44,6 +44,16 @@ const char* stateName(const PgObservation& pg) {
   return pg.running ? "running" : (pg.data_initialized ? "stopped" : "uninitialized");
 }
 
+// The member state shown while a long action runs (Patroni's names).
+std::optional<std::string> longActionState(const Decision& decision) {
+  for (const auto& action : decision.actions) {
+    if (action.kind == ActionKind::kBootstrap) return "initializing new cluster";
+    if (action.kind == ActionKind::kClone) return "creating replica";
+    if (action.kind == ActionKind::kRewind) return "running pg_rewind";
+  }
+  return std::nullopt;
+}
+
 const char* roleName(const PgObservation& pg) {
   return pg.running ? (pg.primary ? "primary" : "replica") : "uninitialized";
 }
@@ -104,6 +114,7 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
   m.pause = settings_.pause;
   m.pending_restart = !pg.pending_restart.empty();
   if (scheduled_restart_) m.scheduled_restart = scheduled_restart_->schedule;
+  if (long_action_) m.state = long_action_->state;
   return m;
 }
 
@@ -156,19 +167,17 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
 }
 
 Decision Agent::runCycle() {
+  if (long_action_) {
+    if (long_action_->result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return busyCycle();
+    finishLongAction();
+  }
   if (operations_) runOperations();
   if (scheduled_restart_) runScheduledRestart();
   // Observe.
   const PgObservation pg = postgres_.observe();
   // Snapshot.
-  auto loaded = dcs::loadCluster(dcs_, lock_.paths(), malformed_);
   LocalObservation local;
-  local.dcs_ok = loaded.ok();
-  if (loaded.ok()) {
-    dcs_last_seen_ = clock_.wallNow();
-    last_snapshot_ = std::move(*loaded);
-    refreshSettings(last_snapshot_);
-  }
+  local.dcs_ok = readSnapshot();
   const dcs::ClusterSnapshot& snapshot = last_snapshot_;
   // Be visible before acting: a long action (rewind, a standby catching up)
   // must not keep our member key away, or the leader will not keep our slot.
@@ -214,12 +223,7 @@ Decision Agent::runCycle() {
 
   // Decide.
   const Decision decision = decide(snapshot, local, settings_, DecisionTime{now_mono, clock_.wallNow()});
-  ++decision_counts_[decision.rule];
-  const std::string line = decision.rule + ": " + decision.reason;
-  if (line != last_logged_) {
-    spdlog::info("[{}] {}", decision.rule, decision.reason);
-    last_logged_ = line;
-  }
+  noteDecision(decision);
 
   // Execute.
   postgres_.setSlotName(dynamic_.use_slots ? slotNameFor(config_.name) : "");
@@ -232,15 +236,20 @@ Decision Agent::runCycle() {
       }
     }
   }
-  const ExecutionResult executed = executor_.run(to_run, snapshot, pg);
-  last_renewal_failed_ = executed.lock_renewal_failed;
+  ExecutionResult executed;
+  if (long_actions_on_worker_ && longActionState(to_run)) {
+    startLongAction(to_run, snapshot, pg);
+  } else {
+    executed = executor_.run(to_run, snapshot, pg);
+    last_renewal_failed_ = executed.lock_renewal_failed;
+  }
 
   // Publish what we are now.
   const auto did = [&executed](ActionKind kind) {
     return std::find(executed.done.begin(), executed.done.end(), kind) != executed.done.end();
   };
   const bool leads_now = did(ActionKind::kRenewLock) || did(ActionKind::kAcquireLock);
-  const PgObservation after = decision.actions.empty() ? pg : postgres_.observe();
+  const PgObservation after = decision.actions.empty() || long_action_ ? pg : postgres_.observe();
   if (board_) board_->publish(describeStatus(after, snapshot, local.dcs_ok, leads_now, now_mono));
   if (local.dcs_ok) {
     if (!did(ActionKind::kRenewLock)) {
@@ -264,12 +273,84 @@ Decision Agent::runCycle() {
   return decision;
 }
 
+bool Agent::readSnapshot() {
+  auto loaded = dcs::loadCluster(dcs_, lock_.paths(), malformed_);
+  if (!loaded.ok()) return false;
+  dcs_last_seen_ = clock_.wallNow();
+  last_snapshot_ = std::move(*loaded);
+  refreshSettings(last_snapshot_);
+  return true;
+}
+
+void Agent::noteDecision(const Decision& decision) {
+  ++decision_counts_[decision.rule];
+  // One line per decision that differs from the last: no line per idle loop.
+  if (const std::string line = decision.rule + ": " + decision.reason; line != last_logged_) {
+    spdlog::info("[{}] {}", decision.rule, decision.reason);
+    last_logged_ = line;
+  }
+}
+
+void Agent::startLongAction(const Decision& decision, const dcs::ClusterSnapshot& snapshot, const PgObservation& pg) {
+  last_pg_ = pg;
+  LongAction action;
+  action.rule = decision.rule;
+  action.state = *longActionState(decision);
+  // The worker gets its own copies; the loop does not touch PostgreSQL
+  // until it is done.
+  action.result = std::async(std::launch::async, [this, decision, snapshot, pg] {
+    ExecutionResult executed = executor_.run(decision, snapshot, pg);
+    if (wake_) wake_();
+    return executed;
+  });
+  spdlog::info("[{}] {} on a worker thread", decision.rule, action.state);
+  long_action_ = std::move(action);
+}
+
+void Agent::finishLongAction() {
+  const ExecutionResult executed = long_action_->result.get();
+  if (executed.error) {
+    spdlog::warn("[{}] {} failed: {}", long_action_->rule, long_action_->state, executed.error->toString());
+  } else {
+    spdlog::info("[{}] {} finished", long_action_->rule, long_action_->state);
+  }
+  long_action_.reset();
+  last_logged_.clear();  // the next decision is logged even if it repeats the last one
+}
+
+Decision Agent::busyCycle() {
+  // Operations wait for PostgreSQL, which the worker owns: refuse them.
+  if (operations_) {
+    for (auto& pending : operations_->takeAll()) {
+      pending.reply.set_value(makeError(ErrorCode::kConflict, long_action_->state + " already in progress"));
+    }
+  }
+  LocalObservation local;
+  local.dcs_ok = readSnapshot();
+  local.long_action_running = true;
+  const auto now_mono = clock_.monotonicNow();
+  const Decision decision = decide(last_snapshot_, local, settings_, DecisionTime{now_mono, clock_.wallNow()});
+  noteDecision(decision);
+  bool renewed = false;
+  for (const auto& action : decision.actions) {
+    if (action.kind != ActionKind::kRenewLock) continue;  // the busy rule only ever renews
+    auto result = lock_.renew();
+    last_renewal_failed_ = !result.ok();
+    renewed = result.ok();
+  }
+  if (local.dcs_ok) {
+    if (!renewed) (void)lock_.refreshLease();
+    (void)lock_.publishMember(describeSelf(last_pg_));
+  }
+  if (board_) board_->publish(describeStatus(last_pg_, last_snapshot_, local.dcs_ok, renewed, now_mono));
+  return decision;
+}
+
 void Agent::runOperations() {
   auto pending = operations_->takeAll();
   if (pending.empty()) return;
   const PgObservation pg = postgres_.observe();
-  auto loaded = dcs::loadCluster(dcs_, lock_.paths(), malformed_);
-  if (loaded.ok()) last_snapshot_ = std::move(*loaded);
+  (void)readSnapshot();
   const bool leads = last_snapshot_.leader && last_snapshot_.leader->name == config_.name;
   for (auto& [request, reply] : pending) reply.set_value(runOperation(request, pg, leads));
 }
@@ -407,6 +488,11 @@ void Agent::maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservati
 }
 
 Status Agent::shutdown() {
+  if (long_action_) {
+    // PostgreSQL belongs to the worker until it is done.
+    spdlog::info("waiting for the running {} to finish before stopping", long_action_->state);
+    finishLongAction();
+  }
   if (board_) {
     // Load balancers stop sending writes before PostgreSQL goes down.
     auto stopping = std::make_shared<AgentStatus>(*board_->current());

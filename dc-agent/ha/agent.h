@@ -4,6 +4,8 @@
 // (dc-agent/main.cc) calls runCycle() whenever the DCS watch reports a change
 // or loop_wait passes; scenario tests call it on simulated time.
 
+#include <functional>
+#include <future>
 #include <optional>
 #include <string>
 
@@ -39,6 +41,17 @@ class Agent {
   // Operations asked through the REST API run at the start of a cycle.
   void attachOperations(OperationMailbox* operations) { operations_ = operations; }
 
+  // Bootstrap, clone and rewind run on a worker thread, and the loop keeps
+  // renewing the lock and the member key meanwhile ("busy" rule). `wake` is
+  // called when the worker is done. Off by default: scenario tests run them
+  // inline, on simulated time.
+  void runLongActionsOnWorker(std::function<void()> wake) {
+    long_actions_on_worker_ = true;
+    wake_ = std::move(wake);
+  }
+  // A long action is running: PostgreSQL belongs to the worker.
+  bool busy() const { return long_action_.has_value(); }
+
  private:
   void refreshSettings(const dcs::ClusterSnapshot& snapshot);
   dcs::MemberInfo describeSelf(const PgObservation& pg) const;
@@ -46,6 +59,13 @@ class Agent {
                                                     bool dcs_ok, bool leads, MonoTime cycle_start) const;
   void maintainSlots(const dcs::ClusterSnapshot& snapshot);
   void maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
+  // Reads the cluster into last_snapshot_ and refreshes the settings; false
+  // when the DCS cannot be read.
+  bool readSnapshot();
+  void noteDecision(const Decision& decision);
+  Decision busyCycle();
+  void startLongAction(const Decision& decision, const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
+  void finishLongAction();
   void runOperations();
   void runScheduledRestart();
   OperationOutcome runOperation(const OperationRequest& request, const PgObservation& pg, bool leads);
@@ -75,6 +95,15 @@ class Agent {
   OperationMailbox* operations_ = nullptr;
   bool clone_from_leader_ = false;  // reinitialize {from_leader: true}
   std::optional<OperationRequest> scheduled_restart_;
+  struct LongAction {
+    std::future<ExecutionResult> result;
+    std::string rule;
+    std::string state;  // shown as the member's state: "creating replica", ...
+  };
+  std::optional<LongAction> long_action_;
+  bool long_actions_on_worker_ = false;
+  std::function<void()> wake_;
+  PgObservation last_pg_;  // the last observation before a long action
   std::map<std::string, std::uint64_t> decision_counts_;
   WallTime dcs_last_seen_{};
 };

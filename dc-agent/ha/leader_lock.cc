@@ -9,6 +9,7 @@ LeaderLock::LeaderLock(dcs::Dcs& dcs, dcs::ClusterPaths paths, std::string name,
     : dcs_(dcs), paths_(std::move(paths)), name_(std::move(name)), ttl_(ttl) {}
 
 void LeaderLock::setTtl(std::chrono::seconds ttl) {
+  std::lock_guard guard(mutex_);
   if (ttl != ttl_) {
     ttl_ = ttl;
     // Patroni drops the lease on a TTL change; the next one gets the new TTL.
@@ -19,6 +20,7 @@ void LeaderLock::setTtl(std::chrono::seconds ttl) {
 }
 
 Status LeaderLock::ensureLease() {
+  std::lock_guard guard(mutex_);
   if (lease_ != 0) return okStatus();
   auto lease = dcs_.grantLease(ttl_);
   if (!lease.ok()) return lease.error();
@@ -28,6 +30,7 @@ Status LeaderLock::ensureLease() {
 }
 
 Status LeaderLock::refreshLease() {
+  std::lock_guard guard(mutex_);
   if (lease_ != 0) {
     auto ttl = dcs_.keepAlive(lease_);
     if (ttl.ok()) return okStatus();
@@ -38,6 +41,7 @@ Status LeaderLock::refreshLease() {
 }
 
 Result<bool> LeaderLock::acquire() {
+  std::lock_guard guard(mutex_);
   // Patroni's "our lease disappeared": grant a new one and try once more.
   for (int attempt = 0; attempt < 2; ++attempt) {
     PGT_TRY(ensureLease());
@@ -51,6 +55,7 @@ Result<bool> LeaderLock::acquire() {
 }
 
 Status LeaderLock::renew() {
+  std::lock_guard guard(mutex_);
   const auto started = std::chrono::steady_clock::now();
   Status renewed = renewUntimed();
   last_renew_latency_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
@@ -84,16 +89,19 @@ Status LeaderLock::renewUntimed() {
 }
 
 Status LeaderLock::release() {
+  std::lock_guard guard(mutex_);
   auto released = dcs::deleteIfValue(dcs_, paths_.leader(), name_);
   if (!released.ok()) return released.error();
   return okStatus();
 }
 
 Result<bool> LeaderLock::raceInitialize(const std::string& value) {
+  std::lock_guard guard(mutex_);
   return dcs::createIfAbsent(dcs_, paths_.initialize(), value);
 }
 
 Status LeaderLock::writeInitialize(const std::string& system_id) {
+  std::lock_guard guard(mutex_);
   auto result = dcs_.txn({Compare::valueIs(paths_.initialize(), "")}, {WriteOp::put(paths_.initialize(), system_id)});
   if (!result.ok()) return result.error();
   if (!result->succeeded) return makeError(ErrorCode::kConflict, "/initialize changed during the bootstrap");
@@ -101,18 +109,21 @@ Status LeaderLock::writeInitialize(const std::string& system_id) {
 }
 
 Status LeaderLock::cancelInitialize() {
+  std::lock_guard guard(mutex_);
   auto result = dcs::deleteIfValue(dcs_, paths_.initialize(), "");
   if (!result.ok()) return result.error();
   return okStatus();
 }
 
 Status LeaderLock::writeConfigIfAbsent(const std::string& json) {
+  std::lock_guard guard(mutex_);
   auto result = dcs::createIfAbsent(dcs_, paths_.config(), json);
   if (!result.ok()) return result.error();
   return okStatus();
 }
 
 Status LeaderLock::publishMember(const dcs::MemberInfo& member) {
+  std::lock_guard guard(mutex_);
   PGT_TRY(ensureLease());
   const std::string json = dcs::toJson(member);
   if (json == published_member_) return okStatus();  // written only on change, as Patroni does
@@ -126,12 +137,14 @@ Status LeaderLock::publishMember(const dcs::MemberInfo& member) {
 }
 
 Status LeaderLock::clearFailover(dcs::Revision mod_revision) {
+  std::lock_guard guard(mutex_);
   auto result = dcs::compareAndDelete(dcs_, paths_.failover(), mod_revision);
   if (!result.ok()) return result.error();
   return okStatus();
 }
 
 Status LeaderLock::writeSync(const dcs::SyncInfo& sync, dcs::Revision mod_revision) {
+  std::lock_guard guard(mutex_);
   auto written = dcs::compareAndSet(dcs_, paths_.sync(), dcs::toJson(sync), mod_revision);
   if (!written.ok()) return written.error();
   if (!*written) return makeError(ErrorCode::kConflict, "/sync changed meanwhile");
@@ -139,18 +152,21 @@ Status LeaderLock::writeSync(const dcs::SyncInfo& sync, dcs::Revision mod_revisi
 }
 
 Status LeaderLock::deleteSync(dcs::Revision mod_revision) {
+  std::lock_guard guard(mutex_);
   auto deleted = dcs::compareAndDelete(dcs_, paths_.sync(), mod_revision);
   if (!deleted.ok()) return deleted.error();
   return okStatus();
 }
 
 Status LeaderLock::publishStatus(const dcs::StatusInfo& status) {
+  std::lock_guard guard(mutex_);
   auto put = dcs_.put(paths_.status(), dcs::toJson(status), 0);
   if (!put.ok()) return put.error();
   return okStatus();
 }
 
 Status LeaderLock::appendHistory(const dcs::HistoryEntry& entry) {
+  std::lock_guard guard(mutex_);
   auto current = dcs_.get(paths_.history());
   if (!current.ok()) return current.error();
   std::vector<dcs::HistoryEntry> history;
@@ -168,6 +184,7 @@ Status LeaderLock::appendHistory(const dcs::HistoryEntry& entry) {
 }
 
 Status LeaderLock::revoke() {
+  std::lock_guard guard(mutex_);
   if (lease_ == 0) return okStatus();
   auto status = dcs_.revokeLease(lease_);
   lease_ = 0;

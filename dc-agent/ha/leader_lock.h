@@ -4,6 +4,7 @@
 // acquire, compare-and-set to renew and release.
 
 #include <chrono>
+#include <mutex>
 #include <string>
 
 #include "common/dcs/cluster.h"
@@ -34,7 +35,10 @@ class LeaderLock {
   // lease expired (the key is gone with it).
   Status renew();
   // How long the last renew() took (a metric; not used for decisions).
-  std::chrono::microseconds lastRenewLatency() const { return last_renew_latency_; }
+  std::chrono::microseconds lastRenewLatency() const {
+    std::lock_guard guard(mutex_);
+    return last_renew_latency_;
+  }
   // Deletes the leader key if it still holds our name.
   Status release();
 
@@ -72,6 +76,9 @@ class LeaderLock {
   dcs::LeaseId lease_ = 0;
   std::string published_member_;
   std::chrono::microseconds last_renew_latency_{0};
+  // The HA loop renews the lock while a long action (bootstrap, clone,
+  // rewind) uses it on a worker thread. Recursive: methods call each other.
+  mutable std::recursive_mutex mutex_;
 };
 
 }  // namespace pgtandem::agent

@@ -153,6 +153,16 @@ TEST_F(RestApiTest, AllowlistRefusesOtherAddresses) {
   r.client_address = "::1";
   EXPECT_EQ((*api)->handle(r).status, 202);
 
+  // allowlist_include_members: the members' API hosts are let in too.
+  config_.restapi.allowlist = {"10.0.0.0/8"};
+  config_.restapi.allowlist_include_members = true;
+  auto with_members = RestApi::create(config_, *dcs_, board_, mailbox_, clock_);
+  ASSERT_TRUE(with_members.ok());
+  r.client_address = "127.0.0.1";
+  EXPECT_EQ((*with_members)->handle(r).status, 202);
+  r.client_address = "192.0.2.1";
+  EXPECT_EQ((*with_members)->handle(r).status, 403);
+
   config_.restapi.allowlist = {"10.0.0.0/33"};
   EXPECT_FALSE(RestApi::create(config_, *dcs_, board_, mailbox_, clock_).ok());
 }
