@@ -36,7 +36,7 @@
 #include "common/pg/pg_session.h"
 #include "common/util/log.h"
 #include "tests/support/etcd_process.h"
-#include "tests/support/http_client.h"
+#include "common/http/http_client.h"
 #include "tests/support/ports.h"
 
 namespace {
@@ -200,14 +200,17 @@ class Trial {
       for (auto& n : nodes_) {
         if (n.name != from) to = n.name;
       }
-      const auto answer = testing::httpRequest(byName(from).api_port, "POST", "/switchover",
-                                               R"({"leader":")" + from + R"(","candidate":")" + to + "\"}");
-      const bool switched = answer.status == 200 && eventually([&] { return leader() == to && isPrimary(byName(to)); }, 60s);
+      const auto answer = http::call("http://127.0.0.1:" + std::to_string(byName(from).api_port), "POST", "/switchover",
+                                     R"({"leader":")" + from + R"(","candidate":")" + to + "\"}");
+      const bool switched = answer.ok() && answer->status == 200 && eventually([&] { return leader() == to && isPrimary(byName(to)); }, 60s);
       std::this_thread::sleep_for(2s);
       stop_probe_ = true;
       probe_.join();
       if (switched) result.switchover_gap_s = largestGap();
-      if (!switched) std::cerr << system_ << ": switchover failed: " << answer.status << " " << answer.body << "\n";
+      if (!switched) {
+        std::cerr << system_ << ": switchover failed: "
+                  << (answer.ok() ? std::to_string(answer->status) + " " + answer->body : answer.error().message) << "\n";
+      }
       if (!eventually([&] { return healthy(); }, 120s)) return result;
     }
     {

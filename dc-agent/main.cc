@@ -13,7 +13,7 @@
 #include <iostream>
 
 #include "common/config/config.h"
-#include "common/dcs/etcd_dcs.h"
+#include "common/config/etcd_options.h"
 #include "common/pg/postgres.h"
 #include "common/util/log.h"
 #include "dc-agent/ha/agent.h"
@@ -41,16 +41,8 @@ const sigset_t& handledSignals() {
 }
 
 int runAgent(const config::Config& config) {
-  dcs::EtcdOptions etcd;
-  etcd.endpoints = config.etcd.hosts;
-  etcd.tls = config.etcd.protocol == "https";
-  etcd.ca_file = config.etcd.cacert;
-  etcd.cert_file = config.etcd.cert;
-  etcd.key_file = config.etcd.key;
-  etcd.username = config.etcd.username;
-  etcd.password = config.etcd.password;
-  etcd.request_timeout = std::chrono::seconds(std::max(1, config.bootstrap.dcs.retry_timeout));
-  auto client = dcs::EtcdDcs::create(etcd);
+  auto client = dcs::EtcdDcs::create(
+      config::etcdOptions(config.etcd, std::chrono::seconds(std::max(1, config.bootstrap.dcs.retry_timeout))));
   if (!client.ok()) {
     spdlog::critical("{}", client.error().message);
     return 2;

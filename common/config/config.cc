@@ -395,9 +395,11 @@ bool looksLikeHostPort(const std::string& value) {
   return n > 0 && n <= 65535;
 }
 
-void validate(Reader& r, const YAML::Node& root, Config& c) {
+void validate(Reader& r, const YAML::Node& root, Config& c, ConfigPurpose purpose) {
   auto require = [&](const std::string& value, const YAML::Node& node, const std::string& key) {
-    if (value.empty()) r.errors_.push_back({r.file(), Reader::lineOf(node), key, "is required"});
+    if (value.empty() && purpose == ConfigPurpose::kAgent) {
+      r.errors_.push_back({r.file(), Reader::lineOf(node), key, "is required"});
+    }
   };
   require(c.scope, at(root, "scope"), "scope");
   require(c.name, at(root, "name"), "name");
@@ -471,7 +473,8 @@ Environment processEnvironment() {
   return env;
 }
 
-Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string& file, const Environment& env) {
+Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string& file, const Environment& env,
+                                 ConfigPurpose purpose) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -509,6 +512,17 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
       r.readString(restapi, "verify_client", "restapi", c.restapi.verify_client);
       r.readList(restapi, "allowlist", "restapi", c.restapi.allowlist);
       r.readBool(restapi, "allowlist_include_members", "restapi", c.restapi.allowlist_include_members);
+    }
+
+    YAML::Node ctl = r.section(root, "ctl", "");
+    if (ctl.IsMap()) {
+      r.checkKeys(ctl, "ctl", {"authentication", "insecure", "cacert", "certfile", "keyfile", "keyfile_password"});
+      readCredentials(r, ctl, "authentication", "ctl", c.ctl.authentication);
+      r.readBool(ctl, "insecure", "ctl", c.ctl.insecure);
+      r.readString(ctl, "cacert", "ctl", c.ctl.cacert);
+      r.readString(ctl, "certfile", "ctl", c.ctl.certfile);
+      r.readString(ctl, "keyfile", "ctl", c.ctl.keyfile);
+      r.readString(ctl, "keyfile_password", "ctl", c.ctl.keyfile_password);
     }
 
     for (const char* section_name : {"etcd", "etcd3"}) {
@@ -628,7 +642,7 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
 
   applyEnvironment(r, env, c);
   if (c.namespace_.empty()) c.namespace_ = "/service/";
-  validate(r, root, c);
+  validate(r, root, c, purpose);
 
   if (!r.errors_.empty()) {
     std::string message;
@@ -638,12 +652,12 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
   return LoadedConfig{std::move(c), std::move(r.warnings_)};
 }
 
-Result<LoadedConfig> loadConfigFile(const std::string& path, const Environment& env) {
+Result<LoadedConfig> loadConfigFile(const std::string& path, const Environment& env, ConfigPurpose purpose) {
   std::ifstream in(path);
   if (!in) return makeError(ErrorCode::kConfig, path + ": cannot open the configuration file");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return parseConfig(buffer.str(), path, env);
+  return parseConfig(buffer.str(), path, env, purpose);
 }
 
 }  // namespace pgtandem::config

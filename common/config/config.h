@@ -28,6 +28,13 @@ struct RestApiConfig {
   bool allowlist_include_members = false;
 };
 
+// Patroni's `ctl` section: how the command line reaches the REST API.
+struct CtlConfig {
+  Credentials authentication;
+  bool insecure = false;  // do not verify the REST API's certificate
+  std::string cacert, certfile, keyfile, keyfile_password;
+};
+
 struct EtcdConfig {
   std::vector<std::string> hosts;  // host:port
   std::string protocol = "http";
@@ -121,6 +128,7 @@ struct Config {
   PostgresqlConfig postgresql;
   std::map<std::string, std::string> tags;  // tag -> JSON text
   WatchdogConfig watchdog;
+  CtlConfig ctl;
 };
 
 struct ConfigIssue {
@@ -142,12 +150,18 @@ using Environment = std::map<std::string, std::string>;
 // The process environment, for production callers.
 Environment processEnvironment();
 
+// Who reads the file: a dc-agent needs a whole node's configuration; dcctl
+// only needs the DCS (and takes the rest from the command line).
+enum class ConfigPurpose { kAgent, kClient };
+
 // Parses YAML text. `file` is used in messages. On failure the error's
 // message lists every problem found, one per line.
-Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string& file, const Environment& env);
+Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string& file, const Environment& env,
+                                 ConfigPurpose purpose = ConfigPurpose::kAgent);
 
 // Reads and parses a file.
-Result<LoadedConfig> loadConfigFile(const std::string& path, const Environment& env);
+Result<LoadedConfig> loadConfigFile(const std::string& path, const Environment& env,
+                                    ConfigPurpose purpose = ConfigPurpose::kAgent);
 
 // Patroni's timing rule, also used when /config changes at run time.
 Status validateTiming(int ttl, int loop_wait, int retry_timeout);

@@ -142,4 +142,40 @@ Result<DynamicState> parseDynamicJson(const std::string& text, const DynamicConf
   return state;
 }
 
+Status validateDynamicJson(const std::string& text, const DynamicConfig& defaults) {
+  auto parsed = parseDynamicJson(text, defaults);
+  if (!parsed.ok()) return parsed.error();
+  return validateTiming(parsed->config.ttl, parsed->config.loop_wait, parsed->config.retry_timeout);
+}
+
+namespace {
+
+void mergeInto(json::value& target, const json::value& patch) {
+  if (!patch.is_object()) {
+    target = patch;
+    return;
+  }
+  if (!target.is_object()) target = json::object{};
+  json::object& t = target.get_object();
+  for (const auto& [key, value] : patch.get_object()) {
+    if (value.is_null()) {
+      t.erase(key);
+    } else {
+      mergeInto(t[key], value);
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::string> applyMergePatch(const std::string& base, const std::string& patch) {
+  boost::system::error_code ec;
+  const json::value p = json::parse(patch, ec);
+  if (ec) return makeError(ErrorCode::kInvalidArgument, "the patch is not valid JSON: " + ec.message());
+  json::value merged = json::parse(base, ec);
+  if (ec || !merged.is_object()) merged = json::object{};
+  mergeInto(merged, p);
+  return json::serialize(merged);
+}
+
 }  // namespace pgtandem::config

@@ -20,4 +20,14 @@ struct DynamicState {
 };
 Result<DynamicState> parseDynamicJson(const std::string& json, const DynamicConfig& defaults);
 
+// Checks a whole /config document before it is written: it parses, every
+// value has the right type, and the timings keep loop_wait + 2*retry_timeout
+// <= ttl. The error says what is wrong.
+Status validateDynamicJson(const std::string& json, const DynamicConfig& defaults);
+
+// RFC 7386 JSON merge patch: `null` deletes, objects merge, anything else
+// replaces. A `base` that is not a JSON object counts as {}. Errors when
+// `patch` is not valid JSON.
+Result<std::string> applyMergePatch(const std::string& base, const std::string& patch);
+
 }  // namespace pgtandem::config

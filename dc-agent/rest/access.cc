@@ -98,30 +98,6 @@ bool IpNetwork::contains(const std::string& address) const {
   return (a->bytes[static_cast<std::size_t>(full_bytes)] & mask) == (bytes_[static_cast<std::size_t>(full_bytes)] & mask);
 }
 
-std::string base64Encode(const std::string& text) {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((text.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < text.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(text[i]) << 16) | (static_cast<unsigned char>(text[i + 1]) << 8) |
-                       static_cast<unsigned char>(text[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i < text.size()) {
-    unsigned v = static_cast<unsigned char>(text[i]) << 16;
-    if (i + 1 < text.size()) v |= static_cast<unsigned char>(text[i + 1]) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < text.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 std::optional<HttpResponse> checkAccess(const AccessPolicy& policy, const std::vector<IpNetwork>& extra_allowed,
                                         bool allowlist_active, const HttpRequest& request) {
   if (allowlist_active) {
@@ -135,7 +111,7 @@ std::optional<HttpResponse> checkAccess(const AccessPolicy& policy, const std::v
     return HttpResponse{403, "client certificate required", "text/plain", {}};
   }
   if (!policy.basic_auth.empty()) {
-    const std::string expected = "Basic " + base64Encode(policy.basic_auth);
+    const std::string& expected = policy.basic_auth;
     const std::string& given = request.authorization;
     if (given.empty()) {
       return HttpResponse{401, "no auth header received", "text/plain", {{"WWW-Authenticate", "Basic realm=\"pgtandem\""}}};

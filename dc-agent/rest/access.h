@@ -30,7 +30,7 @@ class IpNetwork {
 struct AccessPolicy {
   std::vector<IpNetwork> allowlist;  // empty: any address
   bool require_client_certificate = false;  // verify_client optional/required over TLS
-  std::string basic_auth;  // "user:password"; empty: no auth
+  std::string basic_auth;  // the expected Authorization header ("Basic ..."); empty: no auth
 };
 
 // nullopt when the request may proceed; otherwise the 401/403 response.
@@ -38,7 +38,5 @@ struct AccessPolicy {
 // with allowlist_include_members).
 std::optional<HttpResponse> checkAccess(const AccessPolicy& policy, const std::vector<IpNetwork>& extra_allowed,
                                         bool allowlist_active, const HttpRequest& request);
-
-std::string base64Encode(const std::string& text);
 
 }  // namespace pgtandem::rest

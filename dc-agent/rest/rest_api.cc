@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/config/dynamic_json.h"
+#include "common/http/http_client.h"
 #include "common/util/log.h"
 #include "dc-agent/ha/decision.h"
 #include "dc-agent/rest/health.h"
@@ -49,23 +50,6 @@ Result<bool> boolField(const json::object& o, const char* key) {
   return v->get_bool();
 }
 
-// RFC 7386 JSON merge patch: null deletes, objects merge, anything else replaces.
-void mergePatch(json::value& target, const json::value& patch) {
-  if (!patch.is_object()) {
-    target = patch;
-    return;
-  }
-  if (!target.is_object()) target = json::object{};
-  json::object& t = target.get_object();
-  for (const auto& [key, value] : patch.get_object()) {
-    if (value.is_null()) {
-      t.erase(key);
-    } else {
-      mergePatch(t[key], value);
-    }
-  }
-}
-
 bool hasTimezone(const std::string& iso) {
   const auto t = iso.find('T');
   if (t == std::string::npos) return false;
@@ -95,7 +79,8 @@ Result<std::unique_ptr<RestApi>> RestApi::create(const config::Config& config, d
       !config.restapi.certfile.empty() &&
       (config.restapi.verify_client == "optional" || config.restapi.verify_client == "required");
   if (!config.restapi.authentication.username.empty()) {
-    policy.basic_auth = config.restapi.authentication.username + ":" + config.restapi.authentication.password;
+    policy.basic_auth =
+        http::basicAuthorization(config.restapi.authentication.username, config.restapi.authentication.password);
   }
   return std::unique_ptr<RestApi>(new RestApi(config, dcs, board, operations, clock, std::move(policy)));
 }
@@ -313,23 +298,19 @@ HttpResponse RestApi::patchConfig(const HttpRequest& request, bool replace) {
   if (!body.ok()) return text(400, body.error().message);
   auto got = dcs_.get(paths_.config());
   if (!got.ok()) return text(503, "cannot read the DCS: " + got.error().message);
-  json::value merged = json::object{};
+  std::string base = "{}";
   dcs::Revision revision = 0;
   if (!replace) {
     if (got->kvs.empty()) return text(503, "the cluster has no /config to patch");
-    boost::system::error_code ec;
-    merged = json::parse(got->kvs.front().value, ec);
-    if (ec || !merged.is_object()) merged = json::object{};  // garbage in the DCS: the patch starts afresh
+    base = got->kvs.front().value;  // garbage in the DCS counts as {}: the patch starts afresh
     revision = got->kvs.front().mod_revision;
   }
-  mergePatch(merged, *body);
-  const std::string serialized = json::serialize(merged);
+  auto merged = config::applyMergePatch(base, request.body);
+  if (!merged.ok()) return text(400, merged.error().message);
+  const std::string& serialized = *merged;
   // Refuse what the agents could not apply, with the reason.
-  auto parsed = config::parseDynamicJson(serialized, config_.bootstrap.dcs);
-  if (!parsed.ok()) return text(400, "invalid configuration: " + parsed.error().message);
-  if (auto timing = config::validateTiming(parsed->config.ttl, parsed->config.loop_wait, parsed->config.retry_timeout);
-      !timing.ok()) {
-    return text(400, "invalid configuration: " + timing.error().message);
+  if (auto valid = config::validateDynamicJson(serialized, config_.bootstrap.dcs); !valid.ok()) {
+    return text(400, "invalid configuration: " + valid.error().message);
   }
   if (replace) {
     if (auto put = dcs_.put(paths_.config(), serialized); !put.ok()) return text(502, "failed to write /config");

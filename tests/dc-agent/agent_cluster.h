@@ -20,7 +20,7 @@
 #include "common/dcs/etcd_dcs.h"
 #include "common/pg/pg_session.h"
 #include "tests/support/etcd_process.h"
-#include "tests/support/http_client.h"
+#include "common/http/http_client.h"
 #include "tests/support/ports.h"
 
 namespace pgtandem::testing {
@@ -210,9 +210,13 @@ class AgentCluster : public ::testing::Test {
   }
 
   // A REST call to `node`'s agent (HTTP/1.0, Basic auth as admin).
-  HttpResult api(const AgentNode& node, const std::string& method, const std::string& target,
-                 const std::string& body = "", bool with_auth = true) {
-    return httpRequest(node.api_port, method, target, body, with_auth ? "Basic YWRtaW46c2VjcmV0" : "");
+  // (status 0: no answer.)
+  http::Response api(const AgentNode& node, const std::string& method, const std::string& target,
+                     const std::string& body = "", bool with_auth = true) {
+    http::CallOptions options;
+    if (with_auth) options.authorization = http::basicAuthorization("admin", "secret");
+    auto answer = http::call("http://127.0.0.1:" + std::to_string(node.api_port), method, target, body, options);
+    return answer.ok() ? *answer : http::Response{};
   }
 
   std::string callbackLog() {

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/dcs/memory_dcs.h"
+#include "common/http/http_client.h"
 #include "dc-agent/rest/rest_api.h"
 
 namespace pgtandem::rest {
@@ -131,9 +132,9 @@ TEST_F(RestApiTest, ChangesNeedCredentials) {
   EXPECT_EQ(call("PATCH", "/config", R"({"ttl":31})", "").status, 401);
   EXPECT_EQ(call("POST", "/restart", "", "").status, 401);
   EXPECT_EQ(call("GET", "/patroni", "", "").status, 200) << "reads need no credentials";
-  EXPECT_EQ(base64Encode("admin:secret"), "YWRtaW46c2VjcmV0");
-  EXPECT_EQ(base64Encode("a"), "YQ==");
-  EXPECT_EQ(base64Encode("ab"), "YWI=");
+  EXPECT_EQ(http::basicAuthorization("admin", "secret"), "Basic YWRtaW46c2VjcmV0");
+  EXPECT_EQ(http::basicAuthorization("a", ""), "Basic YTo=");
+  EXPECT_EQ(http::basicAuthorization("ab", "c"), "Basic YWI6Yw==");
 }
 
 TEST_F(RestApiTest, AllowlistRefusesOtherAddresses) {

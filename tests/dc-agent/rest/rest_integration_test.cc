@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 
 using RestCluster = AgentCluster;
 
-std::string roleOf(const HttpResult& patroni) {
+std::string roleOf(const http::Response& patroni) {
   boost::system::error_code ec;
   auto doc = boost::json::parse(patroni.body, ec);
   if (ec || !doc.is_object() || !doc.as_object().contains("role")) return "";

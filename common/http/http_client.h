@@ -1,0 +1,31 @@
+#pragma once
+// A small blocking HTTP/1.0 client for calling members' REST APIs (dcctl,
+// tests, benchmarks): one request per connection, bounded by a timeout.
+// Plain http:// only for now.
+
+#include <chrono>
+#include <string>
+
+#include "common/util/result.h"
+
+namespace pgtandem::http {
+
+struct Response {
+  int status = 0;
+  std::string body;
+};
+
+struct CallOptions {
+  std::string authorization;  // the Authorization header value; "" for none
+  std::chrono::milliseconds timeout{30000};
+};
+
+// `base_url` is "http://host:port" (a path after it is ignored), e.g. a
+// member's api_url. kUnavailable when nothing answered in time.
+Result<Response> call(const std::string& base_url, const std::string& method, const std::string& target,
+                      const std::string& body = "", const CallOptions& options = {});
+
+// "Basic <base64(user:password)>".
+std::string basicAuthorization(const std::string& username, const std::string& password);
+
+}  // namespace pgtandem::http

@@ -1,0 +1,191 @@
+// dcctl: the operator's command line for pgtandem clusters (patronictl's
+// verbs). It reads the DCS directly and calls the members' REST APIs.
+//   dcctl [-c FILE] [--dcs-url etcd3://host:port[,host:port][/namespace]] VERB [CLUSTER] [args]
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "common/config/etcd_options.h"
+#include "common/util/log.h"
+#include "ctl/commands.h"
+
+namespace {
+
+using namespace pgtandem;
+
+std::string defaultConfigPath() {
+  if (const char* env = std::getenv("PGTANDEM_CONFIG"); env && *env) return env;
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    const std::string user = std::string(home) + "/.config/pgtandem/dcctl.yml";
+    if (std::filesystem::exists(user)) return user;
+  }
+  return "/etc/pgtandem/dcctl.yml";
+}
+
+// etcd3://h1:2379,h2:2379/service -> hosts and namespace.
+Status applyDcsUrl(const std::string& url, config::Config& c) {
+  std::string rest = url;
+  for (const char* scheme : {"etcd3://", "etcd://", "http://"}) {
+    if (rest.rfind(scheme, 0) == 0) rest = rest.substr(std::string(scheme).size());
+  }
+  if (rest.empty()) return makeError(ErrorCode::kInvalidArgument, "--dcs-url: no host in '" + url + "'");
+  const auto slash = rest.find('/');
+  const std::string hosts = rest.substr(0, slash);
+  if (slash != std::string::npos && slash + 1 < rest.size()) c.namespace_ = "/" + rest.substr(slash + 1) + "/";
+  c.etcd.hosts.clear();
+  for (std::size_t start = 0; start <= hosts.size();) {
+    const auto comma = std::min(hosts.find(',', start), hosts.size());
+    if (comma > start) c.etcd.hosts.push_back(hosts.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dcctl: operate pgtandem clusters (patronictl's verbs)"};
+  app.require_subcommand(1);
+  std::string config_file, dcs_url;
+  app.add_option("-c,--config", config_file, "dc-agent (patroni.yml) or dcctl configuration; default $PGTANDEM_CONFIG");
+  app.add_option("-d,--dcs-url", dcs_url, "etcd3://HOST:PORT[,HOST:PORT][/NAMESPACE]");
+
+  std::string scope, format_text = "pretty", leader, candidate, scheduled, role = "any", pg_version, member;
+  std::vector<std::string> members;
+  bool force = false, extended = false, wait = false, pending = false, from_leader = false;
+  double watch = 0;
+  int watch_rounds = 0;
+  ctl::EditOptions edit;
+
+  auto cluster_arg = [&](CLI::App* sub) { sub->add_option("cluster", scope, "the cluster's scope (default: from the configuration)"); };
+  auto force_flag = [&](CLI::App* sub) { sub->add_flag("--force", force, "do not ask for confirmation"); };
+  auto format_opt = [&](CLI::App* sub) { sub->add_option("-f,--format", format_text, "pretty, json, yaml or tsv"); };
+
+  auto* list = app.add_subcommand("list", "the members and their state");
+  cluster_arg(list);
+  format_opt(list);
+  list->add_flag("-e,--extended", extended, "always show pending restart, scheduled restart and tags");
+  list->add_flag_callback("-W", [&] { watch = 2; }, "refresh every 2 seconds");
+  list->add_option("-w,--watch", watch, "refresh every SEC seconds");
+  list->add_option("--watch-rounds", watch_rounds, "stop after N refreshes")->group("");
+  auto* topology = app.add_subcommand("topology", "the members as a replication tree");
+  cluster_arg(topology);
+  format_opt(topology);
+  topology->add_option("-w,--watch", watch, "refresh every SEC seconds");
+  topology->add_option("--watch-rounds", watch_rounds, "stop after N refreshes")->group("");
+  auto* history = app.add_subcommand("history", "the timeline history");
+  cluster_arg(history);
+  format_opt(history);
+  auto* show_config = app.add_subcommand("show-config", "the dynamic configuration (YAML)");
+  cluster_arg(show_config);
+
+  auto* switchover = app.add_subcommand("switchover", "hand the leader role to another member");
+  cluster_arg(switchover);
+  switchover->add_option("--leader,--primary", leader, "the current leader");
+  switchover->add_option("--candidate", candidate, "the member to promote");
+  switchover->add_option("--scheduled", scheduled, "when (ISO 8601 with timezone), or now");
+  force_flag(switchover);
+  auto* failover = app.add_subcommand("failover", "promote a named member");
+  cluster_arg(failover);
+  failover->add_option("--candidate", candidate, "the member to promote");
+  force_flag(failover);
+
+  // CLUSTER [MEMBER...] [-r ROLE] [--force]
+  auto member_args = [&](CLI::App* sub, bool with_role) {
+    sub->add_option("cluster", scope, "the cluster's scope");
+    sub->add_option("members", members, with_role ? "members (default: all)" : "members");
+    if (with_role) sub->add_option("-r,--role", role, "leader, primary, standby-leader, replica, standby or any");
+    force_flag(sub);
+  };
+  auto* restart = app.add_subcommand("restart", "restart PostgreSQL on members");
+  member_args(restart, true);
+  restart->add_flag("--pending", pending, "only members with a pending restart");
+  restart->add_option("--scheduled", scheduled, "when (ISO 8601 with timezone)");
+  restart->add_option("--pg-version", pg_version, "only members running an older PostgreSQL");
+  auto* reload = app.add_subcommand("reload", "reload the configuration of members");
+  member_args(reload, true);
+  auto* reinit = app.add_subcommand("reinit", "wipe members and clone them again");
+  member_args(reinit, false);
+  reinit->add_flag("--wait", wait, "wait until they are running again");
+  reinit->add_flag("--from-leader", from_leader, "clone from the leader, not a clonefrom member");
+
+  auto* pause = app.add_subcommand("pause", "maintenance mode: no automatic failover");
+  cluster_arg(pause);
+  pause->add_flag("--wait", wait, "wait until every member recognizes it");
+  auto* resume = app.add_subcommand("resume", "leave maintenance mode");
+  cluster_arg(resume);
+  resume->add_flag("--wait", wait, "wait until every member recognizes it");
+
+  auto* edit_config = app.add_subcommand("edit-config", "change the dynamic configuration");
+  cluster_arg(edit_config);
+  edit_config->add_option("-s,--set", edit.sets, "key.path=value");
+  edit_config->add_option("-p,--pg", edit.pg_sets, "postgresql parameter=value");
+  edit_config->add_option("--apply", edit.apply_file, "merge a YAML file ('-': stdin)");
+  edit_config->add_option("--replace", edit.replace_file, "replace with a YAML file ('-': stdin)");
+  edit_config->add_flag("-q,--quiet", edit.quiet, "do not show the diff");
+  force_flag(edit_config);
+
+  auto* remove = app.add_subcommand("remove", "delete the cluster's keys from the DCS (asks twice)");
+  cluster_arg(remove);
+  auto* dsn = app.add_subcommand("dsn", "a libpq connection string to a member");
+  cluster_arg(dsn);
+  dsn->add_option("-r,--role", role, "leader (default) or replica");
+  dsn->add_option("-m,--member", member, "a member by name");
+  auto* version = app.add_subcommand("version", "dcctl's version");
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::err);  // only the answer on stdout, reasons on stderr
+
+  if (version->parsed()) {
+    std::cout << "dcctl version 0.1.0\n";
+    return 0;
+  }
+  config::Config config;
+  const std::string path = config_file.empty() ? defaultConfigPath() : config_file;
+  if (!config_file.empty() || std::filesystem::exists(path) || dcs_url.empty()) {
+    auto loaded = config::loadConfigFile(path, config::processEnvironment(), config::ConfigPurpose::kClient);
+    if (!loaded.ok() && (dcs_url.empty() || !config_file.empty())) {
+      std::cerr << "dcctl: " << loaded.error().message << "\n";
+      return 2;
+    }
+    if (loaded.ok()) config = loaded->config;
+  }
+  if (!dcs_url.empty()) {
+    if (auto applied = applyDcsUrl(dcs_url, config); !applied.ok()) {
+      std::cerr << "dcctl: " << applied.error().message << "\n";
+      return 2;
+    }
+  }
+  if (config.namespace_.empty()) config.namespace_ = "/service/";
+  auto format = ctl::parseFormat(format_text);
+  if (!format.ok()) {
+    std::cerr << "dcctl: " << format.error().message << "\n";
+    return 2;
+  }
+  auto client = dcs::EtcdDcs::create(config::etcdOptions(config.etcd, std::chrono::seconds(3)));
+  if (!client.ok()) {
+    std::cerr << "dcctl: cannot use etcd: " << client.error().message << "\n";
+    return 2;
+  }
+  ctl::Context ctx(config, std::move(*client), ctl::Terminal{std::cin, std::cout, std::cerr});
+  ctx.force = force;
+  const ctl::ListOptions list_options{scope, *format, extended, watch, watch_rounds};
+  const ctl::MemberSelection selection{scope, members, role};
+  if (list->parsed()) return ctl::listCommand(ctx, list_options);
+  if (topology->parsed()) return ctl::topologyCommand(ctx, list_options);
+  if (history->parsed()) return ctl::historyCommand(ctx, scope, *format);
+  if (show_config->parsed()) return ctl::showConfigCommand(ctx, scope);
+  if (switchover->parsed()) return ctl::switchoverCommand(ctx, scope, leader, candidate, scheduled);
+  if (failover->parsed()) return ctl::failoverCommand(ctx, scope, candidate);
+  if (restart->parsed()) return ctl::restartCommand(ctx, selection, {pending, scheduled, pg_version});
+  if (reload->parsed()) return ctl::reloadCommand(ctx, selection);
+  if (reinit->parsed()) return ctl::reinitCommand(ctx, selection, wait, from_leader);
+  if (pause->parsed()) return ctl::pauseCommand(ctx, scope, true, wait);
+  if (resume->parsed()) return ctl::pauseCommand(ctx, scope, false, wait);
+  if (edit_config->parsed()) return ctl::editConfigCommand(ctx, scope, edit);
+  if (remove->parsed()) return ctl::removeCommand(ctx, scope);
+  if (dsn->parsed()) return ctl::dsnCommand(ctx, scope, role, member);
+  return 2;
+}

@@ -1,0 +1,134 @@
+// The dcctl binary against a real cluster (etcd, three PostgreSQL 15 nodes
+// under dc-agent): every verb that goes through the REST API, prompts
+// answered on stdin, and failures (unknown member, etcd down).
+
+#include <cstdio>
+
+#include "tests/dc-agent/agent_cluster.h"
+
+namespace pgtandem::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct CliResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+class DcctlCluster : public AgentCluster {
+ protected:
+  // Runs dcctl with `input` on its stdin, using pg1's configuration file.
+  CliResult dcctl(const std::string& args, const std::string& input = "") {
+    const std::string input_file = dir_ + "/dcctl.stdin";
+    std::ofstream(input_file) << input;
+    const std::string command = std::string(DCCTL_BIN) + " -c " + nodes_[0].config_file + " " + args + " < " +
+                                input_file + " 2>&1";
+    CliResult result;
+    FILE* p = ::popen(command.c_str(), "r");
+    if (!p) return result;
+    char buffer[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, p)) > 0) result.output.append(buffer, n);
+    const int status = ::pclose(p);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+  }
+
+  bool memberRunning(const std::string& name) {
+    auto cluster = dcs::loadCluster(*dcs_, dcs::ClusterPaths("/service/", "itest"), malformed_);
+    if (!cluster.ok()) return false;
+    const dcs::MemberInfo* m = cluster->member(name);
+    return m && m->state == "running";
+  }
+
+  dcs::MalformedValueLog malformed_;
+};
+
+TEST_F(DcctlCluster, EveryVerb) {
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
+  const std::string first = *leader();
+  ASSERT_TRUE(eventually([&] { return memberRunning("pg1") && memberRunning("pg2") && memberRunning("pg3"); }, 30s));
+
+  auto list = dcctl("list");
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_NE(list.output.find("+ Cluster: itest ("), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("| " + first + " "), std::string::npos);
+  EXPECT_NE(list.output.find("Leader"), std::string::npos);
+  EXPECT_EQ(dcctl("version").output, "dcctl version 0.1.0\n");
+  EXPECT_EQ(dcctl("topology itest -f tsv").exit_code, 0);
+
+  // Switchover with every question answered on stdin: leader (default),
+  // candidate, when (default now), confirmation.
+  std::string target;
+  for (auto& n : nodes_) {
+    if (n.name != first) target = n.name;
+  }
+  auto declined = dcctl("switchover", "\n" + target + "\n\nn\n");
+  EXPECT_EQ(declined.exit_code, 1) << declined.output;
+  EXPECT_EQ(leader(), first) << "a declined switchover changed the leader";
+  auto switched = dcctl("switchover", "\n" + target + "\n\ny\n");
+  EXPECT_EQ(switched.exit_code, 0) << switched.output;
+  EXPECT_NE(switched.output.find("Successfully switched over to \"" + target + "\""), std::string::npos) << switched.output;
+  ASSERT_TRUE(eventually([&] { return healthy(3) && memberRunning(first); }, 120s));
+  EXPECT_EQ(dcctl("history -f tsv").output.find("TL\tLSN\tReason"), 0u);
+
+  // Failover back, without questions.
+  ASSERT_TRUE(eventually([&] { return memberRunning(first); }, 30s));
+  auto failed_over = dcctl("failover itest --candidate " + first + " --force");
+  EXPECT_EQ(failed_over.exit_code, 0) << failed_over.output;
+  ASSERT_TRUE(eventually([&] { return healthy(3) && leader() == first && memberRunning(target); }, 120s));
+
+  // Restart and reload a member; reinit one and wait for it.
+  const auto before = postmasterPid(byName(target));
+  auto restarted = dcctl("restart itest " + target + " --force");
+  EXPECT_EQ(restarted.exit_code, 0) << restarted.output;
+  EXPECT_NE(restarted.output.find("Success: restart on member " + target), std::string::npos);
+  EXPECT_NE(postmasterPid(byName(target)), before);
+  auto pending = dcctl("restart itest " + target + " --pending --force");
+  EXPECT_EQ(pending.exit_code, 1) << "nothing is pending: " << pending.output;
+  EXPECT_NE(pending.output.find("Failed: restart for member " + target), std::string::npos);
+  auto reloaded = dcctl("reload itest --force");
+  EXPECT_EQ(reloaded.exit_code, 0) << reloaded.output;
+  EXPECT_NE(reloaded.output.find("Reload request received for member " + first), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return healthy(3) && memberRunning(target); }, 60s));
+  auto reinit = dcctl("reinit itest " + target + " --force --wait");
+  EXPECT_EQ(reinit.exit_code, 0) << reinit.output;
+  EXPECT_NE(reinit.output.find("Reinitialize of " + target + " is done"), std::string::npos) << reinit.output;
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
+
+  // Pause and resume, waiting for every member.
+  auto paused = dcctl("pause --wait");
+  EXPECT_EQ(paused.exit_code, 0) << paused.output;
+  EXPECT_NE(dcctl("list").output.find("Maintenance mode: on"), std::string::npos);
+  EXPECT_EQ(dcctl("pause").exit_code, 1) << "already paused";
+  auto resumed = dcctl("resume --wait");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+
+  // edit-config and show-config.
+  auto edited = dcctl("edit-config --force -q -s maximum_lag_on_failover=2097152 -p work_mem=8MB");
+  EXPECT_EQ(edited.exit_code, 0) << edited.output;
+  const auto shown = dcctl("show-config").output;
+  EXPECT_NE(shown.find("maximum_lag_on_failover: 2097152"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("work_mem: 8MB"), std::string::npos) << shown;
+  EXPECT_EQ(dcctl("edit-config --force -s ttl=2").exit_code, 1) << "invalid timings are refused";
+
+  // Failures name their reason.
+  auto unknown = dcctl("restart itest pg9 --force");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.output, "dcctl: pg9 is not a member of cluster itest\n");
+  auto dsn = dcctl("dsn");
+  EXPECT_EQ(dsn.output, "host=127.0.0.1 port=" + std::to_string(byName(first).pg_port) + "\n");
+
+  // etcd down: a clear error, not a hang.
+  etcd_.reset();
+  const auto started = std::chrono::steady_clock::now();
+  auto down = dcctl("list");
+  EXPECT_NE(down.exit_code, 0);
+  EXPECT_NE(down.output.find("dcctl: cannot read the DCS"), std::string::npos) << down.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 20s);
+}
+
+}  // namespace
+}  // namespace pgtandem::testing
