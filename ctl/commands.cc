@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <fstream>
+#include <unistd.h>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
+#include "common/pg/pg_session.h"
 #include "common/pg/postgres.h"
 #include "ctl/table.h"
 #include "ctl/yaml_json.h"
@@ -206,6 +209,46 @@ void reportFailure(Context& ctx, const std::string& verb, const dcs::MemberInfo&
                      << (answer.ok() ? "status code=" + std::to_string(answer->status) + ", (" + answer->body + ")"
                                      : answer.error().message)
                      << "\n";
+}
+
+// The member `dsn` and `query` talk to: by name, a running replica, or the leader.
+Result<const dcs::MemberInfo*> chooseMember(Context& ctx, const dcs::ClusterSnapshot& cluster, const std::string& scope,
+                                            const std::string& role, const std::string& member) {
+  const dcs::MemberInfo* chosen = nullptr;
+  if (!member.empty()) {
+    chosen = cluster.member(member);
+    if (!chosen) return makeError(ErrorCode::kNotFound, member + " is not a member of cluster " + ctx.scopeOr(scope));
+    return chosen;
+  }
+  if (role == "replica" || role == "standby") {
+    for (const auto& m : cluster.members) {
+      if ((!cluster.leader || m.name != cluster.leader->name) && m.state == "running") chosen = &m;
+    }
+  } else {
+    chosen = cluster.leaderMember();
+  }
+  if (!chosen) return makeError(ErrorCode::kNotFound, "no member of cluster " + ctx.scopeOr(scope) + " matches");
+  return chosen;
+}
+
+// Lets the operator edit `yaml` in $EDITOR (or $VISUAL, else vi); returns
+// the edited text.
+Result<std::string> editInEditor(const std::string& yaml) {
+  char path[] = "/tmp/dcctl-config-XXXXXX.yaml";
+  const int fd = ::mkstemps(path, 5);
+  if (fd < 0) return makeError(ErrorCode::kIo, "cannot create a temporary file");
+  const bool written = ::write(fd, yaml.data(), yaml.size()) == static_cast<ssize_t>(yaml.size());
+  ::close(fd);
+  const char* editor = std::getenv("EDITOR");
+  if (!editor || !*editor) editor = std::getenv("VISUAL");
+  if (!editor || !*editor) editor = "vi";
+  const int rc = written ? std::system((std::string(editor) + " '" + path + "'").c_str()) : -1;
+  std::ifstream in(path);
+  std::stringstream edited;
+  edited << in.rdbuf();
+  ::unlink(path);
+  if (rc != 0) return makeError(ErrorCode::kIo, std::string("the editor (") + editor + ") failed; nothing was written");
+  return edited.str();
 }
 
 std::string jsonString(const std::string& s) { return json::serialize(json::value(s)); }
@@ -482,6 +525,15 @@ int editConfigCommand(Context& ctx, const std::string& scope, const EditOptions&
   if (!cluster.ok()) return fail(ctx, cluster.error().message);
   const std::string before = cluster->config_json.value_or("{}");
   std::string after = before;
+  if (o.sets.empty() && o.pg_sets.empty() && o.apply_file.empty() && o.replace_file.empty()) {
+    auto yaml = jsonToYaml(before);
+    if (!yaml.ok()) return fail(ctx, "/config is not valid JSON: " + yaml.error().message);
+    auto edited = editInEditor(*yaml);
+    if (!edited.ok()) return fail(ctx, edited.error().message);
+    auto parsed = yamlToJson(*edited, "the edited configuration");
+    if (!parsed.ok()) return fail(ctx, parsed.error().message + "; nothing was written");
+    after = *parsed;
+  }
   if (!o.replace_file.empty()) {
     auto input = readInput(ctx, o.replace_file);
     if (!input.ok()) return fail(ctx, input.error().message);
@@ -550,21 +602,48 @@ int removeCommand(Context& ctx, const std::string& scope) {
 int dsnCommand(Context& ctx, const std::string& scope, const std::string& role, const std::string& member) {
   auto cluster = ctx.load(scope);
   if (!cluster.ok()) return fail(ctx, cluster.error().message);
-  const dcs::MemberInfo* chosen = nullptr;
-  if (!member.empty()) {
-    chosen = cluster->member(member);
-    if (!chosen) return fail(ctx, member + " is not a member of cluster " + ctx.scopeOr(scope));
-  } else if (role == "replica" || role == "standby") {
-    for (const auto& m : cluster->members) {
-      if ((!cluster->leader || m.name != cluster->leader->name) && m.state == "running") chosen = &m;
-    }
-  } else {
-    chosen = cluster->leaderMember();
-  }
-  if (!chosen) return fail(ctx, "no member of cluster " + ctx.scopeOr(scope) + " matches");
-  auto hp = pg::parseConnUrl(chosen->conn_url);
+  auto chosen = chooseMember(ctx, *cluster, scope, role, member);
+  if (!chosen.ok()) return fail(ctx, chosen.error().message);
+  auto hp = pg::parseConnUrl((*chosen)->conn_url);
   if (!hp.ok()) return fail(ctx, hp.error().message);
   ctx.out() << "host=" << hp->first << " port=" << hp->second << "\n";
+  return 0;
+}
+
+int queryCommand(Context& ctx, const QueryOptions& o) {
+  if (o.sql.empty() == o.file.empty()) return fail(ctx, "give the SQL with -c or -f (one of them)");
+  std::string sql = o.sql;
+  if (!o.file.empty()) {
+    auto input = readInput(ctx, o.file);
+    if (!input.ok()) return fail(ctx, input.error().message);
+    sql = *input;
+  }
+  auto cluster = ctx.load(o.scope);
+  if (!cluster.ok()) return fail(ctx, cluster.error().message);
+  auto chosen = chooseMember(ctx, *cluster, o.scope, o.role, o.member);
+  if (!chosen.ok()) return fail(ctx, chosen.error().message);
+  auto hp = pg::parseConnUrl((*chosen)->conn_url);
+  if (!hp.ok()) return fail(ctx, hp.error().message);
+  const config::Credentials& superuser = ctx.config().postgresql.superuser;
+  std::string user = o.username.empty() ? superuser.username : o.username;
+  if (user.empty()) user = "postgres";
+  std::string password = o.username.empty() ? superuser.password : "";
+  if (o.ask_password) password = ctx.ask("Password", "");
+  std::map<std::string, std::string> params{{"host", hp->first}, {"port", std::to_string(hp->second)},
+                                            {"user", user}, {"dbname", o.dbname}, {"connect_timeout", "5"}};
+  if (!password.empty()) params["password"] = password;
+  auto session = pg::PgSession::connect(pg::conninfo(params));
+  if (!session.ok()) return fail(ctx, (*chosen)->name + ": " + session.error().message);
+  auto result = (*session)->queryTable(sql);
+  if (!result.ok()) return fail(ctx, (*chosen)->name + ": " + result.error().message);
+  Table t;
+  t.columns = result->columns;
+  for (const auto& row : result->rows) {
+    std::vector<std::string> cells;
+    for (const auto& field : row) cells.push_back(field.value_or(""));
+    t.rows.push_back(std::move(cells));
+  }
+  render(t, o.format, ctx.out());
   return 0;
 }
 

@@ -53,6 +53,19 @@ struct EditOptions {
 };
 int editConfigCommand(Context& ctx, const std::string& scope, const EditOptions& options);
 
+struct QueryOptions {
+  std::string scope;
+  std::string role;    // leader (default) or replica
+  std::string member;  // a member by name
+  std::string dbname = "postgres";
+  std::string username;  // default: postgresql.authentication.superuser, else postgres
+  bool ask_password = false;
+  std::string sql;       // -c
+  std::string file;      // -f ("-": stdin)
+  Format format = Format::kPretty;
+};
+int queryCommand(Context& ctx, const QueryOptions& options);
+
 int removeCommand(Context& ctx, const std::string& scope);
 int dsnCommand(Context& ctx, const std::string& scope, const std::string& role, const std::string& member);
 int versionCommand(Context& ctx);

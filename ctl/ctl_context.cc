@@ -49,6 +49,10 @@ Result<http::Response> Context::callMember(const dcs::MemberInfo& member, const 
       config_.ctl.authentication.username.empty() ? config_.restapi.authentication : config_.ctl.authentication;
   if (!auth.username.empty()) options.authorization = http::basicAuthorization(auth.username, auth.password);
   options.timeout = std::chrono::seconds(60);
+  options.insecure = config_.ctl.insecure;
+  options.ca_file = config_.ctl.cacert;
+  options.cert_file = config_.ctl.certfile;
+  options.key_file = config_.ctl.keyfile;
   auto answer = http::call(apiBase(member), method, target, body, options);
   if (!answer.ok()) return makeError(answer.error().code, member.name + ": " + answer.error().message);
   return answer;

@@ -51,6 +51,14 @@ int main(int argc, char** argv) {
   std::string config_file, dcs_url;
   app.add_option("-c,--config", config_file, "dc-agent (patroni.yml) or dcctl configuration; default $PGTANDEM_CONFIG");
   app.add_option("-d,--dcs-url", dcs_url, "etcd3://HOST:PORT[,HOST:PORT][/NAMESPACE]");
+  // The REST API over https (ctl.* in the configuration). Credentials come
+  // from ctl.authentication, else restapi.authentication.
+  bool insecure = false;
+  std::string cacert, cert, key;
+  app.add_flag("-k,--insecure", insecure, "do not verify the REST API's certificate");
+  app.add_option("--cacert", cacert, "CA file for the REST API's certificate");
+  app.add_option("--cert", cert, "client certificate for the REST API");
+  app.add_option("--key", key, "client key for the REST API");
 
   std::string scope, format_text = "pretty", leader, candidate, scheduled, role = "any", pg_version, member;
   std::vector<std::string> members;
@@ -133,6 +141,17 @@ int main(int argc, char** argv) {
   cluster_arg(dsn);
   dsn->add_option("-r,--role", role, "leader (default) or replica");
   dsn->add_option("-m,--member", member, "a member by name");
+  ctl::QueryOptions query_options;
+  auto* query = app.add_subcommand("query", "run SQL on a member");
+  cluster_arg(query);
+  query->add_option("--format", format_text, "pretty, json, yaml or tsv");  // -f is the file, as in patronictl
+  query->add_option("-r,--role", query_options.role, "leader (default) or replica");
+  query->add_option("-m,--member", query_options.member, "a member by name");
+  query->add_option("-d,--dbname", query_options.dbname, "database (default postgres)");
+  query->add_option("-U,--username", query_options.username, "user (default: the superuser of the configuration)");
+  query->add_flag("--password", query_options.ask_password, "ask for the password");
+  query->add_option("-c,--command", query_options.sql, "SQL to run");
+  query->add_option("-f,--file", query_options.file, "a file of SQL ('-': stdin)");
   auto* version = app.add_subcommand("version", "dcctl's version");
 
   CLI11_PARSE(app, argc, argv);
@@ -142,16 +161,22 @@ int main(int argc, char** argv) {
     std::cout << "dcctl version 0.1.0\n";
     return 0;
   }
-  config::Config config;
+  // A configuration file if there is one; the PATRONI_* environment applies
+  // either way (etcd credentials, for example).
   const std::string path = config_file.empty() ? defaultConfigPath() : config_file;
-  if (!config_file.empty() || std::filesystem::exists(path) || dcs_url.empty()) {
-    auto loaded = config::loadConfigFile(path, config::processEnvironment(), config::ConfigPurpose::kClient);
-    if (!loaded.ok() && (dcs_url.empty() || !config_file.empty())) {
-      std::cerr << "dcctl: " << loaded.error().message << "\n";
-      return 2;
-    }
-    if (loaded.ok()) config = loaded->config;
+  const bool use_file = !config_file.empty() || std::filesystem::exists(path) || dcs_url.empty();
+  auto loaded = use_file ? config::loadConfigFile(path, config::processEnvironment(), config::ConfigPurpose::kClient)
+                         : config::parseConfig("{}", "(no configuration file)", config::processEnvironment(),
+                                               config::ConfigPurpose::kClient);
+  if (!loaded.ok()) {
+    std::cerr << "dcctl: " << loaded.error().message << "\n";
+    return 2;
   }
+  config::Config config = loaded->config;
+  if (insecure) config.ctl.insecure = true;
+  if (!cacert.empty()) config.ctl.cacert = cacert;
+  if (!cert.empty()) config.ctl.certfile = cert;
+  if (!key.empty()) config.ctl.keyfile = key;
   if (!dcs_url.empty()) {
     if (auto applied = applyDcsUrl(dcs_url, config); !applied.ok()) {
       std::cerr << "dcctl: " << applied.error().message << "\n";
@@ -159,6 +184,10 @@ int main(int argc, char** argv) {
     }
   }
   if (config.namespace_.empty()) config.namespace_ = "/service/";
+  if (config.etcd.hosts.empty()) {
+    std::cerr << "dcctl: no etcd hosts: give --dcs-url or a configuration with etcd3.hosts\n";
+    return 2;
+  }
   auto format = ctl::parseFormat(format_text);
   if (!format.ok()) {
     std::cerr << "dcctl: " << format.error().message << "\n";
@@ -187,5 +216,10 @@ int main(int argc, char** argv) {
   if (edit_config->parsed()) return ctl::editConfigCommand(ctx, scope, edit);
   if (remove->parsed()) return ctl::removeCommand(ctx, scope);
   if (dsn->parsed()) return ctl::dsnCommand(ctx, scope, role, member);
+  if (query->parsed()) {
+    query_options.scope = scope;
+    query_options.format = *format;
+    return ctl::queryCommand(ctx, query_options);
+  }
   return 2;
 }

@@ -410,7 +410,7 @@ void validate(Reader& r, const YAML::Node& root, Config& c, ConfigPurpose purpos
   require(c.postgresql.data_dir, at(root, "postgresql"), "postgresql.data_dir");
   require(c.postgresql.superuser.username, at(root, "postgresql"), "postgresql.authentication.superuser.username");
   require(c.postgresql.replication.username, at(root, "postgresql"), "postgresql.authentication.replication.username");
-  if (c.etcd.hosts.empty()) {
+  if (c.etcd.hosts.empty() && purpose == ConfigPurpose::kAgent) {
     r.errors_.push_back({r.file(), 1, "etcd3.hosts", "is required: pgtandem keeps its state in etcd (v3 API)"});
   }
   auto hostPort = [&](const std::string& value, const YAML::Node& node, const std::string& key) {

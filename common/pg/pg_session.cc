@@ -51,20 +51,26 @@ Status PgSession::execute(const std::string& sql) {
   });
 }
 
-Result<std::vector<std::vector<std::optional<std::string>>>> PgSession::query(const std::string& sql) {
-  using Rows = std::vector<std::vector<std::optional<std::string>>>;
-  return guarded("query", [&]() -> Result<Rows> {
+Result<PgSession::Rows> PgSession::query(const std::string& sql) {
+  auto table = queryTable(sql);
+  if (!table.ok()) return table.error();
+  return std::move(table->rows);
+}
+
+Result<PgSession::Table> PgSession::queryTable(const std::string& sql) {
+  return guarded("query", [&]() -> Result<Table> {
     pqxx::nontransaction tx(*impl_->connection);
     const pqxx::result result = tx.exec(sql);
-    Rows rows;
+    Table table;
+    for (pqxx::row::size_type c = 0; c < result.columns(); ++c) table.columns.emplace_back(result.column_name(c));
     for (const auto& row : result) {
       std::vector<std::optional<std::string>> out;
       for (const auto& field : row) {
         out.push_back(field.is_null() ? std::nullopt : std::optional<std::string>(field.c_str()));
       }
-      rows.push_back(std::move(out));
+      table.rows.push_back(std::move(out));
     }
-    return rows;
+    return table;
   });
 }
 

@@ -55,7 +55,14 @@ class PgSession {
   // Runs one statement outside a transaction block (CHECKPOINT, ALTER SYSTEM).
   Status execute(const std::string& sql);
   // Runs a query; NULL fields come back as empty optionals.
-  Result<std::vector<std::vector<std::optional<std::string>>>> query(const std::string& sql);
+  using Rows = std::vector<std::vector<std::optional<std::string>>>;
+  Result<Rows> query(const std::string& sql);
+  // The same with the column names.
+  struct Table {
+    std::vector<std::string> columns;
+    Rows rows;
+  };
+  Result<Table> queryTable(const std::string& sql);
 
   struct Impl;
 

@@ -191,6 +191,25 @@ TEST_F(CtlTest, EditConfigApplyAndReplaceFromYaml) {
   EXPECT_NE(err_.str().find("-:"), std::string::npos) << "names the input and line: " << err_.str();
 }
 
+TEST_F(CtlTest, EditConfigInTheEditor) {
+  // The "editor" is a sed script: it edits the file in place, as vi would.
+  ::setenv("EDITOR", "sed -i -e 's/^ttl: 30/ttl: 45/'", 1);
+  auto ctx = context("y\n");
+  EXPECT_EQ(editConfigCommand(ctx, "", EditOptions{}), 0) << err_.str();
+  EXPECT_NE(out_.str().find("-ttl: 30\n+ttl: 45\n"), std::string::npos) << out_.str();
+  EXPECT_EQ(boost::json::parse(configValue()).at("ttl"), 45);
+  ::setenv("EDITOR", "false", 1);
+  auto failing = context();
+  EXPECT_EQ(editConfigCommand(failing, "", EditOptions{}), 1);
+  EXPECT_NE(err_.str().find("the editor (false) failed; nothing was written"), std::string::npos) << err_.str();
+  ::setenv("EDITOR", "sed -i -e 's/^ttl: 45/ttl: [/'", 1);
+  auto broken = context();
+  EXPECT_EQ(editConfigCommand(broken, "", EditOptions{}), 1);
+  EXPECT_NE(err_.str().find("dcctl: the edited configuration:"), std::string::npos) << err_.str();
+  ::unsetenv("EDITOR");
+  EXPECT_EQ(boost::json::parse(configValue()).at("ttl"), 45);
+}
+
 TEST_F(CtlTest, RemoveAsksForTheNameTheSentenceAndTheLeader) {
   auto wrong_name = context("robin\n");
   EXPECT_EQ(removeCommand(wrong_name, ""), 1);

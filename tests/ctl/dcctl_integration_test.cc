@@ -114,6 +114,13 @@ TEST_F(DcctlCluster, EveryVerb) {
   EXPECT_NE(shown.find("work_mem: 8MB"), std::string::npos) << shown;
   EXPECT_EQ(dcctl("edit-config --force -s ttl=2").exit_code, 1) << "invalid timings are refused";
 
+  // query on the leader and on a replica.
+  EXPECT_EQ(dcctl("query --format tsv -c 'SELECT 1 AS one, NULL AS nothing'").output, "one\tnothing\n1\t\n");
+  EXPECT_EQ(dcctl("query --format tsv -r replica -c 'SELECT pg_is_in_recovery() AS r'").output, "r\nt\n");
+  auto bad_sql = dcctl("query -c 'SELEC 1'");
+  EXPECT_EQ(bad_sql.exit_code, 1);
+  EXPECT_NE(bad_sql.output.find("syntax error"), std::string::npos) << bad_sql.output;
+
   // Failures name their reason.
   auto unknown = dcctl("restart itest pg9 --force");
   EXPECT_EQ(unknown.exit_code, 1);

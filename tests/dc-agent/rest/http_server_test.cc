@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/http/http_client.h"
 #include "dc-agent/rest/http_server.h"
 #include "tests/support/ports.h"
 
@@ -195,6 +196,15 @@ class TlsTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
+  HttpServerOptions tlsOptions(const std::string& verify_client) {
+    HttpServerOptions options;
+    options.certfile = dir_ + "/server.crt";
+    options.keyfile = dir_ + "/server.key";
+    options.cafile = dir_ + "/ca.crt";
+    options.verify_client = verify_client;
+    return options;
+  }
+
   std::string curl(unsigned short port, const std::string& options) {
     const std::string command = "curl -s -o - -w ' code=%{http_code}' --max-time 5 --cacert " + dir_ + "/ca.crt " + options +
                                 " https://127.0.0.1:" + std::to_string(port) + "/patroni 2>&1";
@@ -211,11 +221,7 @@ class TlsTest : public ::testing::Test {
 };
 
 TEST_F(TlsTest, Tls12And13WithRequiredClientCertificates) {
-  HttpServerOptions options;
-  options.certfile = dir_ + "/server.crt";
-  options.keyfile = dir_ + "/server.key";
-  options.cafile = dir_ + "/ca.crt";
-  options.verify_client = "required";
+  HttpServerOptions options = tlsOptions("required");
   auto server = startServer(options);
   ASSERT_TRUE(server);
   const std::string client = "--cert " + dir_ + "/client.crt --key " + dir_ + "/client.key ";
@@ -227,16 +233,44 @@ TEST_F(TlsTest, Tls12And13WithRequiredClientCertificates) {
 }
 
 TEST_F(TlsTest, OptionalClientCertificate) {
-  HttpServerOptions options;
-  options.certfile = dir_ + "/server.crt";
-  options.keyfile = dir_ + "/server.key";
-  options.cafile = dir_ + "/ca.crt";
-  options.verify_client = "optional";
+  HttpServerOptions options = tlsOptions("optional");
   auto server = startServer(options);
   ASSERT_TRUE(server);
   EXPECT_NE(curl(server->port(), "").find("cert=no body=0 code=200"), std::string::npos);
   const std::string client = "--cert " + dir_ + "/client.crt --key " + dir_ + "/client.key ";
   EXPECT_NE(curl(server->port(), client).find("cert=yes body=0 code=200"), std::string::npos);
+}
+
+// The client side (common/http, used by dcctl): the server is checked
+// against the CA and the host, unless insecure; a client certificate is
+// presented when configured.
+TEST_F(TlsTest, HttpClientOverTls) {
+  HttpServerOptions options = tlsOptions("optional");
+  auto server = startServer(options);
+  ASSERT_TRUE(server);
+  const std::string url = "https://127.0.0.1:" + std::to_string(server->port());
+  http::CallOptions trusted;
+  trusted.ca_file = dir_ + "/ca.crt";
+  auto answer = http::call(url, "GET", "/patroni", "", trusted);
+  ASSERT_TRUE(answer.ok()) << answer.error().message;
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, "GET /patroni cert=no body=0");
+  http::CallOptions with_cert = trusted;
+  with_cert.cert_file = dir_ + "/client.crt";
+  with_cert.key_file = dir_ + "/client.key";
+  answer = http::call(url, "POST", "/reload", "{}", with_cert);
+  ASSERT_TRUE(answer.ok()) << answer.error().message;
+  EXPECT_EQ(answer->body, "POST /reload cert=yes body=2");
+  http::CallOptions untrusted;  // the system's CAs do not know ours
+  auto refused = http::call(url, "GET", "/patroni", "", untrusted);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
+  http::CallOptions insecure;
+  insecure.insecure = true;
+  EXPECT_TRUE(http::call(url, "GET", "/patroni", "", insecure).ok());
+  http::CallOptions wrong_host = trusted;
+  auto by_name = http::call("https://localhost:" + std::to_string(server->port()), "GET", "/patroni", "", wrong_host);
+  EXPECT_FALSE(by_name.ok()) << "the certificate names 127.0.0.1, not localhost";
 }
 
 TEST_F(TlsTest, BadCertificateFilesAreReported) {
