@@ -494,6 +494,35 @@ int reinitCommand(Context& ctx, const MemberSelection& selection, bool wait, boo
   return failures ? 1 : 0;
 }
 
+int flushCommand(Context& ctx, const MemberSelection& selection, const std::string& what) {
+  auto cluster = ctx.load(selection.scope);
+  if (!cluster.ok()) return fail(ctx, cluster.error().message);
+  if (what == "switchover") {
+    if (!cluster->failover || cluster->failover->scheduled_at.empty()) return fail(ctx, "no switchover is scheduled");
+    if (!ctx.confirm("Are you sure you want to cancel the scheduled switchover?")) return fail(ctx, "aborted");
+    auto answer = ctx.callAny(*cluster, "DELETE", "/switchover");
+    if (!answer.ok()) return fail(ctx, answer.error().message);
+    if (answer->status != 200) return fail(ctx, "not cancelled (" + std::to_string(answer->status) + "): " + answer->body);
+    ctx.out() << "Success: scheduled switchover deleted\n";
+    return 0;
+  }
+  if (what != "restart") return fail(ctx, "flush takes restart or switchover, not '" + what + "'");
+  auto picked = pickMembers(ctx, *cluster, selection);
+  if (!picked.ok()) return fail(ctx, picked.error().message);
+  int failures = 0;
+  for (const auto* m : *picked) {
+    if (m->scheduled_restart.empty()) continue;
+    auto answer = ctx.callMember(*m, "DELETE", "/restart");
+    if (answer.ok() && answer->status == 200) {
+      ctx.out() << "Success: flush scheduled restart for member " << m->name << "\n";
+    } else {
+      ++failures;
+      reportFailure(ctx, "flush scheduled restart", *m, answer);
+    }
+  }
+  return failures ? 1 : 0;
+}
+
 int pauseCommand(Context& ctx, const std::string& scope, bool pause, bool wait) {
   const std::string name = ctx.scopeOr(scope);
   auto cluster = ctx.load(scope);

@@ -42,6 +42,10 @@ int restartCommand(Context& ctx, const MemberSelection& selection, const Restart
 int reloadCommand(Context& ctx, const MemberSelection& selection);
 int reinitCommand(Context& ctx, const MemberSelection& selection, bool wait, bool from_leader);
 
+// Cancels scheduled actions: "switchover" (DELETE /switchover) or "restart"
+// (DELETE /restart on the selected members).
+int flushCommand(Context& ctx, const MemberSelection& selection, const std::string& what);
+
 int pauseCommand(Context& ctx, const std::string& scope, bool pause, bool wait);
 
 struct EditOptions {

@@ -119,6 +119,13 @@ int main(int argc, char** argv) {
   reinit->add_flag("--wait", wait, "wait until they are running again");
   reinit->add_flag("--from-leader", from_leader, "clone from the leader, not a clonefrom member");
 
+  std::string flush_what;
+  auto* flush = app.add_subcommand("flush", "cancel a scheduled switchover or scheduled restarts");
+  flush->add_option("cluster", scope, "the cluster's scope")->required();
+  flush->add_option("what", flush_what, "restart or switchover")->required();
+  flush->add_option("members", members, "members (restart; default: all)");
+  flush->add_option("-r,--role", role, "leader, primary, standby-leader, replica, standby or any");
+  force_flag(flush);
   auto* pause = app.add_subcommand("pause", "maintenance mode: no automatic failover");
   cluster_arg(pause);
   pause->add_flag("--wait", wait, "wait until every member recognizes it");
@@ -211,6 +218,7 @@ int main(int argc, char** argv) {
   if (restart->parsed()) return ctl::restartCommand(ctx, selection, {pending, scheduled, pg_version});
   if (reload->parsed()) return ctl::reloadCommand(ctx, selection);
   if (reinit->parsed()) return ctl::reinitCommand(ctx, selection, wait, from_leader);
+  if (flush->parsed()) return ctl::flushCommand(ctx, selection, flush_what);
   if (pause->parsed()) return ctl::pauseCommand(ctx, scope, true, wait);
   if (resume->parsed()) return ctl::pauseCommand(ctx, scope, false, wait);
   if (edit_config->parsed()) return ctl::editConfigCommand(ctx, scope, edit);

@@ -114,6 +114,24 @@ TEST_F(DcctlCluster, EveryVerb) {
   EXPECT_NE(shown.find("work_mem: 8MB"), std::string::npos) << shown;
   EXPECT_EQ(dcctl("edit-config --force -s ttl=2").exit_code, 1) << "invalid timings are refused";
 
+  // A scheduled switchover and a scheduled restart, shown and flushed.
+  auto scheduled = dcctl("switchover itest --leader " + first + " --candidate " + target +
+                         " --scheduled 2099-01-01T00:00:00+00:00 --force");
+  EXPECT_EQ(scheduled.exit_code, 0) << scheduled.output;
+  EXPECT_NE(scheduled.output.find("Switchover scheduled"), std::string::npos) << scheduled.output;
+  EXPECT_NE(dcctl("list").output.find("Switchover scheduled at: 2099-01-01T00:00:00+00:00 from: " + first), std::string::npos);
+  auto flushed = dcctl("flush itest switchover --force");
+  EXPECT_EQ(flushed.exit_code, 0) << flushed.output;
+  EXPECT_EQ(dcctl("flush itest switchover --force").exit_code, 1) << "nothing left to flush";
+  auto restart_later = dcctl("restart itest " + target + " --scheduled 2099-01-01T00:00:00+00:00 --force");
+  EXPECT_EQ(restart_later.exit_code, 0) << restart_later.output;
+  EXPECT_NE(restart_later.output.find("Success: restart scheduled on member " + target), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return dcctl("list").output.find("2099-01-01T00:00:00+00:00") != std::string::npos; }, 10s))
+      << "the scheduled restart is not in the member key";
+  auto restart_flushed = dcctl("flush itest restart --force");
+  EXPECT_EQ(restart_flushed.exit_code, 0) << restart_flushed.output;
+  EXPECT_NE(restart_flushed.output.find("Success: flush scheduled restart for member " + target), std::string::npos);
+
   // query on the leader and on a replica.
   EXPECT_EQ(dcctl("query --format tsv -c 'SELECT 1 AS one, NULL AS nothing'").output, "one\tnothing\n1\t\n");
   EXPECT_EQ(dcctl("query --format tsv -r replica -c 'SELECT pg_is_in_recovery() AS r'").output, "r\nt\n");
@@ -127,6 +145,18 @@ TEST_F(DcctlCluster, EveryVerb) {
   EXPECT_EQ(unknown.output, "dcctl: pg9 is not a member of cluster itest\n");
   auto dsn = dcctl("dsn");
   EXPECT_EQ(dsn.output, "host=127.0.0.1 port=" + std::to_string(byName(first).pg_port) + "\n");
+
+  // Watching: two rounds, then it stops.
+  auto watched = dcctl("list -w 0.2 --watch-rounds 2 -f tsv");
+  EXPECT_EQ(watched.exit_code, 0);
+  EXPECT_EQ(std::count(watched.output.begin(), watched.output.end(), '\n'), 2 * 4) << watched.output;
+
+  // Every agent stopped: no leader, and dcctl says so.
+  for (auto& n : nodes_) stopAgent(n, SIGTERM);
+  auto no_leader = dcctl("switchover itest --force");
+  EXPECT_EQ(no_leader.exit_code, 1);
+  EXPECT_EQ(no_leader.output, "dcctl: cluster itest has no leader: use failover\n");
+  EXPECT_EQ(dcctl("list").exit_code, 0) << "list works with every member down";
 
   // etcd down: a clear error, not a hang.
   etcd_.reset();
