@@ -37,7 +37,23 @@ void applyDynamic(HaSettings& s, const config::DynamicConfig& d) {
   s.loop_wait = std::chrono::seconds(d.loop_wait);
   s.primary_start_timeout = std::chrono::seconds(d.primary_start_timeout);
   s.maximum_lag_on_failover = d.maximum_lag_on_failover;
-  s.synchronous_mode = d.synchronous_mode;
+  s.standby_cluster = d.standby_cluster.has_value();
+  // Patroni ignores synchronous_mode in a standby cluster: there is no
+  // primary here to acknowledge commits.
+  s.synchronous_mode = d.synchronous_mode && !s.standby_cluster;
+}
+
+// The other DC's primary as a member to stream from: postgres://h1,h2:port.
+std::optional<dcs::MemberInfo> remotePrimary(const config::DynamicConfig& d) {
+  if (!d.standby_cluster || d.standby_cluster->hosts.empty()) return std::nullopt;
+  dcs::MemberInfo m;
+  m.name = kRemotePrimary;
+  std::string hosts;
+  for (const auto& h : d.standby_cluster->hosts) hosts += (hosts.empty() ? "" : ",") + h;
+  m.conn_url = "postgres://" + hosts + ":" + std::to_string(d.standby_cluster->port.value_or(5432)) + "/postgres";
+  m.state = "running";
+  m.role = "primary";
+  return m;
 }
 
 const char* stateName(const PgObservation& pg) {
@@ -91,6 +107,8 @@ void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
   }
   settings_ = s;
   lock_.setTtl(settings_.ttl);
+  executor_.setRemote(remotePrimary(dynamic_),
+                      dynamic_.standby_cluster ? dynamic_.standby_cluster->primary_slot_name : std::string());
 }
 
 dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
@@ -102,6 +120,7 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
   m.tags = tagsOf(config_);
   m.state = stateName(pg);
   m.role = roleName(pg);
+  if (holds_lock_ && settings_.standby_cluster && pg.running && !pg.primary) m.role = "standby_leader";
   if (pg.primary) {
     m.xlog_location = pg.wal_position;
   } else {
@@ -226,7 +245,13 @@ Decision Agent::runCycle() {
   noteDecision(decision);
 
   // Execute.
-  postgres_.setSlotName(dynamic_.use_slots ? slotNameFor(config_.name) : "");
+  // A member streams through its own slot; the standby leader through the
+  // other DC's primary_slot_name (the executor sets it when it re-points).
+  if (pg.following == kRemotePrimary && dynamic_.standby_cluster) {
+    postgres_.setSlotName(dynamic_.standby_cluster->primary_slot_name);
+  } else {
+    postgres_.setSlotName(dynamic_.use_slots ? slotNameFor(config_.name) : "");
+  }
   Decision to_run = decision;
   if (clone_from_leader_ && snapshot.leader) {
     for (auto& action : to_run.actions) {
@@ -249,6 +274,7 @@ Decision Agent::runCycle() {
     return std::find(executed.done.begin(), executed.done.end(), kind) != executed.done.end();
   };
   const bool leads_now = did(ActionKind::kRenewLock) || did(ActionKind::kAcquireLock);
+  holds_lock_ = leads_now;
   const PgObservation after = decision.actions.empty() || long_action_ ? pg : postgres_.observe();
   if (board_) board_->publish(describeStatus(after, snapshot, local.dcs_ok, leads_now, now_mono));
   if (local.dcs_ok) {
@@ -338,6 +364,7 @@ Decision Agent::busyCycle() {
     last_renewal_failed_ = !result.ok();
     renewed = result.ok();
   }
+  holds_lock_ = renewed;
   if (local.dcs_ok) {
     if (!renewed) (void)lock_.refreshLease();
     (void)lock_.publishMember(describeSelf(last_pg_));

@@ -104,6 +104,7 @@ class Agent {
   bool long_actions_on_worker_ = false;
   std::function<void()> wake_;
   PgObservation last_pg_;  // the last observation before a long action
+  bool holds_lock_ = false;  // after the last cycle's actions
   std::map<std::string, std::uint64_t> decision_counts_;
   WallTime dcs_last_seen_{};
 };

@@ -10,6 +10,8 @@
 
 namespace pgtandem::agent {
 
+const char* const kRemotePrimary = "/remote-primary";
+
 namespace {
 
 using dcs::ClusterSnapshot;
@@ -102,9 +104,13 @@ const std::vector<RuleRow>& rules() {
          if (c.iAmLeader()) return make("paused", {{ActionKind::kRenewLock, ""}}, "paused: renewing the lock only");
          return make("paused", {}, "paused: no automatic action");
        }},
-      {{"bootstrap.race", "no /initialize key and no data: race to create it, the winner bootstraps"},
+      {{"bootstrap.race", "no /initialize key and no data: race to create it, the winner bootstraps (a standby cluster: clones the remote primary)"},
        [](const Context& c) -> std::optional<Decision> {
          if (c.cluster.initialize || c.local.data_initialized) return std::nullopt;
+         if (c.settings.standby_cluster) {
+           return make("bootstrap.race", {{ActionKind::kRaceInitialize, ""}, {ActionKind::kBootstrap, kRemotePrimary}},
+                       "the standby cluster is not initialized: racing to clone it from the remote primary");
+         }
          return make("bootstrap.race", {{ActionKind::kRaceInitialize, ""}, {ActionKind::kBootstrap, ""}},
                      "the cluster is not initialized: racing to bootstrap it");
        }},
@@ -160,15 +166,35 @@ const std::vector<RuleRow>& rules() {
          return make("leader.start_timeout", {{ActionKind::kReleaseLock, ""}},
                      "PostgreSQL did not come back within primary_start_timeout: releasing the lock");
        }},
+      // The standby leader of a standby cluster follows the remote primary.
+      {{"standby_leader.start", "we are the standby leader and PostgreSQL is down: start it streaming from the remote primary"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader() || !c.settings.standby_cluster || c.local.pg_running) return std::nullopt;
+         return make("standby_leader.start", {{ActionKind::kRenewLock, ""}, {ActionKind::kFollow, kRemotePrimary}},
+                     "PostgreSQL is down on the standby leader: starting it as a standby of the remote primary");
+       }},
+      {{"standby_leader.demote", "we are the standby leader and PostgreSQL here is a primary: demote (a standby cluster has no primary)"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader() || !c.settings.standby_cluster || !c.local.pg_primary) return std::nullopt;
+         return make("standby_leader.demote", {{ActionKind::kRenewLock, ""}, {ActionKind::kDemote, ""}},
+                     "this is a standby cluster: demoting the primary");
+       }},
+      {{"standby_leader.follow", "we are the standby leader and do not stream from the remote primary: follow it"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader() || !c.settings.standby_cluster || c.local.following == kRemotePrimary) return std::nullopt;
+         if (c.cluster.failover) return std::nullopt;  // a switchover goes first (leader.switchover)
+         return make("standby_leader.follow", {{ActionKind::kRenewLock, ""}, {ActionKind::kFollow, kRemotePrimary}},
+                     "standby leader: streaming from the remote primary");
+       }},
       {{"leader.start", "we are the leader and PostgreSQL is down: start it as a primary"},
        [](const Context& c) -> std::optional<Decision> {
-         if (!c.iAmLeader() || c.local.pg_running) return std::nullopt;
+         if (!c.iAmLeader() || c.local.pg_running || c.settings.standby_cluster) return std::nullopt;
          return make("leader.start", {{ActionKind::kRenewLock, ""}, {ActionKind::kStartPrimary, ""}},
                      "PostgreSQL is down on the leader: starting it");
        }},
-      {{"leader.promote", "we hold the lock and PostgreSQL is in recovery: promote"},
+      {{"leader.promote", "we hold the lock and PostgreSQL is in recovery: promote (never in a standby cluster)"},
        [](const Context& c) -> std::optional<Decision> {
-         if (!c.iAmLeader() || c.local.pg_primary) return std::nullopt;
+         if (!c.iAmLeader() || c.local.pg_primary || c.settings.standby_cluster) return std::nullopt;
          return make("leader.promote", {{ActionKind::kRenewLock, ""}, {ActionKind::kPromote, ""}},
                      "promoting: this member holds the leader lock");
        }},
@@ -260,6 +286,11 @@ const std::vector<RuleRow>& rules() {
            return make("unlocked.failover", {}, "waiting for " + candidate + " to take over");
          }
          if (!c.local.pg_running) return make("unlocked.failover", {}, "failover candidate, but PostgreSQL is down");
+         if (c.settings.standby_cluster) {
+           return make("unlocked.failover",
+                       {{ActionKind::kAcquireLock, ""}, {ActionKind::kFollow, kRemotePrimary}, {ActionKind::kClearFailover, ""}},
+                       "manual failover to this member: taking the standby leader lock");
+         }
          return make("unlocked.failover",
                      {{ActionKind::kAcquireLock, ""}, {ActionKind::kPromote, ""}, {ActionKind::kClearFailover, ""}},
                      "manual failover to this member: taking the lock");
@@ -304,9 +335,13 @@ const std::vector<RuleRow>& rules() {
          if (!why) return std::nullopt;
          return make("unlocked.not_healthiest", {}, "no leader; not taking over: " + *why);
        }},
-      {{"unlocked.race", "no leader and this member is the healthiest: take the lock, then promote"},
+      {{"unlocked.race", "no leader and this member is the healthiest: take the lock, then promote (a standby cluster: follow the remote primary)"},
        [](const Context& c) -> std::optional<Decision> {
          if (c.cluster.leader) return std::nullopt;
+         if (c.settings.standby_cluster) {
+           return make("unlocked.race", {{ActionKind::kAcquireLock, ""}, {ActionKind::kFollow, kRemotePrimary}},
+                       "the standby leader lock is free and this member is the healthiest: taking over");
+         }
          return make("unlocked.race", {{ActionKind::kAcquireLock, ""}, {ActionKind::kPromote, ""}},
                      "the leader lock is free and this member is the healthiest: taking over");
        }},

@@ -61,6 +61,10 @@ struct LocalObservation {
   std::map<std::string, PeerState> peers;
 };
 
+// The target of actions that stream from the other data center's primary
+// (standby cluster). Member names cannot contain '/', so it never collides.
+extern const char* const kRemotePrimary;
+
 // The settings the rules read (dynamic config plus this member's own).
 struct HaSettings {
   std::string name;
@@ -69,7 +73,10 @@ struct HaSettings {
   std::chrono::seconds primary_start_timeout{300};
   std::int64_t maximum_lag_on_failover = 1048576;
   bool pause = false;
-  bool synchronous_mode = false;
+  bool synchronous_mode = false;  // always off in a standby cluster
+  // A standby cluster (standby_cluster in /config): the lock holder is the
+  // standby leader; it streams from kRemotePrimary and never promotes.
+  bool standby_cluster = false;
   bool nofailover = false;
   int failover_priority = 1;
   std::string replicatefrom;  // tag: stream from this member instead of the leader
@@ -77,7 +84,8 @@ struct HaSettings {
 
 enum class ActionKind {
   kRaceInitialize,   // create /initialize (empty) if absent; later actions run only if we won
-  kBootstrap,        // initdb, start as primary, create users, write /initialize = sysid and /config
+  kBootstrap,        // initdb, start as primary, create users, write /initialize = sysid and /config;
+                     // with target kRemotePrimary: clone the remote primary instead (standby cluster)
   kClone,            // create a replica from `target` (create_replica_methods)
   kAcquireLock,      // create the leader key with our lease if absent; later actions run only if we got it
   kRenewLock,        // keep our lease alive and make sure the leader key is ours

@@ -29,6 +29,12 @@ ExecutionResult Executor::run(const Decision& decision, const dcs::ClusterSnapsh
 
 Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& cluster, const PgObservation& pg) {
   auto member = [&](const std::string& name) -> Result<const dcs::MemberInfo*> {
+    if (name == kRemotePrimary) {
+      if (!remote_) return makeError(ErrorCode::kConfig, "standby_cluster has no host to stream from");
+      // Streaming from the other DC goes through its own slot.
+      postgres_.setSlotName(remote_slot_);
+      return &*remote_;
+    }
     const dcs::MemberInfo* m = cluster.member(name);
     if (!m) return makeError(ErrorCode::kNotFound, "member " + name + " is not in the cluster");
     return m;
@@ -50,7 +56,19 @@ Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& 
         if (!acquired.ok()) return acquired.error();
         return false;
       }
-      auto sysid = postgres_.bootstrap();
+      Result<std::string> sysid = std::string();
+      if (action.target == kRemotePrimary) {
+        // A standby cluster starts as a copy of the other DC's primary.
+        auto remote = member(kRemotePrimary);
+        Status cloned = remote.ok() ? postgres_.clone(**remote) : Status(remote.error());
+        if (cloned.ok()) {
+          sysid = postgres_.observe().system_id;
+        } else {
+          sysid = cloned.error();
+        }
+      } else {
+        sysid = postgres_.bootstrap();
+      }
       if (!sysid.ok()) {
         // Leave the cluster as we found it, so another member can try.
         (void)lock_.release();
@@ -59,7 +77,7 @@ Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& 
       }
       PGT_TRY(lock_.writeConfigIfAbsent(bootstrap_config_json_));
       PGT_TRY(lock_.writeInitialize(*sysid));
-      callbacks_.notify("on_start", "primary");
+      callbacks_.notify("on_start", action.target == kRemotePrimary ? "standby_leader" : "primary");
       return true;
     }
     case ActionKind::kClone: {

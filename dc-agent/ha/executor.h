@@ -27,6 +27,13 @@ class Executor {
 
   ExecutionResult run(const Decision& decision, const dcs::ClusterSnapshot& cluster, const PgObservation& pg);
 
+  // The other DC's primary (standby cluster), the member behind the target
+  // kRemotePrimary, and the slot to stream through from it ("" for none).
+  void setRemote(std::optional<dcs::MemberInfo> remote, std::string slot) {
+    remote_ = std::move(remote);
+    remote_slot_ = std::move(slot);
+  }
+
  private:
   // Ok(true): done, go on; Ok(false): lost a race, stop quietly.
   Result<bool> runOne(const Action& action, const dcs::ClusterSnapshot& cluster, const PgObservation& pg);
@@ -35,6 +42,8 @@ class Executor {
   PostgresControl& postgres_;
   Callbacks& callbacks_;
   std::string bootstrap_config_json_;
+  std::optional<dcs::MemberInfo> remote_;
+  std::string remote_slot_;
 };
 
 }  // namespace pgtandem::agent

@@ -208,6 +208,29 @@ std::vector<Row> rows() {
                "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   r.push_back({"unlocked and healthiest: race", Snap().add(member("n3", "replica", 5)).s, replica(10), me, "unlocked.race",
                {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
+  // Standby cluster: the lock holder follows the remote primary, never promotes.
+  auto standby = [](HaSettings& s) { s.standby_cluster = true; };
+  r.push_back({"standby cluster: race clones the remote primary", Snap().uninitialized().s, empty(), standby,
+               "bootstrap.race", {{K::kRaceInitialize, ""}, {K::kBootstrap, kRemotePrimary}}});
+  auto standby_down = replica(10, kRemotePrimary);
+  standby_down.pg_running = false;
+  r.push_back({"standby leader's PostgreSQL is down", Snap().leader("n2").s, standby_down, standby, "standby_leader.start",
+               {{K::kRenewLock, ""}, {K::kFollow, kRemotePrimary}}});
+  r.push_back({"standby leader that is a primary demotes", Snap().leader("n2").s, primary(10), standby,
+               "standby_leader.demote", {{K::kRenewLock, ""}, {K::kDemote, ""}}});
+  r.push_back({"new standby leader follows the remote", Snap().leader("n2").s, replica(10, "n1"), standby,
+               "standby_leader.follow", {{K::kRenewLock, ""}, {K::kFollow, kRemotePrimary}}});
+  r.push_back({"steady standby leader renews, never promotes", Snap().leader("n2").s, replica(10, kRemotePrimary), standby,
+               "leader.renew", {{K::kRenewLock, ""}}});
+  r.push_back({"standby leader hands over on switchover", Snap().leader("n2").add(member("n1", "replica", 10)).failover("n2", "n1").s,
+               replica(10, kRemotePrimary), standby, "leader.switchover", {{K::kDemote, ""}, {K::kReleaseLock, ""}}});
+  r.push_back({"standby cluster: the healthiest takes the standby lock", Snap().s, replica(10, ""), standby, "unlocked.race",
+               {{K::kAcquireLock, ""}, {K::kFollow, kRemotePrimary}}});
+  r.push_back({"standby cluster: manual failover follows the remote", Snap().failover("", "n2").add(member("n2", "replica", 10)).s,
+               replica(10, ""), standby, "unlocked.failover",
+               {{K::kAcquireLock, ""}, {K::kFollow, kRemotePrimary}, {K::kClearFailover, ""}}});
+  r.push_back({"standby cluster member cascades from the standby leader", Snap().leader("n1").add(member("n1", "replica", 10)).s,
+               replica(10, kRemotePrimary), standby, "follower.follow", {{K::kFollow, "n1"}}});
   return r;
 }
 

@@ -637,5 +637,53 @@ TEST_F(Scenario, OperationsFromTheApi) {
   EXPECT_EQ(refused.get().error().message, "I am the leader, can not reinitialize");
 }
 
+// A standby cluster: the first member clones the other DC's primary, holds
+// the lock as standby leader streaming from it, the others cascade from
+// the standby leader; nobody in this DC ever becomes a primary, and when
+// the standby leader dies another member takes over and follows the remote.
+TEST_F(Scenario, StandbyClusterFollowsTheRemotePrimary) {
+  world_.servers[kRemotePrimary] = FakeServer{true, "9000", true, true, 3, 500, "", false};
+  addNodes(3, [](config::Config& c) {
+    config::StandbyClusterConfig standby;
+    standby.hosts = {"dc1.example"};
+    standby.port = 5432;
+    standby.primary_slot_name = "dc2";
+    c.bootstrap.dcs.standby_cluster = standby;
+  });
+  auto standbyDcPrimaries = [&] {
+    int n = 0;
+    for (const auto& [name, s] : world_.servers) n += name != kRemotePrimary && s.running && s.primary ? 1 : 0;
+    return n;
+  };
+  auto settled = [&] {
+    const auto leader = leaderKey();
+    if (!leader || world_.servers[*leader].following != kRemotePrimary) return false;
+    for (const auto& n : nodes_) {
+      const FakeServer& s = world_.servers[n->name];
+      if (!n->alive) continue;
+      if (!s.running || s.primary || s.system_id != "9000") return false;
+      if (n->name != *leader && s.following != *leader) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(runUntil(settled, 120s)) << "no standby leader with a cascade";
+  EXPECT_EQ(standbyDcPrimaries(), 0);
+  const std::string first = *leaderKey();
+  EXPECT_EQ(node(first).postgres->slot_name, "dc2") << "the standby leader streams through primary_slot_name";
+
+  // Writes in the other DC reach every member here.
+  world_.servers[kRemotePrimary].lsn += 1000;
+  run(3s);
+  for (const auto& n : nodes_) EXPECT_EQ(world_.servers[n->name].lsn, 1500) << n->name;
+
+  kill(first);
+  ASSERT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() != first && settled(); }, 60s))
+      << "no new standby leader after the old one died";
+  EXPECT_EQ(standbyDcPrimaries(), 0) << "a standby cluster member promoted itself";
+  world_.servers[kRemotePrimary].lsn += 1000;
+  run(3s);
+  EXPECT_EQ(world_.servers[*leaderKey()].lsn, 2500);
+}
+
 }  // namespace
 }  // namespace pgtandem::agent
