@@ -289,6 +289,9 @@ Decision Agent::runCycle() {
     if (leads_now && after.primary) {
       maintainSlots(snapshot);
       maintainSync(snapshot, after);
+    } else if (leads_now && settings_.standby_cluster && after.running) {
+      // The standby leader serves the cascade: it keeps their slots too.
+      maintainSlots(snapshot);
     }
     if (leads_now && after.primary && after.wal_position && after.wal_position != published_optime_) {
       dcs::StatusInfo status;
@@ -473,7 +476,11 @@ void Agent::runScheduledRestart() {
 void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {
   constexpr auto kMemberSlotsTtl = std::chrono::minutes(30);
   const auto now = clock_.monotonicNow();
-  auto wanted = desiredPhysicalSlots(snapshot, config_.name, dynamic_.use_slots, dynamic_.slots);
+  // Permanent slots belong to the primary DC; a standby leader keeps only
+  // its members' slots (a permanent slot nobody reads would hold WAL forever).
+  static const std::map<std::string, std::map<std::string, std::string>> kNone;
+  auto wanted = desiredPhysicalSlots(snapshot, config_.name, dynamic_.use_slots,
+                                     settings_.standby_cluster ? kNone : dynamic_.slots);
   for (const auto& slot : wanted) slot_last_wanted_[slot] = now;
   for (auto it = slot_last_wanted_.begin(); it != slot_last_wanted_.end();) {
     if (now - it->second > kMemberSlotsTtl) {

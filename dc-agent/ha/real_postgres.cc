@@ -96,6 +96,9 @@ Result<std::string> RealPostgres::memberConninfo(const dcs::MemberInfo& member, 
   // walreceiver's statements.
   if (!replication_user && bounded) fields["options"] = statementTimeoutOption();
   if (!who.password.empty()) fields["password"] = who.password;
+  // Several hosts (standby_cluster.host "a,b"): only the writable one is
+  // the primary to follow, as in Patroni 3.3+.
+  if (url->first.find(',') != std::string::npos) fields["target_session_attrs"] = "read-write";
   return pg::conninfo(fields);
 }
 

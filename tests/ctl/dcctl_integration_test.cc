@@ -49,7 +49,7 @@ TEST_F(DcctlCluster, EveryVerb) {
   for (auto& n : nodes_) startAgent(n);
   ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
   const std::string first = *leader();
-  ASSERT_TRUE(eventually([&] { return memberRunning("pg1") && memberRunning("pg2") && memberRunning("pg3"); }, 30s));
+  ASSERT_TRUE(eventually([&] { return memberKeysRunning(); }, 30s));
 
   auto list = dcctl("list");
   EXPECT_EQ(list.exit_code, 0) << list.output;

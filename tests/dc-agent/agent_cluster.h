@@ -55,16 +55,22 @@ class AgentCluster : public ::testing::Test {
     }
     ::chmod((dir_ + "/callback.sh").c_str(), 0755);
     for (int i = 1; i <= 3; ++i) {
-      AgentNode node;
-      node.name = "pg" + std::to_string(i);
-      node.pg_port = freeLoopbackPort();
-      node.api_port = freeLoopbackPort();
-      node.data_dir = dir_ + "/" + node.name;
-      node.config_file = dir_ + "/" + node.name + ".yml";
-      node.log_file = dir_ + "/" + node.name + ".log";
+      AgentNode node = makeNode("pg" + std::to_string(i));
       std::ofstream(node.config_file) << configFor(node);
       nodes_.push_back(std::move(node));
     }
+  }
+
+  // A node with free ports and its files under dir_ (no configuration yet).
+  AgentNode makeNode(const std::string& name) {
+    AgentNode node;
+    node.name = name;
+    node.pg_port = freeLoopbackPort();
+    node.api_port = freeLoopbackPort();
+    node.data_dir = dir_ + "/" + name;
+    node.config_file = dir_ + "/" + name + ".yml";
+    node.log_file = dir_ + "/" + name + ".log";
+    return node;
   }
 
   void TearDown() override {
@@ -226,14 +232,29 @@ class AgentCluster : public ::testing::Test {
     return text.str();
   }
 
+  // Every started member's key says "running" (member keys can lag the
+  // PostgreSQL states healthy() looks at by a loop).
+  bool memberKeysRunning() {
+    auto cluster = dcs::loadCluster(*dcs_, dcs::ClusterPaths("/service/", "itest"), member_key_log_);
+    if (!cluster.ok()) return false;
+    for (auto& n : nodes_) {
+      if (!n.process) continue;
+      const dcs::MemberInfo* m = cluster->member(n.name);
+      if (!m || m->state != "running") return false;
+    }
+    return true;
+  }
+
   int writablePrimaries() {
     int count = 0;
     for (auto& n : nodes_) count += isPrimary(n) ? 1 : 0;
     return count;
   }
 
-  void killLeader(const std::string& name) {
-    AgentNode& node = byName(name);
+  void killLeader(const std::string& name) { killNode(byName(name)); }
+
+  // kill -9 of a node's agent and postmaster.
+  void killNode(AgentNode& node) {
     const auto postmaster = postmasterPid(node);
     (void)node.process->signal(SIGKILL);
     (void)node.process->waitExit(10s);
@@ -241,6 +262,7 @@ class AgentCluster : public ::testing::Test {
     if (postmaster) ::kill(*postmaster, SIGKILL);
   }
 
+  dcs::MalformedValueLog member_key_log_;
   bool synchronous_ = false;
   std::unique_ptr<EtcdProcess> etcd_;
   std::unique_ptr<dcs::EtcdDcs> dcs_;

@@ -37,12 +37,8 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
 
   // kill -9 of the leader's agent and postmaster.
   AgentNode& old = byName(first);
-  const auto old_postmaster = postmasterPid(old);
-  ASSERT_TRUE(old_postmaster);
-  (void)old.process->signal(SIGKILL);
-  (void)old.process->waitExit(10s);
-  old.process.reset();
-  ASSERT_EQ(::kill(*old_postmaster, SIGKILL), 0);
+  ASSERT_TRUE(postmasterPid(old));
+  killNode(old);
   const auto killed_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(eventually(
       [&] {
@@ -73,7 +69,9 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
   EXPECT_TRUE(eventually([&] { return hasRow(old, "two"); }, 30s));
   EXPECT_EQ(writablePrimaries(), 1);
 
-  // Switchover to a named member through /failover.
+  // Switchover to a named member through /failover (once every member key
+  // shows it running: a member still rewinding is no candidate).
+  ASSERT_TRUE(eventually([&] { return memberKeysRunning(); }, 60s));
   std::string target;
   for (auto& n : nodes_) {
     if (n.name != second) target = n.name;

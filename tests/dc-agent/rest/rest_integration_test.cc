@@ -102,6 +102,7 @@ TEST_F(RestCluster, EndpointsAndActions) {
   EXPECT_EQ(boost::json::parse(api(any, "GET", "/config").body).at("maximum_lag_on_failover"), 2097152);
 
   // Switchover to a named member through the API.
+  ASSERT_TRUE(eventually([&] { return memberKeysRunning(); }, 60s));
   std::string target;
   for (auto& n : nodes_) {
     if (n.name != first) target = n.name;

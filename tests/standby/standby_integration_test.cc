@@ -1,0 +1,137 @@
+// Two data centers on loopback, each with its own etcd: DC1 is the
+// three-node primary cluster, DC2 a two-node standby cluster whose standby
+// leader streams from DC1 (through DC1's permanent slot) and whose other
+// member cascades from it. Real etcd, real PostgreSQL 15, real dc-agents.
+
+#include <regex>
+
+#include "tests/dc-agent/agent_cluster.h"
+
+namespace pgtandem::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class TwoDataCenters : public AgentCluster {
+ protected:
+  void TearDown() override {
+    for (auto& n : dr_) stopAgent(n, SIGTERM);
+    for (auto& n : dr_) {
+      if (auto pid = postmasterPid(n)) ::kill(*pid, SIGKILL);
+    }
+    if (HasFailure()) {
+      for (auto& n : dr_) {
+        std::cerr << "---- " << n.name << " agent log (tail) ----\n" << tailLines(readFile(n.log_file), 60) << "\n";
+        std::cerr << "---- " << n.name << " postgres log (tail) ----\n"
+                  << tailLines(readFile(n.data_dir + "/pgtandem-postmaster.log"), 15) << "\n"
+                  << "---- recovery: " << readFile(n.data_dir + "/pgtandem.recovery.conf")
+                  << "---- following: " << readFile(n.data_dir + "/pgtandem.following") << "\n";
+      }
+    }
+    AgentCluster::TearDown();
+  }
+
+  // DC2's nodes: DC1's configuration with another scope, etcd and names,
+  // and standby_cluster pointing at `host:port` through slot dr_standby.
+  void addStandbyDc(int remote_port) {
+    EtcdProcess::Options options;
+    options.name = "n2";
+    etcd2_ = EtcdProcess::startSingle(options);
+    ASSERT_TRUE(etcd2_ && waitForEtcd(etcd2_->url(), 20));
+    auto client = dcs::EtcdDcs::create({{etcd2_->url()}, false, "", "", "", "", "", 3000ms});
+    ASSERT_TRUE(client.ok());
+    dcs2_ = std::move(*client);
+    for (int i = 1; i <= 2; ++i) {
+      AgentNode node = makeNode("dr" + std::to_string(i));
+      std::string yaml = configFor(node);
+      yaml = std::regex_replace(yaml, std::regex("scope: itest"), "scope: itestdr");
+      yaml = std::regex_replace(yaml, std::regex("hosts: " + etcd_->endpoint()), "hosts: " + etcd2_->endpoint());
+      yaml = std::regex_replace(yaml, std::regex("bootstrap:\n  dcs:\n"),
+                                "bootstrap:\n  dcs:\n    standby_cluster:\n      host: 127.0.0.1\n      port: " +
+                                    std::to_string(remote_port) + "\n      primary_slot_name: dr_standby\n");
+      std::ofstream(node.config_file) << yaml;
+      dr_.push_back(std::move(node));
+    }
+  }
+
+  std::optional<std::string> drLeader() {
+    auto got = dcs2_->get("/service/itestdr/leader");
+    if (!got.ok() || got->kvs.empty()) return std::nullopt;
+    return got->kvs[0].value;
+  }
+
+  AgentNode& dr(const std::string& name) {
+    for (auto& n : dr_) {
+      if (n.name == name) return n;
+    }
+    throw std::runtime_error(name);
+  }
+
+  std::unique_ptr<EtcdProcess> etcd2_;
+  std::unique_ptr<dcs::EtcdDcs> dcs2_;
+  std::vector<AgentNode> dr_;
+};
+
+TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "DC1 did not become healthy";
+  AgentNode& dc1_leader = byName(*leader());
+  ASSERT_TRUE(session(dc1_leader)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('from-dc1')").ok());
+  addStandbyDc(dc1_leader.pg_port);
+  ASSERT_FALSE(HasFatalFailure());
+  for (auto& n : dr_) startAgent(n);
+
+  // A standby leader streaming from DC1, the other member cascading from it.
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto l = drLeader();
+        if (!l) return false;
+        for (auto& n : dr_) {
+          if (!isStreaming(n) || !hasRow(n, "from-dc1")) return false;
+        }
+        return true;
+      },
+      180s))
+      << "DC2 did not follow DC1";
+  const std::string first = *drLeader();
+  for (auto& n : dr_) EXPECT_FALSE(isPrimary(n)) << n.name;
+  // DC1's permanent slot carries the standby leader's stream.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto st = state(dc1_leader);
+        if (!st) return false;
+        for (const auto& slot : st->slots) {
+          if (slot.name == "dr_standby" && slot.active) return true;
+        }
+        return false;
+      },
+      30s))
+      << "the standby leader does not stream through dr_standby";
+  // REST: the standby leader answers /standby-leader and /leader, nobody /primary.
+  EXPECT_TRUE(eventually([&] { return api(dr(first), "GET", "/standby-leader").status == 200; }, 20s));
+  EXPECT_EQ(api(dr(first), "GET", "/leader").status, 200);
+  for (auto& n : dr_) EXPECT_EQ(api(n, "GET", "/primary").status, 503) << n.name;
+
+  // New rows in DC1 reach every DC2 member.
+  ASSERT_TRUE(session(dc1_leader)->execute("INSERT INTO t VALUES ('later')").ok());
+  for (auto& n : dr_) EXPECT_TRUE(eventually([&] { return hasRow(n, "later"); }, 30s)) << n.name;
+
+  // The standby leader dies: the other member takes the lock and streams
+  // from DC1 itself, without promoting.
+  killNode(dr(first));
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto l = drLeader();
+        return l && *l != first && isStreaming(dr(*l));
+      },
+      60s))
+      << "no new standby leader";
+  const std::string second = *drLeader();
+  EXPECT_FALSE(isPrimary(dr(second)));
+  ASSERT_TRUE(session(dc1_leader)->execute("INSERT INTO t VALUES ('after-dr-failover')").ok());
+  EXPECT_TRUE(eventually([&] { return hasRow(dr(second), "after-dr-failover"); }, 30s));
+  EXPECT_EQ(writablePrimaries(), 1) << "exactly DC1's primary";
+}
+
+}  // namespace
+}  // namespace pgtandem::testing
