@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/config/dynamic_json.h"
+#include "standby/remote_source.h"
 #include "common/util/log.h"
 
 #include <fmt/ranges.h>
@@ -41,19 +42,6 @@ void applyDynamic(HaSettings& s, const config::DynamicConfig& d) {
   // Patroni ignores synchronous_mode in a standby cluster: there is no
   // primary here to acknowledge commits.
   s.synchronous_mode = d.synchronous_mode && !s.standby_cluster;
-}
-
-// The other DC's primary as a member to stream from: postgres://h1,h2:port.
-std::optional<dcs::MemberInfo> remotePrimary(const config::DynamicConfig& d) {
-  if (!d.standby_cluster || d.standby_cluster->hosts.empty()) return std::nullopt;
-  dcs::MemberInfo m;
-  m.name = kRemotePrimary;
-  std::string hosts;
-  for (const auto& h : d.standby_cluster->hosts) hosts += (hosts.empty() ? "" : ",") + h;
-  m.conn_url = "postgres://" + hosts + ":" + std::to_string(d.standby_cluster->port.value_or(5432)) + "/postgres";
-  m.state = "running";
-  m.role = "primary";
-  return m;
 }
 
 const char* stateName(const PgObservation& pg) {
@@ -107,7 +95,7 @@ void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
   }
   settings_ = s;
   lock_.setTtl(settings_.ttl);
-  executor_.setRemote(remotePrimary(dynamic_),
+  executor_.setRemote(standby::remotePrimary(dynamic_, kRemotePrimary),
                       dynamic_.standby_cluster ? dynamic_.standby_cluster->primary_slot_name : std::string());
 }
 
