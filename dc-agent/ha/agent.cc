@@ -233,6 +233,8 @@ Decision Agent::runCycle() {
   noteDecision(decision);
 
   // Execute.
+  // Every member of a standby cluster may also replay the other DC's archive.
+  postgres_.setRestoreCommand(dynamic_.standby_cluster ? dynamic_.standby_cluster->restore_command : "");
   // A member streams through its own slot; the standby leader through the
   // other DC's primary_slot_name (the executor sets it when it re-points).
   if (pg.following == kRemotePrimary && dynamic_.standby_cluster) {

@@ -75,6 +75,9 @@ class PostgresControl {
   virtual Status removeData() = 0;
   // The slot this member streams through (set before follow()); "" for none.
   virtual void setSlotName(const std::string& slot) = 0;
+  // The restore_command a standby uses besides streaming (a standby
+  // cluster's WAL archive); "" for none. Set before follow().
+  virtual void setRestoreCommand(const std::string& command) = 0;
 };
 
 }  // namespace pgtandem::agent

@@ -338,9 +338,7 @@ Status RealPostgres::follow(const dcs::MemberInfo* upstream) {
     settings.primary_conninfo = *conninfo + " application_name='" + config_.name + "'";
     settings.primary_slot_name = slot_name_;
   }
-  if (config_.bootstrap.dcs.standby_cluster && !config_.bootstrap.dcs.standby_cluster->restore_command.empty()) {
-    settings.restore_command = config_.bootstrap.dcs.standby_cluster->restore_command;
-  }
+  settings.restore_command = restore_command_;
   // A running primary must stop before it can become a standby.
   if (postmaster_.running()) {
     pg::PgSession* s = session();

@@ -27,6 +27,7 @@ class RealPostgres final : public PostgresControl {
   Status rewind(const dcs::MemberInfo& source) override;
   Status syncSlots(const std::set<std::string>& wanted) override;
   void setSlotName(const std::string& slot) override { slot_name_ = slot; }
+  void setRestoreCommand(const std::string& command) override { restore_command_ = command; }
   Status setSynchronousStandbyNames(const std::string& value) override;
   Result<Lsn> lastCheckpoint() override;
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override;
@@ -58,6 +59,7 @@ class RealPostgres final : public PostgresControl {
   std::unique_ptr<pg::PgSession> session_;
   std::string system_id_;
   std::string slot_name_;
+  std::string restore_command_;
   std::string synchronous_standby_names_;
   int port_ = 5432;
   std::string host_ = "127.0.0.1";

@@ -61,6 +61,31 @@ class AgentCluster : public ::testing::Test {
     }
   }
 
+  // HAProxy 2.6 in front of the nodes with Patroni's standard check
+  // (GET /primary, on-marked-down shutdown-sessions); returns its port, or 0.
+  // Stopped in TearDown.
+  int startHaproxy() {
+    const int front = freeLoopbackPort();
+    {
+      std::ofstream cfg(dir_ + "/haproxy.cfg");
+      cfg << "global\n  maxconn 100\n"
+          << "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30m\n  timeout server 30m\n  timeout check 2s\n"
+          << "listen primary\n  bind 127.0.0.1:" << front << "\n  option httpchk GET /primary\n"
+          << "  http-check expect status 200\n"
+          << "  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions\n";
+      for (auto& n : nodes_) {
+        cfg << "  server " << n.name << " 127.0.0.1:" << n.pg_port << " maxconn 100 check port " << n.api_port << "\n";
+      }
+    }
+    SpawnOptions spawn;
+    spawn.argv = {"/usr/sbin/haproxy", "-db", "-f", dir_ + "/haproxy.cfg"};
+    spawn.output_file = dir_ + "/haproxy.log";
+    auto haproxy = spawnProcess(spawn);
+    if (!haproxy.ok()) return 0;
+    haproxy_ = std::move(*haproxy);
+    return front;
+  }
+
   // A node with free ports and its files under dir_ (no configuration yet).
   AgentNode makeNode(const std::string& name) {
     AgentNode node;
@@ -74,6 +99,11 @@ class AgentCluster : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (haproxy_) {
+      (void)haproxy_->signal(SIGTERM);
+      (void)haproxy_->waitExit(10s);
+      haproxy_.reset();
+    }
     for (auto& node : nodes_) stopAgent(node, SIGTERM);
     for (auto& node : nodes_) {
       if (auto pid = postmasterPid(node)) ::kill(*pid, SIGKILL);
@@ -263,6 +293,7 @@ class AgentCluster : public ::testing::Test {
   }
 
   dcs::MalformedValueLog member_key_log_;
+  std::unique_ptr<ProcessHandle> haproxy_;
   bool synchronous_ = false;
   std::unique_ptr<EtcdProcess> etcd_;
   std::unique_ptr<dcs::EtcdDcs> dcs_;

@@ -133,5 +133,62 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
   EXPECT_EQ(writablePrimaries(), 1) << "exactly DC1's primary";
 }
 
+// DC2 reaches DC1 through HAProxy (as users point standby_cluster at a VIP
+// or a load balancer). DC1 fails over internally (kill -9 of its leader):
+// DC2 follows the new primary on its new timeline, without a re-clone.
+TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "DC1 did not become healthy";
+  const int front = startHaproxy();
+  ASSERT_GT(front, 0);
+  const std::string dc1_first = *leader();
+  ASSERT_TRUE(session(byName(dc1_first))->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('before')").ok());
+  addStandbyDc(front);
+  ASSERT_FALSE(HasFatalFailure());
+  for (auto& n : dr_) startAgent(n);
+  ASSERT_TRUE(eventually(
+      [&] {
+        if (!drLeader()) return false;
+        for (auto& n : dr_) {
+          if (!isStreaming(n) || !hasRow(n, "before")) return false;
+        }
+        return true;
+      },
+      180s))
+      << "DC2 did not follow DC1";
+  // Clones and rewinds so far, from the agents' logs: none may follow.
+  auto copies = [&](const AgentNode& n) {
+    const std::string log = readFile(n.log_file);
+    std::size_t count = 0;
+    for (const char* marker : {"creating replica on a worker thread", "initializing new cluster on a worker thread",
+                               "running pg_rewind on a worker thread"}) {
+      for (auto at = log.find(marker); at != std::string::npos; at = log.find(marker, at + 1)) ++count;
+    }
+    return count;
+  };
+  std::map<std::string, std::size_t> copies_before;
+  for (auto& n : dr_) copies_before[n.name] = copies(n);
+
+  killLeader(dc1_first);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto l = leader();
+        return l && *l != dc1_first && isPrimary(byName(*l));
+      },
+      60s))
+      << "DC1 did not fail over";
+  const std::string dc1_second = *leader();
+  ASSERT_TRUE(session(byName(dc1_second))->execute("INSERT INTO t VALUES ('after-dc1-failover')").ok());
+  for (auto& n : dr_) {
+    EXPECT_TRUE(eventually([&] { return hasRow(n, "after-dc1-failover"); }, 90s)) << n.name << " did not follow the new timeline";
+    auto st = state(n);
+    ASSERT_TRUE(st);
+    EXPECT_GE(st->timeline, 2) << n.name;
+    EXPECT_TRUE(st->in_recovery) << n.name;
+  }
+  for (auto& n : dr_) EXPECT_EQ(copies(n), copies_before[n.name]) << "DC2 re-cloned or rewound " << n.name;
+  EXPECT_EQ(writablePrimaries(), 1);
+}
+
 }  // namespace
 }  // namespace pgtandem::testing

@@ -140,6 +140,8 @@ class FakePostgres final : public PostgresControl {
     return okStatus();
   }
   void setSlotName(const std::string& slot) override { slot_name = slot; }
+  void setRestoreCommand(const std::string& command) override { restore_command = command; }
+  std::string restore_command;
   Status setSynchronousStandbyNames(const std::string& value) override {
     ssn = value;
     return okStatus();
@@ -648,6 +650,7 @@ TEST_F(Scenario, StandbyClusterFollowsTheRemotePrimary) {
     standby.hosts = {"dc1.example"};
     standby.port = 5432;
     standby.primary_slot_name = "dc2";
+    standby.restore_command = "cp /archive/%f %p";
     c.bootstrap.dcs.standby_cluster = standby;
   });
   auto standbyDcPrimaries = [&] {
@@ -670,6 +673,7 @@ TEST_F(Scenario, StandbyClusterFollowsTheRemotePrimary) {
   EXPECT_EQ(standbyDcPrimaries(), 0);
   const std::string first = *leaderKey();
   EXPECT_EQ(node(first).postgres->slot_name, "dc2") << "the standby leader streams through primary_slot_name";
+  for (const auto& n : nodes_) EXPECT_EQ(n->postgres->restore_command, "cp /archive/%f %p") << n->name;
 
   // Writes in the other DC reach every member here.
   world_.servers[kRemotePrimary].lsn += 1000;

@@ -169,32 +169,8 @@ TEST_F(RestCluster, EndpointsAndActions) {
 TEST_F(RestCluster, HaproxyFollowsTheLeader) {
   for (auto& n : nodes_) startAgent(n);
   ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
-  const int front = freeLoopbackPort();
-  const int stats = freeLoopbackPort();
-  {
-    std::ofstream cfg(dir_ + "/haproxy.cfg");
-    cfg << "global\n  maxconn 100\n"
-        << "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30m\n  timeout server 30m\n  timeout check 2s\n"
-        << "listen stats\n  mode http\n  bind 127.0.0.1:" << stats << "\n  stats enable\n  stats uri /\n"
-        << "listen primary\n  bind 127.0.0.1:" << front << "\n  option httpchk GET /primary\n"
-        << "  http-check expect status 200\n"
-        << "  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions\n";
-    for (auto& n : nodes_) {
-      cfg << "  server " << n.name << " 127.0.0.1:" << n.pg_port << " maxconn 100 check port " << n.api_port << "\n";
-    }
-  }
-  SpawnOptions spawn;
-  spawn.argv = {"/usr/sbin/haproxy", "-db", "-f", dir_ + "/haproxy.cfg"};
-  spawn.output_file = dir_ + "/haproxy.log";
-  auto haproxy = spawnProcess(spawn);
-  ASSERT_TRUE(haproxy.ok()) << haproxy.error().toString();
-  struct Stop {
-    std::unique_ptr<ProcessHandle>& p;
-    ~Stop() {
-      (void)p->signal(SIGTERM);
-      (void)p->waitExit(10s);
-    }
-  } stop_haproxy{*haproxy};
+  const int front = startHaproxy();
+  ASSERT_GT(front, 0) << "haproxy did not start";
 
   auto throughProxy = [&]() -> std::unique_ptr<pg::PgSession> {
     auto s = pg::PgSession::connect(pg::conninfo({{"host", "127.0.0.1"}, {"port", std::to_string(front)},
