@@ -93,7 +93,8 @@ Result<ServerState> PgSession::queryState() {
         " (SELECT status FROM pg_stat_get_wal_receiver()),"
         " pg_postmaster_start_time()::text, pg_last_xact_replay_timestamp()::text,"
         " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,"
-        " (SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart)");
+        " (SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart),"
+        " (SELECT latest_end_lsn::text FROM pg_stat_get_wal_receiver())");
     state.in_recovery = row[0].as<bool>();
     state.current_lsn = optionalLsn(row[1]);
     state.receive_lsn = optionalLsn(row[2]);
@@ -103,6 +104,7 @@ Result<ServerState> PgSession::queryState() {
     state.postmaster_start_time = row[6].is_null() ? "" : row[6].c_str();
     state.replayed_timestamp = row[7].is_null() ? "" : row[7].c_str();
     state.replay_paused = row[8].as<bool>();
+    state.sender_lsn = optionalLsn(row[10]);
     if (!row[9].is_null()) {
       std::string_view names = row[9].c_str();
       for (std::size_t start = 0; start <= names.size();) {

@@ -38,6 +38,7 @@ struct ServerState {
   std::optional<Lsn> receive_lsn;  // standby
   std::optional<Lsn> replay_lsn;   // standby
   std::string wal_receiver_status;  // "streaming" when a WAL receiver runs
+  std::optional<Lsn> sender_lsn;    // the upstream's last reported WAL end (latest_end_lsn)
   std::string postmaster_start_time;  // as PostgreSQL prints a timestamptz
   std::string replayed_timestamp;     // pg_last_xact_replay_timestamp(), "" if none
   bool replay_paused = false;

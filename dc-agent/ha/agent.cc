@@ -168,6 +168,11 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->maximum_lag_on_failover = settings_.maximum_lag_on_failover;
   s->tags = self.tags;
   s->raw_tags = config_.tags;
+  if (standby_lag_) {
+    s->standby_source = standby_lag_->source;
+    s->standby_lag_bytes = standby_lag_->bytes;
+    s->standby_lag_seconds = standby_lag_->seconds;
+  }
   s->decisions = decision_counts_;
   s->lock_renew_latency = lock_.lastRenewLatency();
   return s;
@@ -266,6 +271,12 @@ Decision Agent::runCycle() {
   const bool leads_now = did(ActionKind::kRenewLock) || did(ActionKind::kAcquireLock);
   holds_lock_ = leads_now;
   const PgObservation after = decision.actions.empty() || long_action_ ? pg : postgres_.observe();
+  standby_lag_.reset();
+  if (leads_now && settings_.standby_cluster) {
+    const bool archive = dynamic_.standby_cluster && !dynamic_.standby_cluster->restore_command.empty();
+    standby_lag_ = lag_tracker_.observe(standby::ReplicaPosition{after.running, after.streaming, archive, after.upstream_lsn, after.replay_lsn},
+                                        clock_.wallNow());
+  }
   if (board_) board_->publish(describeStatus(after, snapshot, local.dcs_ok, leads_now, now_mono));
   if (local.dcs_ok) {
     if (!did(ActionKind::kRenewLock)) {

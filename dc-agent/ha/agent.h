@@ -15,6 +15,7 @@
 #include "dc-agent/ha/agent_status.h"
 #include "dc-agent/ha/executor.h"
 #include "dc-agent/ha/operations.h"
+#include "standby/standby_lag.h"
 
 namespace pgtandem::agent {
 
@@ -105,6 +106,8 @@ class Agent {
   std::function<void()> wake_;
   PgObservation last_pg_;  // the last observation before a long action
   bool holds_lock_ = false;  // after the last cycle's actions
+  standby::LagTracker lag_tracker_;
+  std::optional<standby::StandbyLag> standby_lag_;  // on the standby leader only
   std::map<std::string, std::uint64_t> decision_counts_;
   WallTime dcs_last_seen_{};
 };

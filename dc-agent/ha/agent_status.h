@@ -60,6 +60,12 @@ struct AgentStatus {
   dcs::MemberTags tags;
   std::map<std::string, std::string> raw_tags;  // tag -> JSON text, as configured
 
+  // The standby leader of a standby cluster: how far this DC is behind the
+  // primary DC (standby/standby_lag.h). standby_source is "" elsewhere.
+  std::string standby_source;  // stream, archive, none
+  std::optional<std::int64_t> standby_lag_bytes;
+  double standby_lag_seconds = 0;
+
   // For /metrics.
   std::map<std::string, std::uint64_t> decisions;  // rule id -> cycles it fired in
   std::chrono::microseconds lock_renew_latency{0};

@@ -166,6 +166,7 @@ PgObservation RealPostgres::observe() {
   } else {
     o.wal_position = std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
     o.streaming = state->wal_receiver_status == "streaming";
+    o.upstream_lsn = state->sender_lsn;
   }
   return o;
 }

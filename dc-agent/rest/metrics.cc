@@ -36,6 +36,15 @@ class Families {
     families_.push_back(std::move(family));
   }
 
+  // A gauge of 1 whose label carries the value (an "info" metric).
+  void labelled(const std::string& name, const std::string& help, const std::string& label, const std::string& value) {
+    ClientMetric m;
+    m.label = labels_;
+    m.label.push_back({label, value});
+    m.gauge.value = 1;
+    families_.push_back(MetricFamily{name, help, MetricType::Gauge, {m}});
+  }
+
   std::string text() const { return prometheus::TextSerializer().Serialize(families_); }
 
  private:
@@ -96,6 +105,14 @@ std::string renderMetrics(const agent::AgentStatus& s, MonoTime now_mono, WallTi
           std::chrono::duration<double>(s.lock_renew_latency).count());
   const double since_dcs = s.dcs_last_seen == WallTime{} ? -1 : std::chrono::duration<double>(now_wall - s.dcs_last_seen).count();
   f.gauge("pgtandem_dcs_last_contact_age_seconds", "Seconds since the DCS last answered (-1: never).", since_dcs);
+  if (!s.standby_source.empty()) {
+    f.gauge("pgtandem_standby_lag_bytes", "Standby leader: bytes behind the primary DC (-1: unknown, not streaming).",
+            s.standby_lag_bytes ? static_cast<double>(*s.standby_lag_bytes) : -1);
+    f.gauge("pgtandem_standby_lag_seconds", "Standby leader: seconds since this DC was last caught up with the primary DC.",
+            s.standby_lag_seconds);
+    f.labelled("pgtandem_standby_source", "Standby leader: where WAL comes from (stream, archive, none).", "source",
+               s.standby_source);
+  }
   f.gauge("pgtandem_holds_leader_lock", "Value is 1 if this member holds an unexpired leader lock.", leads ? 1 : 0);
   return f.text();
 }

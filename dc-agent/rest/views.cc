@@ -75,6 +75,11 @@ std::string patroniJson(const agent::AgentStatus& s) {
     for (const auto& name : s.pending_restart) reasons[name] = json::object{};
     o["pending_restart_reason"] = std::move(reasons);
   }
+  if (!s.standby_source.empty()) {
+    json::object lag{{"source", s.standby_source}, {"seconds", s.standby_lag_seconds}};
+    lag["bytes"] = s.standby_lag_bytes ? json::value(*s.standby_lag_bytes) : json::value(nullptr);
+    o["standby_lag"] = std::move(lag);
+  }
   if (!s.scheduled_restart.empty()) o["scheduled_restart"] = json::object{{"schedule", s.scheduled_restart}};
   o["patroni"] = json::object{{"version", s.version}, {"scope", s.scope}, {"name", s.name}};
   return json::serialize(o);

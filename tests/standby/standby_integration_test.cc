@@ -3,6 +3,7 @@
 // leader streams from DC1 (through DC1's permanent slot) and whose other
 // member cascades from it. Real etcd, real PostgreSQL 15, real dc-agents.
 
+#include <boost/json.hpp>
 #include <regex>
 
 #include "tests/dc-agent/agent_cluster.h"
@@ -112,6 +113,16 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
   EXPECT_EQ(api(dr(first), "GET", "/leader").status, 200);
   for (auto& n : dr_) EXPECT_EQ(api(n, "GET", "/primary").status, 503) << n.name;
 
+  // The DC's lag, on the standby leader: streaming and caught up.
+  EXPECT_TRUE(eventually(
+      [&] {
+        const std::string metrics = api(dr(first), "GET", "/metrics").body;
+        return metrics.find("source=\"stream\"} 1") != std::string::npos &&
+               metrics.find("pgtandem_standby_lag_bytes{scope=\"itestdr\",name=\"" + first + "\"} 0") != std::string::npos;
+      },
+      30s))
+      << api(dr(first), "GET", "/metrics").body;
+
   // New rows in DC1 reach every DC2 member.
   ASSERT_TRUE(session(dc1_leader)->execute("INSERT INTO t VALUES ('later')").ok());
   for (auto& n : dr_) EXPECT_TRUE(eventually([&] { return hasRow(n, "later"); }, 30s)) << n.name;
@@ -131,6 +142,23 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
   ASSERT_TRUE(session(dc1_leader)->execute("INSERT INTO t VALUES ('after-dr-failover')").ok());
   EXPECT_TRUE(eventually([&] { return hasRow(dr(second), "after-dr-failover"); }, 30s));
   EXPECT_EQ(writablePrimaries(), 1) << "exactly DC1's primary";
+
+  // DC1 goes down entirely: DC2 keeps its standby leader, keeps serving
+  // reads, promotes nobody, and reports a growing lag.
+  for (auto& n : nodes_) stopAgent(n, SIGTERM);
+  auto lagSeconds = [&]() -> double {
+    auto doc = boost::json::parse(api(dr(second), "GET", "/patroni").body);
+    const auto* lag = doc.as_object().if_contains("standby_lag");
+    return lag ? lag->at("seconds").to_number<double>() : -1;
+  };
+  ASSERT_TRUE(eventually([&] { return lagSeconds() >= 2; }, 30s)) << api(dr(second), "GET", "/patroni").body;
+  const double earlier = lagSeconds();
+  std::this_thread::sleep_for(3s);
+  EXPECT_GT(lagSeconds(), earlier) << "the lag does not grow while DC1 is down";
+  EXPECT_EQ(drLeader(), second);
+  EXPECT_TRUE(hasRow(dr(second), "after-dr-failover")) << "DC2 stopped serving reads";
+  EXPECT_FALSE(isPrimary(dr(second)));
+  EXPECT_EQ(api(dr(second), "GET", "/standby-leader").status, 200);
 }
 
 // DC2 reaches DC1 through HAProxy (as users point standby_cluster at a VIP
