@@ -148,6 +148,14 @@ Table memberTable(Context& ctx, const std::string& scope, const dcs::ClusterSnap
     }
     t.rows.push_back(std::move(row));
   }
+  for (const auto& m : members) {
+    if (const auto* lag = m.as_object().if_contains("standby_lag"); lag && lag->is_object()) {
+      const json::object& l = lag->as_object();
+      const std::string bytes = text(l.if_contains("bytes"));
+      t.footer.push_back("Standby lag behind the primary DC: " + (bytes.empty() ? std::string("unknown") : bytes) +
+                         " bytes, " + text(l.if_contains("seconds")) + " s (" + text(l.if_contains("source")) + ")");
+    }
+  }
   if (doc.as_object().contains("pause")) t.footer.push_back("Maintenance mode: on");
   if (const auto* s = doc.as_object().if_contains("scheduled_switchover")) {
     const json::object& so = s->as_object();

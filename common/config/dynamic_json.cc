@@ -136,6 +136,59 @@ Result<DynamicState> parseDynamicJson(const std::string& text, const DynamicConf
       d.slots[std::string(name)] = std::move(fields);
     }
   }
+  // standby_cluster is seeded from bootstrap.dcs only: once /config exists,
+  // its absence (or null) means "not a standby cluster", so that removing it
+  // promotes the DC.
+  d.standby_cluster.reset();
+  if (auto it = o.find("standby_cluster"); it != o.end() && !it->value().is_null()) {
+    if (!it->value().is_object()) return wrongType("standby_cluster", "an object");
+    const json::object& sc = it->value().as_object();
+    StandbyClusterConfig standby;
+    auto readText = [&](const char* key, std::string& out) -> Status {
+      auto f = sc.find(key);
+      if (f == sc.end() || f->value().is_null()) return okStatus();
+      if (!f->value().is_string()) return wrongType(key, "a string");
+      out = std::string(f->value().as_string());
+      return okStatus();
+    };
+    if (auto h = sc.find("host"); h != sc.end() && !h->value().is_null()) {
+      // "a,b" or ["a", "b"]
+      std::vector<std::string> parts;
+      if (h->value().is_string()) {
+        const std::string hosts(h->value().as_string());
+        for (std::size_t start = 0; start <= hosts.size();) {
+          const auto comma = std::min(hosts.find(',', start), hosts.size());
+          if (comma > start) parts.push_back(hosts.substr(start, comma - start));
+          start = comma + 1;
+        }
+      } else if (h->value().is_array()) {
+        for (const auto& v : h->value().as_array()) {
+          if (!v.is_string()) return wrongType("standby_cluster.host", "a string or a list of strings");
+          parts.emplace_back(v.as_string());
+        }
+      } else {
+        return wrongType("standby_cluster.host", "a string or a list of strings");
+      }
+      standby.hosts = std::move(parts);
+    }
+    int port = 0;
+    PGT_TRY(readNumber(sc, "port", port));
+    if (port != 0) {
+      if (port < 0 || port > 65535) return wrongType("standby_cluster.port", "a TCP port");
+      standby.port = port;
+    }
+    PGT_TRY(readText("primary_slot_name", standby.primary_slot_name));
+    PGT_TRY(readText("restore_command", standby.restore_command));
+    PGT_TRY(readText("archive_cleanup_command", standby.archive_cleanup_command));
+    PGT_TRY(readText("recovery_min_apply_delay", standby.recovery_min_apply_delay));
+    if (auto m = sc.find("create_replica_methods"); m != sc.end() && m->value().is_array()) {
+      for (const auto& v : m->value().as_array()) {
+        if (v.is_string()) standby.create_replica_methods.emplace_back(v.as_string());
+      }
+    }
+    // Patroni counts it a standby cluster only with a source to follow.
+    if (!standby.hosts.empty() || standby.port || !standby.restore_command.empty()) d.standby_cluster = std::move(standby);
+  }
   if (auto timing = validateTiming(d.ttl, d.loop_wait, d.retry_timeout); !timing.ok()) {
     return makeError(ErrorCode::kParse, "/config: " + timing.error().message);
   }

@@ -204,6 +204,16 @@ Result<MemberInfo> parseMember(std::string_view name, std::string_view text) {
       m.scheduled_restart = std::string(at->value().as_string());
     }
   }
+  if (auto it = o.find("standby_lag"); it != o.end() && it->value().is_object()) {
+    const json::object& lag = it->value().as_object();
+    if (auto src = lag.find("source"); src != lag.end() && src->value().is_string()) {
+      m.standby_source = std::string(src->value().as_string());
+    }
+    if (auto b = lag.find("bytes"); b != lag.end() && b->value().is_int64()) m.standby_lag_bytes = b->value().as_int64();
+    if (auto sec = lag.find("seconds"); sec != lag.end() && sec->value().is_int64()) {
+      m.standby_lag_seconds = sec->value().as_int64();
+    }
+  }
   return m;
 }
 
@@ -227,6 +237,11 @@ std::string toJson(const MemberInfo& m) {
   if (m.pending_restart) o["pending_restart"] = true;
   if (m.pause) o["pause"] = true;
   if (!m.scheduled_restart.empty()) o["scheduled_restart"] = json::object{{"schedule", m.scheduled_restart}};
+  if (!m.standby_source.empty()) {
+    json::object lag{{"source", m.standby_source}, {"seconds", m.standby_lag_seconds}};
+    lag["bytes"] = m.standby_lag_bytes ? json::value(*m.standby_lag_bytes) : json::value(nullptr);
+    o["standby_lag"] = std::move(lag);
+  }
   return json::serialize(o);
 }
 

@@ -73,6 +73,11 @@ struct MemberInfo {
   bool pending_restart = false;
   bool pause = false;
   std::string scheduled_restart;  // ISO 8601 time of a scheduled restart, "" if none
+  // A standby leader's lag behind the primary DC (pgtandem's own field,
+  // "standby_lag": {source, bytes, seconds}; Patroni's tools ignore it).
+  std::string standby_source;  // "" when not a standby leader
+  std::optional<std::int64_t> standby_lag_bytes;
+  std::int64_t standby_lag_seconds = 0;
   // From the DCS, not the JSON:
   Revision mod_revision = 0;
   LeaseId lease = 0;

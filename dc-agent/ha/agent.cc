@@ -122,6 +122,12 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
   m.pending_restart = !pg.pending_restart.empty();
   if (scheduled_restart_) m.scheduled_restart = scheduled_restart_->schedule;
   if (long_action_) m.state = long_action_->state;
+  if (standby_lag_) {
+    m.standby_source = standby_lag_->source;
+    m.standby_lag_bytes = standby_lag_->bytes;
+    // Whole seconds: the key is rewritten only when the value changes.
+    m.standby_lag_seconds = static_cast<std::int64_t>(standby_lag_->seconds);
+  }
   return m;
 }
 

@@ -111,6 +111,11 @@ std::string clusterJson(const dcs::ClusterSnapshot& cluster, const ClusterFlags&
     if (m.pending_restart) member["pending_restart"] = true;
     if (!m.scheduled_restart.empty()) member["scheduled_restart"] = json::object{{"schedule", m.scheduled_restart}};
     if (json::object tags = tagsObject(m.tags); !tags.empty()) member["tags"] = std::move(tags);
+    if (!m.standby_source.empty()) {
+      // As the member key has it.
+      const json::value key = json::parse(dcs::toJson(m));
+      member["standby_lag"] = key.at("standby_lag");
+    }
     if (m.name != leader) {
       const auto put = [&](const char* lsn_key, const char* lag_key, std::optional<std::int64_t> lsn) {
         if (!lsn || *lsn == 0) {

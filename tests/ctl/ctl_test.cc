@@ -115,6 +115,24 @@ TEST_F(CtlTest, ListFootersAndUnknownCluster) {
   EXPECT_NE(out_.str().find("Cluster: robin (uninitialized)"), std::string::npos);
 }
 
+TEST_F(CtlTest, ListShowsTheStandbyLag) {
+  dcs::MemberInfo m;
+  m.name = "pg1";
+  m.conn_url = "postgres://127.0.0.1:5433/postgres";
+  m.state = "running";
+  m.role = "standby_leader";
+  m.standby_source = "stream";
+  m.standby_lag_bytes = 4096;
+  m.standby_lag_seconds = 3;
+  ASSERT_TRUE(observer_->put("/service/batman/members/pg1", dcs::toJson(m)).ok());
+  ASSERT_TRUE(observer_->put("/service/batman/config",
+                             R"({"ttl":30,"loop_wait":10,"retry_timeout":10,"standby_cluster":{"host":"dc1","port":5432}})").ok());
+  auto ctx = context();
+  ASSERT_EQ(listCommand(ctx, ListOptions{}), 0);
+  EXPECT_NE(out_.str().find("| pg1    | 127.0.0.1:5433 | Standby Leader |"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find(" Standby lag behind the primary DC: 4096 bytes, 3 s (stream)\n"), std::string::npos) << out_.str();
+}
+
 TEST_F(CtlTest, TopologyFollowsReplicatefrom) {
   auto ctx = context();
   ASSERT_EQ(topologyCommand(ctx, ListOptions{}), 0);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/config/config.h"
+#include "common/config/dynamic_json.h"
 
 namespace pgtandem::config {
 namespace {
@@ -234,6 +235,31 @@ TEST(ConfigTest, TimingRuleAllowsShortTtlOnALan) {
   EXPECT_TRUE(validateTiming(5, 1, 2).ok());
   EXPECT_FALSE(validateTiming(5, 2, 2).ok());
   EXPECT_TRUE(validateTiming(30, 10, 10).ok());
+}
+
+TEST(DynamicJsonTest, StandbyClusterComesFromConfigOnly) {
+  DynamicConfig defaults;
+  defaults.standby_cluster = StandbyClusterConfig{{"seed"}, 5432, "", {}, "", "", ""};
+  // Present: parsed (host as a string list or an array).
+  auto parsed = parseDynamicJson(R"({"standby_cluster":{"host":"a,b","port":"5433","primary_slot_name":"dr","restore_command":"cp %f %p"}})", defaults);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  ASSERT_TRUE(parsed->config.standby_cluster);
+  EXPECT_EQ(parsed->config.standby_cluster->hosts, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(parsed->config.standby_cluster->port, 5433);
+  EXPECT_EQ(parsed->config.standby_cluster->primary_slot_name, "dr");
+  EXPECT_EQ(parsed->config.standby_cluster->restore_command, "cp %f %p");
+  auto round = parseDynamicJson(toJson(parsed->config), {});
+  ASSERT_TRUE(round.ok());
+  EXPECT_EQ(round->config.standby_cluster->hosts, parsed->config.standby_cluster->hosts);
+  EXPECT_TRUE(parseDynamicJson(R"({"standby_cluster":{"host":["x","y"]}})", {})->config.standby_cluster);
+  // Absent or null in /config: not a standby cluster, whatever the seed said.
+  EXPECT_FALSE(parseDynamicJson(R"({"ttl":30})", defaults)->config.standby_cluster);
+  EXPECT_FALSE(parseDynamicJson(R"({"standby_cluster":null})", defaults)->config.standby_cluster);
+  // Wrong types are errors that name the key.
+  auto bad = parseDynamicJson(R"({"standby_cluster":{"host":5}})", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("standby_cluster.host"), std::string::npos);
+  EXPECT_FALSE(parseDynamicJson(R"({"standby_cluster":"dc1"})", {}).ok());
 }
 
 }  // namespace

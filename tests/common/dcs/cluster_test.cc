@@ -132,5 +132,21 @@ TEST(ClusterJsonTest, RoundTripsEveryValue) {
   EXPECT_EQ(*parseHistory(toJson(history)), history);
 }
 
+TEST(ClusterJson, StandbyLagRoundTrips) {
+  MemberInfo m;
+  m.name = "dr1";
+  m.state = "running";
+  m.role = "standby_leader";
+  m.standby_source = "archive";
+  m.standby_lag_seconds = 12;
+  auto back = parseMember("dr1", toJson(m));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->standby_source, "archive");
+  EXPECT_FALSE(back->standby_lag_bytes);
+  EXPECT_EQ(back->standby_lag_seconds, 12);
+  m.standby_lag_bytes = 77;
+  EXPECT_EQ(parseMember("dr1", toJson(m))->standby_lag_bytes, 77);
+}
+
 }  // namespace
 }  // namespace pgtandem::dcs
