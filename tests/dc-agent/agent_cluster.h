@@ -132,13 +132,13 @@ class AgentCluster : public ::testing::Test {
       << "bootstrap:\n  dcs:\n    ttl: 8\n    loop_wait: 1\n    retry_timeout: 3\n"
       << (synchronous_ ? "    synchronous_mode: true\n" : "")
       << "    slots:\n      dr_standby:\n        type: physical\n"
-      << "    postgresql:\n      use_pg_rewind: true\n      parameters:\n        shared_buffers: 16MB\n        fsync: 'off'\n"
+      << "    postgresql:\n      use_pg_rewind: " << (rewind_ ? "true" : "false") << "\n      parameters:\n        shared_buffers: 16MB\n        fsync: 'off'\n"
       << "        dynamic_shared_memory_type: mmap\n"
       << "  initdb:\n  - data-checksums\n"
       << "  pg_hba:\n  - host all all 127.0.0.1/32 trust\n  - host replication all 127.0.0.1/32 trust\n"
       << "postgresql:\n  listen: 127.0.0.1:" << node.pg_port << "\n  connect_address: 127.0.0.1:" << node.pg_port << "\n"
       << "  data_dir: " << node.data_dir << "\n  bin_dir: /usr/lib/postgresql/15/bin\n"
-      << "  use_pg_rewind: true\n"
+      << "  use_pg_rewind: " << (rewind_ ? "true" : "false") << "\n"
       << "  parameters:\n    unix_socket_directories: " << dir_ << "\n"
       << "  callbacks:\n    on_role_change: " << dir_ << "/callback.sh " << node.name << "\n"
       << "    on_reload: " << dir_ << "/callback.sh " << node.name << "\n"
@@ -295,10 +295,16 @@ class AgentCluster : public ::testing::Test {
   dcs::MalformedValueLog member_key_log_;
   std::unique_ptr<ProcessHandle> haproxy_;
   bool synchronous_ = false;
+  bool rewind_ = true;  // use_pg_rewind
   std::unique_ptr<EtcdProcess> etcd_;
   std::unique_ptr<dcs::EtcdDcs> dcs_;
   std::string dir_;
   std::vector<AgentNode> nodes_;
+};
+
+class NoRewindAgentCluster : public AgentCluster {
+ protected:
+  NoRewindAgentCluster() { rewind_ = false; }
 };
 
 class SyncAgentCluster : public AgentCluster {

@@ -233,5 +233,28 @@ TEST_F(SyncAgentCluster, RepeatedLeaderKillsLoseNoAcknowledgedRow) {
   EXPECT_EQ(lost, 0u) << "acknowledged commits were lost in synchronous mode";
 }
 
+// Without pg_rewind (use_pg_rewind: false) a former primary cannot rewind:
+// it removes its data directory and is cloned again from the new leader.
+TEST_F(NoRewindAgentCluster, FormerPrimaryIsReclonedWithoutRewind) {
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
+  const std::string first = *leader();
+  ASSERT_TRUE(session(byName(first))->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('one')").ok());
+  killLeader(first);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto l = leader();
+        return l && *l != first && isPrimary(byName(*l));
+      },
+      60s));
+  ASSERT_TRUE(session(byName(*leader()))->execute("INSERT INTO t VALUES ('two')").ok());
+  startAgent(byName(first));
+  ASSERT_TRUE(eventually([&] { return healthy(3) && hasRow(byName(first), "two"); }, 180s)) << "the old leader did not come back";
+  const std::string log = readFile(byName(first).log_file);
+  EXPECT_NE(log.find("removing the data directory to re-clone"), std::string::npos) << log;
+  EXPECT_NE(log.find("creating replica on a worker thread"), std::string::npos) << log;
+  EXPECT_EQ(writablePrimaries(), 1);
+}
+
 }  // namespace
 }  // namespace pgtandem::testing
