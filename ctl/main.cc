@@ -142,18 +142,21 @@ int main(int argc, char** argv) {
   edit_config->add_flag("-q,--quiet", edit.quiet, "do not show the diff");
   force_flag(edit_config);
 
-  auto* remove = app.add_subcommand("remove", "delete the cluster's keys from the DCS (asks twice)");
+  auto* remove = app.add_subcommand("remove", "delete the cluster's keys from the DCS (asks three times)");
   cluster_arg(remove);
   auto* dsn = app.add_subcommand("dsn", "a libpq connection string to a member");
   cluster_arg(dsn);
-  dsn->add_option("-r,--role", role, "leader (default) or replica");
-  dsn->add_option("-m,--member", member, "a member by name");
+  // Which member dsn and query talk to.
+  auto target_args = [](CLI::App* sub, std::string& target_role, std::string& target_member) {
+    sub->add_option("-r,--role", target_role, "leader (default) or replica");
+    sub->add_option("-m,--member", target_member, "a member by name");
+  };
+  target_args(dsn, role, member);
   ctl::QueryOptions query_options;
   auto* query = app.add_subcommand("query", "run SQL on a member");
   cluster_arg(query);
   query->add_option("--format", format_text, "pretty, json, yaml or tsv");  // -f is the file, as in patronictl
-  query->add_option("-r,--role", query_options.role, "leader (default) or replica");
-  query->add_option("-m,--member", query_options.member, "a member by name");
+  target_args(query, query_options.role, query_options.member);
   query->add_option("-d,--dbname", query_options.dbname, "database (default postgres)");
   query->add_option("-U,--username", query_options.username, "user (default: the superuser of the configuration)");
   query->add_flag("--password", query_options.ask_password, "ask for the password");

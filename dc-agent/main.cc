@@ -121,7 +121,9 @@ int runAgent(const config::Config& config) {
       (void)!::read(signal_fd, &info, sizeof info);
       if (info.ssi_signo == SIGHUP) {
         spdlog::info("SIGHUP: reloading PostgreSQL's configuration (patroni.yml changes need an agent restart)");
-        (void)operations.submit(agent::OperationRequest{});  // a reload
+        agent::OperationRequest reload;
+        reload.kind = agent::OperationRequest::Kind::kReload;
+        (void)operations.submit(reload);
         continue;
       }
       spdlog::info("signal {}: stopping", info.ssi_signo);

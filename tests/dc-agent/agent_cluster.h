@@ -275,6 +275,12 @@ class AgentCluster : public ::testing::Test {
     return true;
   }
 
+  // Another member than `old` holds the lock and is a writable primary.
+  bool newPrimaryOtherThan(const std::string& old) {
+    const auto l = leader();
+    return l && *l != old && isPrimary(byName(*l));
+  }
+
   int writablePrimaries() {
     int count = 0;
     for (auto& n : nodes_) count += isPrimary(n) ? 1 : 0;

@@ -40,12 +40,7 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
   ASSERT_TRUE(postmasterPid(old));
   killNode(old);
   const auto killed_at = std::chrono::steady_clock::now();
-  ASSERT_TRUE(eventually(
-      [&] {
-        const auto l = leader();
-        return l && *l != first && isPrimary(byName(*l));
-      },
-      60s))
+  ASSERT_TRUE(eventually([&] { return newPrimaryOtherThan(first); }, 60s))
       << "no new leader after kill -9";
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
   std::cout << "failover after kill -9 took " << took.count() << " ms (ttl 8 s)\n";
@@ -142,12 +137,7 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
     EXPECT_NE(text.str().find("has received the shutdown checkpoint; releasing the lock"), std::string::npos)
         << "the lock was released before a replica confirmed the shutdown checkpoint";
   }
-  ASSERT_TRUE(eventually(
-      [&] {
-        const auto l = leader();
-        return l && *l != target && isPrimary(byName(*l));
-      },
-      30s));
+  ASSERT_TRUE(eventually([&] { return newPrimaryOtherThan(target); }, 30s));
   EXPECT_TRUE(hasRow(byName(*leader()), "before-stop")) << "a commit acknowledged before the stop was lost";
   EXPECT_EQ(writablePrimaries(), 1);
 }
@@ -207,12 +197,7 @@ TEST_F(SyncAgentCluster, RepeatedLeaderKillsLoseNoAcknowledgedRow) {
     std::this_thread::sleep_for(2s);
     const std::string victim = *leader();
     killLeader(victim);
-    ASSERT_TRUE(eventually(
-        [&] {
-          const auto l = leader();
-          return l && *l != victim && isPrimary(byName(*l));
-        },
-        60s))
+    ASSERT_TRUE(eventually([&] { return newPrimaryOtherThan(victim); }, 60s))
         << "no new leader in round " << round;
     startAgent(byName(victim));
   }
@@ -241,12 +226,7 @@ TEST_F(NoRewindAgentCluster, FormerPrimaryIsReclonedWithoutRewind) {
   const std::string first = *leader();
   ASSERT_TRUE(session(byName(first))->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('one')").ok());
   killLeader(first);
-  ASSERT_TRUE(eventually(
-      [&] {
-        const auto l = leader();
-        return l && *l != first && isPrimary(byName(*l));
-      },
-      60s));
+  ASSERT_TRUE(eventually([&] { return newPrimaryOtherThan(first); }, 60s));
   ASSERT_TRUE(session(byName(*leader()))->execute("INSERT INTO t VALUES ('two')").ok());
   startAgent(byName(first));
   ASSERT_TRUE(eventually([&] { return healthy(3) && hasRow(byName(first), "two"); }, 180s)) << "the old leader did not come back";

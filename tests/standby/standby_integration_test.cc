@@ -198,12 +198,7 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
   for (auto& n : dr_) copies_before[n.name] = copies(n);
 
   killLeader(dc1_first);
-  ASSERT_TRUE(eventually(
-      [&] {
-        const auto l = leader();
-        return l && *l != dc1_first && isPrimary(byName(*l));
-      },
-      60s))
+  ASSERT_TRUE(eventually([&] { return newPrimaryOtherThan(dc1_first); }, 60s))
       << "DC1 did not fail over";
   const std::string dc1_second = *leader();
   ASSERT_TRUE(session(byName(dc1_second))->execute("INSERT INTO t VALUES ('after-dc1-failover')").ok());

@@ -185,12 +185,7 @@ TEST_F(RestCluster, HaproxyFollowsTheLeader) {
   ASSERT_TRUE(eventually([&] { return writesThroughProxy("first"); }, 30s)) << readFile(dir_ + "/haproxy.log");
   const std::string first = *leader();
   killLeader(first);
-  ASSERT_TRUE(eventually(
-      [&] {
-        const auto l = leader();
-        return l && *l != first && isPrimary(byName(*l));
-      },
-      60s));
+  ASSERT_TRUE(eventually([&] { return newPrimaryOtherThan(first); }, 60s));
   ASSERT_TRUE(eventually([&] { return writesThroughProxy("second"); }, 30s)) << "HAProxy did not follow the failover";
   EXPECT_TRUE(hasRowIn(byName(*leader()), "h", "second"));
   EXPECT_TRUE(hasRowIn(byName(*leader()), "h", "first"));
