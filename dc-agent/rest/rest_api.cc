@@ -265,11 +265,13 @@ HttpResponse RestApi::failover(const HttpRequest& request, bool switchover) {
     auto now = loadSnapshot();
     if (!now.ok()) continue;
     if (now->leader && now->leader->name != old_leader) {
+      // Patroni's words: "Successfully switched over to ...", "Failed over to ... instead of ...".
       if (candidate->empty() || *candidate == now->leader->name) {
-        return text(200, "Successfully " + std::string(switchover ? "switched" : "failed") + " over to \"" +
+        return text(200, std::string("Successfully ") + (switchover ? "switched" : "failed") + " over to \"" +
                              now->leader->name + "\"");
       }
-      return text(200, Action + "ed over to \"" + now->leader->name + "\" instead of \"" + *candidate + "\"");
+      return text(200, std::string(switchover ? "Switched" : "Failed") + " over to \"" + now->leader->name +
+                           "\" instead of \"" + *candidate + "\"");
     }
     if (!now->failover) return text(503, Action + " failed");
   }

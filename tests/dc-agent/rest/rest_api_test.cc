@@ -244,6 +244,17 @@ TEST_F(RestApiTest, SwitchoverWaitsForTheNewLeader) {
   EXPECT_EQ(done.status, 200);
   EXPECT_EQ(done.body, "Successfully switched over to \"pg2\"");
 
+  // Another member than the candidate took over: said so, as Patroni does.
+  std::thread elsewhere([&] {
+    for (int i = 0; i < 100 && !value(paths_.failover()); ++i) std::this_thread::sleep_for(5ms);
+    (void)dcs_->put(paths_.leader(), "pg3");
+    (void)dcs_->erasePrefix(paths_.failover());
+  });
+  auto instead = call("POST", "/switchover", R"({"leader":"pg2","candidate":"pg1"})");
+  elsewhere.join();
+  EXPECT_EQ(instead.status, 200);
+  EXPECT_EQ(instead.body, "Switched over to \"pg3\" instead of \"pg1\"");
+
   // Nobody acts: the answer says so after the wait.
   auto unknown = call("POST", "/failover", R"({"candidate":"pg1"})");
   EXPECT_EQ(unknown.status, 503);
