@@ -233,23 +233,23 @@ TEST_F(RestApiTest, ScheduledSwitchoverAndItsCancellation) {
 }
 
 TEST_F(RestApiTest, SwitchoverWaitsForTheNewLeader) {
-  std::thread other_agent([&] {
-    // What the candidate's agent does: take the lock, clear /failover.
-    for (int i = 0; i < 100 && !value(paths_.failover()); ++i) std::this_thread::sleep_for(5ms);
-    (void)dcs_->put(paths_.leader(), "pg2");
-    (void)dcs_->erasePrefix(paths_.failover());
-  });
+  // What the new leader's agent does once /failover appears: take the lock,
+  // clear /failover.
+  auto takeOver = [&](const std::string& name) {
+    return std::thread([this, name] {
+      for (int i = 0; i < 100 && !value(paths_.failover()); ++i) std::this_thread::sleep_for(5ms);
+      (void)dcs_->put(paths_.leader(), name);
+      (void)dcs_->erasePrefix(paths_.failover());
+    });
+  };
+  std::thread other_agent = takeOver("pg2");
   auto done = call("POST", "/switchover", R"({"leader":"pg1","candidate":"pg2"})");
   other_agent.join();
   EXPECT_EQ(done.status, 200);
   EXPECT_EQ(done.body, "Successfully switched over to \"pg2\"");
 
   // Another member than the candidate took over: said so, as Patroni does.
-  std::thread elsewhere([&] {
-    for (int i = 0; i < 100 && !value(paths_.failover()); ++i) std::this_thread::sleep_for(5ms);
-    (void)dcs_->put(paths_.leader(), "pg3");
-    (void)dcs_->erasePrefix(paths_.failover());
-  });
+  std::thread elsewhere = takeOver("pg3");
   auto instead = call("POST", "/switchover", R"({"leader":"pg2","candidate":"pg1"})");
   elsewhere.join();
   EXPECT_EQ(instead.status, 200);
