@@ -12,7 +12,8 @@
 namespace pgtandem::standby {
 
 // postgres://h1,h2:port/postgres named `name`; nullopt when the
-// configuration is not a standby cluster or gives no host (archive only).
+// configuration is not a standby cluster. With no host (fed from the archive
+// only) the conn_url is empty.
 std::optional<dcs::MemberInfo> remotePrimary(const config::DynamicConfig& dynamic, const std::string& name);
 
 }  // namespace pgtandem::standby

@@ -299,6 +299,16 @@ void readReplicaMethods(Reader& r, const YAML::Node& pg, const std::string& path
     out.create_replica_methods.push_back(std::move(method));
   }
   if (out.create_replica_methods.empty()) out.create_replica_methods.push_back({"basebackup", {}});
+  // Every postgresql.<name> mapping with a command is a method a standby
+  // cluster's create_replica_methods may name (Patroni looks them up there).
+  for (const auto& entry : pg) {
+    if (!entry.second.IsMap() || !at(entry.second, "command").IsDefined()) continue;
+    ReplicaMethod method{entry.first.Scalar(), {}};
+    for (const auto& field : entry.second) {
+      if (field.second.IsScalar()) method.options[field.first.Scalar()] = field.second.Scalar();
+    }
+    out.method_definitions[method.name] = std::move(method);
+  }
 }
 
 void readPostgresql(Reader& r, const YAML::Node& node, PostgresqlConfig& out, std::set<std::string>& method_keys) {
@@ -432,6 +442,14 @@ void validate(Reader& r, const YAML::Node& root, Config& c, ConfigPurpose purpos
       c.restapi.verify_client != "required") {
     r.errors_.push_back({r.file(), Reader::lineOf(at(at(root, "restapi"), "verify_client")), "restapi.verify_client",
                          "must be none, optional or required"});
+  }
+  if (const auto& standby = c.bootstrap.dcs.standby_cluster) {
+    const YAML::Node methods = at(at(at(at(root, "bootstrap"), "dcs"), "standby_cluster"), "create_replica_methods");
+    for (const auto& name : standby->create_replica_methods) {
+      if (name == "basebackup" || c.postgresql.method_definitions.count(name)) continue;
+      r.errors_.push_back({r.file(), Reader::lineOf(methods), "bootstrap.dcs.standby_cluster.create_replica_methods",
+                           "names '" + name + "', but postgresql." + name + " has no 'command'"});
+    }
   }
   if (c.watchdog.mode != "off" && c.watchdog.mode != "automatic" && c.watchdog.mode != "required") {
     r.errors_.push_back({r.file(), Reader::lineOf(at(at(root, "watchdog"), "mode")), "watchdog.mode",
@@ -586,7 +604,7 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
       for (const auto& entry : postgresql) {
         const std::string key = entry.first.Scalar();
         const bool is_known = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
-        if (!is_known && !method_keys.count(key)) {
+        if (!is_known && !method_keys.count(key) && !c.postgresql.method_definitions.count(key)) {
           r.warn(entry.first, "postgresql." + key, "is not a known setting; ignored (a typo?)");
         }
       }

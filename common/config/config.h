@@ -88,6 +88,9 @@ struct PostgresqlConfig {
   std::map<std::string, std::string> parameters;
   std::map<std::string, std::string> callbacks;  // on_start, on_stop, ..., pre_promote
   std::vector<ReplicaMethod> create_replica_methods;
+  // Every postgresql.<name> mapping with a command, by name: what
+  // standby_cluster.create_replica_methods refers to.
+  std::map<std::string, ReplicaMethod> method_definitions;
   std::vector<std::string> pg_hba;
   bool use_pg_rewind = false;
   bool remove_data_directory_on_rewind_failure = false;

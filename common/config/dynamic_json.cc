@@ -180,7 +180,11 @@ Result<DynamicState> parseDynamicJson(const std::string& text, const DynamicConf
     PGT_TRY(readText("primary_slot_name", standby.primary_slot_name));
     PGT_TRY(readText("restore_command", standby.restore_command));
     PGT_TRY(readText("archive_cleanup_command", standby.archive_cleanup_command));
-    PGT_TRY(readText("recovery_min_apply_delay", standby.recovery_min_apply_delay));
+    if (auto delay = sc.find("recovery_min_apply_delay"); delay != sc.end() && delay->value().is_number()) {
+      standby.recovery_min_apply_delay = json::serialize(delay->value());  // milliseconds, as PostgreSQL reads it
+    } else {
+      PGT_TRY(readText("recovery_min_apply_delay", standby.recovery_min_apply_delay));
+    }
     if (auto m = sc.find("create_replica_methods"); m != sc.end() && m->value().is_array()) {
       for (const auto& v : m->value().as_array()) {
         if (v.is_string()) standby.create_replica_methods.emplace_back(v.as_string());

@@ -185,6 +185,8 @@ Result<RecoverySettings> readRecoverySettings(const std::string& data_dir) {
   settings.primary_conninfo = get("primary_conninfo");
   settings.primary_slot_name = get("primary_slot_name");
   settings.restore_command = get("restore_command");
+  settings.archive_cleanup_command = get("archive_cleanup_command");
+  settings.recovery_min_apply_delay = get("recovery_min_apply_delay");
   settings.recovery_target_timeline = get("recovery_target_timeline");
   if (settings.recovery_target_timeline.empty()) settings.recovery_target_timeline = "latest";
   return settings;
@@ -198,6 +200,11 @@ Result<ConfigChange> writeRecoverySettings(const std::string& data_dir, const Re
   out << "primary_conninfo = " << quote(settings.primary_conninfo) << "\n";
   out << "primary_slot_name = " << quote(settings.primary_slot_name) << "\n";
   out << "restore_command = " << quote(settings.restore_command) << "\n";
+  out << "archive_cleanup_command = " << quote(settings.archive_cleanup_command) << "\n";
+  // '' is not a valid interval: leave the setting out rather than write it.
+  if (!settings.recovery_min_apply_delay.empty()) {
+    out << "recovery_min_apply_delay = " << quote(settings.recovery_min_apply_delay) << "\n";
+  }
   out << "recovery_target_timeline = " << quote(settings.recovery_target_timeline) << "\n";
   PGT_TRY(writeFileAtomically(data_dir + "/" + kRecoveryFile, out.str()));
   const std::string signal = data_dir + "/standby.signal";

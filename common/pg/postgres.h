@@ -58,6 +58,8 @@ struct RecoverySettings {
   std::string primary_conninfo;
   std::string primary_slot_name;
   std::string restore_command;
+  std::string archive_cleanup_command;
+  std::string recovery_min_apply_delay;
   std::string recovery_target_timeline = "latest";
 
   bool operator==(const RecoverySettings&) const = default;
@@ -66,7 +68,8 @@ struct RecoverySettings {
 enum class ConfigChange { kNone, kReload, kRestart };
 
 // What changing recovery settings from `before` to `after` needs: in
-// PostgreSQL 15 primary_conninfo, primary_slot_name and restore_command take
+// PostgreSQL 15 primary_conninfo, primary_slot_name, restore_command,
+// archive_cleanup_command and recovery_min_apply_delay take
 // a reload; standby.signal and recovery_target_timeline need a restart.
 ConfigChange recoveryChange(const RecoverySettings& before, const RecoverySettings& after);
 

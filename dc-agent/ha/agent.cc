@@ -95,8 +95,20 @@ void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
   }
   settings_ = s;
   lock_.setTtl(settings_.ttl);
-  executor_.setRemote(standby::remotePrimary(dynamic_, kRemotePrimary),
-                      dynamic_.standby_cluster ? dynamic_.standby_cluster->primary_slot_name : std::string());
+  // Every member of a standby cluster may replay the other DC's archive and
+  // applies its delay; only the standby leader cleans the archive up.
+  UpstreamSettings local;
+  local.slot = dynamic_.use_slots ? slotNameFor(config_.name) : "";
+  UpstreamSettings remote;
+  if (const auto& standby = dynamic_.standby_cluster) {
+    local.restore_command = standby->restore_command;
+    local.recovery_min_apply_delay = standby->recovery_min_apply_delay;
+    remote = local;
+    remote.slot = standby->primary_slot_name;
+    remote.archive_cleanup_command = standby->archive_cleanup_command;
+    remote.replica_methods = standby->create_replica_methods;
+  }
+  executor_.setUpstreams(std::move(local), standby::remotePrimary(dynamic_, kRemotePrimary), std::move(remote));
 }
 
 dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
@@ -228,6 +240,7 @@ Decision Agent::runCycle() {
   local.lock_renewal_failed = last_renewal_failed_;
   local.primary_down_since = primary_down_since_;
   local.needs_rewind = pg.needs_rewind;
+  local.remote_primary = probeRemotePrimaryIfStuck(leads, pg, now_mono);
   // The lock is free: ask the peers themselves before anyone races.
   // In parallel, so unreachable members cost one connect timeout, not one each.
   if (local.dcs_ok && !snapshot.leader && pg.running && !settings_.pause) {
@@ -244,15 +257,6 @@ Decision Agent::runCycle() {
   noteDecision(decision);
 
   // Execute.
-  // Every member of a standby cluster may also replay the other DC's archive.
-  postgres_.setRestoreCommand(dynamic_.standby_cluster ? dynamic_.standby_cluster->restore_command : "");
-  // A member streams through its own slot; the standby leader through the
-  // other DC's primary_slot_name (the executor sets it when it re-points).
-  if (pg.following == kRemotePrimary && dynamic_.standby_cluster) {
-    postgres_.setSlotName(dynamic_.standby_cluster->primary_slot_name);
-  } else {
-    postgres_.setSlotName(dynamic_.use_slots ? slotNameFor(config_.name) : "");
-  }
   Decision to_run = decision;
   if (clone_from_leader_ && snapshot.leader) {
     for (auto& action : to_run.actions) {
@@ -307,6 +311,22 @@ Decision Agent::runCycle() {
     }
   }
   return decision;
+}
+
+// A standby leader that cannot stream may have diverged from the other
+// DC's new timeline: ask that primary itself, at most once per two loops
+// (an unreachable DC must not slow every loop down).
+std::optional<PeerState> Agent::probeRemotePrimaryIfStuck(bool leads, const PgObservation& pg, MonoTime now) {
+  if (!leads || !settings_.standby_cluster || !pg.running || pg.primary || pg.following != kRemotePrimary) {
+    return std::nullopt;
+  }
+  const auto stuck_for = 2 * settings_.loop_wait;
+  if (!not_streaming_since_ || now - *not_streaming_since_ < stuck_for) return std::nullopt;
+  if (last_remote_probe_ && now - *last_remote_probe_ < stuck_for) return std::nullopt;
+  auto remote = standby::remotePrimary(dynamic_, kRemotePrimary);
+  if (!remote || remote->conn_url.empty()) return std::nullopt;
+  last_remote_probe_ = now;
+  return postgres_.probe(*remote);
 }
 
 bool Agent::readSnapshot() {

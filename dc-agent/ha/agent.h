@@ -71,6 +71,7 @@ class Agent {
   void runScheduledRestart();
   OperationOutcome runOperation(const OperationRequest& request, const PgObservation& pg, bool leads);
   void waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster);
+  std::optional<PeerState> probeRemotePrimaryIfStuck(bool leads, const PgObservation& pg, MonoTime now);
 
   const config::Config& config_;
   dcs::Dcs& dcs_;
@@ -86,6 +87,7 @@ class Agent {
   std::optional<MonoTime> primary_down_since_;
   std::optional<MonoTime> not_streaming_since_;
   std::string not_streaming_upstream_;
+  std::optional<MonoTime> last_remote_probe_;
   std::string last_logged_;
   std::optional<Lsn> published_optime_;
   config::DynamicConfig dynamic_;

@@ -125,6 +125,12 @@ const std::vector<RuleRow>& rules() {
          if (!c.cluster.initialize || !c.cluster.initialize->empty() || c.local.data_initialized) return std::nullopt;
          return make("bootstrap.wait", {}, "another member is bootstrapping the cluster: waiting");
        }},
+      {{"standby_leader.clone", "we hold the standby leader lock and have no data (it was removed for a re-clone): clone the remote primary"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.local.data_initialized || !c.iAmLeader() || !c.settings.standby_cluster) return std::nullopt;
+         return make("standby_leader.clone", {{ActionKind::kRenewLock, ""}, {ActionKind::kClone, kRemotePrimary}},
+                     "standby leader without data: cloning the remote primary");
+       }},
       {{"clone.wait", "no data and no leader to clone from: wait"},
        [](const Context& c) -> std::optional<Decision> {
          if (c.local.data_initialized || c.cluster.leader) return std::nullopt;
@@ -178,6 +184,19 @@ const std::vector<RuleRow>& rules() {
          if (!c.iAmLeader() || !c.settings.standby_cluster || !c.local.pg_primary) return std::nullopt;
          return make("standby_leader.demote", {{ActionKind::kRenewLock, ""}, {ActionKind::kDemote, ""}},
                      "this is a standby cluster: demoting the primary");
+       }},
+      {{"standby_leader.diverged", "the standby leader has not streamed for two loops and the remote primary is on a newer timeline: stop, rewind from it, follow"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.iAmLeader() || !c.settings.standby_cluster || !c.local.pg_running || c.local.pg_primary) return std::nullopt;
+         if (c.local.following != kRemotePrimary || !c.local.not_streaming_since) return std::nullopt;
+         if (c.now.mono - *c.local.not_streaming_since < 2 * c.settings.loop_wait) return std::nullopt;
+         const auto& remote = c.local.remote_primary;
+         if (!remote || !remote->reachable || !remote->primary || remote->timeline <= c.local.timeline) return std::nullopt;
+         return make("standby_leader.diverged",
+                     {{ActionKind::kRenewLock, ""}, {ActionKind::kDemote, ""}, {ActionKind::kRewind, kRemotePrimary},
+                      {ActionKind::kFollow, kRemotePrimary}},
+                     "not streaming, and the remote primary is on timeline " + std::to_string(remote->timeline) +
+                         " while we are on " + std::to_string(c.local.timeline) + ": stopping to rewind from it");
        }},
       {{"standby_leader.follow", "we are the standby leader and do not stream from the remote primary: follow it"},
        [](const Context& c) -> std::optional<Decision> {

@@ -38,6 +38,7 @@ using Lsn = std::int64_t;
 struct PeerState {
   bool reachable = false;
   bool primary = false;
+  int timeline = 0;
   std::optional<Lsn> wal_position;
 };
 
@@ -56,6 +57,9 @@ struct LocalObservation {
   std::optional<MonoTime> primary_down_since;  // we hold the lock but PostgreSQL is down
   bool long_action_running = false;  // bootstrap, clone or rewind in progress
   bool needs_rewind = false;        // a former primary must rewind before following
+  // The other DC's primary, asked by the standby leader when it has not
+  // streamed for two loops (nullopt otherwise).
+  std::optional<PeerState> remote_primary;
   // Fresh peer states (filled only when the lock is free); members absent
   // here are judged by their member keys.
   std::map<std::string, PeerState> peers;

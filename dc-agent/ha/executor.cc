@@ -30,11 +30,11 @@ ExecutionResult Executor::run(const Decision& decision, const dcs::ClusterSnapsh
 Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& cluster, const PgObservation& pg) {
   auto member = [&](const std::string& name) -> Result<const dcs::MemberInfo*> {
     if (name == kRemotePrimary) {
-      if (!remote_) return makeError(ErrorCode::kConfig, "standby_cluster has no host to stream from");
-      // Streaming from the other DC goes through its own slot.
-      postgres_.setSlotName(remote_slot_);
+      if (!remote_) return makeError(ErrorCode::kConfig, "this is not a standby cluster: no remote primary");
+      postgres_.setUpstreamSettings(remote_settings_);
       return &*remote_;
     }
+    postgres_.setUpstreamSettings(local_settings_);
     const dcs::MemberInfo* m = cluster.member(name);
     if (!m) return makeError(ErrorCode::kNotFound, "member " + name + " is not in the cluster");
     return m;
@@ -121,6 +121,7 @@ Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& 
       return true;
     case ActionKind::kFollow: {
       const dcs::MemberInfo* upstream = nullptr;
+      postgres_.setUpstreamSettings(local_settings_);
       if (!action.target.empty()) {
         auto found = member(action.target);
         if (!found.ok()) return found.error();

@@ -27,11 +27,14 @@ class Executor {
 
   ExecutionResult run(const Decision& decision, const dcs::ClusterSnapshot& cluster, const PgObservation& pg);
 
-  // The other DC's primary (standby cluster), the member behind the target
-  // kRemotePrimary, and the slot to stream through from it ("" for none).
-  void setRemote(std::optional<dcs::MemberInfo> remote, std::string slot) {
+  // How to reach an upstream: `local` for members of this DC (and for no
+  // upstream); `remote` is the other DC's primary behind kRemotePrimary
+  // (standby cluster; conn_url "" when it is fed from the archive only),
+  // reached with `remote_settings`.
+  void setUpstreams(UpstreamSettings local, std::optional<dcs::MemberInfo> remote, UpstreamSettings remote_settings) {
+    local_settings_ = std::move(local);
     remote_ = std::move(remote);
-    remote_slot_ = std::move(slot);
+    remote_settings_ = std::move(remote_settings);
   }
 
  private:
@@ -42,8 +45,9 @@ class Executor {
   PostgresControl& postgres_;
   Callbacks& callbacks_;
   std::string bootstrap_config_json_;
+  UpstreamSettings local_settings_;
   std::optional<dcs::MemberInfo> remote_;
-  std::string remote_slot_;
+  UpstreamSettings remote_settings_;
 };
 
 }  // namespace pgtandem::agent

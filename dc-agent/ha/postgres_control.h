@@ -37,6 +37,20 @@ struct PgObservation {
   std::vector<std::string> pending_restart;  // parameters waiting for a restart
 };
 
+// How a standby reaches its upstream. A member of this DC streams through
+// its own slot; the standby leader of a standby cluster streams through the
+// other DC's primary_slot_name and may replay that DC's WAL archive.
+struct UpstreamSettings {
+  std::string slot;                      // "" for none
+  std::string restore_command;           // "" for none
+  std::string archive_cleanup_command;   // the standby leader only: one cleaner per archive
+  std::string recovery_min_apply_delay;  // a delayed standby DC
+  // clone(): the methods to try, by name; empty: postgresql.create_replica_methods.
+  std::vector<std::string> replica_methods;
+
+  bool operator==(const UpstreamSettings&) const = default;
+};
+
 class PostgresControl {
  public:
   virtual ~PostgresControl() = default;
@@ -74,11 +88,8 @@ class PostgresControl {
   virtual Status reload() = 0;
   // Deletes the data directory (PostgreSQL must be stopped): reinitialize.
   virtual Status removeData() = 0;
-  // The slot this member streams through (set before follow()); "" for none.
-  virtual void setSlotName(const std::string& slot) = 0;
-  // The restore_command a standby uses besides streaming (a standby
-  // cluster's WAL archive); "" for none. Set before follow().
-  virtual void setRestoreCommand(const std::string& command) = 0;
+  // How the next follow(), clone() or rewind() streams and replays.
+  virtual void setUpstreamSettings(const UpstreamSettings& settings) = 0;
 };
 
 }  // namespace pgtandem::agent

@@ -246,17 +246,42 @@ Result<std::string> RealPostgres::bootstrap() {
   return system_id_;
 }
 
+std::vector<config::ReplicaMethod> RealPostgres::replicaMethods() const {
+  if (upstream_.replica_methods.empty()) return config_.postgresql.create_replica_methods;
+  std::vector<config::ReplicaMethod> methods;
+  for (const auto& name : upstream_.replica_methods) {
+    if (name == "basebackup") {
+      methods.push_back({name, {}});
+    } else if (auto it = config_.postgresql.method_definitions.find(name); it != config_.postgresql.method_definitions.end()) {
+      methods.push_back(it->second);
+    } else {
+      spdlog::warn("create_replica_methods names '{}', but postgresql.{} has no command: skipped", name, name);
+    }
+  }
+  return methods;
+}
+
 Status RealPostgres::clone(const dcs::MemberInfo& source) {
-  auto conninfo = memberConninfo(source, true);
-  if (!conninfo.ok()) return conninfo.error();
+  // A source without an address (a standby cluster fed from an archive
+  // only) leaves the methods that need no connection.
+  std::string conninfo;
+  if (!source.conn_url.empty()) {
+    auto made = memberConninfo(source, true);
+    if (!made.ok()) return made.error();
+    conninfo = *made;
+  }
   std::error_code ec;
   fs::create_directories(fs::path(paths_.data_dir).parent_path(), ec);
   // pg_basebackup wants an empty or missing directory; a failed earlier
   // attempt leaves one behind.
   if (fs::exists(paths_.data_dir, ec) && !fs::exists(paths_.data_dir + "/PG_VERSION", ec)) fs::remove_all(paths_.data_dir, ec);
-  for (const auto& method : config_.postgresql.create_replica_methods) {
+  for (const auto& method : replicaMethods()) {
     if (method.name == "basebackup") {
-      auto result = pg::runBasebackup(runner_, paths_, *conninfo, paths_.data_dir, 3600s);
+      if (conninfo.empty()) {
+        spdlog::warn("replica method basebackup needs a host to copy from: skipped");
+        continue;
+      }
+      auto result = pg::runBasebackup(runner_, paths_, conninfo, paths_.data_dir, 3600s);
       if (!result.ok()) return result.error();
       if (result->exit_code == 0) break;
       spdlog::warn("pg_basebackup from {} failed: {}", source.name, tailLines(result->output, 5));
@@ -267,13 +292,16 @@ Status RealPostgres::clone(const dcs::MemberInfo& source) {
     if (it == method.options.end()) continue;
     Command command;
     command.argv = {"/bin/sh", "-c", it->second + " --scope=\"$1\" --datadir=\"$2\" --role=replica --connstring=\"$3\"",
-                    "sh", config_.scope, paths_.data_dir, *conninfo};
+                    "sh", config_.scope, paths_.data_dir, conninfo};
     if (method.options.count("no_params") && method.options.at("no_params") == "true") {
       command.argv = {"/bin/sh", "-c", it->second};
     }
     command.timeout = 3600s;
     auto ran = runner_.run(command);
-    if (ran.ok() && ran->exit_code == 0 && fs::exists(paths_.data_dir + "/PG_VERSION", ec)) break;
+    if (ran.ok() && ran->exit_code == 0 && fs::exists(paths_.data_dir + "/PG_VERSION", ec)) {
+      spdlog::info("created the data directory with replica method {}", method.name);
+      break;
+    }
     spdlog::warn("replica method {} failed: {}", method.name, ran.ok() ? tailLines(ran->output, 5) : ran.error().toString());
   }
   if (!fs::exists(paths_.data_dir + "/PG_VERSION", ec)) {
@@ -318,6 +346,7 @@ PeerState RealPostgres::probe(const dcs::MemberInfo& member) {
   if (!state.ok()) return peer;
   peer.reachable = true;
   peer.primary = !state->in_recovery;
+  peer.timeline = state->timeline;
   peer.wal_position = peer.primary ? state->current_lsn
                                    : std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
   return peer;
@@ -333,13 +362,16 @@ Status RealPostgres::follow(const dcs::MemberInfo* upstream) {
   synchronous_standby_names_.clear();  // a standby has no synchronous standbys
   pg::RecoverySettings settings;
   settings.standby = true;
-  if (upstream) {
+  // An upstream without an address: a standby cluster replaying its archive only.
+  if (upstream && !upstream->conn_url.empty()) {
     auto conninfo = memberConninfo(*upstream, true);
     if (!conninfo.ok()) return conninfo.error();
     settings.primary_conninfo = *conninfo + " application_name='" + config_.name + "'";
-    settings.primary_slot_name = slot_name_;
+    settings.primary_slot_name = upstream_.slot;
   }
-  settings.restore_command = restore_command_;
+  settings.restore_command = upstream_.restore_command;
+  settings.archive_cleanup_command = upstream_.archive_cleanup_command;
+  settings.recovery_min_apply_delay = upstream_.recovery_min_apply_delay;
   // A running primary must stop before it can become a standby.
   if (postmaster_.running()) {
     pg::PgSession* s = session();

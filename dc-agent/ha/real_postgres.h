@@ -26,8 +26,7 @@ class RealPostgres final : public PostgresControl {
   Status demote() override;
   Status rewind(const dcs::MemberInfo& source) override;
   Status syncSlots(const std::set<std::string>& wanted) override;
-  void setSlotName(const std::string& slot) override { slot_name_ = slot; }
-  void setRestoreCommand(const std::string& command) override { restore_command_ = command; }
+  void setUpstreamSettings(const UpstreamSettings& settings) override { upstream_ = settings; }
   Status setSynchronousStandbyNames(const std::string& value) override;
   Result<Lsn> lastCheckpoint() override;
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override;
@@ -46,6 +45,8 @@ class RealPostgres final : public PostgresControl {
   // A connection string to another member, from its conn_url.
   // `bounded`: the agent's own short queries get a statement timeout.
   Result<std::string> memberConninfo(const dcs::MemberInfo& member, bool replication_user, bool bounded = true) const;
+  // The create_replica_methods clone() tries, in order.
+  std::vector<config::ReplicaMethod> replicaMethods() const;
   Status ensureStarted();
   Status ensureStartedAsStandby();
   pg::PgSession* session();
@@ -58,8 +59,7 @@ class RealPostgres final : public PostgresControl {
   pg::Postmaster postmaster_;
   std::unique_ptr<pg::PgSession> session_;
   std::string system_id_;
-  std::string slot_name_;
-  std::string restore_command_;
+  UpstreamSettings upstream_;
   std::string synchronous_standby_names_;
   int port_ = 5432;
   std::string host_ = "127.0.0.1";

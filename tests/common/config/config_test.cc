@@ -207,7 +207,35 @@ INSTANTIATE_TEST_SUITE_P(
                    {"postgresql.pgbackrest", "needs a mapping with a 'command'"}},
         BrokenCase{"standby cluster without source",
                    replace(kPatroniYaml, "    slots:\n", "    standby_cluster:\n      port: 5432\n    slots:\n"),
-                   {"bootstrap.dcs.standby_cluster: needs 'host' or 'restore_command'"}}));
+                   {"bootstrap.dcs.standby_cluster: needs 'host' or 'restore_command'"}},
+        BrokenCase{"standby cluster names an undefined replica method",
+                   replace(kPatroniYaml, "    slots:\n",
+                           "    standby_cluster:\n      restore_command: cp %f %p\n      create_replica_methods: [from_backup]\n    slots:\n"),
+                   {"bootstrap.dcs.standby_cluster.create_replica_methods: names 'from_backup', but postgresql.from_backup has no 'command'"}}));
+
+// A method only a standby cluster uses is defined under postgresql like any
+// other, and is neither a warning nor an error.
+TEST(ConfigTest, StandbyClusterReplicaMethodsAreLookedUpUnderPostgresql) {
+  std::string yaml = replace(kPatroniYaml, "    slots:\n",
+                             "    standby_cluster:\n      restore_command: cp /a/%f %p\n"
+                             "      recovery_min_apply_delay: 300000\n"
+                             "      create_replica_methods: [from_backup, basebackup]\n    slots:\n");
+  yaml = replace(yaml, "  pgbackrest:\n", "  from_backup:\n    command: /usr/local/bin/restore.sh\n    no_params: true\n  pgbackrest:\n");
+  auto loaded = parseConfig(yaml, "p.yml", {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_TRUE(loaded->warnings.empty()) << loaded->warnings.front().toString();
+  const auto& c = loaded->config;
+  ASSERT_TRUE(c.postgresql.method_definitions.count("from_backup"));
+  EXPECT_EQ(c.postgresql.method_definitions.at("from_backup").options.at("command"), "/usr/local/bin/restore.sh");
+  EXPECT_EQ(c.bootstrap.dcs.standby_cluster->create_replica_methods, (std::vector<std::string>{"from_backup", "basebackup"}));
+  EXPECT_EQ(c.bootstrap.dcs.standby_cluster->recovery_min_apply_delay, "300000");
+  // Also through /config, where the delay may be a number of milliseconds.
+  auto dynamic = parseDynamicJson(R"({"standby_cluster":{"restore_command":"cp %f %p","recovery_min_apply_delay":60000,)"
+                                  R"("archive_cleanup_command":"pg_archivecleanup /a %r"}})", {});
+  ASSERT_TRUE(dynamic.ok()) << dynamic.error().message;
+  EXPECT_EQ(dynamic->config.standby_cluster->recovery_min_apply_delay, "60000");
+  EXPECT_EQ(dynamic->config.standby_cluster->archive_cleanup_command, "pg_archivecleanup /a %r");
+}
 
 TEST(ConfigTest, UnknownAndUnsupportedKeysAreWarnings) {
   std::string yaml = replace(kPatroniYaml, "watchdog:\n", "kubernetes:\n  labels: {}\nwatchdgo: 1\nwatchdog:\n");

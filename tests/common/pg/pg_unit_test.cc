@@ -22,7 +22,10 @@ TEST(LsnTest, ParsesAndFormats) {
 }
 
 TEST(RecoveryTest, ReloadOrRestart) {
-  RecoverySettings base{true, "host=a", "slot", "", "latest"};
+  RecoverySettings base;
+  base.standby = true;
+  base.primary_conninfo = "host=a";
+  base.primary_slot_name = "slot";
   RecoverySettings other_host = base;
   other_host.primary_conninfo = "host=b";
   EXPECT_EQ(recoveryChange(base, base), ConfigChange::kNone);
@@ -33,16 +36,31 @@ TEST(RecoveryTest, ReloadOrRestart) {
   RecoverySettings archive = base;
   archive.restore_command = "cp /archive/%f %p";
   EXPECT_EQ(recoveryChange(base, archive), ConfigChange::kReload);
+  RecoverySettings delayed = archive;
+  delayed.archive_cleanup_command = "pg_archivecleanup /archive %r";
+  delayed.recovery_min_apply_delay = "5min";
+  EXPECT_EQ(recoveryChange(archive, delayed), ConfigChange::kReload);
 }
 
 TEST(RecoveryTest, WrittenSettingsReadBackAndQuote) {
   const std::string dir = testing::makeTempDir("recovery");
-  RecoverySettings settings{true, "host=127.0.0.1 password='it''s'", "n1", "cp '/a b/%f' %p", "latest"};
+  RecoverySettings settings{.standby = true,
+                            .primary_conninfo = "host=127.0.0.1 password='it''s'",
+                            .primary_slot_name = "n1",
+                            .restore_command = "cp '/a b/%f' %p",
+                            .archive_cleanup_command = "pg_archivecleanup '/a b' %r",
+                            .recovery_min_apply_delay = "30s"};
   auto first = writeRecoverySettings(dir, settings);
   ASSERT_TRUE(first.ok()) << first.error().toString();
   EXPECT_EQ(*first, ConfigChange::kRestart);  // standby.signal appeared
   EXPECT_EQ(*readRecoverySettings(dir), settings);
   EXPECT_EQ(*writeRecoverySettings(dir, settings), ConfigChange::kNone);
+  // No delay: the setting is left out ('' is not an interval PostgreSQL takes).
+  settings.recovery_min_apply_delay.clear();
+  EXPECT_EQ(*writeRecoverySettings(dir, settings), ConfigChange::kReload);
+  std::ifstream written(dir + "/pgtandem.recovery.conf");
+  const std::string text((std::istreambuf_iterator<char>(written)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.find("recovery_min_apply_delay"), std::string::npos) << text;
   testing::removeTree(dir);
 }
 

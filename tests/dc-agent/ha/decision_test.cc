@@ -195,15 +195,15 @@ std::vector<Row> rows() {
   r.push_back({"sync mode: in /sync, an async member ahead does not block", synced_me, replica(10),
                [](HaSettings& s) { s.synchronous_mode = true; }, "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   auto stale_but_fresh_peer = replica(10);
-  stale_but_fresh_peer.peers["n3"] = PeerState{true, false, 20};
+  stale_but_fresh_peer.peers["n3"] = PeerState{true, false, 0, 20};
   r.push_back({"unlocked, a peer's fresh position is ahead of its member key", Snap().add(member("n3", "replica", 5)).s,
                stale_but_fresh_peer, me, "unlocked.not_healthiest", {}});
   auto peer_primary = replica(10);
-  peer_primary.peers["n3"] = PeerState{true, true, 5};
+  peer_primary.peers["n3"] = PeerState{true, true, 0, 5};
   r.push_back({"unlocked, a peer is still a running primary", Snap().add(member("n3", "replica", 5)).s, peer_primary, me,
                "unlocked.not_healthiest", {}});
   auto peer_dead = replica(10);
-  peer_dead.peers["n3"] = PeerState{false, false, std::nullopt};
+  peer_dead.peers["n3"] = PeerState{false, false, 0, std::nullopt};
   r.push_back({"unlocked, an unreachable peer does not block", Snap().add(member("n3", "replica", 50)).s, peer_dead, me,
                "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   r.push_back({"unlocked and healthiest: race", Snap().add(member("n3", "replica", 5)).s, replica(10), me, "unlocked.race",
@@ -220,6 +220,23 @@ std::vector<Row> rows() {
                "standby_leader.demote", {{K::kRenewLock, ""}, {K::kDemote, ""}}});
   r.push_back({"new standby leader follows the remote", Snap().leader("n2").s, replica(10, "n1"), standby,
                "standby_leader.follow", {{K::kRenewLock, ""}, {K::kFollow, kRemotePrimary}}});
+  r.push_back({"standby leader without data clones the remote", Snap().leader("n2").s, empty(), standby,
+               "standby_leader.clone", {{K::kRenewLock, ""}, {K::kClone, kRemotePrimary}}});
+  auto standby_stuck = replica(10, kRemotePrimary);
+  standby_stuck.timeline = 3;
+  standby_stuck.not_streaming_since = kNow.mono - 30s;
+  standby_stuck.remote_primary = PeerState{true, true, 4, 50};
+  r.push_back({"standby leader stuck behind the remote's newer timeline rewinds", Snap().leader("n2").s, standby_stuck,
+               standby, "standby_leader.diverged",
+               {{K::kRenewLock, ""}, {K::kDemote, ""}, {K::kRewind, kRemotePrimary}, {K::kFollow, kRemotePrimary}}});
+  auto standby_same_tl = standby_stuck;
+  standby_same_tl.remote_primary->timeline = 3;
+  r.push_back({"standby leader not streaming, remote on the same timeline: wait", Snap().leader("n2").s, standby_same_tl,
+               standby, "leader.renew", {{K::kRenewLock, ""}}});
+  auto standby_remote_down = standby_stuck;
+  standby_remote_down.remote_primary = PeerState{};
+  r.push_back({"standby leader not streaming, remote unreachable: wait (archive)", Snap().leader("n2").s,
+               standby_remote_down, standby, "leader.renew", {{K::kRenewLock, ""}}});
   r.push_back({"steady standby leader renews, never promotes", Snap().leader("n2").s, replica(10, kRemotePrimary), standby,
                "leader.renew", {{K::kRenewLock, ""}}});
   r.push_back({"standby leader hands over on switchover", Snap().leader("n2").add(member("n1", "replica", 10)).failover("n2", "n1").s,

@@ -103,12 +103,12 @@ class FakePostgres final : public PostgresControl {
     s.following.clear();
     return okStatus();
   }
-  Status follow(const dcs::MemberInfo* upstream) override {
+  Status follow(const dcs::MemberInfo* source) override {
     FakeServer& s = me();
     if (s.needs_rewind) return makeError(ErrorCode::kIo, "diverged: needs pg_rewind");
     s.running = true;
     s.primary = false;
-    s.following = upstream ? upstream->name : "";
+    s.following = source ? source->name : "";
     return okStatus();
   }
   Status promote() override {
@@ -139,9 +139,8 @@ class FakePostgres final : public PostgresControl {
     slots = wanted;
     return okStatus();
   }
-  void setSlotName(const std::string& slot) override { slot_name = slot; }
-  void setRestoreCommand(const std::string& command) override { restore_command = command; }
-  std::string restore_command;
+  void setUpstreamSettings(const UpstreamSettings& settings) override { upstream = settings; }
+  UpstreamSettings upstream;
   Status setSynchronousStandbyNames(const std::string& value) override {
     ssn = value;
     return okStatus();
@@ -151,11 +150,10 @@ class FakePostgres final : public PostgresControl {
   PeerState probe(const dcs::MemberInfo& member) override {
     const FakeServer& s = world_.servers[member.name];
     if (!s.running) return {};
-    return PeerState{true, s.primary, s.lsn};
+    return PeerState{true, s.primary, s.timeline, s.lsn};
   }
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override { return world_.servers[member.name].lsn; }
   std::set<std::string> slots;
-  std::string slot_name;
 
   Status restart() override {
     FakeServer& s = me();
@@ -177,9 +175,14 @@ class FakePostgres final : public PostgresControl {
   int restarts = 0;
   int reloads = 0;
 
+  bool rewind_removes_data = false;  // as without use_pg_rewind: the data goes, a re-clone follows
   Status rewind(const dcs::MemberInfo& source) override {
     const FakeServer& from = world_.servers[source.name];
     FakeServer& s = me();
+    if (rewind_removes_data) {
+      s = FakeServer{};
+      return makeError(ErrorCode::kIo, "data directory removed for a re-clone");
+    }
     s.needs_rewind = false;
     s.diverged = false;
     s.timeline = from.timeline;
@@ -480,7 +483,7 @@ TEST_F(Scenario, LeaderKeepsASlotPerMemberAndPermanentSlots) {
     if (n->name != leader) expected.insert(n->name);
   }
   EXPECT_EQ(node(leader).postgres->slots, expected);
-  EXPECT_EQ(node(leader == "n1" ? "n2" : "n1").postgres->slot_name, leader == "n1" ? "n2" : "n1");
+  EXPECT_EQ(node(leader == "n1" ? "n2" : "n1").postgres->upstream.slot, leader == "n1" ? "n2" : "n1");
 }
 
 TEST_F(Scenario, SynchronousModeFailsOverOnlyToTheSynchronousStandby) {
@@ -651,6 +654,8 @@ TEST_F(Scenario, StandbyClusterFollowsTheRemotePrimary) {
     standby.port = 5432;
     standby.primary_slot_name = "dc2";
     standby.restore_command = "cp /archive/%f %p";
+    standby.archive_cleanup_command = "pg_archivecleanup /archive %r";
+    standby.recovery_min_apply_delay = "5min";
     c.bootstrap.dcs.standby_cluster = standby;
   });
   auto standbyDcPrimaries = [&] {
@@ -672,8 +677,14 @@ TEST_F(Scenario, StandbyClusterFollowsTheRemotePrimary) {
   ASSERT_TRUE(runUntil(settled, 120s)) << "no standby leader with a cascade";
   EXPECT_EQ(standbyDcPrimaries(), 0);
   const std::string first = *leaderKey();
-  EXPECT_EQ(node(first).postgres->slot_name, "dc2") << "the standby leader streams through primary_slot_name";
-  for (const auto& n : nodes_) EXPECT_EQ(n->postgres->restore_command, "cp /archive/%f %p") << n->name;
+  EXPECT_EQ(node(first).postgres->upstream.slot, "dc2") << "the standby leader streams through primary_slot_name";
+  for (const auto& n : nodes_) {
+    EXPECT_EQ(n->postgres->upstream.restore_command, "cp /archive/%f %p") << n->name;
+    EXPECT_EQ(n->postgres->upstream.recovery_min_apply_delay, "5min") << n->name;
+    // One cleaner per archive: the standby leader.
+    EXPECT_EQ(n->postgres->upstream.archive_cleanup_command, n->name == first ? "pg_archivecleanup /archive %r" : "")
+        << n->name;
+  }
 
   // Writes in the other DC reach every member here.
   world_.servers[kRemotePrimary].lsn += 1000;
@@ -688,6 +699,44 @@ TEST_F(Scenario, StandbyClusterFollowsTheRemotePrimary) {
   run(3s);
   EXPECT_EQ(world_.servers[*leaderKey()].lsn, 2500);
 }
+
+// The primary DC fails over to a timeline that forked before what the
+// standby leader had replayed: it cannot stream. It asks the remote primary,
+// sees the newer timeline, rewinds and follows again; without pg_rewind it
+// is cloned again instead, and never promotes on the way.
+class StandbyDiverged : public Scenario, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(StandbyDiverged, TheStandbyLeaderRewindsOrIsClonedAgain) {
+  const bool reclone = GetParam();
+  world_.servers[kRemotePrimary] = FakeServer{true, "9000", true, true, 3, 500, "", false};
+  addNodes(2, [](config::Config& c) {
+    config::StandbyClusterConfig standby;
+    standby.hosts = {"dc1.example"};
+    c.bootstrap.dcs.standby_cluster = standby;
+  });
+  auto following = [&] {
+    const auto leader = leaderKey();
+    if (!leader) return false;
+    const FakeServer& s = world_.servers[*leader];
+    return s.running && !s.primary && s.following == kRemotePrimary && !s.diverged && s.timeline == world_.servers[kRemotePrimary].timeline;
+  };
+  ASSERT_TRUE(runUntil(following, 120s));
+  const std::string leader = *leaderKey();
+  node(leader).postgres->rewind_removes_data = reclone;
+  // DC1 fails over to timeline 4, forked behind us.
+  world_.servers[kRemotePrimary].timeline = 4;
+  world_.servers[leader].diverged = true;
+  world_.servers[leader].lsn += 50;
+  ASSERT_TRUE(runUntil(following, 120s)) << "the standby leader stays stuck on a forked timeline";
+  EXPECT_EQ(*leaderKey(), leader) << "it kept the standby leader lock";
+  EXPECT_EQ(world_.servers[leader].system_id, "9000");
+  for (const auto& [name, s] : world_.servers) {
+    EXPECT_TRUE(name == kRemotePrimary || !s.primary) << name << " promoted in a standby cluster";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(RewindOrReclone, StandbyDiverged, ::testing::Values(false, true),
+                         [](const auto& param_info) { return param_info.param ? "Reclone" : "Rewind"; });
 
 }  // namespace
 }  // namespace pgtandem::agent
