@@ -62,6 +62,13 @@ const char* roleName(const PgObservation& pg) {
   return pg.running ? (pg.primary ? "primary" : "replica") : "uninitialized";
 }
 
+// Patroni's replication_state: a running standby streams or replays WAL from
+// an archive (or waits for it); "" for anything else.
+std::string replicationStateOf(const PgObservation& pg) {
+  if (!pg.running || pg.primary) return "";
+  return pg.streaming ? "streaming" : "in archive recovery";
+}
+
 }  // namespace
 
 Agent::Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postgres, Callbacks& callbacks,
@@ -127,7 +134,7 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
     m.receive_lsn = pg.receive_lsn;
     m.replay_lsn = pg.replay_lsn;
     m.xlog_location = pg.wal_position;
-    if (pg.running && !pg.following.empty()) m.replication_state = "streaming";
+    m.replication_state = replicationStateOf(pg);
   }
   if (pg.timeline > 0) m.timeline = pg.timeline;
   m.pause = settings_.pause;
@@ -162,7 +169,7 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->replay_lsn = pg.replay_lsn;
   s->replayed_timestamp = pg.replayed_timestamp;
   s->replay_paused = pg.replay_paused;
-  if (pg.running && !pg.primary) s->replication_state = pg.streaming ? "streaming" : "in archive recovery";
+  s->replication_state = replicationStateOf(pg);
   s->replication = pg.standbys;
   s->system_id = pg.system_id;
   s->pending_restart = pg.pending_restart;

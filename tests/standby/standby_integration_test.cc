@@ -35,6 +35,13 @@ class TwoDataCenters : public AgentCluster {
   // DC2's nodes: DC1's configuration with another scope, etcd and names,
   // and standby_cluster pointing at `host:port` through slot dr_standby.
   void addStandbyDc(int remote_port) {
+    addStandbyDcWith("      host: 127.0.0.1\n      port: " + std::to_string(remote_port) +
+                     "\n      primary_slot_name: dr_standby\n");
+  }
+
+  // The same with any standby_cluster body (indented six spaces), and
+  // `postgresql_extra` (indented two) added to the postgresql section.
+  void addStandbyDcWith(const std::string& standby_cluster, const std::string& postgresql_extra = "") {
     EtcdProcess::Options options;
     options.name = "n2";
     etcd2_ = EtcdProcess::startSingle(options);
@@ -48,8 +55,8 @@ class TwoDataCenters : public AgentCluster {
       yaml = std::regex_replace(yaml, std::regex("scope: itest"), "scope: itestdr");
       yaml = std::regex_replace(yaml, std::regex("hosts: " + etcd_->endpoint()), "hosts: " + etcd2_->endpoint());
       yaml = std::regex_replace(yaml, std::regex("bootstrap:\n  dcs:\n"),
-                                "bootstrap:\n  dcs:\n    standby_cluster:\n      host: 127.0.0.1\n      port: " +
-                                    std::to_string(remote_port) + "\n      primary_slot_name: dr_standby\n");
+                                "bootstrap:\n  dcs:\n    standby_cluster:\n" + standby_cluster);
+      yaml = std::regex_replace(yaml, std::regex("\npostgresql:\n"), "\npostgresql:\n" + postgresql_extra);
       std::ofstream(node.config_file) << yaml;
       dr_.push_back(std::move(node));
     }
@@ -211,6 +218,103 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
   }
   for (auto& n : dr_) EXPECT_EQ(copies(n), copies_before[n.name]) << "DC2 re-cloned or rewound " << n.name;
   EXPECT_EQ(writablePrimaries(), 1);
+}
+
+// DC2 never connects to DC1: DC1's archive_command fills a directory, DC2 is
+// created from a base backup by a create_replica_method and replays the
+// archive with restore_command; its replica cascades from its standby leader.
+TEST_F(TwoDataCenters, StandbyClusterFedOnlyFromTheWalArchive) {
+  const std::string archive = dir_ + "/archive";
+  const std::string backup = dir_ + "/backup";
+  std::filesystem::create_directories(archive);
+  const passwd* pw = ::getpwnam("postgres");
+  ASSERT_EQ(::chown(archive.c_str(), pw->pw_uid, pw->pw_gid), 0);
+  for (auto& n : nodes_) {
+    std::string yaml = readFile(n.config_file);
+    yaml = std::regex_replace(yaml, std::regex("  parameters:\n    unix_socket_directories:"),
+                              "  parameters:\n    archive_mode: 'on'\n    archive_command: 'test ! -f " + archive +
+                                  "/%f && cp %p " + archive + "/%f'\n    unix_socket_directories:");
+    std::ofstream(n.config_file) << yaml;
+  }
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "DC1 did not become healthy";
+  AgentNode& dc1 = byName(*leader());
+  ASSERT_TRUE(session(dc1)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('before-backup')").ok());
+
+  // The backup DC2 starts from, taken as an operator would.
+  SpawnOptions basebackup;
+  basebackup.argv = {"/usr/sbin/runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_basebackup",
+                     "-h", "127.0.0.1", "-p", std::to_string(dc1.pg_port), "-U", "replicator", "-D", backup,
+                     "-X", "stream", "-c", "fast"};
+  basebackup.output_file = dir_ + "/basebackup.log";
+  auto ran = spawnProcess(basebackup);
+  ASSERT_TRUE(ran.ok());
+  ASSERT_TRUE((*ran)->waitExit(120s).ok()) << readFile(dir_ + "/basebackup.log");
+  ASSERT_TRUE(std::filesystem::exists(backup + "/PG_VERSION")) << readFile(dir_ + "/basebackup.log");
+  // One statement each: in one string they would be one transaction, and the
+  // commit would land after the switch, in a segment not archived yet.
+  auto writeAndArchive = [&](const std::string& sql) {
+    auto s = session(byName(*leader()));
+    return s && s->execute(sql).ok() && s->execute("SELECT pg_switch_wal()").ok();
+  };
+  ASSERT_TRUE(writeAndArchive("INSERT INTO t VALUES ('after-backup')"));
+
+  // The replica method: copy the backup into --datadir.
+  {
+    std::ofstream script(dir_ + "/restore-backup.sh");
+    script << "#!/bin/sh\nfor a; do case \"$a\" in --datadir=*) d=\"${a#--datadir=}\";; esac; done\n"
+           << "mkdir -p \"$d\" && cp -a " << backup << "/. \"$d\"/ && echo \"$@\" >> " << dir_ << "/restore-backup.log\n";
+  }
+  ::chmod((dir_ + "/restore-backup.sh").c_str(), 0755);
+  addStandbyDcWith("      restore_command: cp " + archive + "/%f %p\n" +
+                       "      archive_cleanup_command: echo %r >> " + dir_ + "/cleanup.log\n" +
+                       "      recovery_min_apply_delay: 1s\n" +
+                       "      create_replica_methods:\n      - from_backup\n",
+                   "  from_backup:\n    command: " + dir_ + "/restore-backup.sh\n");
+  ASSERT_FALSE(HasFatalFailure());
+  for (auto& n : dr_) startAgent(n);
+
+  ASSERT_TRUE(eventually(
+      [&] {
+        if (!drLeader()) return false;
+        for (auto& n : dr_) {
+          if (!hasRow(n, "after-backup")) return false;
+        }
+        return true;
+      },
+      180s))
+      << "DC2 did not come up from the backup and the archive";
+  const std::string standby_leader = *drLeader();
+  EXPECT_NE(readFile(dir_ + "/restore-backup.log").find("--role=replica"), std::string::npos)
+      << "the standby leader was not created by the replica method";
+  ASSERT_TRUE(writeAndArchive("INSERT INTO t VALUES ('later')"));
+  for (auto& n : dr_) {
+    EXPECT_TRUE(eventually([&] { return hasRow(n, "later"); }, 60s)) << n.name;
+    EXPECT_FALSE(isPrimary(n)) << n.name;
+    // The whole DC is delayed alike; only the standby leader cleans the archive.
+    auto s = session(n);
+    ASSERT_TRUE(s);
+    auto settings = s->query("SELECT current_setting('recovery_min_apply_delay'), current_setting('archive_cleanup_command')");
+    ASSERT_TRUE(settings.ok() && !settings->empty());
+    EXPECT_EQ((*settings)[0][0].value_or(""), "1s") << n.name;
+    EXPECT_EQ((*settings)[0][1].value_or("").empty(), n.name != standby_leader) << n.name;
+  }
+  // The replica cascades from the standby leader; nobody in DC2 connects to DC1.
+  EXPECT_TRUE(eventually([&] { return isStreaming(dr(standby_leader == "dr1" ? "dr2" : "dr1")); }, 30s));
+  auto senders = session(dc1)->query("SELECT count(*) FROM pg_stat_replication WHERE application_name LIKE 'dr%'");
+  ASSERT_TRUE(senders.ok());
+  EXPECT_EQ((*senders)[0][0].value_or(""), "0");
+  EXPECT_TRUE(eventually(
+      [&] { return api(dr(standby_leader), "GET", "/metrics").body.find("source=\"archive\"} 1") != std::string::npos; },
+      30s))
+      << api(dr(standby_leader), "GET", "/metrics").body;
+  // A restartpoint on the standby leader runs archive_cleanup_command.
+  ASSERT_TRUE(session(dc1)->execute("CHECKPOINT").ok());
+  ASSERT_TRUE(writeAndArchive("INSERT INTO t VALUES ('checkpointed')"));
+  ASSERT_TRUE(eventually([&] { return hasRow(dr(standby_leader), "checkpointed"); }, 60s));
+  ASSERT_TRUE(session(dr(standby_leader))->execute("CHECKPOINT").ok());
+  EXPECT_TRUE(eventually([&] { return !readFile(dir_ + "/cleanup.log").empty(); }, 30s)) << "archive_cleanup_command did not run";
+  EXPECT_EQ(writablePrimaries(), 1) << "exactly DC1's primary";
 }
 
 }  // namespace
