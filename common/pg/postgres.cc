@@ -124,6 +124,28 @@ std::string formatLsn(Lsn lsn) {
   return buffer;
 }
 
+std::optional<Lsn> timelineForkPoint(const std::string& history, int timeline) {
+  std::istringstream in(history);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    int parent = 0;
+    std::string lsn;
+    if (!(fields >> parent >> lsn)) return std::nullopt;
+    auto parsed = parseLsn(lsn);
+    if (!parsed.ok()) return std::nullopt;
+    if (parent == timeline) return *parsed;
+  }
+  return Lsn{0};
+}
+
+std::string historyFileName(int timeline) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%08X.history", static_cast<unsigned>(timeline));
+  return name;
+}
+
 Status refuseRoot(const std::string& program) {
   if (::geteuid() == 0) {
     return makeError(ErrorCode::kPermissionDenied,

@@ -30,6 +30,15 @@ Result<std::pair<std::string, int>> parseConnUrl(const std::string& url);
 Result<Lsn> parseLsn(std::string_view text);
 std::string formatLsn(Lsn lsn);
 
+// A timeline history file ("parent_tli<TAB>switch_lsn<TAB>reason" per line):
+// where it leaves `timeline`, the LSN past which a server still on
+// `timeline` has diverged. 0 when `timeline` is not in it (another history
+// altogether); nullopt when the text does not parse.
+std::optional<Lsn> timelineForkPoint(const std::string& history, int timeline);
+
+// The name of timeline `timeline`'s history file: 00000002.history.
+std::string historyFileName(int timeline);
+
 // Fails with a clear message when the effective user is root, which
 // PostgreSQL refuses and which our agents must not be.
 Status refuseRoot(const std::string& program);

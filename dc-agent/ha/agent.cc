@@ -247,7 +247,7 @@ Decision Agent::runCycle() {
   local.lock_renewal_failed = last_renewal_failed_;
   local.primary_down_since = primary_down_since_;
   local.needs_rewind = pg.needs_rewind;
-  local.remote_primary = probeRemotePrimaryIfStuck(leads, pg, now_mono);
+  local.upstream = probeUpstreamIfStuck(snapshot, pg, now_mono);
   // The lock is free: ask the peers themselves before anyone races.
   // In parallel, so unreachable members cost one connect timeout, not one each.
   if (local.dcs_ok && !snapshot.leader && pg.running && !settings_.pause) {
@@ -307,33 +307,44 @@ Decision Agent::runCycle() {
     if (leads_now && after.primary) {
       maintainSlots(snapshot);
       maintainSync(snapshot, after);
-    } else if (leads_now && settings_.standby_cluster && after.running) {
-      // The standby leader serves the cascade: it keeps their slots too.
+      publishStatus(after);
+    } else if (after.running && !after.primary && !long_action_) {
+      // Standbys keep the slots of the members that cascade from them, and
+      // copies of the permanent slots (advanced to the leader's positions).
       maintainSlots(snapshot);
-    }
-    if (leads_now && after.primary && after.wal_position && after.wal_position != published_optime_) {
-      dcs::StatusInfo status;
-      status.optime = after.wal_position;
-      if (lock_.publishStatus(status).ok()) published_optime_ = after.wal_position;
     }
   }
   return decision;
 }
 
-// A standby leader that cannot stream may have diverged from the other
-// DC's new timeline: ask that primary itself, at most once per two loops
-// (an unreachable DC must not slow every loop down).
-std::optional<PeerState> Agent::probeRemotePrimaryIfStuck(bool leads, const PgObservation& pg, MonoTime now) {
-  if (!leads || !settings_.standby_cluster || !pg.running || pg.primary || pg.following != kRemotePrimary) {
-    return std::nullopt;
-  }
+// A standby that cannot stream may have diverged from its upstream's new
+// timeline: ask the upstream itself (for the standby leader, the other DC's
+// primary), with its timeline history, at most once per two loops (an
+// unreachable upstream must not slow every loop down).
+std::optional<PeerState> Agent::probeUpstreamIfStuck(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg,
+                                                     MonoTime now) {
+  if (!pg.running || pg.primary || pg.following.empty()) return std::nullopt;
   const auto stuck_for = 2 * settings_.loop_wait;
   if (!not_streaming_since_ || now - *not_streaming_since_ < stuck_for) return std::nullopt;
-  if (last_remote_probe_ && now - *last_remote_probe_ < stuck_for) return std::nullopt;
-  auto remote = standby::remotePrimary(dynamic_, kRemotePrimary);
-  if (!remote || remote->conn_url.empty()) return std::nullopt;
-  last_remote_probe_ = now;
-  return postgres_.probe(*remote);
+  if (last_upstream_probe_ && now - *last_upstream_probe_ < stuck_for) return std::nullopt;
+  std::optional<dcs::MemberInfo> upstream;
+  if (pg.following == kRemotePrimary) {
+    upstream = standby::remotePrimary(dynamic_, kRemotePrimary);
+  } else if (const dcs::MemberInfo* m = snapshot.member(pg.following)) {
+    upstream = *m;
+  }
+  if (!upstream || upstream->conn_url.empty()) return std::nullopt;
+  last_upstream_probe_ = now;
+  PeerState peer = postgres_.probe(*upstream);
+  if (peer.reachable && peer.timeline > pg.timeline && pg.timeline > 0) {
+    auto fork = postgres_.forkPoint(*upstream, peer.timeline, pg.timeline);
+    if (fork.ok()) {
+      peer.fork_lsn = *fork;
+    } else {
+      spdlog::warn("cannot read timeline {}'s history from {}: {}", peer.timeline, upstream->name, fork.error().toString());
+    }
+  }
+  return peer;
 }
 
 bool Agent::readSnapshot() {
@@ -507,14 +518,38 @@ void Agent::runScheduledRestart() {
   }
 }
 
+// The primary's /status: its WAL position, and where its permanent physical
+// slots stand, so that replicas advance their copies (Patroni's layout).
+// Written only when something changed.
+void Agent::publishStatus(const PgObservation& pg) {
+  if (!pg.wal_position) return;
+  dcs::StatusInfo status;
+  status.optime = pg.wal_position;
+  for (const auto& [name, fields] : dynamic_.slots) {
+    auto type = fields.find("type");
+    if (type != fields.end() && type->second != "physical") continue;
+    if (auto at = pg.slot_positions.find(name); at != pg.slot_positions.end()) status.slots[name] = at->second;
+  }
+  if (published_status_ && *published_status_ == status) return;
+  if (lock_.publishStatus(status).ok()) published_status_ = status;
+}
+
 void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {
   constexpr auto kMemberSlotsTtl = std::chrono::minutes(30);
   const auto now = clock_.monotonicNow();
-  // Permanent slots belong to the primary DC; a standby leader keeps only
+  // Permanent slots belong to the primary DC; a standby cluster keeps only
   // its members' slots (a permanent slot nobody reads would hold WAL forever).
   static const std::map<std::string, std::map<std::string, std::string>> kNone;
-  auto wanted = desiredPhysicalSlots(snapshot, config_.name, dynamic_.use_slots,
-                                     settings_.standby_cluster ? kNone : dynamic_.slots);
+  const auto& permanent = settings_.standby_cluster ? kNone : dynamic_.slots;
+  auto wanted = desiredPhysicalSlots(snapshot, config_.name, dynamic_.use_slots, permanent);
+  // A replica's copies follow the primary's slots, never ahead of them.
+  std::map<std::string, Lsn> advance;
+  const bool leads = snapshot.leader && snapshot.leader->name == config_.name;
+  if (!leads && snapshot.status) {
+    for (const auto& [name, position] : snapshot.status->slots) {
+      if (wanted.count(name) && permanent.count(name)) advance[name] = position;
+    }
+  }
   for (const auto& slot : wanted) slot_last_wanted_[slot] = now;
   for (auto it = slot_last_wanted_.begin(); it != slot_last_wanted_.end();) {
     if (now - it->second > kMemberSlotsTtl) {
@@ -524,7 +559,7 @@ void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {
       ++it;
     }
   }
-  if (auto synced = postgres_.syncSlots(wanted); !synced.ok()) {
+  if (auto synced = postgres_.syncSlots(wanted, advance); !synced.ok()) {
     spdlog::warn("replication slots: {}", synced.error().toString());
   }
 }

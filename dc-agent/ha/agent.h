@@ -59,6 +59,7 @@ class Agent {
   std::shared_ptr<const AgentStatus> describeStatus(const PgObservation& pg, const dcs::ClusterSnapshot& snapshot,
                                                     bool dcs_ok, bool leads, MonoTime cycle_start) const;
   void maintainSlots(const dcs::ClusterSnapshot& snapshot);
+  void publishStatus(const PgObservation& pg);
   void maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
   // Reads the cluster into last_snapshot_ and refreshes the settings; false
   // when the DCS cannot be read.
@@ -71,7 +72,7 @@ class Agent {
   void runScheduledRestart();
   OperationOutcome runOperation(const OperationRequest& request, const PgObservation& pg, bool leads);
   void waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster);
-  std::optional<PeerState> probeRemotePrimaryIfStuck(bool leads, const PgObservation& pg, MonoTime now);
+  std::optional<PeerState> probeUpstreamIfStuck(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg, MonoTime now);
 
   const config::Config& config_;
   dcs::Dcs& dcs_;
@@ -87,9 +88,9 @@ class Agent {
   std::optional<MonoTime> primary_down_since_;
   std::optional<MonoTime> not_streaming_since_;
   std::string not_streaming_upstream_;
-  std::optional<MonoTime> last_remote_probe_;
+  std::optional<MonoTime> last_upstream_probe_;
   std::string last_logged_;
-  std::optional<Lsn> published_optime_;
+  std::optional<dcs::StatusInfo> published_status_;
   config::DynamicConfig dynamic_;
   // Member slots outlive a member's key for member_slots_ttl (Patroni 4's
   // 30 minutes), so a member that restarts finds its WAL still there.

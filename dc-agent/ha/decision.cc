@@ -53,16 +53,27 @@ std::optional<Lsn> publishedPosition(const MemberInfo& m) {
   return best;
 }
 
-// The member to stream from: replicatefrom when it is a healthy member,
-// otherwise the leader.
-std::string upstreamFor(const Context& c) {
-  const std::string& preferred = c.settings.replicatefrom;
-  if (!preferred.empty() && preferred != c.settings.name) {
-    const MemberInfo* m = c.cluster.member(preferred);
-    if (m && m->state == "running") return preferred;
+// The member `name` streams from: its replicatefrom when that is another
+// running member, otherwise the leader ("" when there is none).
+std::string upstreamOf(const ClusterSnapshot& cluster, const std::string& name, const std::string& replicatefrom) {
+  if (!replicatefrom.empty() && replicatefrom != name) {
+    const MemberInfo* m = cluster.member(replicatefrom);
+    if (m && m->state == "running") return replicatefrom;
   }
-  return c.leaderName();
+  return cluster.leader ? cluster.leader->name : std::string();
 }
+
+// A standby on an older timeline than its upstream's can follow it only if
+// it has not replayed past the point where the upstream's history left our
+// timeline. Decided only in a loop that asked the upstream; when its history
+// could not be read, assume it has.
+bool pastTheFork(const LocalObservation& local) {
+  if (!local.upstream) return false;  // not asked this loop
+  if (!local.upstream->fork_lsn || !local.wal_position) return true;
+  return *local.wal_position > *local.upstream->fork_lsn;
+}
+
+std::string upstreamFor(const Context& c) { return upstreamOf(c.cluster, c.settings.name, c.settings.replicatefrom); }
 
 bool scheduledTimeReached(const dcs::FailoverInfo& failover, WallTime now) {
   if (failover.scheduled_at.empty()) return true;
@@ -190,8 +201,9 @@ const std::vector<RuleRow>& rules() {
          if (!c.iAmLeader() || !c.settings.standby_cluster || !c.local.pg_running || c.local.pg_primary) return std::nullopt;
          if (c.local.following != kRemotePrimary || !c.local.not_streaming_since) return std::nullopt;
          if (c.now.mono - *c.local.not_streaming_since < 2 * c.settings.loop_wait) return std::nullopt;
-         const auto& remote = c.local.remote_primary;
+         const auto& remote = c.local.upstream;
          if (!remote || !remote->reachable || !remote->primary || remote->timeline <= c.local.timeline) return std::nullopt;
+         if (!pastTheFork(c.local)) return std::nullopt;  // it only needs to reconnect
          return make("standby_leader.diverged",
                      {{ActionKind::kRenewLock, ""}, {ActionKind::kDemote, ""}, {ActionKind::kRewind, kRemotePrimary},
                       {ActionKind::kFollow, kRemotePrimary}},
@@ -278,6 +290,7 @@ const std::vector<RuleRow>& rules() {
          if (c.now.mono - *c.local.not_streaming_since < 2 * c.settings.loop_wait) return std::nullopt;
          const MemberInfo* leader = c.cluster.leaderMember();
          if (!leader || !leader->timeline || *leader->timeline <= c.local.timeline) return std::nullopt;
+         if (!pastTheFork(c.local)) return std::nullopt;  // it only needs to reconnect
          return make("follower.diverged",
                      {{ActionKind::kDemote, ""}, {ActionKind::kRewind, c.leaderName()}, {ActionKind::kFollow, upstreamFor(c)}},
                      "not streaming, and " + c.leaderName() + " is on timeline " + std::to_string(*leader->timeline) +
@@ -402,7 +415,9 @@ std::set<std::string> desiredPhysicalSlots(const ClusterSnapshot& cluster, const
   std::set<std::string> slots;
   if (use_slots) {
     for (const auto& m : cluster.members) {
-      if (m.name != self) slots.insert(slotNameFor(m.name));
+      if (m.name != self && upstreamOf(cluster, m.name, m.tags.replicatefrom.value_or("")) == self) {
+        slots.insert(slotNameFor(m.name));
+      }
     }
   }
   for (const auto& [name, fields] : permanent) {

@@ -40,6 +40,9 @@ struct PeerState {
   bool primary = false;
   int timeline = 0;
   std::optional<Lsn> wal_position;
+  // Where its timeline history leaves our timeline (asked only by a stuck
+  // standby; 0: our timeline is not in its history; nullopt: not known).
+  std::optional<Lsn> fork_lsn;
 };
 
 // What the agent observed locally, just before deciding.
@@ -57,9 +60,9 @@ struct LocalObservation {
   std::optional<MonoTime> primary_down_since;  // we hold the lock but PostgreSQL is down
   bool long_action_running = false;  // bootstrap, clone or rewind in progress
   bool needs_rewind = false;        // a former primary must rewind before following
-  // The other DC's primary, asked by the standby leader when it has not
-  // streamed for two loops (nullopt otherwise).
-  std::optional<PeerState> remote_primary;
+  // The upstream we are configured to follow (a member, or the other DC's
+  // primary), asked directly when we have not streamed for two loops.
+  std::optional<PeerState> upstream;
   // Fresh peer states (filled only when the lock is free); members absent
   // here are judged by their member keys.
   std::map<std::string, PeerState> peers;
@@ -134,8 +137,11 @@ std::optional<WallTime> parseIsoTime(const std::string& text);
 // becomes '_'.
 std::string slotNameFor(const std::string& member_name);
 
-// The physical slots the leader keeps: one per other member (use_slots) and
-// every permanent physical slot of /config. Pure; the agent applies it.
+// The physical slots a member keeps: one per member that streams from it
+// (use_slots; the leader serves every member without a running
+// replicatefrom) and every permanent physical slot of `permanent` (replicas
+// keep copies of those, so that they survive a failover). Pure; the agent
+// applies it.
 std::set<std::string> desiredPhysicalSlots(const dcs::ClusterSnapshot& cluster, const std::string& self, bool use_slots,
                                            const std::map<std::string, std::map<std::string, std::string>>& permanent);
 

@@ -3,6 +3,7 @@
 // (RealPostgres, over common/pg) and a fake for scenario tests. Every method
 // converges on a state, so calling it twice is safe.
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -35,6 +36,7 @@ struct PgObservation {
   std::string replayed_timestamp;
   bool replay_paused = false;
   std::vector<std::string> pending_restart;  // parameters waiting for a restart
+  std::map<std::string, Lsn> slot_positions;  // physical slots' restart_lsn
 };
 
 // How a standby reaches its upstream. A member of this DC streams through
@@ -69,15 +71,21 @@ class PostgresControl {
   // checkpoint first).
   virtual Status demote() = 0;
   virtual Status rewind(const dcs::MemberInfo& source) = 0;
-  // On the primary: creates the missing physical slots of `wanted` and drops
-  // inactive physical slots that are no longer wanted.
-  virtual Status syncSlots(const std::set<std::string>& wanted) = 0;
+  // Creates the missing physical slots of `wanted` and drops inactive
+  // physical slots that are no longer wanted; then moves each slot of
+  // `advance` forward to its position (a standby: no further than it has
+  // replayed). On a primary and on standbys alike.
+  virtual Status syncSlots(const std::set<std::string>& wanted, const std::map<std::string, Lsn>& advance) = 0;
   // The location of the last checkpoint in pg_control (after a clean stop:
   // the shutdown checkpoint).
   virtual Result<Lsn> lastCheckpoint() = 0;
   // Asks `member`'s PostgreSQL for its role and WAL position (short timeout).
   // Thread-safe: the agent probes several members at once.
   virtual PeerState probe(const dcs::MemberInfo& member) = 0;
+  // Where `member`'s history (its timeline `their_timeline`) leaves our
+  // timeline `ours`: 0 when ours is not in it. Reads the history file as the
+  // superuser, short timeout.
+  virtual Result<Lsn> forkPoint(const dcs::MemberInfo& member, int their_timeline, int ours) = 0;
   // How far `member` has received WAL (asked of that member's PostgreSQL).
   virtual Result<Lsn> receivedBy(const dcs::MemberInfo& member) = 0;
   // Sets synchronous_standby_names (a reload, no restart).

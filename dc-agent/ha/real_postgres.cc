@@ -157,6 +157,9 @@ PgObservation RealPostgres::observe() {
   o.replayed_timestamp = state->replayed_timestamp;
   o.replay_paused = state->replay_paused;
   o.pending_restart = state->pending_restart;
+  for (const auto& slot : state->slots) {
+    if (slot.type == "physical" && slot.restart_lsn) o.slot_positions[slot.name] = *slot.restart_lsn;
+  }
   if (o.primary) {
     o.wal_position = state->current_lsn;
     o.following.clear();
@@ -352,6 +355,21 @@ PeerState RealPostgres::probe(const dcs::MemberInfo& member) {
   return peer;
 }
 
+Result<Lsn> RealPostgres::forkPoint(const dcs::MemberInfo& member, int their_timeline, int ours) {
+  auto conninfo = memberConninfo(member, false);
+  if (!conninfo.ok()) return conninfo.error();
+  auto remote = pg::PgSession::connect(*conninfo + " connect_timeout=2");
+  if (!remote.ok()) return remote.error();
+  auto rows = (*remote)->query("SELECT pg_read_file('pg_wal/" + pg::historyFileName(their_timeline) + "')");
+  if (!rows.ok()) return rows.error();
+  if (rows->empty() || rows->front().empty() || !rows->front()[0]) {
+    return makeError(ErrorCode::kNotFound, "no history file for timeline " + std::to_string(their_timeline));
+  }
+  auto fork = pg::timelineForkPoint(*rows->front()[0], ours);
+  if (!fork) return makeError(ErrorCode::kParse, "cannot read " + pg::historyFileName(their_timeline));
+  return *fork;
+}
+
 Status RealPostgres::setSynchronousStandbyNames(const std::string& value) {
   synchronous_standby_names_ = value;
   PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
@@ -444,7 +462,7 @@ Status RealPostgres::removeData() {
   return okStatus();
 }
 
-Status RealPostgres::syncSlots(const std::set<std::string>& wanted) {
+Status RealPostgres::syncSlots(const std::set<std::string>& wanted, const std::map<std::string, Lsn>& advance) {
   pg::PgSession* s = session();
   if (!s) return makeError(ErrorCode::kUnavailable, "no connection to PostgreSQL");
   auto state = s->queryState();
@@ -471,6 +489,13 @@ Status RealPostgres::syncSlots(const std::set<std::string>& wanted) {
     }
     PGT_TRY(s->execute("SELECT pg_create_physical_replication_slot('" + name + "', true)"));
     spdlog::info("created replication slot {}", name);
+  }
+  for (const auto& [name, position] : advance) {
+    const auto slot = std::find_if(state->slots.begin(), state->slots.end(), [&](const auto& r) { return r.name == name; });
+    // Just created (reserved at our replay position), or already there.
+    if (slot == state->slots.end() || !slot->restart_lsn || *slot->restart_lsn >= position || slot->active) continue;
+    auto moved = s->execute("SELECT pg_replication_slot_advance('" + name + "', '" + pg::formatLsn(position) + "')");
+    if (!moved.ok()) spdlog::warn("could not advance replication slot {}: {}", name, moved.error().toString());
   }
   return okStatus();
 }

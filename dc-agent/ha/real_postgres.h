@@ -25,12 +25,13 @@ class RealPostgres final : public PostgresControl {
   Status promote() override;
   Status demote() override;
   Status rewind(const dcs::MemberInfo& source) override;
-  Status syncSlots(const std::set<std::string>& wanted) override;
+  Status syncSlots(const std::set<std::string>& wanted, const std::map<std::string, Lsn>& advance) override;
   void setUpstreamSettings(const UpstreamSettings& settings) override { upstream_ = settings; }
   Status setSynchronousStandbyNames(const std::string& value) override;
   Result<Lsn> lastCheckpoint() override;
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override;
   PeerState probe(const dcs::MemberInfo& member) override;
+  Result<Lsn> forkPoint(const dcs::MemberInfo& member, int their_timeline, int ours) override;
   Status restart() override;
   Status reload() override;
   Status removeData() override;

@@ -203,6 +203,28 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
   };
   std::map<std::string, std::size_t> copies_before;
   for (auto& n : dr_) copies_before[n.name] = copies(n);
+  // DC1's replicas keep a copy of the permanent slot dr_standby, advanced
+  // from the primary's /status, so the slot outlives DC1's failover with its
+  // position (it holds the WAL DC2 still needs).
+  auto slotPosition = [&](const AgentNode& n) -> std::optional<pg::Lsn> {
+    auto st = state(n);
+    if (!st) return std::nullopt;
+    for (const auto& slot : st->slots) {
+      if (slot.name == "dr_standby") return slot.restart_lsn;
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(session(byName(dc1_first))->execute("INSERT INTO t VALUES ('slot-advances')").ok());
+  for (auto& n : nodes_) {
+    if (n.name == dc1_first) continue;
+    EXPECT_TRUE(eventually(
+        [&] {
+          const auto copy = slotPosition(n);
+          return copy && copy == slotPosition(byName(dc1_first));
+        },
+        30s))
+        << n.name << "'s copy of dr_standby does not follow the primary's";
+  }
 
   killLeader(dc1_first);
   ASSERT_TRUE(eventually([&] { return newPrimaryOtherThan(dc1_first); }, 60s))
@@ -217,6 +239,17 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
     EXPECT_TRUE(st->in_recovery) << n.name;
   }
   for (auto& n : dr_) EXPECT_EQ(copies(n), copies_before[n.name]) << "DC2 re-cloned or rewound " << n.name;
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto st = state(byName(dc1_second));
+        if (!st) return false;
+        for (const auto& slot : st->slots) {
+          if (slot.name == "dr_standby") return slot.active;
+        }
+        return false;
+      },
+      30s))
+      << "DC2 does not stream through dr_standby on DC1's new primary";
   EXPECT_EQ(writablePrimaries(), 1);
 }
 

@@ -21,6 +21,16 @@ TEST(LsnTest, ParsesAndFormats) {
   EXPECT_FALSE(parseLsn("1FFFFFFFF/0").ok());
 }
 
+TEST(TimelineHistory, ForkPoint) {
+  const std::string history = "1\t0/3000000\tno recovery target specified\n\n2\t0/5000A8\tno recovery target specified\n";
+  EXPECT_EQ(timelineForkPoint(history, 1), Lsn{0x3000000});
+  EXPECT_EQ(timelineForkPoint(history, 2), Lsn{0x5000A8});
+  EXPECT_EQ(timelineForkPoint(history, 7), Lsn{0}) << "not in this history: diverged from its start";
+  EXPECT_EQ(timelineForkPoint("garbage", 1), std::nullopt);
+  EXPECT_EQ(historyFileName(2), "00000002.history");
+  EXPECT_EQ(historyFileName(26), "0000001A.history");
+}
+
 TEST(RecoveryTest, ReloadOrRestart) {
   RecoverySettings base;
   base.standby = true;

@@ -141,10 +141,19 @@ std::vector<Row> rows() {
   auto stuck = replica(10, "n1");
   stuck.timeline = 1;
   stuck.not_streaming_since = kNow.mono - 30s;
+  stuck.upstream = PeerState{true, true, 2, 20, std::nullopt};
   auto leader_tl2 = member("n1", "primary", 20);
   leader_tl2.timeline = 2;
   r.push_back({"standby stuck behind a newer timeline rewinds", Snap().leader("n1").add(leader_tl2).s, stuck, me,
                "follower.diverged", {{K::kDemote, ""}, {K::kRewind, "n1"}, {K::kFollow, "n1"}}});
+  auto before_fork = stuck;
+  before_fork.upstream->fork_lsn = 10;
+  r.push_back({"standby behind a newer timeline but not past its fork: only reconnects", Snap().leader("n1").add(leader_tl2).s,
+               before_fork, me, "follower.steady", {}});
+  auto not_asked = stuck;
+  not_asked.upstream.reset();
+  r.push_back({"standby behind a newer timeline, upstream not asked this loop: waits", Snap().leader("n1").add(leader_tl2).s,
+               not_asked, me, "follower.steady", {}});
   auto briefly = stuck;
   briefly.not_streaming_since = kNow.mono - 5s;
   r.push_back({"standby not streaming only briefly waits", Snap().leader("n1").add(leader_tl2).s, briefly, me,
@@ -195,15 +204,15 @@ std::vector<Row> rows() {
   r.push_back({"sync mode: in /sync, an async member ahead does not block", synced_me, replica(10),
                [](HaSettings& s) { s.synchronous_mode = true; }, "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   auto stale_but_fresh_peer = replica(10);
-  stale_but_fresh_peer.peers["n3"] = PeerState{true, false, 0, 20};
+  stale_but_fresh_peer.peers["n3"] = PeerState{true, false, 0, 20, std::nullopt};
   r.push_back({"unlocked, a peer's fresh position is ahead of its member key", Snap().add(member("n3", "replica", 5)).s,
                stale_but_fresh_peer, me, "unlocked.not_healthiest", {}});
   auto peer_primary = replica(10);
-  peer_primary.peers["n3"] = PeerState{true, true, 0, 5};
+  peer_primary.peers["n3"] = PeerState{true, true, 0, 5, std::nullopt};
   r.push_back({"unlocked, a peer is still a running primary", Snap().add(member("n3", "replica", 5)).s, peer_primary, me,
                "unlocked.not_healthiest", {}});
   auto peer_dead = replica(10);
-  peer_dead.peers["n3"] = PeerState{false, false, 0, std::nullopt};
+  peer_dead.peers["n3"] = PeerState{false, false, 0, std::nullopt, std::nullopt};
   r.push_back({"unlocked, an unreachable peer does not block", Snap().add(member("n3", "replica", 50)).s, peer_dead, me,
                "unlocked.race", {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   r.push_back({"unlocked and healthiest: race", Snap().add(member("n3", "replica", 5)).s, replica(10), me, "unlocked.race",
@@ -225,18 +234,27 @@ std::vector<Row> rows() {
   auto standby_stuck = replica(10, kRemotePrimary);
   standby_stuck.timeline = 3;
   standby_stuck.not_streaming_since = kNow.mono - 30s;
-  standby_stuck.remote_primary = PeerState{true, true, 4, 50};
+  standby_stuck.upstream = PeerState{true, true, 4, 50, std::nullopt};
   r.push_back({"standby leader stuck behind the remote's newer timeline rewinds", Snap().leader("n2").s, standby_stuck,
                standby, "standby_leader.diverged",
                {{K::kRenewLock, ""}, {K::kDemote, ""}, {K::kRewind, kRemotePrimary}, {K::kFollow, kRemotePrimary}}});
   auto standby_same_tl = standby_stuck;
-  standby_same_tl.remote_primary->timeline = 3;
+  standby_same_tl.upstream->timeline = 3;
   r.push_back({"standby leader not streaming, remote on the same timeline: wait", Snap().leader("n2").s, standby_same_tl,
                standby, "leader.renew", {{K::kRenewLock, ""}}});
   auto standby_remote_down = standby_stuck;
-  standby_remote_down.remote_primary = PeerState{};
+  standby_remote_down.upstream = PeerState{};
   r.push_back({"standby leader not streaming, remote unreachable: wait (archive)", Snap().leader("n2").s,
                standby_remote_down, standby, "leader.renew", {{K::kRenewLock, ""}}});
+  auto standby_before_fork = standby_stuck;
+  standby_before_fork.upstream->fork_lsn = 10;  // we are at 10: not past it
+  r.push_back({"standby leader not streaming, but not past the remote's fork: only reconnects", Snap().leader("n2").s,
+               standby_before_fork, standby, "leader.renew", {{K::kRenewLock, ""}}});
+  auto standby_past_fork = standby_stuck;
+  standby_past_fork.upstream->fork_lsn = 9;
+  r.push_back({"standby leader past the remote's fork rewinds", Snap().leader("n2").s, standby_past_fork, standby,
+               "standby_leader.diverged",
+               {{K::kRenewLock, ""}, {K::kDemote, ""}, {K::kRewind, kRemotePrimary}, {K::kFollow, kRemotePrimary}}});
   r.push_back({"steady standby leader renews, never promotes", Snap().leader("n2").s, replica(10, kRemotePrimary), standby,
                "leader.renew", {{K::kRenewLock, ""}}});
   r.push_back({"standby leader hands over on switchover", Snap().leader("n2").add(member("n1", "replica", 10)).failover("n2", "n1").s,
@@ -322,6 +340,17 @@ TEST(Slots, NamesAndDesiredSet) {
                                                                       {"cdc", {{"type", "logical"}}}};
   EXPECT_EQ(desiredPhysicalSlots(cluster, "n1", true, permanent), (std::set<std::string>{"dr", "n_2"}));
   EXPECT_EQ(desiredPhysicalSlots(cluster, "n1", false, permanent), (std::set<std::string>{"dr"}));
+  EXPECT_EQ(desiredPhysicalSlots(cluster, "N-2", true, permanent), (std::set<std::string>{"dr"})) << "a replica keeps copies";
+  // A member that cascades from a running replica has its slot there, not
+  // on the leader (where nobody would read it and WAL would pile up).
+  auto cascading = member("n3", "replica", 1);
+  cascading.tags.replicatefrom = "N-2";
+  auto with_cascade = Snap().leader("n1").add(member("n1", "primary", 1)).add(member("N-2", "replica", 1)).add(cascading).s;
+  EXPECT_EQ(desiredPhysicalSlots(with_cascade, "n1", true, {}), (std::set<std::string>{"n_2"}));
+  EXPECT_EQ(desiredPhysicalSlots(with_cascade, "N-2", true, {}), (std::set<std::string>{"n3"}));
+  // Its upstream is gone: it streams from the leader, whose slot it gets.
+  auto orphan = Snap().leader("n1").add(member("n1", "primary", 1)).add(cascading).s;
+  EXPECT_EQ(desiredPhysicalSlots(orphan, "n1", true, {}), (std::set<std::string>{"n3"}));
 }
 
 TEST(IsoTime, ParsesPatroniTimestamps) {

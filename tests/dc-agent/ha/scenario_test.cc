@@ -74,6 +74,9 @@ class FakePostgres final : public PostgresControl {
       o.streaming = up != world_.servers.end() && up->second.running;
     }
     o.synchronous_standby_names = ssn;
+    if (s.running) {
+      for (const auto& slot : slots) o.slot_positions[slot] = s.lsn;
+    }
     if (s.running && s.primary) {
       for (const auto& [name, other] : world_.servers) {
         if (other.running && !other.primary && other.following == name_) {
@@ -135,8 +138,9 @@ class FakePostgres final : public PostgresControl {
     s.primary = false;
     return okStatus();
   }
-  Status syncSlots(const std::set<std::string>& wanted) override {
+  Status syncSlots(const std::set<std::string>& wanted, const std::map<std::string, Lsn>& advance) override {
     slots = wanted;
+    for (const auto& [name, position] : advance) advanced[name] = position;
     return okStatus();
   }
   void setUpstreamSettings(const UpstreamSettings& settings) override { upstream = settings; }
@@ -150,10 +154,15 @@ class FakePostgres final : public PostgresControl {
   PeerState probe(const dcs::MemberInfo& member) override {
     const FakeServer& s = world_.servers[member.name];
     if (!s.running) return {};
-    return PeerState{true, s.primary, s.timeline, s.lsn};
+    return PeerState{true, s.primary, s.timeline, s.lsn, std::nullopt};
+  }
+  // Histories are not modelled: unknown, so the rules fall back on timelines.
+  Result<Lsn> forkPoint(const dcs::MemberInfo&, int, int) override {
+    return makeError(ErrorCode::kNotFound, "no history in the fake");
   }
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override { return world_.servers[member.name].lsn; }
   std::set<std::string> slots;
+  std::map<std::string, Lsn> advanced;
 
   Status restart() override {
     FakeServer& s = me();
@@ -484,6 +493,18 @@ TEST_F(Scenario, LeaderKeepsASlotPerMemberAndPermanentSlots) {
   }
   EXPECT_EQ(node(leader).postgres->slots, expected);
   EXPECT_EQ(node(leader == "n1" ? "n2" : "n1").postgres->upstream.slot, leader == "n1" ? "n2" : "n1");
+  // Replicas keep a copy of the permanent slot, advanced to where the
+  // leader's stands (published in /status), so it survives a failover.
+  auto status = observer_->get("/service/batman/status");
+  ASSERT_TRUE(status.ok() && !status->kvs.empty());
+  EXPECT_NE(status->kvs[0].value.find("\"slots\":{\"dr_standby\":"), std::string::npos) << status->kvs[0].value;
+  for (auto& n : nodes_) {
+    if (n->name == leader) continue;
+    EXPECT_EQ(n->postgres->slots, std::set<std::string>{"dr_standby"}) << n->name;
+    // The leader writes on: its slot moved since, by at most a few loops.
+    EXPECT_GT(n->postgres->advanced["dr_standby"], 0) << n->name;
+    EXPECT_LE(n->postgres->advanced["dr_standby"], world_.servers[leader].lsn) << n->name;
+  }
 }
 
 TEST_F(Scenario, SynchronousModeFailsOverOnlyToTheSynchronousStandby) {
