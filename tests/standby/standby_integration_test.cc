@@ -350,5 +350,71 @@ TEST_F(TwoDataCenters, StandbyClusterFedOnlyFromTheWalArchive) {
   EXPECT_EQ(writablePrimaries(), 1) << "exactly DC1's primary";
 }
 
+// DC1 fails over to a replica that had stopped receiving before DC1's last
+// writes, which DC2 did receive: DC1's new timeline forks behind DC2. Once
+// pointed at the new primary, DC2's standby leader finds itself past the
+// fork point (from the timeline history), rewinds instead of re-cloning,
+// and follows; its cascade does the same. The rows only DC2 had are gone,
+// as they are from DC1.
+TEST_F(TwoDataCenters, StandbyDcRewindsWhenThePrimaryDcForkedBehindIt) {
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "DC1 did not become healthy";
+  AgentNode& old_primary = byName(*leader());
+  ASSERT_TRUE(session(old_primary)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('common')").ok());
+  addStandbyDc(old_primary.pg_port);
+  ASSERT_FALSE(HasFatalFailure());
+  for (auto& n : dr_) startAgent(n);
+  ASSERT_TRUE(eventually(
+      [&] {
+        if (!drLeader()) return false;
+        for (auto& n : dr_) {
+          if (!isStreaming(n) || !hasRow(n, "common")) return false;
+        }
+        return true;
+      },
+      180s))
+      << "DC2 did not follow DC1";
+  std::vector<AgentNode*> replicas;
+  for (auto& n : nodes_) {
+    if (n.name != old_primary.name) replicas.push_back(&n);
+  }
+  AgentNode& next = *replicas[0];
+  AgentNode& third = *replicas[1];
+  ASSERT_TRUE(eventually([&] { return hasRow(next, "common"); }, 30s));
+  // `next` stops receiving: its agent dies, its PostgreSQL shuts down cleanly.
+  const auto next_postmaster = postmasterPid(next);
+  ASSERT_TRUE(next_postmaster);
+  (void)next.process->signal(SIGKILL);
+  (void)next.process->waitExit(10s);
+  next.process.reset();
+  ::kill(*next_postmaster, SIGINT);
+  ASSERT_TRUE(eventually([&] { return !postmasterPid(next); }, 30s));
+  // What only DC2 receives.
+  ASSERT_TRUE(session(old_primary)->execute("INSERT INTO t VALUES ('lost')").ok());
+  for (auto& n : dr_) ASSERT_TRUE(eventually([&] { return hasRow(n, "lost"); }, 30s)) << n.name;
+  killNode(old_primary);
+  killNode(third);
+  startAgent(next);
+  ASSERT_TRUE(eventually([&] { return leader() == next.name && isPrimary(next); }, 90s)) << "DC1 did not fail over to " << next.name;
+  ASSERT_TRUE(session(next)->execute("INSERT INTO t VALUES ('after-fork')").ok());
+
+  // The operator points DC2 at DC1's new primary.
+  const std::string standby_leader = *drLeader();
+  const auto patched = api(dr(standby_leader), "PATCH", "/config",
+                           R"({"standby_cluster":{"port":)" + std::to_string(next.pg_port) + "}}");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  for (auto& n : dr_) {
+    EXPECT_TRUE(eventually([&] { return hasRow(n, "after-fork") && !hasRow(n, "lost"); }, 120s))
+        << n.name << " did not rewind onto DC1's new timeline";
+    EXPECT_FALSE(isPrimary(n)) << n.name;
+  }
+  const std::string log = readFile(dr(standby_leader).log_file);
+  EXPECT_NE(log.find("[standby_leader.diverged]"), std::string::npos);
+  EXPECT_NE(log.find("rewound from /remote-primary"), std::string::npos);
+  for (auto& n : dr_) {
+    EXPECT_EQ(readFile(n.log_file).find("data directory removed"), std::string::npos) << n.name << " was re-cloned";
+  }
+}
+
 }  // namespace
 }  // namespace pgtandem::testing
