@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "common/config/config.h"
+#include "common/config/dynamic_json.h"
 #include "common/config/etcd_options.h"
 #include "common/pg/postgres.h"
 #include "common/util/log.h"
@@ -20,6 +21,7 @@
 #include "dc-agent/ha/real_postgres.h"
 #include "dc-agent/rest/http_server.h"
 #include "dc-agent/rest/rest_api.h"
+#include "standby/remote_source.h"
 
 namespace {
 
@@ -40,6 +42,31 @@ const sigset_t& handledSignals() {
   return set;
 }
 
+// A standby-cluster member refuses to start under a name the other DC uses
+// (standby/member_names.h). When the other DC cannot be asked, it starts:
+// a DR site must come up while the primary DC is down.
+Status checkNameAcrossDcs(const config::Config& config, dcs::Dcs& dcs, const dcs::ClusterPaths& paths,
+                          agent::RealPostgres& postgres) {
+  config::DynamicConfig dynamic = config.bootstrap.dcs;
+  if (auto stored = dcs.get(paths.config()); stored.ok() && !stored->kvs.empty()) {
+    if (auto parsed = config::parseDynamicJson(stored->kvs[0].value, config.bootstrap.dcs); parsed.ok()) {
+      dynamic = parsed->config;
+    }
+  }
+  auto remote = standby::remotePrimary(dynamic, agent::kRemotePrimary);
+  if (!remote || remote->conn_url.empty()) return okStatus();
+  auto names = postgres.namesAt(*remote);
+  if (!names.ok()) {
+    spdlog::warn("cannot check that the name '{}' is unique across both DCs: {}", config.name, names.error().toString());
+    return okStatus();
+  }
+  const auto pg = postgres.observe();
+  if (auto why = standby::nameCollision(config.name, *names, pg.running && pg.following == agent::kRemotePrimary)) {
+    return makeError(ErrorCode::kConfig, config.source_file + ": name: " + *why);
+  }
+  return okStatus();
+}
+
 int runAgent(const config::Config& config) {
   auto client = dcs::EtcdDcs::create(
       config::etcdOptions(config.etcd, std::chrono::seconds(std::max(1, config.bootstrap.dcs.retry_timeout))));
@@ -51,6 +78,10 @@ int runAgent(const config::Config& config) {
   agent::RealPostgres postgres(config, runner);
   agent::ScriptCallbacks callbacks(config.postgresql.callbacks, config.scope, runner);
   agent::Agent ha(config, **client, postgres, callbacks, RealClock::instance());
+  if (auto unique = checkNameAcrossDcs(config, **client, ha.paths(), postgres); !unique.ok()) {
+    spdlog::critical("{}", unique.error().message);
+    return 2;
+  }
 
   const int signal_fd = signalfd(-1, &handledSignals(), SFD_CLOEXEC);
   const int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

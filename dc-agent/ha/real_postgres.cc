@@ -57,6 +57,8 @@ pg::ServerSettings RealPostgres::serverSettings() const {
   if (config_.bootstrap.dcs.use_pg_rewind || config_.postgresql.use_pg_rewind) s.parameters["wal_log_hints"] = "on";
   for (const auto& [k, v] : config_.bootstrap.dcs.parameters) s.parameters[k] = v;
   for (const auto& [k, v] : config_.postgresql.parameters) s.parameters[k] = v;
+  // Our name, for the other DC's members to check theirs against.
+  s.parameters["pgtandem.member_name"] = config_.name;
   // Only the agent sets it, from the synchronous-mode plan.
   s.parameters.erase("synchronous_standby_names");
   if (!synchronous_standby_names_.empty()) s.parameters["synchronous_standby_names"] = synchronous_standby_names_;
@@ -353,6 +355,27 @@ PeerState RealPostgres::probe(const dcs::MemberInfo& member) {
   peer.wal_position = peer.primary ? state->current_lsn
                                    : std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
   return peer;
+}
+
+Result<standby::RemoteNames> RealPostgres::namesAt(const dcs::MemberInfo& remote) {
+  auto conninfo = memberConninfo(remote, false);
+  if (!conninfo.ok()) return conninfo.error();
+  auto session = pg::PgSession::connect(*conninfo + " connect_timeout=2");
+  if (!session.ok()) return session.error();
+  auto rows = (*session)->query(
+      "SELECT 'p', coalesce(current_setting('pgtandem.member_name', true), '') "
+      "UNION ALL SELECT 'r', application_name FROM pg_stat_replication WHERE application_name <> ''");
+  if (!rows.ok()) return rows.error();
+  standby::RemoteNames names;
+  for (const auto& row : *rows) {
+    if (row.size() < 2 || !row[0] || !row[1]) continue;
+    if (*row[0] == "p") {
+      names.primary = *row[1];
+    } else {
+      names.application_names.push_back(*row[1]);
+    }
+  }
+  return names;
 }
 
 Result<Lsn> RealPostgres::forkPoint(const dcs::MemberInfo& member, int their_timeline, int ours) {

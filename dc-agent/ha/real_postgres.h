@@ -10,6 +10,7 @@
 #include "common/pg/pg_session.h"
 #include "common/pg/postgres.h"
 #include "dc-agent/ha/postgres_control.h"
+#include "standby/member_names.h"
 
 namespace pgtandem::agent {
 
@@ -35,6 +36,10 @@ class RealPostgres final : public PostgresControl {
   Status restart() override;
   Status reload() override;
   Status removeData() override;
+
+  // What the other DC's primary shows of its members' names (its
+  // pgtandem.member_name and pg_stat_replication's application names).
+  Result<standby::RemoteNames> namesAt(const dcs::MemberInfo& remote);
 
   // The postmaster's pidfd (readable when it exits), or -1.
   int postmasterPidfd() const { return postmaster_.pidfd(); }

@@ -49,17 +49,21 @@ class TwoDataCenters : public AgentCluster {
     auto client = dcs::EtcdDcs::create({{etcd2_->url()}, false, "", "", "", "", "", 3000ms});
     ASSERT_TRUE(client.ok());
     dcs2_ = std::move(*client);
+    standby_cluster_ = standby_cluster;
     for (int i = 1; i <= 2; ++i) {
       AgentNode node = makeNode("dr" + std::to_string(i));
-      std::string yaml = configFor(node);
-      yaml = std::regex_replace(yaml, std::regex("scope: itest"), "scope: itestdr");
-      yaml = std::regex_replace(yaml, std::regex("hosts: " + etcd_->endpoint()), "hosts: " + etcd2_->endpoint());
-      yaml = std::regex_replace(yaml, std::regex("bootstrap:\n  dcs:\n"),
-                                "bootstrap:\n  dcs:\n    standby_cluster:\n" + standby_cluster);
-      yaml = std::regex_replace(yaml, std::regex("\npostgresql:\n"), "\npostgresql:\n" + postgresql_extra);
-      std::ofstream(node.config_file) << yaml;
+      std::ofstream(node.config_file) << standbyConfigFor(node, postgresql_extra);
       dr_.push_back(std::move(node));
     }
+  }
+
+  std::string standbyConfigFor(const AgentNode& node, const std::string& postgresql_extra = "") {
+    std::string yaml = configFor(node);
+    yaml = std::regex_replace(yaml, std::regex("scope: itest"), "scope: itestdr");
+    yaml = std::regex_replace(yaml, std::regex("hosts: " + etcd_->endpoint()), "hosts: " + etcd2_->endpoint());
+    yaml = std::regex_replace(yaml, std::regex("bootstrap:\n  dcs:\n"),
+                              "bootstrap:\n  dcs:\n    standby_cluster:\n" + standby_cluster_);
+    return std::regex_replace(yaml, std::regex("\npostgresql:\n"), "\npostgresql:\n" + postgresql_extra);
   }
 
   std::optional<std::string> drLeader() {
@@ -75,6 +79,7 @@ class TwoDataCenters : public AgentCluster {
     throw std::runtime_error(name);
   }
 
+  std::string standby_cluster_;
   std::unique_ptr<EtcdProcess> etcd2_;
   std::unique_ptr<dcs::EtcdDcs> dcs2_;
   std::vector<AgentNode> dr_;
@@ -133,6 +138,20 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
   // New rows in DC1 reach every DC2 member.
   ASSERT_TRUE(session(dc1_leader)->execute("INSERT INTO t VALUES ('later')").ok());
   for (auto& n : dr_) EXPECT_TRUE(eventually([&] { return hasRow(n, "later"); }, 30s)) << n.name;
+
+  // A third DC2 member named like a DC1 member refuses to start, whether
+  // the name is the primary's or a replica's.
+  for (const std::string& taken : {*leader(), std::string(nodes_[0].name == *leader() ? nodes_[1].name : nodes_[0].name)}) {
+    AgentNode clash = makeNode("clash");
+    std::ofstream(clash.config_file) << std::regex_replace(standbyConfigFor(clash), std::regex("name: clash"), "name: " + taken);
+    startAgent(clash);
+    const auto exited = clash.process->waitExit(60s);
+    ASSERT_TRUE(exited.ok()) << "an agent named " << taken << " started in DC2";
+    EXPECT_EQ(*exited, 2);
+    EXPECT_NE(readFile(clash.log_file).find("names must be unique across both DCs"), std::string::npos)
+        << readFile(clash.log_file);
+    EXPECT_FALSE(std::filesystem::exists(clash.data_dir)) << "it created data before refusing";
+  }
 
   // The standby leader dies: the other member takes the lock and streams
   // from DC1 itself, without promoting.
