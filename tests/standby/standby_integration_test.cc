@@ -185,6 +185,15 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
   EXPECT_TRUE(hasRow(dr(second), "after-dr-failover")) << "DC2 stopped serving reads";
   EXPECT_FALSE(isPrimary(dr(second)));
   EXPECT_EQ(api(dr(second), "GET", "/standby-leader").status, 200);
+
+  // DC1 comes back: DC2 streams again, catches up, and its lag returns to 0.
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "DC1 did not come back";
+  ASSERT_TRUE(session(byName(*leader()))->execute("INSERT INTO t VALUES ('dc1-is-back')").ok());
+  EXPECT_TRUE(eventually([&] { return hasRow(dr(second), "dc1-is-back") && isStreaming(dr(second)); }, 90s))
+      << "DC2 does not stream again";
+  EXPECT_TRUE(eventually([&] { return lagSeconds() == 0; }, 30s)) << api(dr(second), "GET", "/patroni").body;
+  EXPECT_EQ(drLeader(), second);
 }
 
 // DC2 reaches DC1 through HAProxy (as users point standby_cluster at a VIP
