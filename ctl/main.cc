@@ -10,6 +10,7 @@
 #include "common/config/etcd_options.h"
 #include "common/util/log.h"
 #include "ctl/commands.h"
+#include "ctl/site_commands.h"
 
 namespace {
 
@@ -41,6 +42,31 @@ Status applyDcsUrl(const std::string& url, config::Config& c) {
     start = comma + 1;
   }
   return okStatus();
+}
+
+int runSiteVerb(std::string sites_file, const std::string& format_text, const CLI::App* status) {
+  if (sites_file.empty()) {
+    const char* env = std::getenv("PGTANDEM_SITES");
+    sites_file = env && *env ? env : "/etc/pgtandem/sites.yml";
+  }
+  auto sites = coordinator::loadSitesFile(sites_file);
+  if (!sites.ok()) {
+    std::cerr << "dcctl: " << sites.error().message << "\n";
+    return 2;
+  }
+  for (const auto& w : sites->warnings) std::cerr << "dcctl: warning: " << w.toString() << "\n";
+  auto format = ctl::parseFormat(format_text);
+  if (!format.ok()) {
+    std::cerr << "dcctl: " << format.error().message << "\n";
+    return 2;
+  }
+  const coordinator::DcsFactory connect = [](const coordinator::Site& s) -> Result<std::unique_ptr<dcs::Dcs>> {
+    auto client = dcs::EtcdDcs::create(config::etcdOptions(s.etcd, std::chrono::seconds(3)));
+    if (!client.ok()) return client.error();
+    return std::unique_ptr<dcs::Dcs>(std::move(*client));
+  };
+  if (status->parsed()) return ctl::siteStatusCommand(*sites, connect, *format, std::cout, std::cerr);
+  return 2;
 }
 
 }  // namespace
@@ -163,6 +189,13 @@ int main(int argc, char** argv) {
   query->add_option("-c,--command", query_options.sql, "SQL to run");
   query->add_option("-f,--file", query_options.file, "a file of SQL ('-': stdin)");
   auto* version = app.add_subcommand("version", "dcctl's version");
+  // Site verbs: both DCs, from the sites file (not a member's configuration).
+  std::string sites_file;
+  auto* site = app.add_subcommand("site", "both data centers (coordinator verbs)");
+  site->require_subcommand(1);
+  site->add_option("-s,--sites", sites_file, "the sites file; default $PGTANDEM_SITES, else /etc/pgtandem/sites.yml");
+  auto* site_status = site->add_subcommand("status", "both DCs: roles, leaders, timelines, lag, epoch, operation");
+  format_opt(site_status);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::err);  // only the answer on stdout, reasons on stderr
@@ -171,6 +204,7 @@ int main(int argc, char** argv) {
     std::cout << "dcctl version 0.1.0\n";
     return 0;
   }
+  if (site->parsed()) return runSiteVerb(sites_file, format_text, site_status);
   // A configuration file if there is one; the PATRONI_* environment applies
   // either way (etcd credentials, for example).
   const std::string path = config_file.empty() ? defaultConfigPath() : config_file;

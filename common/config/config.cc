@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/config/yaml_reader.h"
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -11,170 +13,41 @@ extern char** environ;
 
 namespace pgtandem::config {
 
-namespace {
-
-// Child lookup that never throws: yaml-cpp throws InvalidNode on most calls
-// made on a missing child, so a missing key becomes a plain undefined node.
-YAML::Node at(const YAML::Node& parent, const std::string& key) {
-  if (!parent.IsDefined() || !parent.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
-  const YAML::Node& const_parent = parent;
-  YAML::Node child = const_parent[key];
-  if (!child.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
-  return child;
+// Host:port strings as Patroni takes them (listen may be "0.0.0.0:8008" or
+// "*:5432"; several listen addresses are comma-separated).
+bool looksLikeHostPort(const std::string& value) {
+  const auto colon = value.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= value.size()) return false;
+  const std::string port = value.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) return false;
+  const long n = std::stol(port);
+  return n > 0 && n <= 65535;
 }
+
+void readEtcd(Reader& r, const YAML::Node& etcd, const std::string& path, EtcdConfig& out) {
+  r.checkKeys(etcd, path, {"host", "hosts", "protocol", "username", "password", "cacert", "cert", "key", "retry_timeout"});
+  std::vector<std::string> hosts;
+  r.readList(etcd, "host", path, hosts);
+  r.readList(etcd, "hosts", path, hosts);
+  if (!hosts.empty()) out.hosts = hosts;
+  r.readString(etcd, "protocol", path, out.protocol);
+  if (out.protocol != "http" && out.protocol != "https") {
+    r.error(at(etcd, "protocol"), path + ".protocol", "must be http or https");
+  }
+  r.readString(etcd, "username", path, out.username);
+  r.readString(etcd, "password", path, out.password);
+  r.readString(etcd, "cacert", path, out.cacert);
+  r.readString(etcd, "cert", path, out.cert);
+  r.readString(etcd, "key", path, out.key);
+}
+
+namespace {
 
 // Keys Patroni accepts that pgtandem does not implement (yet): reported as
 // warnings, never silently dropped.
 const std::set<std::string> kUnsupportedSections = {
     "consul", "zookeeper", "exhibitor", "kubernetes", "raft", "citus", "etcd.srv", "etcd.url",
     "etcd.proxy", "etcd3.srv", "etcd3.url", "etcd3.proxy", "etcd.srv_suffix", "etcd3.srv_suffix", "bootstrap.method"};
-
-class Reader {
- public:
-  explicit Reader(std::string file) : file_(std::move(file)) {}
-
-  void error(const YAML::Node& node, const std::string& key, const std::string& message) {
-    errors_.push_back({file_, lineOf(node), key, message});
-  }
-  void warn(const YAML::Node& node, const std::string& key, const std::string& message) {
-    warnings_.push_back({file_, lineOf(node), key, message});
-  }
-  void envError(const std::string& variable, const std::string& message) {
-    errors_.push_back({"environment", 0, variable, message});
-  }
-
-  static int lineOf(const YAML::Node& node) {
-    if (!node.IsDefined() || node.Mark().is_null()) return 0;
-    return node.Mark().line + 1;
-  }
-
-  static std::string join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : path + "." + key;
-  }
-
-  // Warns about every key of `map` that is not in `known`.
-  void checkKeys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> known) {
-    if (!map.IsMap()) return;
-    for (const auto& entry : map) {
-      const std::string key = entry.first.Scalar();
-      if (std::find_if(known.begin(), known.end(), [&](const char* k) { return key == k; }) != known.end()) continue;
-      const std::string full = join(path, key);
-      if (kUnsupportedSections.count(full)) {
-        warn(entry.first, full, "is a Patroni setting that pgtandem does not support yet; ignored");
-      } else {
-        warn(entry.first, full, "is not a known setting; ignored (a typo?)");
-      }
-    }
-  }
-
-  YAML::Node section(const YAML::Node& parent, const char* key, const std::string& path) {
-    YAML::Node node = at(parent, key);
-    if (node.IsDefined() && !node.IsNull() && !node.IsMap()) {
-      error(node, join(path, key), "must be a mapping");
-      return YAML::Node();
-    }
-    return node;
-  }
-
-  void readString(const YAML::Node& parent, const char* key, const std::string& path, std::string& out) {
-    YAML::Node node = at(parent, key);
-    if (!node.IsDefined() || node.IsNull()) return;
-    if (!node.IsScalar()) return error(node, join(path, key), "must be a string");
-    out = node.Scalar();
-  }
-
-  void readInt(const YAML::Node& parent, const char* key, const std::string& path, int& out) {
-    std::int64_t wide = out;
-    readInt64(parent, key, path, wide);
-    if (wide < INT32_MIN || wide > INT32_MAX) return error(at(parent, key), join(path, key), "is out of range");
-    out = static_cast<int>(wide);
-  }
-
-  void readInt64(const YAML::Node& parent, const char* key, const std::string& path, std::int64_t& out) {
-    YAML::Node node = at(parent, key);
-    if (!node.IsDefined() || node.IsNull()) return;
-    if (!node.IsScalar()) return error(node, join(path, key), "must be an integer");
-    auto parsed = parseInt(node.Scalar());
-    if (!parsed) return error(node, join(path, key), "must be an integer, got '" + node.Scalar() + "'");
-    out = *parsed;
-  }
-
-  void readBool(const YAML::Node& parent, const char* key, const std::string& path, bool& out) {
-    YAML::Node node = at(parent, key);
-    if (!node.IsDefined() || node.IsNull()) return;
-    auto parsed = node.IsScalar() ? parseBool(node.Scalar()) : std::nullopt;
-    if (!parsed) return error(node, join(path, key), "must be true or false");
-    out = *parsed;
-  }
-
-  // A list of strings, or one comma-separated string.
-  void readList(const YAML::Node& parent, const char* key, const std::string& path, std::vector<std::string>& out) {
-    YAML::Node node = at(parent, key);
-    if (!node.IsDefined() || node.IsNull()) return;
-    out.clear();
-    if (node.IsScalar()) {
-      out = splitComma(node.Scalar());
-      return;
-    }
-    if (!node.IsSequence()) return error(node, join(path, key), "must be a list or a comma-separated string");
-    for (const auto& item : node) {
-      if (!item.IsScalar()) return error(item, join(path, key), "must hold only strings");
-      out.push_back(item.Scalar());
-    }
-  }
-
-  // A mapping of scalars, kept as strings (PostgreSQL parameters, callbacks).
-  void readScalarMap(const YAML::Node& parent, const char* key, const std::string& path,
-                     std::map<std::string, std::string>& out) {
-    YAML::Node node = section(parent, key, path);
-    if (!node.IsDefined() || node.IsNull()) return;
-    for (const auto& entry : node) {
-      const std::string name = entry.first.Scalar();
-      if (!entry.second.IsScalar()) {
-        error(entry.second, join(join(path, key), name), "must be a single value");
-        continue;
-      }
-      out[name] = entry.second.Scalar();
-    }
-  }
-
-  static std::optional<std::int64_t> parseInt(const std::string& text) {
-    try {
-      std::size_t used = 0;
-      const long long value = std::stoll(text, &used, 10);
-      if (used != text.size()) return std::nullopt;
-      return value;
-    } catch (...) {
-      return std::nullopt;
-    }
-  }
-
-  static std::optional<bool> parseBool(std::string text) {
-    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (text == "true" || text == "on" || text == "yes" || text == "1") return true;
-    if (text == "false" || text == "off" || text == "no" || text == "0") return false;
-    return std::nullopt;
-  }
-
-  static std::vector<std::string> splitComma(const std::string& text) {
-    std::vector<std::string> out;
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-      item.erase(0, item.find_first_not_of(" \t"));
-      item.erase(item.find_last_not_of(" \t") + 1);
-      if (!item.empty()) out.push_back(item);
-    }
-    return out;
-  }
-
-  const std::string& file() const { return file_; }
-  std::vector<ConfigIssue> errors_;
-  std::vector<ConfigIssue> warnings_;
-
- private:
-  std::string file_;
-};
 
 void readCredentials(Reader& r, const YAML::Node& parent, const char* key, const std::string& path, Credentials& out) {
   YAML::Node node = r.section(parent, key, path);
@@ -394,17 +267,6 @@ void applyEnvironment(Reader& r, const Environment& env, Config& c) {
   }
 }
 
-// Host:port strings as Patroni takes them (listen may be "0.0.0.0:8008" or
-// "*:5432"; several listen addresses are comma-separated).
-bool looksLikeHostPort(const std::string& value) {
-  const auto colon = value.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= value.size()) return false;
-  const std::string port = value.substr(colon + 1);
-  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) return false;
-  const long n = std::stol(port);
-  return n > 0 && n <= 65535;
-}
-
 void validate(Reader& r, const YAML::Node& root, Config& c, ConfigPurpose purpose) {
   auto require = [&](const std::string& value, const YAML::Node& node, const std::string& key) {
     if (value.empty() && purpose == ConfigPurpose::kAgent) {
@@ -503,7 +365,7 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) return makeError(ErrorCode::kConfig, file + ":1: the top level must be a mapping");
 
-  Reader r(file);
+  Reader r(file, &kUnsupportedSections);
   Config c;
   c.source_file = file;
   std::set<std::string> method_keys;
@@ -546,22 +408,7 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
     for (const char* section_name : {"etcd", "etcd3"}) {
       YAML::Node etcd = r.section(root, section_name, "");
       if (!etcd.IsDefined() || etcd.IsNull()) continue;
-      const std::string path = section_name;
-      r.checkKeys(etcd, path,
-                  {"host", "hosts", "protocol", "username", "password", "cacert", "cert", "key", "retry_timeout"});
-      std::vector<std::string> hosts;
-      r.readList(etcd, "host", path, hosts);
-      r.readList(etcd, "hosts", path, hosts);
-      if (!hosts.empty()) c.etcd.hosts = hosts;
-      r.readString(etcd, "protocol", path, c.etcd.protocol);
-      if (c.etcd.protocol != "http" && c.etcd.protocol != "https") {
-        r.error(at(etcd, "protocol"), path + ".protocol", "must be http or https");
-      }
-      r.readString(etcd, "username", path, c.etcd.username);
-      r.readString(etcd, "password", path, c.etcd.password);
-      r.readString(etcd, "cacert", path, c.etcd.cacert);
-      r.readString(etcd, "cert", path, c.etcd.cert);
-      r.readString(etcd, "key", path, c.etcd.key);
+      readEtcd(r, etcd, section_name, c.etcd);
     }
 
     YAML::Node bootstrap = r.section(root, "bootstrap", "");

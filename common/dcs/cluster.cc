@@ -119,13 +119,6 @@ json::object tagsToJson(const MemberTags& tags) {
   return o;
 }
 
-#define PGT_ASSIGN(target, expr)                 \
-  do {                                           \
-    auto pgt_value_ = (expr);                    \
-    if (!pgt_value_.ok()) return pgt_value_.error(); \
-    target = std::move(*pgt_value_);             \
-  } while (0)
-
 }  // namespace
 
 ClusterPaths::ClusterPaths(std::string_view namespace_, std::string_view scope) {

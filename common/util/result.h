@@ -93,3 +93,11 @@ inline Status okStatus() { return {}; }
     auto&& pgt_try_result_ = (expr);               \
     if (!pgt_try_result_.ok()) return pgt_try_result_.error(); \
   } while (0)
+
+// Assigns the value of an expression returning Result<...>, or returns its error.
+#define PGT_ASSIGN(target, expr)                     \
+  do {                                               \
+    auto pgt_value_ = (expr);                        \
+    if (!pgt_value_.ok()) return pgt_value_.error(); \
+    target = std::move(*pgt_value_);                 \
+  } while (0)

@@ -139,6 +139,33 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
   ASSERT_TRUE(session(dc1_leader)->execute("INSERT INTO t VALUES ('later')").ok());
   for (auto& n : dr_) EXPECT_TRUE(eventually([&] { return hasRow(n, "later"); }, 30s)) << n.name;
 
+  // dcctl site status sees both DCs from a sites file.
+  {
+    std::ofstream(dir_ + "/sites.yml") << "sites:\n  dc1:\n    etcd3: {hosts: " << etcd_->endpoint()
+                                       << "}\n    scope: itest\n  dc2:\n    etcd3: {hosts: " << etcd2_->endpoint()
+                                       << "}\n    scope: itestdr\n";
+    auto status = [&]() -> std::pair<int, std::string> {
+      SpawnOptions spawn;
+      spawn.argv = {DCCTL_BIN, "site", "--sites", dir_ + "/sites.yml", "status", "-f", "json"};
+      spawn.output_file = dir_ + "/site-status.out";
+      auto ran = spawnProcess(spawn);
+      if (!ran.ok()) return {-1, ""};
+      auto code = (*ran)->waitExit(30s);
+      return {code.ok() ? *code : -1, readFile(dir_ + "/site-status.out")};
+    };
+    std::pair<int, std::string> shown;
+    EXPECT_TRUE(eventually([&] { return (shown = status()).first == 0; }, 30s)) << shown.second;
+    auto rows = boost::json::parse(shown.second.substr(0, shown.second.rfind(']') + 1)).as_array();
+    ASSERT_EQ(rows.size(), 2u) << shown.second;
+    EXPECT_EQ(rows[0].at("Site").as_string(), "dc1");
+    EXPECT_EQ(rows[0].at("Role").as_string(), "primary");
+    EXPECT_EQ(rows[0].at("Leader").as_string(), dc1_leader.name);
+    EXPECT_EQ(rows[1].at("Role").as_string(), "standby");
+    EXPECT_EQ(rows[1].at("Leader role").as_string(), "standby_leader");
+    EXPECT_EQ(rows[1].at("Source").as_string(), "stream");
+    EXPECT_EQ(rows[0].at("System ID"), rows[1].at("System ID"));
+  }
+
   // A third DC2 member named like a DC1 member refuses to start, whether
   // the name is the primary's or a replica's.
   for (const std::string& taken : {*leader(), std::string(nodes_[0].name == *leader() ? nodes_[1].name : nodes_[0].name)}) {

@@ -1,0 +1,126 @@
+#include "coordinator/sites.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "common/config/yaml_reader.h"
+
+namespace pgtandem::coordinator {
+
+using config::at;
+using config::looksLikeHostPort;
+using config::Reader;
+
+namespace {
+
+void readSite(Reader& r, const std::string& name, const YAML::Node& node, Site& site) {
+  const std::string path = "sites." + name;
+  site.name = name;
+  if (!node.IsMap()) return r.error(node, path, "must be a mapping");
+  r.checkKeys(node, path, {"etcd3", "etcd", "namespace", "scope", "entry_points", "archive"});
+  for (const char* section_name : {"etcd", "etcd3"}) {
+    YAML::Node etcd = r.section(node, section_name, path);
+    if (etcd.IsDefined() && !etcd.IsNull()) config::readEtcd(r, etcd, path + "." + section_name, site.etcd);
+  }
+  if (site.etcd.hosts.empty()) r.error(node, path + ".etcd3.hosts", "is required: each DC has its own etcd");
+  r.readString(node, "namespace", path, site.namespace_);
+  if (site.namespace_.empty()) site.namespace_ = "/service/";
+  if (site.namespace_.front() != '/') site.namespace_ = "/" + site.namespace_;
+  if (site.namespace_.back() != '/') site.namespace_ += "/";
+  r.readString(node, "scope", path, site.scope);
+  if (site.scope.empty()) r.error(node, path + ".scope", "is required");
+  YAML::Node entry = r.section(node, "entry_points", path);
+  if (entry.IsMap()) {
+    r.checkKeys(entry, path + ".entry_points", {"write", "read"});
+    r.readString(entry, "write", path + ".entry_points", site.entry_points.write);
+    r.readString(entry, "read", path + ".entry_points", site.entry_points.read);
+    for (const auto& [key, value] : {std::pair{"write", site.entry_points.write}, std::pair{"read", site.entry_points.read}}) {
+      if (!value.empty() && !looksLikeHostPort(value)) {
+        r.error(at(entry, key), path + ".entry_points." + key, "must be host:port, got '" + value + "'");
+      }
+    }
+  }
+  r.readString(node, "archive", path, site.archive);
+}
+
+}  // namespace
+
+const Site* SitesConfig::site(const std::string& name) const {
+  for (const auto& s : sites) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+const Site* SitesConfig::other(const std::string& name) const {
+  for (const auto& s : sites) {
+    if (s.name != name) return &s;
+  }
+  return nullptr;
+}
+
+Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return makeError(ErrorCode::kConfig, file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (!root.IsMap()) return makeError(ErrorCode::kConfig, file + ":1: the top level must be a mapping");
+  Reader r(file);
+  SitesConfig c;
+  c.source_file = file;
+  r.checkKeys(root, "", {"sites", "switchover", "coordinator"});
+  YAML::Node sites = r.section(root, "sites", "");
+  if (sites.IsMap()) {
+    for (const auto& entry : sites) {
+      Site site;
+      readSite(r, entry.first.Scalar(), entry.second, site);
+      c.sites.push_back(std::move(site));
+    }
+  }
+  if (c.sites.size() != 2) {
+    r.error(sites.IsDefined() ? sites : root, "sites",
+            "must name exactly two data centers, got " + std::to_string(c.sites.size()));
+  } else {
+    const Site& a = c.sites[0];
+    const Site& b = c.sites[1];
+    if (a.etcd.hosts == b.etcd.hosts && a.namespace_ == b.namespace_ && a.scope == b.scope) {
+      r.error(at(sites, b.name), "sites." + b.name, "is the same cluster as sites." + a.name + " (same etcd, namespace and scope)");
+    }
+  }
+  YAML::Node switchover = r.section(root, "switchover", "");
+  if (switchover.IsMap()) {
+    r.checkKeys(switchover, "switchover", {"maximum_lag_bytes", "maximum_transaction_seconds"});
+    r.readInt64(switchover, "maximum_lag_bytes", "switchover", c.switchover.maximum_lag_bytes);
+    r.readInt(switchover, "maximum_transaction_seconds", "switchover", c.switchover.maximum_transaction_seconds);
+    if (c.switchover.maximum_lag_bytes < 0) {
+      r.error(at(switchover, "maximum_lag_bytes"), "switchover.maximum_lag_bytes", "must not be negative");
+    }
+  }
+  YAML::Node coordinator = r.section(root, "coordinator", "");
+  if (coordinator.IsMap()) {
+    r.checkKeys(coordinator, "coordinator", {"listen"});
+    r.readString(coordinator, "listen", "coordinator", c.listen);
+    if (!c.listen.empty() && !looksLikeHostPort(c.listen)) {
+      r.error(at(coordinator, "listen"), "coordinator.listen", "must be host:port, got '" + c.listen + "'");
+    }
+  }
+  if (!r.errors_.empty()) {
+    std::string message;
+    for (const auto& issue : r.errors_) message += (message.empty() ? "" : "\n") + issue.toString();
+    return makeError(ErrorCode::kConfig, message);
+  }
+  c.warnings = std::move(r.warnings_);
+  return c;
+}
+
+Result<SitesConfig> loadSitesFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return makeError(ErrorCode::kConfig, path + ": cannot open the sites file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parseSites(buffer.str(), path);
+}
+
+}  // namespace pgtandem::coordinator

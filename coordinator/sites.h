@@ -1,0 +1,66 @@
+#pragma once
+// The coordinator's sites file: the two data centers, each with its own etcd
+// and scope, its clients' entry points and its WAL archive. The coordinator
+// keeps no state of its own (site state lives in the DCSs), so this file is
+// all it needs.
+//
+//   sites:
+//     dc1:
+//       etcd3: {hosts: 10.0.1.1:2379}
+//       namespace: /service/
+//       scope: pg
+//       entry_points: {write: 10.0.1.10:5000, read: 10.0.1.10:5001}
+//       archive: /srv/archive/dc1
+//     dc2: ...
+//   switchover:
+//     maximum_lag_bytes: 16777216
+//     maximum_transaction_seconds: 15
+//   coordinator:
+//     listen: 127.0.0.1:7000
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/config/config.h"
+#include "common/util/result.h"
+
+namespace pgtandem::coordinator {
+
+struct EntryPoints {
+  std::string write;  // host:port
+  std::string read;   // host:port
+};
+
+struct Site {
+  std::string name;
+  config::EtcdConfig etcd;
+  std::string namespace_ = "/service/";
+  std::string scope;
+  EntryPoints entry_points;
+  std::string archive;
+};
+
+struct SwitchoverLimits {
+  std::int64_t maximum_lag_bytes = 16 * 1024 * 1024;
+  int maximum_transaction_seconds = 15;
+};
+
+struct SitesConfig {
+  std::string source_file;
+  std::vector<Site> sites;  // in file order; exactly two
+  SwitchoverLimits switchover;
+  std::string listen;  // the coordinator daemon's gRPC address
+  std::vector<config::ConfigIssue> warnings;  // unknown keys (typos), with their lines
+
+  const Site* site(const std::string& name) const;
+  // The other DC's site (there are two).
+  const Site* other(const std::string& name) const;
+};
+
+// Every problem is reported as "file:line: key: message", all at once.
+Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& file);
+Result<SitesConfig> loadSitesFile(const std::string& path);
+
+}  // namespace pgtandem::coordinator
