@@ -526,8 +526,7 @@ void Agent::publishStatus(const PgObservation& pg) {
   dcs::StatusInfo status;
   status.optime = pg.wal_position;
   for (const auto& [name, fields] : dynamic_.slots) {
-    auto type = fields.find("type");
-    if (type != fields.end() && type->second != "physical") continue;
+    if (!isPhysicalSlot(fields)) continue;
     if (auto at = pg.slot_positions.find(name); at != pg.slot_positions.end()) status.slots[name] = at->second;
   }
   if (published_status_ && *published_status_ == status) return;

@@ -410,6 +410,11 @@ std::string slotNameFor(const std::string& member_name) {
   return out;
 }
 
+bool isPhysicalSlot(const std::map<std::string, std::string>& fields) {
+  auto type = fields.find("type");
+  return type == fields.end() || type->second == "physical";
+}
+
 std::set<std::string> desiredPhysicalSlots(const ClusterSnapshot& cluster, const std::string& self, bool use_slots,
                                            const std::map<std::string, std::map<std::string, std::string>>& permanent) {
   std::set<std::string> slots;
@@ -421,8 +426,7 @@ std::set<std::string> desiredPhysicalSlots(const ClusterSnapshot& cluster, const
     }
   }
   for (const auto& [name, fields] : permanent) {
-    auto type = fields.find("type");
-    if (type == fields.end() || type->second == "physical") slots.insert(name);
+    if (isPhysicalSlot(fields)) slots.insert(name);
   }
   return slots;
 }

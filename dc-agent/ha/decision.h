@@ -137,6 +137,9 @@ std::optional<WallTime> parseIsoTime(const std::string& text);
 // becomes '_'.
 std::string slotNameFor(const std::string& member_name);
 
+// A permanent slot of /config is physical unless its type says otherwise.
+bool isPhysicalSlot(const std::map<std::string, std::string>& fields);
+
 // The physical slots a member keeps: one per member that streams from it
 // (use_slots; the leader serves every member without a running
 // replicatefrom) and every permanent physical slot of `permanent` (replicas

@@ -341,11 +341,17 @@ Result<Lsn> RealPostgres::receivedBy(const dcs::MemberInfo& member) {
   return std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
 }
 
+// The agent's quick questions to another member (or the other DC's
+// primary) must not hold the loop: a short connect timeout.
+Result<std::unique_ptr<pg::PgSession>> RealPostgres::askMember(const dcs::MemberInfo& member) const {
+  auto conninfo = memberConninfo(member, false);
+  if (!conninfo.ok()) return conninfo.error();
+  return pg::PgSession::connect(*conninfo + " connect_timeout=2");
+}
+
 PeerState RealPostgres::probe(const dcs::MemberInfo& member) {
   PeerState peer;
-  auto conninfo = memberConninfo(member, false);
-  if (!conninfo.ok()) return peer;
-  auto remote = pg::PgSession::connect(*conninfo + " connect_timeout=2");
+  auto remote = askMember(member);
   if (!remote.ok()) return peer;
   auto state = (*remote)->queryState();
   if (!state.ok()) return peer;
@@ -358,9 +364,7 @@ PeerState RealPostgres::probe(const dcs::MemberInfo& member) {
 }
 
 Result<standby::RemoteNames> RealPostgres::namesAt(const dcs::MemberInfo& remote) {
-  auto conninfo = memberConninfo(remote, false);
-  if (!conninfo.ok()) return conninfo.error();
-  auto session = pg::PgSession::connect(*conninfo + " connect_timeout=2");
+  auto session = askMember(remote);
   if (!session.ok()) return session.error();
   auto rows = (*session)->query(
       "SELECT 'p', coalesce(current_setting('pgtandem.member_name', true), '') "
@@ -379,9 +383,7 @@ Result<standby::RemoteNames> RealPostgres::namesAt(const dcs::MemberInfo& remote
 }
 
 Result<Lsn> RealPostgres::forkPoint(const dcs::MemberInfo& member, int their_timeline, int ours) {
-  auto conninfo = memberConninfo(member, false);
-  if (!conninfo.ok()) return conninfo.error();
-  auto remote = pg::PgSession::connect(*conninfo + " connect_timeout=2");
+  auto remote = askMember(member);
   if (!remote.ok()) return remote.error();
   auto rows = (*remote)->query("SELECT pg_read_file('pg_wal/" + pg::historyFileName(their_timeline) + "')");
   if (!rows.ok()) return rows.error();

@@ -53,6 +53,7 @@ class RealPostgres final : public PostgresControl {
   Result<std::string> memberConninfo(const dcs::MemberInfo& member, bool replication_user, bool bounded = true) const;
   // The create_replica_methods clone() tries, in order.
   std::vector<config::ReplicaMethod> replicaMethods() const;
+  Result<std::unique_ptr<pg::PgSession>> askMember(const dcs::MemberInfo& member) const;
   Status ensureStarted();
   Status ensureStartedAsStandby();
   pg::PgSession* session();

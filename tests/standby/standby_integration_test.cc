@@ -79,6 +79,31 @@ class TwoDataCenters : public AgentCluster {
     throw std::runtime_error(name);
   }
 
+  // Starts DC2's agents and waits until DC2 has a standby leader and every
+  // member streams and has the row `row`.
+  bool startStandbyDcAndWaitFor(const std::string& row) {
+    for (auto& n : dr_) startAgent(n);
+    return eventually(
+        [&] {
+          if (!drLeader()) return false;
+          for (auto& n : dr_) {
+            if (!isStreaming(n) || !hasRow(n, row)) return false;
+          }
+          return true;
+        },
+        180s);
+  }
+
+  // The physical slot `name` on a node, if it has one.
+  std::optional<pg::SlotRow> slotOn(const AgentNode& node, const std::string& name) {
+    auto st = state(node);
+    if (!st) return std::nullopt;
+    for (const auto& slot : st->slots) {
+      if (slot.name == name) return slot;
+    }
+    return std::nullopt;
+  }
+
   std::string standby_cluster_;
   std::unique_ptr<EtcdProcess> etcd2_;
   std::unique_ptr<dcs::EtcdDcs> dcs2_;
@@ -92,31 +117,15 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
   ASSERT_TRUE(session(dc1_leader)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('from-dc1')").ok());
   addStandbyDc(dc1_leader.pg_port);
   ASSERT_FALSE(HasFatalFailure());
-  for (auto& n : dr_) startAgent(n);
-
   // A standby leader streaming from DC1, the other member cascading from it.
-  ASSERT_TRUE(eventually(
-      [&] {
-        const auto l = drLeader();
-        if (!l) return false;
-        for (auto& n : dr_) {
-          if (!isStreaming(n) || !hasRow(n, "from-dc1")) return false;
-        }
-        return true;
-      },
-      180s))
-      << "DC2 did not follow DC1";
+  ASSERT_TRUE(startStandbyDcAndWaitFor("from-dc1")) << "DC2 did not follow DC1";
   const std::string first = *drLeader();
   for (auto& n : dr_) EXPECT_FALSE(isPrimary(n)) << n.name;
   // DC1's permanent slot carries the standby leader's stream.
   EXPECT_TRUE(eventually(
       [&] {
-        auto st = state(dc1_leader);
-        if (!st) return false;
-        for (const auto& slot : st->slots) {
-          if (slot.name == "dr_standby" && slot.active) return true;
-        }
-        return false;
+        auto slot = slotOn(dc1_leader, "dr_standby");
+        return slot && slot->active;
       },
       30s))
       << "the standby leader does not stream through dr_standby";
@@ -235,17 +244,7 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
   ASSERT_TRUE(session(byName(dc1_first))->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('before')").ok());
   addStandbyDc(front);
   ASSERT_FALSE(HasFatalFailure());
-  for (auto& n : dr_) startAgent(n);
-  ASSERT_TRUE(eventually(
-      [&] {
-        if (!drLeader()) return false;
-        for (auto& n : dr_) {
-          if (!isStreaming(n) || !hasRow(n, "before")) return false;
-        }
-        return true;
-      },
-      180s))
-      << "DC2 did not follow DC1";
+  ASSERT_TRUE(startStandbyDcAndWaitFor("before")) << "DC2 did not follow DC1";
   // Clones and rewinds so far, from the agents' logs: none may follow.
   auto copies = [&](const AgentNode& n) {
     const std::string log = readFile(n.log_file);
@@ -262,12 +261,8 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
   // from the primary's /status, so the slot outlives DC1's failover with its
   // position (it holds the WAL DC2 still needs).
   auto slotPosition = [&](const AgentNode& n) -> std::optional<pg::Lsn> {
-    auto st = state(n);
-    if (!st) return std::nullopt;
-    for (const auto& slot : st->slots) {
-      if (slot.name == "dr_standby") return slot.restart_lsn;
-    }
-    return std::nullopt;
+    auto slot = slotOn(n, "dr_standby");
+    return slot ? slot->restart_lsn : std::nullopt;
   };
   ASSERT_TRUE(session(byName(dc1_first))->execute("INSERT INTO t VALUES ('slot-advances')").ok());
   for (auto& n : nodes_) {
@@ -296,12 +291,8 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
   for (auto& n : dr_) EXPECT_EQ(copies(n), copies_before[n.name]) << "DC2 re-cloned or rewound " << n.name;
   EXPECT_TRUE(eventually(
       [&] {
-        auto st = state(byName(dc1_second));
-        if (!st) return false;
-        for (const auto& slot : st->slots) {
-          if (slot.name == "dr_standby") return slot.active;
-        }
-        return false;
+        auto slot = slotOn(byName(dc1_second), "dr_standby");
+        return slot && slot->active;
       },
       30s))
       << "DC2 does not stream through dr_standby on DC1's new primary";
@@ -418,17 +409,7 @@ TEST_F(TwoDataCenters, StandbyDcRewindsWhenThePrimaryDcForkedBehindIt) {
   ASSERT_TRUE(session(old_primary)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('common')").ok());
   addStandbyDc(old_primary.pg_port);
   ASSERT_FALSE(HasFatalFailure());
-  for (auto& n : dr_) startAgent(n);
-  ASSERT_TRUE(eventually(
-      [&] {
-        if (!drLeader()) return false;
-        for (auto& n : dr_) {
-          if (!isStreaming(n) || !hasRow(n, "common")) return false;
-        }
-        return true;
-      },
-      180s))
-      << "DC2 did not follow DC1";
+  ASSERT_TRUE(startStandbyDcAndWaitFor("common")) << "DC2 did not follow DC1";
   std::vector<AgentNode*> replicas;
   for (auto& n : nodes_) {
     if (n.name != old_primary.name) replicas.push_back(&n);
