@@ -28,7 +28,7 @@ SiteView viewSite(const Site& site, const dcs::ClusterSnapshot& snapshot, const 
     v.leader = snapshot.leader->name;
   }
   if (site_key) {
-    auto state = parseSiteState(*site_key);
+    auto state = dcs::parseSiteState(*site_key);
     if (state.ok()) {
       v.state = std::move(*state);
     } else {
@@ -80,7 +80,7 @@ std::vector<SiteView> gatherSites(const SitesConfig& sites, const DcsFactory& co
       continue;
     }
     std::optional<std::string> site_key;
-    if (auto got = (*dcs)->get(siteKey(paths)); got.ok() && !got->kvs.empty()) site_key = got->kvs[0].value;
+    if (auto got = (*dcs)->get(paths.site()); got.ok() && !got->kvs.empty()) site_key = got->kvs[0].value;
     views.push_back(viewSite(site, *snapshot, site_key));
   }
   return views;

@@ -12,7 +12,7 @@
 
 #include "common/dcs/cluster.h"
 #include "common/dcs/dcs.h"
-#include "coordinator/site_state.h"
+#include "common/dcs/site_state.h"
 #include "coordinator/sites.h"
 
 namespace pgtandem::coordinator {
@@ -32,7 +32,7 @@ struct SiteView {
   std::string lag_source;
   std::optional<std::int64_t> lag_bytes;
   std::optional<std::int64_t> lag_seconds;
-  std::optional<SiteState> state;  // the site key
+  std::optional<dcs::SiteState> state;  // the site key
   std::string state_error;         // the site key holds garbage
 };
 

@@ -207,6 +207,11 @@ Result<MemberInfo> parseMember(std::string_view name, std::string_view text) {
       m.standby_lag_seconds = sec->value().as_int64();
     }
   }
+  if (auto it = o.find("demotion_token"); it != o.end() && it->value().is_object()) {
+    auto token = parseDemotionToken(json::serialize(it->value()));
+    if (!token.ok()) return makeError(ErrorCode::kParse, "demotion_token: " + token.error().message);
+    m.demotion_token = std::move(*token);
+  }
   return m;
 }
 
@@ -235,6 +240,7 @@ std::string toJson(const MemberInfo& m) {
     lag["bytes"] = m.standby_lag_bytes ? json::value(*m.standby_lag_bytes) : json::value(nullptr);
     o["standby_lag"] = std::move(lag);
   }
+  if (m.demotion_token) o["demotion_token"] = json::parse(toJson(*m.demotion_token));
   return json::serialize(o);
 }
 
@@ -453,9 +459,11 @@ ClusterSnapshot parseCluster(const RangeResult& range, const ClusterPaths& paths
       auto failsafe = parseFailsafe(kv.value);
       if (!failsafe.ok()) skip(failsafe.error());
       else snapshot.failsafe = std::move(*failsafe);
+    } else if (name == "site") {
+      setParsed(snapshot.site, parseSiteState(kv.value), kv, skip);
     }
-    // Other keys (legacy optime/leader, our own site keys) are not part of
-    // Patroni's cluster view and are ignored without a warning.
+    // Other keys (legacy optime/leader) are not part of Patroni's cluster
+    // view and are ignored without a warning.
   }
   std::sort(snapshot.members.begin(), snapshot.members.end(),
             [](const MemberInfo& a, const MemberInfo& b) { return a.name < b.name; });

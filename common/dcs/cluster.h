@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/dcs/dcs.h"
+#include "common/dcs/site_state.h"
 
 namespace pgtandem::dcs {
 
@@ -35,6 +36,7 @@ class ClusterPaths {
   std::string failover() const { return base_ + "failover"; }
   std::string history() const { return base_ + "history"; }
   std::string failsafe() const { return base_ + "failsafe"; }
+  std::string site() const { return base_ + "site"; }  // pgtandem's site state (site_state.h)
 
  private:
   std::string base_;
@@ -78,6 +80,9 @@ struct MemberInfo {
   std::string standby_source;  // "" when not a standby leader
   std::optional<std::int64_t> standby_lag_bytes;
   std::int64_t standby_lag_seconds = 0;
+  // A leader that stopped its primary cleanly because the DC was fenced or
+  // turned into a standby cluster: where it stopped ("demotion_token").
+  std::optional<DemotionToken> demotion_token;
   // From the DCS, not the JSON:
   Revision mod_revision = 0;
   LeaseId lease = 0;
@@ -143,6 +148,7 @@ struct ClusterSnapshot {
   std::vector<HistoryEntry> history;
   Revision history_mod_revision = 0;
   std::map<std::string, std::string> failsafe;  // member name -> api_url
+  std::optional<SiteState> site;                // pgtandem's site key; absent without a coordinator
 
   bool isUnlocked() const { return !leader.has_value(); }
   const MemberInfo* member(std::string_view name) const;

@@ -7,21 +7,6 @@
 namespace pgtandem::coordinator {
 namespace {
 
-TEST(SiteState, RoundTripsAndRefusesGarbage) {
-  SiteState s;
-  s.role = "standby";
-  s.epoch = 7;
-  s.token = DemotionToken{"7300000000000000001", 2, 0x3000028, "000000020000000000000003", "dc1"};
-  s.operation = SiteOperation{"switchover", "dc1", "dc2", "2026-11-22T10:00:00Z", {{"fence", "done", "2026-11-22T10:00:01Z", ""}}};
-  auto back = parseSiteState(toJson(s));
-  ASSERT_TRUE(back.ok()) << back.error().message;
-  EXPECT_EQ(*back, s);
-  for (const char* garbage : {"{not json", "[]", R"({"epoch":1})", R"({"role":"leader"})", R"({"role":"primary","epoch":"x"})",
-                              R"({"role":"primary","token":5})", R"({"role":"primary","operation":{"steps":[{}],"kind":"x"}})"}) {
-    EXPECT_FALSE(parseSiteState(garbage).ok()) << garbage;
-  }
-}
-
 // Two DCs in two in-memory DCSs, as their agents would have written them.
 class SiteStatusTest : public ::testing::Test {
  protected:

@@ -1,0 +1,95 @@
+#pragma once
+// Site-level state, kept in each DC's own DCS next to the cluster's keys
+// (<namespace><scope>/site), so that the coordinator holds nothing itself and
+// the agents of each DC read it with the rest of the cluster:
+//
+//   {"role": "primary" | "fenced" | "standby",
+//    "epoch": 3,                       fencing epoch: raised on every change of role
+//    "token": {...} | absent,          the demotion token of the last clean demotion
+//    "standby_cluster": {...} | absent, the standby_cluster block this DC used when it was last a standby
+//    "operation": {...} | absent,      the journal of a site operation in progress
+//    "history": [...]}                 finished operations, newest last (bounded)
+//
+// "fenced" means the DC must accept no writes: its agents answer /primary
+// with 503, stop a running primary cleanly (recording the demotion token in
+// the leader's member key) and promote nobody. No key means no coordinator:
+// the DC behaves as a plain Patroni cluster.
+//
+// Patroni's tools ignore the key. Garbage in it is an error naming the field,
+// never a crash.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/dcs/dcs.h"
+#include "common/util/result.h"
+
+namespace pgtandem::dcs {
+
+class ClusterPaths;
+
+// CloudNativePG's demotion token: where the demoted primary stopped. The
+// promoted DC must have replayed exactly to redo_lsn on this timeline.
+struct DemotionToken {
+  std::string system_identifier;
+  int timeline = 0;
+  std::int64_t redo_lsn = 0;
+  std::string redo_wal_file;
+  std::string from_site;  // the coordinator fills it in; an agent leaves it empty
+  bool archived = false;  // the REDO WAL file was pushed to the archive (or there is no archive)
+
+  bool operator==(const DemotionToken&) const = default;
+};
+
+// One journaled step of a site operation.
+struct OperationStep {
+  std::string name;    // e.g. "fence", "token", "promote"
+  std::string state;   // "done", "failed"
+  std::string at;      // ISO 8601
+  std::string detail;  // one line
+
+  bool operator==(const OperationStep&) const = default;
+};
+
+struct SiteOperation {
+  std::string kind;  // "switchover", "promote", "rejoin"
+  std::string from_site, to_site;
+  std::string started_at;
+  std::string finished_at;  // set when it moves to the history
+  std::string result;       // "done", "aborted: ..." (history only)
+  std::vector<OperationStep> steps;
+
+  bool operator==(const SiteOperation&) const = default;
+
+  const OperationStep* step(std::string_view name) const;
+  bool done(std::string_view name) const;
+};
+
+struct SiteState {
+  std::string role;  // "primary" | "fenced" | "standby"
+  std::int64_t epoch = 0;
+  std::optional<DemotionToken> token;
+  std::string standby_cluster_json;  // a JSON object, "" when none was saved
+  std::optional<SiteOperation> operation;
+  std::vector<SiteOperation> history;
+  Revision mod_revision = 0;  // from the DCS, for compare-and-set
+
+  bool operator==(const SiteState&) const = default;
+  // The DC may have a writable primary.
+  bool writable() const { return role == "primary"; }
+};
+
+// How many finished operations a site key keeps.
+inline constexpr std::size_t kSiteHistoryLength = 20;
+
+std::string siteKey(const ClusterPaths& paths);
+Result<SiteState> parseSiteState(std::string_view json);
+std::string toJson(const SiteState& state);
+
+Result<DemotionToken> parseDemotionToken(std::string_view json);
+std::string toJson(const DemotionToken& token);
+
+}  // namespace pgtandem::dcs
