@@ -122,10 +122,11 @@ int runAgent(const config::Config& config) {
   const std::string leader_key = ha.paths().leader();
   const std::string failover_key = ha.paths().failover();
   const std::string config_key = ha.paths().config();
+  const std::string site_key = ha.paths().site();  // fencing takes effect at once
   auto watch = (*client)->watchPrefix(ha.paths().base(), 0, [&](const dcs::WatchUpdate& update) {
     bool relevant = update.kind == dcs::WatchUpdate::Kind::kResync;
     for (const auto& e : update.events) {
-      relevant |= e.kv.key == leader_key || e.kv.key == failover_key || e.kv.key == config_key;
+      relevant |= e.kv.key == leader_key || e.kv.key == failover_key || e.kv.key == config_key || e.kv.key == site_key;
     }
     if (relevant) wake();
   });

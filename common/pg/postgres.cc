@@ -75,25 +75,6 @@ bool processAlive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno =
 
 }  // namespace
 
-Result<Lsn> parseLsn(std::string_view text) {
-  const auto slash = text.find('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 >= text.size()) {
-    return makeError(ErrorCode::kParse, "not an LSN: '" + std::string(text) + "'");
-  }
-  try {
-    std::size_t used_hi = 0, used_lo = 0;
-    const std::string hi(text.substr(0, slash)), lo(text.substr(slash + 1));
-    const auto high = std::stoull(hi, &used_hi, 16);
-    const auto low = std::stoull(lo, &used_lo, 16);
-    if (used_hi != hi.size() || used_lo != lo.size() || high > 0xffffffffULL || low > 0xffffffffULL) {
-      throw std::invalid_argument("lsn");
-    }
-    return static_cast<Lsn>((high << 32) | low);
-  } catch (...) {
-    return makeError(ErrorCode::kParse, "not an LSN: '" + std::string(text) + "'");
-  }
-}
-
 // Splits "host:port" (listen may name several hosts: "127.0.0.1,::1:5432").
 std::pair<std::string, int> splitHostPort(const std::string& value, int fallback_port) {
   const auto colon = value.rfind(':');
@@ -115,13 +96,6 @@ Result<std::pair<std::string, int>> parseConnUrl(const std::string& url) {
   auto [host, port] = splitHostPort(rest, 5432);
   if (host.empty()) return makeError(ErrorCode::kParse, "no host in " + url);
   return std::make_pair(host, port);
-}
-
-std::string formatLsn(Lsn lsn) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%X/%X", static_cast<unsigned>(static_cast<std::uint64_t>(lsn) >> 32),
-                static_cast<unsigned>(lsn & 0xffffffff));
-  return buffer;
 }
 
 std::optional<Lsn> timelineForkPoint(const std::string& history, int timeline) {

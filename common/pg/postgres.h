@@ -15,20 +15,21 @@
 #include <vector>
 
 #include "common/process/process.h"
+#include "common/util/lsn.h"
 #include "common/util/result.h"
 
 namespace pgtandem::pg {
 
-using Lsn = std::int64_t;
+using pgtandem::Lsn;
 
-// "16/B374D848" -> 0x16B374D848; kParse on anything else.
 // Splits "host:port" (the port defaults to `fallback_port`).
 std::pair<std::string, int> splitHostPort(const std::string& value, int fallback_port);
 // The host and port of a member's conn_url (postgres://[user@]host:port/db).
 Result<std::pair<std::string, int>> parseConnUrl(const std::string& url);
 
-Result<Lsn> parseLsn(std::string_view text);
-std::string formatLsn(Lsn lsn);
+// LSN text helpers live in common/util/lsn.h.
+using pgtandem::formatLsn;
+using pgtandem::parseLsn;
 
 // A timeline history file ("parent_tli<TAB>switch_lsn<TAB>reason" per line):
 // where it leaves `timeline`, the LSN past which a server still on

@@ -147,6 +147,7 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
     // Whole seconds: the key is rewritten only when the value changes.
     m.standby_lag_seconds = static_cast<std::int64_t>(standby_lag_->seconds);
   }
+  if (!pg.primary) m.demotion_token = executor_.demotionToken();
   return m;
 }
 
@@ -183,6 +184,10 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->last_cycle = cycle_start;
   s->pause = settings_.pause;
   s->standby_cluster = dynamic_.standby_cluster.has_value();
+  if (snapshot.site) {
+    s->site_role = snapshot.site->role;
+    s->site_epoch = snapshot.site->epoch;
+  }
   s->cluster_unlocked = snapshot.isUnlocked();
   s->sync_standby = snapshot.sync && std::find(snapshot.sync->sync_standby.begin(), snapshot.sync->sync_standby.end(),
                                                config_.name) != snapshot.sync->sync_standby.end();
@@ -212,6 +217,7 @@ Decision Agent::runCycle() {
   if (scheduled_restart_) runScheduledRestart();
   // Observe.
   const PgObservation pg = postgres_.observe();
+  if (pg.running && pg.primary) executor_.forgetDemotionToken();  // it wrote past it
   // Snapshot.
   LocalObservation local;
   local.dcs_ok = readSnapshot();

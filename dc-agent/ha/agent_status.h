@@ -50,6 +50,9 @@ struct AgentStatus {
   MonoTime last_cycle{};
   bool pause = false;
   bool standby_cluster = false;
+  // The DC's site key (a coordinator's fencing): "" when there is none.
+  std::string site_role;  // primary, fenced, standby
+  std::int64_t site_epoch = 0;
   bool cluster_unlocked = true;
   bool sync_standby = false;  // named in /sync
   bool failsafe_mode = false;
@@ -69,6 +72,9 @@ struct AgentStatus {
   // For /metrics.
   std::map<std::string, std::uint64_t> decisions;  // rule id -> cycles it fired in
   std::chrono::microseconds lock_renew_latency{0};
+
+  // A coordinator fenced this DC: nothing here may take writes.
+  bool siteFenced() const { return !site_role.empty() && site_role != "primary" && !standby_cluster; }
 
   // Does this member hold an unexpired leader lock at `now`?
   bool leads(MonoTime now) const { return holds_lock && now < lock_valid_until; }

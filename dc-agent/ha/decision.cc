@@ -73,6 +73,12 @@ bool pastTheFork(const LocalObservation& local) {
   return *local.wal_position > *local.upstream->fork_lsn;
 }
 
+// The site key says this DC must take no writes (a coordinator fenced it),
+// and it is not (yet) a standby cluster, whose own rules keep it read-only.
+bool siteFenced(const Context& c) {
+  return c.cluster.site && !c.cluster.site->writable() && !c.settings.standby_cluster;
+}
+
 std::string upstreamFor(const Context& c) { return upstreamOf(c.cluster, c.settings.name, c.settings.replicatefrom); }
 
 bool scheduledTimeReached(const dcs::FailoverInfo& failover, WallTime now) {
@@ -169,6 +175,31 @@ const std::vector<RuleRow>& rules() {
                      "system ID " + c.local.system_id + " differs from the cluster's " + *c.cluster.initialize +
                          ": not starting (reinitialize this member)");
        }},
+      {{"site.fenced", "the DC is fenced (site key): a primary stops cleanly and records the demotion token, the leader keeps its lock, nobody promotes"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!siteFenced(c)) return std::nullopt;
+         const std::string epoch = " (site epoch " + std::to_string(c.cluster.site->epoch) + ")";
+         if (c.local.pg_primary) {
+           if (!c.iAmLeader()) {
+             return make("site.fenced", {{ActionKind::kCleanDemote, ""}}, "the DC is fenced" + epoch + ": stopping this primary");
+           }
+           return make("site.fenced", {{ActionKind::kRenewLock, ""}, {ActionKind::kCleanDemote, ""}},
+                       "the DC is fenced" + epoch + ": stopping the primary cleanly and recording where it stopped");
+         }
+         if (c.iAmLeader()) {
+           // Stopped where it stopped (the token stays valid) until the
+           // coordinator turns this DC into a standby cluster.
+           if (!c.local.pg_running) {
+             return make("site.fenced", {{ActionKind::kRenewLock, ""}, {ActionKind::kCleanDemote, ""}},
+                         "the DC is fenced" + epoch + ": PostgreSQL stays stopped, demotion token published");
+           }
+           return make("site.fenced", {{ActionKind::kRenewLock, ""}}, "the DC is fenced" + epoch + ": not promoting");
+         }
+         if (!c.cluster.leader && c.local.pg_running) {
+           return make("site.fenced", {}, "the DC is fenced" + epoch + ": nobody takes the leader lock");
+         }
+         return std::nullopt;  // follow the leader, or start read-only (unlocked.start)
+       }},
       // --- this member holds the leader lock ---
       {{"leader.renew_failed", "we are the leader, PostgreSQL is a primary, and renewing the lock failed: demote"},
        [](const Context& c) -> std::optional<Decision> {
@@ -193,8 +224,8 @@ const std::vector<RuleRow>& rules() {
       {{"standby_leader.demote", "we are the standby leader and PostgreSQL here is a primary: demote (a standby cluster has no primary)"},
        [](const Context& c) -> std::optional<Decision> {
          if (!c.iAmLeader() || !c.settings.standby_cluster || !c.local.pg_primary) return std::nullopt;
-         return make("standby_leader.demote", {{ActionKind::kRenewLock, ""}, {ActionKind::kDemote, ""}},
-                     "this is a standby cluster: demoting the primary");
+         return make("standby_leader.demote", {{ActionKind::kRenewLock, ""}, {ActionKind::kCleanDemote, ""}},
+                     "this is a standby cluster: demoting the primary cleanly");
        }},
       {{"standby_leader.diverged", "the standby leader has not streamed for two loops and the remote primary is on a newer timeline: stop, rewind from it, follow"},
        [](const Context& c) -> std::optional<Decision> {
@@ -397,6 +428,7 @@ const char* actionName(ActionKind kind) {
     case ActionKind::kFollow: return "follow";
     case ActionKind::kRewind: return "rewind";
     case ActionKind::kClearFailover: return "clear_failover";
+    case ActionKind::kCleanDemote: return "clean_demote";
   }
   return "unknown";
 }

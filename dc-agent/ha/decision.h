@@ -27,10 +27,11 @@
 
 #include "common/dcs/cluster.h"
 #include "common/util/clock.h"
+#include "common/util/lsn.h"
 
 namespace pgtandem::agent {
 
-using Lsn = std::int64_t;
+using pgtandem::Lsn;
 
 // A peer's PostgreSQL, asked directly when the lock is free (Patroni asks
 // each member's REST /patroni for the same reason: member keys can be a
@@ -103,6 +104,8 @@ enum class ActionKind {
   kFollow,           // (re)configure recovery to stream from `target` and start or reload
   kRewind,           // pg_rewind from `target` (a former primary that diverged)
   kClearFailover,    // delete the /failover key (a switchover is done or impossible)
+  kCleanDemote,      // stop a primary cleanly (fast) and record where it stopped (the demotion
+                     // token), pushing that WAL file to the archive; on a stopped one, re-read it
 };
 
 const char* actionName(ActionKind kind);

@@ -1,6 +1,7 @@
 #include "dc-agent/ha/executor.h"
 
 #include "common/util/log.h"
+#include "common/util/lsn.h"
 
 namespace pgtandem::agent {
 
@@ -137,6 +138,20 @@ Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& 
       auto source = member(action.target);
       if (!source.ok()) return source.error();
       return done(postgres_.rewind(**source));
+    }
+    case ActionKind::kCleanDemote: {
+      if (pg.running) {
+        PGT_TRY(postgres_.demote());
+        callbacks_.notify("on_stop", pg.primary ? "primary" : "replica");
+      }
+      auto token = postgres_.demotionToken();
+      if (!token.ok()) return token.error();
+      if (demotion_token_ != *token) {
+        spdlog::info("stopped cleanly at REDO {} on timeline {} (WAL file {}{})", formatLsn(token->redo_lsn),
+                     token->timeline, token->redo_wal_file, token->archived ? "" : ", not archived");
+      }
+      demotion_token_ = *token;
+      return true;
     }
     case ActionKind::kClearFailover:
       if (!cluster.failover) return true;

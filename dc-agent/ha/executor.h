@@ -37,6 +37,11 @@ class Executor {
     remote_settings_ = std::move(remote_settings);
   }
 
+ // Where this member's primary last stopped cleanly (kCleanDemote); reset
+  // when it runs as a primary again.
+  const std::optional<dcs::DemotionToken>& demotionToken() const { return demotion_token_; }
+  void forgetDemotionToken() { demotion_token_.reset(); }
+
  private:
   // Ok(true): done, go on; Ok(false): lost a race, stop quietly.
   Result<bool> runOne(const Action& action, const dcs::ClusterSnapshot& cluster, const PgObservation& pg);
@@ -48,6 +53,7 @@ class Executor {
   UpstreamSettings local_settings_;
   std::optional<dcs::MemberInfo> remote_;
   UpstreamSettings remote_settings_;
+  std::optional<dcs::DemotionToken> demotion_token_;
 };
 
 }  // namespace pgtandem::agent

@@ -79,6 +79,12 @@ class PostgresControl {
   // The location of the last checkpoint in pg_control (after a clean stop:
   // the shutdown checkpoint).
   virtual Result<Lsn> lastCheckpoint() = 0;
+  // After a clean stop of a primary (fenced DC, or a primary DC turned into
+  // a standby cluster): where it stopped, from pg_controldata, with the REDO
+  // WAL file pushed to the archive by archive_command when archiving is on
+  // (so that a DC fed only from the archive can replay up to it). An error
+  // while PostgreSQL runs or when it did not shut down cleanly as a primary.
+  virtual Result<dcs::DemotionToken> demotionToken() = 0;
   // Asks `member`'s PostgreSQL for its role and WAL position (short timeout).
   // Thread-safe: the agent probes several members at once.
   virtual PeerState probe(const dcs::MemberInfo& member) = 0;

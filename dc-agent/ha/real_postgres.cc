@@ -331,6 +331,71 @@ Result<Lsn> RealPostgres::lastCheckpoint() {
   return control->checkpoint_lsn;
 }
 
+Result<dcs::DemotionToken> RealPostgres::demotionToken() {
+  if (postmaster_.running() || pg::livePostmasterPid(paths_.data_dir)) {
+    return makeError(ErrorCode::kConflict, "PostgreSQL still runs: no demotion token before a clean stop");
+  }
+  auto control = pg::readControlData(runner_, paths_);
+  if (!control.ok()) return control.error();
+  if (control->cluster_state != "shut down") {
+    return makeError(ErrorCode::kConflict, "PostgreSQL did not stop cleanly as a primary (cluster state: " +
+                                               control->cluster_state + ")");
+  }
+  dcs::DemotionToken token;
+  token.system_identifier = control->system_identifier;
+  token.timeline = control->timeline;
+  token.redo_lsn = control->redo_lsn;
+  token.redo_wal_file = control->redo_wal_file;
+  token.archived = true;  // true also when there is no archive to push to
+  if (archived_redo_file_ != token.redo_wal_file) {
+    auto pushed = archiveWalFile(token.redo_wal_file);
+    if (!pushed.ok()) {
+      spdlog::warn("could not archive {} (the shutdown checkpoint's WAL file): {}", token.redo_wal_file,
+                   pushed.error().toString());
+      token.archived = false;
+    } else if (*pushed) {
+      spdlog::info("archived {}, the WAL file of the shutdown checkpoint", token.redo_wal_file);
+      archived_redo_file_ = token.redo_wal_file;
+    }
+  }
+  return token;
+}
+
+Result<bool> RealPostgres::archiveWalFile(const std::string& file_name) {
+  const auto parameters = serverSettings().parameters;
+  auto param = [&](const char* name) {
+    auto it = parameters.find(name);
+    return it == parameters.end() ? std::string() : it->second;
+  };
+  const std::string mode = param("archive_mode");
+  const std::string archive_command = param("archive_command");
+  if ((mode != "on" && mode != "always") || archive_command.empty()) return false;
+  // %p is relative to the data directory, as the archiver runs it.
+  std::string expanded;
+  for (std::size_t i = 0; i < archive_command.size(); ++i) {
+    if (archive_command[i] != '%' || i + 1 == archive_command.size()) {
+      expanded += archive_command[i];
+      continue;
+    }
+    const char next = archive_command[++i];
+    if (next == 'p') expanded += "pg_wal/" + file_name;
+    else if (next == 'f') expanded += file_name;
+    else if (next == '%') expanded += '%';
+    else expanded += std::string("%") + next;
+  }
+  Command command;
+  command.argv = {"/bin/sh", "-c", expanded};
+  command.cwd = paths_.data_dir;
+  command.timeout = std::chrono::seconds(60);
+  auto result = runner_.run(command);
+  if (!result.ok()) return result.error();
+  if (result->exit_code != 0) {
+    return makeError(ErrorCode::kIo, "archive_command exited with " + std::to_string(result->exit_code) + ": " +
+                                         tailLines(result->output, 3));
+  }
+  return true;
+}
+
 Result<Lsn> RealPostgres::receivedBy(const dcs::MemberInfo& member) {
   auto conninfo = memberConninfo(member, false);
   if (!conninfo.ok()) return conninfo.error();

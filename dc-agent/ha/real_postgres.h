@@ -30,6 +30,7 @@ class RealPostgres final : public PostgresControl {
   void setUpstreamSettings(const UpstreamSettings& settings) override { upstream_ = settings; }
   Status setSynchronousStandbyNames(const std::string& value) override;
   Result<Lsn> lastCheckpoint() override;
+  Result<dcs::DemotionToken> demotionToken() override;
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override;
   PeerState probe(const dcs::MemberInfo& member) override;
   Result<Lsn> forkPoint(const dcs::MemberInfo& member, int their_timeline, int ours) override;
@@ -58,6 +59,8 @@ class RealPostgres final : public PostgresControl {
   Status ensureStartedAsStandby();
   pg::PgSession* session();
   void dropSession() { session_.reset(); }
+  // Runs archive_command for one file of pg_wal; false when archiving is off.
+  Result<bool> archiveWalFile(const std::string& file_name);
   std::string followingFile() const { return paths_.data_dir + "/pgtandem.following"; }
 
   const config::Config& config_;
@@ -68,6 +71,7 @@ class RealPostgres final : public PostgresControl {
   std::string system_id_;
   UpstreamSettings upstream_;
   std::string synchronous_standby_names_;
+  std::string archived_redo_file_;  // pushed once per demotion: archive commands often refuse a second copy
   int port_ = 5432;
   std::string host_ = "127.0.0.1";
 };

@@ -105,7 +105,9 @@ int healthStatus(std::string_view path, const QueryParams& query, const agent::A
   }
   // Stricter than Patroni in one corner: a lock holder whose PostgreSQL is
   // not (yet) a running primary takes no writes.
-  const int primary = !status.standby_cluster && leader == kOk && status.pg_primary ? kOk : kUnavailable;
+  // A fenced DC (site key) takes no writes, whatever PostgreSQL says.
+  const int primary =
+      !status.standby_cluster && !status.siteFenced() && leader == kOk && status.pg_primary ? kOk : kUnavailable;
   const int standby_leader = status.standby_cluster ? leader : kUnavailable;
   const int replica = replicaStatus(query, status);
 

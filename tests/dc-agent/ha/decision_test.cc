@@ -226,9 +226,39 @@ std::vector<Row> rows() {
   r.push_back({"standby leader's PostgreSQL is down", Snap().leader("n2").s, standby_down, standby, "standby_leader.start",
                {{K::kRenewLock, ""}, {K::kFollow, kRemotePrimary}}});
   r.push_back({"standby leader that is a primary demotes", Snap().leader("n2").s, primary(10), standby,
-               "standby_leader.demote", {{K::kRenewLock, ""}, {K::kDemote, ""}}});
+               "standby_leader.demote", {{K::kRenewLock, ""}, {K::kCleanDemote, ""}}});
   r.push_back({"new standby leader follows the remote", Snap().leader("n2").s, replica(10, "n1"), standby,
                "standby_leader.follow", {{K::kRenewLock, ""}, {K::kFollow, kRemotePrimary}}});
+  // A DC fenced by the coordinator (site key): no writes, nobody promotes.
+  auto fenced = [](std::string role = "fenced") {
+    Snap snap;
+    dcs::SiteState site;
+    site.role = role;
+    site.epoch = 4;
+    snap.s.site = site;
+    return snap;
+  };
+  r.push_back({"fenced leader stops its primary cleanly", fenced().leader("n2").s, primary(10), me, "site.fenced",
+               {{K::kRenewLock, ""}, {K::kCleanDemote, ""}}});
+  r.push_back({"a primary in a DC whose site is a standby stops too", fenced("standby").leader("n2").s, primary(10), me,
+               "site.fenced", {{K::kRenewLock, ""}, {K::kCleanDemote, ""}}});
+  auto stopped = primary(10);
+  stopped.pg_running = false;
+  stopped.pg_primary = false;
+  r.push_back({"fenced leader stays stopped and keeps publishing its token", fenced().leader("n2").s, stopped, me,
+               "site.fenced", {{K::kRenewLock, ""}, {K::kCleanDemote, ""}}});
+  r.push_back({"fenced leader in recovery does not promote", fenced().leader("n2").s, replica(10, ""), me, "site.fenced",
+               {{K::kRenewLock, ""}}});
+  r.push_back({"fenced DC without a leader: nobody takes the lock", fenced().add(member("n1", "replica", 10)).s,
+               replica(20, ""), me, "site.fenced", {}});
+  r.push_back({"fenced DC: a stray primary that does not lead stops", fenced().leader("n1").s, primary(10), me,
+               "site.fenced", {{K::kCleanDemote, ""}}});
+  r.push_back({"fenced DC: a replica keeps following its leader", fenced().leader("n1").s, replica(10, "n1"), me,
+               "follower.steady", {}});
+  r.push_back({"a fenced DC that is already a standby cluster follows the standby rules", fenced("standby").leader("n2").s,
+               replica(10, kRemotePrimary), standby, "leader.renew", {{K::kRenewLock, ""}}});
+  r.push_back({"site role primary changes nothing", fenced("primary").leader("n2").s, primary(10), me, "leader.renew",
+               {{K::kRenewLock, ""}}});
   r.push_back({"standby leader without data clones the remote", Snap().leader("n2").s, empty(), standby,
                "standby_leader.clone", {{K::kRenewLock, ""}, {K::kClone, kRemotePrimary}}});
   auto standby_stuck = replica(10, kRemotePrimary);

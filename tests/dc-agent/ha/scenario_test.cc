@@ -151,6 +151,16 @@ class FakePostgres final : public PostgresControl {
   }
   std::string ssn;
   Result<Lsn> lastCheckpoint() override { return world_.servers[name_].lsn; }
+  Result<dcs::DemotionToken> demotionToken() override {
+    const FakeServer& s = me();
+    if (s.running) return makeError(ErrorCode::kConflict, "PostgreSQL still runs");
+    dcs::DemotionToken token;
+    token.system_identifier = s.system_id;
+    token.timeline = s.timeline;
+    token.redo_lsn = s.lsn;
+    token.archived = true;
+    return token;
+  }
   PeerState probe(const dcs::MemberInfo& member) override {
     const FakeServer& s = world_.servers[member.name];
     if (!s.running) return {};
@@ -429,6 +439,39 @@ TEST_F(Scenario, SwitchoverToANamedMember) {
   ASSERT_TRUE(runUntil([&] { return leaderKey() == target && primaries() == std::vector<std::string>{target}; }, 60s));
   EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 90s));
   EXPECT_TRUE(observer_->get("/service/batman/failover")->kvs.empty()) << "the failover key is cleared";
+}
+
+// The coordinator fences a DC through its site key: the primary stops
+// cleanly and its leader publishes where it stopped; with the leader gone
+// nobody promotes; unfenced, the DC elects a primary again.
+TEST_F(Scenario, FencedDcStopsItsPrimaryCleanlyAndPromotesNobody) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string leader = *leaderKey();
+  ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"fenced","epoch":2})", 0).ok());
+  woken_ = true;  // the daemon watches the site key
+  ASSERT_TRUE(runUntil([&] { return primaries().empty(); }, 5s)) << "the fenced primary kept running";
+  const Lsn stopped_at = world_.servers[leader].lsn;
+  ASSERT_TRUE(runUntil(
+      [&] {
+        auto key = observer_->get("/service/batman/members/" + leader);
+        if (!key.ok() || key->kvs.empty()) return false;
+        auto m = dcs::parseMember(leader, key->kvs[0].value);
+        return m.ok() && m->demotion_token && m->demotion_token->redo_lsn == stopped_at;
+      },
+      15s))
+      << "the leader does not publish its demotion token";
+  run(40s);
+  EXPECT_EQ(leaderKey(), leader) << "a fenced leader keeps its lock";
+  EXPECT_TRUE(primaries().empty());
+  kill(leader);
+  run(60s);
+  EXPECT_TRUE(primaries().empty()) << "nobody may promote in a fenced DC";
+  EXPECT_FALSE(leaderKey());
+  ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":3})", 0).ok());
+  woken_ = true;
+  EXPECT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s)) << "unfenced, the DC elects a primary again";
+  EXPECT_EQ(max_primaries_, 1);
 }
 
 TEST_F(Scenario, PausedClusterTakesNoAutomaticAction) {

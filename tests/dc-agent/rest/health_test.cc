@@ -78,6 +78,10 @@ TEST(HealthTest, PatroniCodes) {
   agent::AgentStatus leader_pg_down = primary();
   leader_pg_down.pg_primary = false;
   leader_pg_down.state = "stopped";
+  agent::AgentStatus fenced = primary();  // the site key fenced the DC; PostgreSQL not stopped yet
+  fenced.site_role = "fenced";
+  agent::AgentStatus site_primary = primary();
+  site_primary.site_role = "primary";
 
   const std::vector<Row> rows = {
       {"/ is /primary", primary(), "/", {}, 200},
@@ -123,6 +127,11 @@ TEST(HealthTest, PatroniCodes) {
       {"stopped replica", stopped, "/replica", {}, 503},
       {"stopped health", stopped, "/health", {}, 503},
       {"unknown path", primary(), "/nothing", {}, 503},
+      {"fenced DC: primary", fenced, "/primary", {}, 503},
+      {"fenced DC: read-write", fenced, "/read-write", {}, 503},
+      {"fenced DC: / is /primary", fenced, "/", {}, 503},
+      {"fenced DC: leader", fenced, "/leader", {}, 200},
+      {"site role primary", site_primary, "/primary", {}, 200},
   };
   for (const auto& row : rows) {
     EXPECT_EQ(healthStatus(row.path, row.query, row.status, kNow), row.code) << row.what;
