@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/config/yaml_json.h"
 #include "common/config/yaml_reader.h"
 
 namespace pgtandem::coordinator {
@@ -17,7 +18,7 @@ void readSite(Reader& r, const std::string& name, const YAML::Node& node, Site& 
   const std::string path = "sites." + name;
   site.name = name;
   if (!node.IsMap()) return r.error(node, path, "must be a mapping");
-  r.checkKeys(node, path, {"etcd3", "etcd", "namespace", "scope", "entry_points", "archive"});
+  r.checkKeys(node, path, {"etcd3", "etcd", "namespace", "scope", "entry_points", "archive", "standby_cluster", "superuser"});
   for (const char* section_name : {"etcd", "etcd3"}) {
     YAML::Node etcd = r.section(node, section_name, path);
     if (etcd.IsDefined() && !etcd.IsNull()) config::readEtcd(r, etcd, path + "." + section_name, site.etcd);
@@ -41,6 +42,27 @@ void readSite(Reader& r, const std::string& name, const YAML::Node& node, Site& 
     }
   }
   r.readString(node, "archive", path, site.archive);
+  YAML::Node standby = r.section(node, "standby_cluster", path);
+  if (standby.IsMap()) {
+    const std::string where = path + ".standby_cluster";
+    r.checkKeys(standby, where, {"host", "port", "primary_slot_name", "restore_command", "archive_cleanup_command",
+                                 "recovery_min_apply_delay", "create_replica_methods"});
+    YAML::Emitter out;
+    out << standby;
+    auto json = config::yamlToJson(out.c_str(), where);
+    if (json.ok()) {
+      site.standby_cluster_json = *json;
+    } else {
+      r.error(standby, where, json.error().message);
+    }
+  }
+  YAML::Node superuser = r.section(node, "superuser", path);
+  if (superuser.IsMap()) {
+    r.checkKeys(superuser, path + ".superuser", {"username", "password"});
+    r.readString(superuser, "username", path + ".superuser", site.superuser.username);
+    r.readString(superuser, "password", path + ".superuser", site.superuser.password);
+    if (site.superuser.username.empty()) site.superuser.username = "postgres";
+  }
 }
 
 }  // namespace

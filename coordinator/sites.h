@@ -11,6 +11,8 @@
 //       scope: pg
 //       entry_points: {write: 10.0.1.10:5000, read: 10.0.1.10:5001}
 //       archive: /srv/archive/dc1
+//       standby_cluster: {host: 10.0.2.10, port: 5002, primary_slot_name: dc1}   # when dc1 is the standby DC
+//       superuser: {username: postgres, password: ...}   # the coordinator's checks (CHECKPOINT, pg_control)
 //     dc2: ...
 //   switchover:
 //     maximum_lag_bytes: 16777216
@@ -33,6 +35,11 @@ struct EntryPoints {
   std::string read;   // host:port
 };
 
+struct Credentials {
+  std::string username = "postgres";
+  std::string password;
+};
+
 struct Site {
   std::string name;
   config::EtcdConfig etcd;
@@ -40,6 +47,11 @@ struct Site {
   std::string scope;
   EntryPoints entry_points;
   std::string archive;
+  // Patroni's standby_cluster block this DC gets in its /config when it
+  // becomes the standby DC (JSON object text). "": the block it had before
+  // its last promotion (kept in its site key), else the other DC's leader.
+  std::string standby_cluster_json;
+  Credentials superuser;
 };
 
 struct SwitchoverLimits {

@@ -12,7 +12,7 @@
 #include "common/pg/pg_session.h"
 #include "common/pg/postgres.h"
 #include "ctl/table.h"
-#include "ctl/yaml_json.h"
+#include "common/config/yaml_json.h"
 #include "dc-agent/ha/decision.h"
 #include "dc-agent/rest/views.h"
 
@@ -347,7 +347,7 @@ int showConfigCommand(Context& ctx, const std::string& scope) {
   auto cluster = ctx.load(scope);
   if (!cluster.ok()) return fail(ctx, cluster.error().message);
   if (!cluster->config_json) return fail(ctx, "cluster " + ctx.scopeOr(scope) + " has no /config");
-  auto yaml = jsonToYaml(*cluster->config_json);
+  auto yaml = config::jsonToYaml(*cluster->config_json);
   if (!yaml.ok()) return fail(ctx, "/config is not valid JSON: " + yaml.error().message);
   ctx.out() << *yaml;
   return 0;
@@ -563,25 +563,25 @@ int editConfigCommand(Context& ctx, const std::string& scope, const EditOptions&
   const std::string before = cluster->config_json.value_or("{}");
   std::string after = before;
   if (o.sets.empty() && o.pg_sets.empty() && o.apply_file.empty() && o.replace_file.empty()) {
-    auto yaml = jsonToYaml(before);
+    auto yaml = config::jsonToYaml(before);
     if (!yaml.ok()) return fail(ctx, "/config is not valid JSON: " + yaml.error().message);
     auto edited = editInEditor(*yaml);
     if (!edited.ok()) return fail(ctx, edited.error().message);
-    auto parsed = yamlToJson(*edited, "the edited configuration");
+    auto parsed = config::yamlToJson(*edited, "the edited configuration");
     if (!parsed.ok()) return fail(ctx, parsed.error().message + "; nothing was written");
     after = *parsed;
   }
   if (!o.replace_file.empty()) {
     auto input = readInput(ctx, o.replace_file);
     if (!input.ok()) return fail(ctx, input.error().message);
-    auto parsed = yamlToJson(*input, o.replace_file);
+    auto parsed = config::yamlToJson(*input, o.replace_file);
     if (!parsed.ok()) return fail(ctx, parsed.error().message);
     after = *parsed;
   }
   if (!o.apply_file.empty()) {
     auto input = readInput(ctx, o.apply_file);
     if (!input.ok()) return fail(ctx, input.error().message);
-    auto parsed = yamlToJson(*input, o.apply_file);
+    auto parsed = config::yamlToJson(*input, o.apply_file);
     if (!parsed.ok()) return fail(ctx, parsed.error().message);
     auto merged = config::applyMergePatch(after, *parsed);
     if (!merged.ok()) return fail(ctx, merged.error().message);
@@ -604,7 +604,7 @@ int editConfigCommand(Context& ctx, const std::string& scope, const EditOptions&
     return fail(ctx, "the new configuration is invalid, nothing was written: " + valid.error().message);
   }
   if (!o.quiet) {
-    auto a = jsonToYaml(before), b = jsonToYaml(after);
+    auto a = config::jsonToYaml(before), b = config::jsonToYaml(after);
     ctx.out() << "---\n+++\n" << lineDiff(a.ok() ? *a : before, b.ok() ? *b : after);
   }
   if (!ctx.confirm("Apply these changes?")) return fail(ctx, "aborted, nothing was written");

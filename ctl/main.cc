@@ -44,7 +44,14 @@ Status applyDcsUrl(const std::string& url, config::Config& c) {
   return okStatus();
 }
 
-int runSiteVerb(std::string sites_file, const std::string& format_text, const CLI::App* status) {
+struct SiteVerbs {
+  const CLI::App* status = nullptr;
+  const CLI::App* switchover = nullptr;
+  std::string to_site;
+  bool force = false;
+};
+
+int runSiteVerb(std::string sites_file, const std::string& format_text, const SiteVerbs& verbs) {
   if (sites_file.empty()) {
     const char* env = std::getenv("PGTANDEM_SITES");
     sites_file = env && *env ? env : "/etc/pgtandem/sites.yml";
@@ -65,7 +72,11 @@ int runSiteVerb(std::string sites_file, const std::string& format_text, const CL
     if (!client.ok()) return client.error();
     return std::unique_ptr<dcs::Dcs>(std::move(*client));
   };
-  if (status->parsed()) return ctl::siteStatusCommand(*sites, connect, *format, std::cout, std::cerr);
+  if (verbs.status->parsed()) return ctl::siteStatusCommand(*sites, connect, *format, std::cout, std::cerr);
+  if (verbs.switchover->parsed()) {
+    auto peers = coordinator::makeRealSitePeers();
+    return ctl::siteSwitchoverCommand(*sites, connect, *peers, verbs.to_site, verbs.force, std::cin, std::cout, std::cerr);
+  }
   return 2;
 }
 
@@ -196,6 +207,12 @@ int main(int argc, char** argv) {
   site->add_option("-s,--sites", sites_file, "the sites file; default $PGTANDEM_SITES, else /etc/pgtandem/sites.yml");
   auto* site_status = site->add_subcommand("status", "both DCs: roles, leaders, timelines, lag, epoch, operation");
   format_opt(site_status);
+  SiteVerbs site_verbs;
+  site_verbs.status = site_status;
+  auto* site_switchover = site->add_subcommand("switchover", "planned DC switchover: no write lost, the old DC becomes a standby");
+  site_switchover->add_option("--to", site_verbs.to_site, "the standby DC to make primary")->required();
+  site_switchover->add_flag("--force", site_verbs.force, "do not ask for confirmation");
+  site_verbs.switchover = site_switchover;
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::err);  // only the answer on stdout, reasons on stderr
@@ -204,7 +221,7 @@ int main(int argc, char** argv) {
     std::cout << "dcctl version 0.1.0\n";
     return 0;
   }
-  if (site->parsed()) return runSiteVerb(sites_file, format_text, site_status);
+  if (site->parsed()) return runSiteVerb(sites_file, format_text, site_verbs);
   // A configuration file if there is one; the PATRONI_* environment applies
   // either way (etcd credentials, for example).
   const std::string path = config_file.empty() ? defaultConfigPath() : config_file;

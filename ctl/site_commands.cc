@@ -1,6 +1,9 @@
 #include "ctl/site_commands.h"
 
+#include "coordinator/site_operations.h"
 #include "ctl/table.h"
+
+#include <istream>
 
 namespace pgtandem::ctl {
 
@@ -38,6 +41,33 @@ int siteStatusCommand(const coordinator::SitesConfig& sites, const coordinator::
     for (const auto& p : problems) err << "dcctl: " << p << "\n";
   }
   return problems.empty() ? 0 : 1;
+}
+
+int siteSwitchoverCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
+                          coordinator::SitePeers& peers, const std::string& to_site, bool force, std::istream& in,
+                          std::ostream& out, std::ostream& err) {
+  if (!force) {
+    out << "Make " << to_site << " the primary DC? Writes stop for a few seconds. [y/N]: " << std::flush;
+    std::string answer;
+    std::getline(in, answer);
+    if (answer != "y" && answer != "Y" && answer != "yes") {
+      err << "dcctl: aborted, nothing changed\n";
+      return 1;
+    }
+  }
+  const RealClock& clock = RealClock::instance();
+  const auto started = clock.monotonicNow();
+  coordinator::SiteOperations operations(sites, connect, peers, clock, {}, [&](const std::string& line) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonicNow() - started).count();
+    out << "[" << ms / 1000 << "." << (ms % 1000) / 100 << "s] " << line << "\n" << std::flush;
+  });
+  auto report = operations.switchover(to_site);
+  if (!report.ok()) {
+    err << "dcctl: " << report.error().message << "\n";
+    return 1;
+  }
+  out << report->summary << "\n";
+  return 0;
 }
 
 }  // namespace pgtandem::ctl

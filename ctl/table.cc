@@ -1,5 +1,7 @@
 #include "ctl/table.h"
 
+#include "common/config/yaml_json.h"
+
 #include <algorithm>
 #include <boost/json.hpp>
 
@@ -41,15 +43,6 @@ void renderPretty(const Table& t, std::ostream& out) {
 
 }  // namespace
 
-std::string yamlScalar(const std::string& text) {
-  const bool plain = !text.empty() && text.find_first_of(":#{}[],&*?|<>=!%@`'\"\n\t") == std::string::npos &&
-                     text.front() != ' ' && text.back() != ' ' && text.front() != '-' && text != "null" &&
-                     text != "true" && text != "false" && text != "yes" && text != "no" && text != "on" &&
-                     text != "off" && text != "~";
-  if (plain) return text;
-  return boost::json::serialize(boost::json::value(text));  // a JSON string is a valid YAML scalar
-}
-
 void render(const Table& t, Format format, std::ostream& out) {
   switch (format) {
     case Format::kPretty:
@@ -81,7 +74,7 @@ void render(const Table& t, Format format, std::ostream& out) {
         bool first = true;
         for (std::size_t c = 0; c < t.columns.size() && c < row.size(); ++c) {
           if (row[c].empty()) continue;
-          out << (first ? "- " : "  ") << yamlScalar(t.columns[c]) << ": " << yamlScalar(row[c]) << "\n";
+          out << (first ? "- " : "  ") << config::yamlScalar(t.columns[c]) << ": " << config::yamlScalar(row[c]) << "\n";
           first = false;
         }
       }

@@ -21,7 +21,4 @@ struct Table {
 
 void render(const Table& table, Format format, std::ostream& out);
 
-// Quotes a YAML scalar when it needs it.
-std::string yamlScalar(const std::string& text);
-
 }  // namespace pgtandem::ctl

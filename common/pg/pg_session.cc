@@ -81,14 +81,18 @@ Result<ServerState> PgSession::queryState() {
     state.server_version = impl_->connection->server_version();
     // One round trip for the scalar state. On a primary the timeline comes
     // from the current WAL file name (accurate right after a promotion); on a
-    // standby from the WAL receiver, or the last replayed checkpoint.
+    // standby from the WAL receiver, else the newest timeline it received
+    // WAL of (segment names in pg_wal; the last restartpoint's timeline can
+    // be a switchover or two old).
     const pqxx::row row = tx.exec1(
         "SELECT pg_is_in_recovery(),"
         " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,"
         " pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,"
         " CASE WHEN pg_is_in_recovery()"
         "  THEN COALESCE((SELECT received_tli FROM pg_stat_get_wal_receiver() WHERE received_tli > 0),"
-        "                (SELECT timeline_id FROM pg_control_checkpoint()))"
+        "                GREATEST((SELECT timeline_id FROM pg_control_checkpoint()),"
+        "                         (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir()"
+        "                          WHERE name ~ '^[0-9A-F]{24}$')))"
         "  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,"
         " (SELECT status FROM pg_stat_get_wal_receiver()),"
         " pg_postmaster_start_time()::text, pg_last_xact_replay_timestamp()::text,"

@@ -3,6 +3,7 @@
 // and the in-memory DCS run on simulated time in tests.
 
 #include <chrono>
+#include <string>
 #include <mutex>
 
 namespace pgtandem {
@@ -50,5 +51,8 @@ class SimulatedClock final : public Clock {
   MonoTime mono_;
   WallTime wall_;
 };
+
+// "2026-11-22T10:00:00.123Z" (UTC, milliseconds): timestamps in DCS values.
+std::string formatIsoTime(WallTime time);
 
 }  // namespace pgtandem

@@ -12,7 +12,11 @@ class SiteStatusTest : public ::testing::Test {
  protected:
   SiteStatusTest() {
     sites_.source_file = "sites.yml";
-    sites_.sites = {Site{"dc1", {}, "/service/", "pg", {}, ""}, Site{"dc2", {}, "/service/", "pgdr", {}, ""}};
+    sites_.sites.resize(2);
+    sites_.sites[0].name = "dc1";
+    sites_.sites[0].scope = "pg";
+    sites_.sites[1].name = "dc2";
+    sites_.sites[1].scope = "pgdr";
   }
 
   void put(const std::string& site, const std::string& key, const std::string& value) {

@@ -10,7 +10,7 @@
 #include "common/dcs/memory_dcs.h"
 #include "ctl/commands.h"
 #include "ctl/table.h"
-#include "ctl/yaml_json.h"
+#include "common/config/yaml_json.h"
 
 namespace pgtandem::ctl {
 namespace {
@@ -271,13 +271,13 @@ TEST_F(CtlTest, ChangesWithoutALiveMemberFailWithAReason) {
 
 TEST(YamlJsonTest, RoundTrip) {
   const std::string json = R"({"ttl":30,"name":"a: b","flag":true,"none":null,"list":[1,"x"],"empty":{},"nested":{"k":"v"}})";
-  auto yaml = jsonToYaml(json);
+  auto yaml = config::jsonToYaml(json);
   ASSERT_TRUE(yaml.ok());
   EXPECT_EQ(*yaml, "ttl: 30\nname: \"a: b\"\nflag: true\nnone: null\nlist:\n  - 1\n  - x\nempty: {}\nnested:\n  k: v\n");
-  auto back = yamlToJson(*yaml, "test");
+  auto back = config::yamlToJson(*yaml, "test");
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(boost::json::parse(*back), boost::json::parse(json));
-  EXPECT_EQ(boost::json::parse(*yamlToJson("a: 'on'\nb: on\nc: 1.5\n", "t")), boost::json::parse(R"({"a":"on","b":true,"c":1.5})"));
+  EXPECT_EQ(boost::json::parse(*config::yamlToJson("a: 'on'\nb: on\nc: 1.5\n", "t")), boost::json::parse(R"({"a":"on","b":true,"c":1.5})"));
 }
 
 }  // namespace

@@ -6,109 +6,10 @@
 #include <boost/json.hpp>
 #include <regex>
 
-#include "tests/dc-agent/agent_cluster.h"
+#include "tests/standby/two_data_centers.h"
 
 namespace pgtandem::testing {
 namespace {
-
-using namespace std::chrono_literals;
-
-class TwoDataCenters : public AgentCluster {
- protected:
-  void TearDown() override {
-    for (auto& n : dr_) stopAgent(n, SIGTERM);
-    for (auto& n : dr_) {
-      if (auto pid = postmasterPid(n)) ::kill(*pid, SIGKILL);
-    }
-    if (HasFailure()) {
-      for (auto& n : dr_) {
-        std::cerr << "---- " << n.name << " agent log (tail) ----\n" << tailLines(readFile(n.log_file), 60) << "\n";
-        std::cerr << "---- " << n.name << " postgres log (tail) ----\n"
-                  << tailLines(readFile(n.data_dir + "/pgtandem-postmaster.log"), 15) << "\n"
-                  << "---- recovery: " << readFile(n.data_dir + "/pgtandem.recovery.conf")
-                  << "---- following: " << readFile(n.data_dir + "/pgtandem.following") << "\n";
-      }
-    }
-    AgentCluster::TearDown();
-  }
-
-  // DC2's nodes: DC1's configuration with another scope, etcd and names,
-  // and standby_cluster pointing at `host:port` through slot dr_standby.
-  void addStandbyDc(int remote_port) {
-    addStandbyDcWith("      host: 127.0.0.1\n      port: " + std::to_string(remote_port) +
-                     "\n      primary_slot_name: dr_standby\n");
-  }
-
-  // The same with any standby_cluster body (indented six spaces), and
-  // `postgresql_extra` (indented two) added to the postgresql section.
-  void addStandbyDcWith(const std::string& standby_cluster, const std::string& postgresql_extra = "") {
-    EtcdProcess::Options options;
-    options.name = "n2";
-    etcd2_ = EtcdProcess::startSingle(options);
-    ASSERT_TRUE(etcd2_ && waitForEtcd(etcd2_->url(), 20));
-    auto client = dcs::EtcdDcs::create({{etcd2_->url()}, false, "", "", "", "", "", 3000ms});
-    ASSERT_TRUE(client.ok());
-    dcs2_ = std::move(*client);
-    standby_cluster_ = standby_cluster;
-    for (int i = 1; i <= 2; ++i) {
-      AgentNode node = makeNode("dr" + std::to_string(i));
-      std::ofstream(node.config_file) << standbyConfigFor(node, postgresql_extra);
-      dr_.push_back(std::move(node));
-    }
-  }
-
-  std::string standbyConfigFor(const AgentNode& node, const std::string& postgresql_extra = "") {
-    std::string yaml = configFor(node);
-    yaml = std::regex_replace(yaml, std::regex("scope: itest"), "scope: itestdr");
-    yaml = std::regex_replace(yaml, std::regex("hosts: " + etcd_->endpoint()), "hosts: " + etcd2_->endpoint());
-    yaml = std::regex_replace(yaml, std::regex("bootstrap:\n  dcs:\n"),
-                              "bootstrap:\n  dcs:\n    standby_cluster:\n" + standby_cluster_);
-    return std::regex_replace(yaml, std::regex("\npostgresql:\n"), "\npostgresql:\n" + postgresql_extra);
-  }
-
-  std::optional<std::string> drLeader() {
-    auto got = dcs2_->get("/service/itestdr/leader");
-    if (!got.ok() || got->kvs.empty()) return std::nullopt;
-    return got->kvs[0].value;
-  }
-
-  AgentNode& dr(const std::string& name) {
-    for (auto& n : dr_) {
-      if (n.name == name) return n;
-    }
-    throw std::runtime_error(name);
-  }
-
-  // Starts DC2's agents and waits until DC2 has a standby leader and every
-  // member streams and has the row `row`.
-  bool startStandbyDcAndWaitFor(const std::string& row) {
-    for (auto& n : dr_) startAgent(n);
-    return eventually(
-        [&] {
-          if (!drLeader()) return false;
-          for (auto& n : dr_) {
-            if (!isStreaming(n) || !hasRow(n, row)) return false;
-          }
-          return true;
-        },
-        180s);
-  }
-
-  // The physical slot `name` on a node, if it has one.
-  std::optional<pg::SlotRow> slotOn(const AgentNode& node, const std::string& name) {
-    auto st = state(node);
-    if (!st) return std::nullopt;
-    for (const auto& slot : st->slots) {
-      if (slot.name == name) return slot;
-    }
-    return std::nullopt;
-  }
-
-  std::string standby_cluster_;
-  std::unique_ptr<EtcdProcess> etcd2_;
-  std::unique_ptr<dcs::EtcdDcs> dcs2_;
-  std::vector<AgentNode> dr_;
-};
 
 TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
   for (auto& n : nodes_) startAgent(n);
@@ -150,18 +51,8 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
 
   // dcctl site status sees both DCs from a sites file.
   {
-    std::ofstream(dir_ + "/sites.yml") << "sites:\n  dc1:\n    etcd3: {hosts: " << etcd_->endpoint()
-                                       << "}\n    scope: itest\n  dc2:\n    etcd3: {hosts: " << etcd2_->endpoint()
-                                       << "}\n    scope: itestdr\n";
-    auto status = [&]() -> std::pair<int, std::string> {
-      SpawnOptions spawn;
-      spawn.argv = {DCCTL_BIN, "site", "--sites", dir_ + "/sites.yml", "status", "-f", "json"};
-      spawn.output_file = dir_ + "/site-status.out";
-      auto ran = spawnProcess(spawn);
-      if (!ran.ok()) return {-1, ""};
-      auto code = (*ran)->waitExit(30s);
-      return {code.ok() ? *code : -1, readFile(dir_ + "/site-status.out")};
-    };
+    const std::string sites = writeSitesFile();
+    auto status = [&] { return dcctl({"site", "--sites", sites, "status", "-f", "json"}); };
     std::pair<int, std::string> shown;
     EXPECT_TRUE(eventually([&] { return (shown = status()).first == 0; }, 30s)) << shown.second;
     auto rows = boost::json::parse(shown.second.substr(0, shown.second.rfind(']') + 1)).as_array();

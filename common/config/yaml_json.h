@@ -5,7 +5,7 @@
 
 #include "common/util/result.h"
 
-namespace pgtandem::ctl {
+namespace pgtandem::config {
 
 // Block-style YAML with keys in the JSON's order. Errors on invalid JSON.
 Result<std::string> jsonToYaml(const std::string& json);
@@ -15,4 +15,7 @@ Result<std::string> jsonToYaml(const std::string& json);
 // else strings. The error names the line.
 Result<std::string> yamlToJson(const std::string& yaml, const std::string& source_name);
 
-}  // namespace pgtandem::ctl
+// Quotes a YAML scalar when it needs it.
+std::string yamlScalar(const std::string& text);
+
+}  // namespace pgtandem::config

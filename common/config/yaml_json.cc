@@ -1,4 +1,4 @@
-#include "ctl/yaml_json.h"
+#include "common/config/yaml_json.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -7,11 +7,18 @@
 #include <charconv>
 #include <sstream>
 
-#include "ctl/table.h"
-
-namespace pgtandem::ctl {
+namespace pgtandem::config {
 
 namespace json = boost::json;
+
+std::string yamlScalar(const std::string& text) {
+  const bool plain = !text.empty() && text.find_first_of(":#{}[],&*?|<>=!%@`'\"\n\t") == std::string::npos &&
+                     text.front() != ' ' && text.back() != ' ' && text.front() != '-' && text != "null" &&
+                     text != "true" && text != "false" && text != "yes" && text != "no" && text != "on" &&
+                     text != "off" && text != "~";
+  if (plain) return text;
+  return json::serialize(json::value(text));  // a JSON string is a valid YAML scalar
+}
 
 namespace {
 
@@ -112,4 +119,4 @@ Result<std::string> yamlToJson(const std::string& yaml, const std::string& sourc
   }
 }
 
-}  // namespace pgtandem::ctl
+}  // namespace pgtandem::config

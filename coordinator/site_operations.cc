@@ -1,0 +1,532 @@
+#include "coordinator/site_operations.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <thread>
+
+#include "common/config/dynamic_json.h"
+#include "common/dcs/cluster.h"
+#include "common/pg/postgres.h"
+#include "common/util/log.h"
+
+namespace pgtandem::coordinator {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One DC as the coordinator works on it: its DCS client and latest snapshot.
+struct SiteHandle {
+  const Site* site = nullptr;
+  std::unique_ptr<dcs::Dcs> dcs;
+  dcs::ClusterPaths paths{"/service/", "x"};
+  dcs::ClusterSnapshot snapshot;
+  dcs::MalformedValueLog malformed;
+
+  const std::string& name() const { return site->name; }
+  const dcs::MemberInfo* leader() const { return snapshot.leaderMember(); }
+};
+
+bool hasStandbyCluster(const dcs::ClusterSnapshot& snapshot) {
+  if (!snapshot.config_json) return false;
+  auto dynamic = config::parseDynamicJson(*snapshot.config_json, {});
+  return dynamic.ok() && dynamic->config.standby_cluster.has_value();
+}
+
+// The standby_cluster object of /config as JSON text ("" when none).
+std::string standbyClusterBlock(const dcs::ClusterSnapshot& snapshot) {
+  if (!snapshot.config_json) return "";
+  json::error_code ec;
+  json::value config = json::parse(*snapshot.config_json, ec);
+  if (ec || !config.is_object()) return "";
+  const json::value* block = config.as_object().if_contains("standby_cluster");
+  return block && block->is_object() ? json::serialize(*block) : "";
+}
+
+bool paused(const dcs::ClusterSnapshot& snapshot) {
+  if (!snapshot.config_json) return false;
+  auto dynamic = config::parseDynamicJson(*snapshot.config_json, {});
+  return dynamic.ok() && dynamic->pause;
+}
+
+bool isPrimaryRole(const std::string& role) { return role == "primary" || role == "master"; }
+
+std::string siteRoleOf(const SiteHandle& h) {
+  if (h.snapshot.site) return h.snapshot.site->role;
+  return hasStandbyCluster(h.snapshot) ? "standby" : "primary";
+}
+
+}  // namespace
+
+struct SiteOperations::Impl {
+  Impl(const SitesConfig& sites_in, DcsFactory connect_in, SitePeers& peers_in, const Clock& clock_in,
+       OperationLimits limits_in, Progress progress_in, Sleep sleep_in)
+      : sites(sites_in),
+        connect(std::move(connect_in)),
+        peers(peers_in),
+        clock(clock_in),
+        limits(limits_in),
+        progress(std::move(progress_in)),
+        sleep(std::move(sleep_in)) {
+    if (!sleep) sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  }
+
+  const SitesConfig& sites;
+  DcsFactory connect;
+  SitePeers& peers;
+  const Clock& clock;
+  OperationLimits limits;
+  Progress progress;
+  Sleep sleep;
+
+  SiteHandle from, to;
+  dcs::SiteOperation op;
+  std::int64_t epoch = 0;
+
+  void say(const std::string& line) {
+    spdlog::info("{}", line);
+    if (progress) progress(line);
+  }
+
+  void pause() { sleep(limits.poll); }
+
+  std::string now() const { return formatIsoTime(clock.wallNow()); }
+
+  Status open(SiteHandle& h, const Site& site) {
+    h.site = &site;
+    h.paths = dcs::ClusterPaths(site.namespace_, site.scope);
+    auto client = connect(site);
+    if (!client.ok()) return makeError(client.error().code, site.name + ": cannot reach its DCS: " + client.error().message);
+    h.dcs = std::move(*client);
+    return reload(h);
+  }
+
+  Status reload(SiteHandle& h) {
+    auto snapshot = dcs::loadCluster(*h.dcs, h.paths, h.malformed);
+    if (!snapshot.ok()) {
+      return makeError(snapshot.error().code, h.name() + ": cannot read its DCS: " + snapshot.error().message);
+    }
+    h.snapshot = std::move(*snapshot);
+    return okStatus();
+  }
+
+  // Read-modify-write of a site key, compare-and-set on its revision. A key
+  // that does not parse is never overwritten: a person must look at it.
+  Status updateSite(SiteHandle& h, const std::function<void(dcs::SiteState&)>& change) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto got = h.dcs->get(h.paths.site());
+      if (!got.ok()) return makeError(got.error().code, h.name() + ": cannot read its site key: " + got.error().message);
+      dcs::SiteState state;
+      dcs::Revision revision = 0;
+      if (!got->kvs.empty()) {
+        auto parsed = dcs::parseSiteState(got->kvs[0].value);
+        if (!parsed.ok()) {
+          return makeError(ErrorCode::kConflict,
+                           h.name() + ": its site key " + h.paths.site() + " holds garbage (" + parsed.error().message +
+                               "); fix or delete it first");
+        }
+        state = std::move(*parsed);
+        revision = got->kvs[0].mod_revision;
+      } else {
+        state.role = siteRoleOf(h);
+      }
+      change(state);
+      auto swapped = dcs::compareAndSet(*h.dcs, h.paths.site(), dcs::toJson(state), revision);
+      if (!swapped.ok()) return makeError(swapped.error().code, h.name() + ": cannot write its site key: " + swapped.error().message);
+      if (*swapped) return okStatus();
+    }
+    return makeError(ErrorCode::kConflict, h.name() + ": its site key keeps changing: is another coordinator running?");
+  }
+
+  // Records a finished step in both journals.
+  Status journal(const std::string& step, const std::string& detail, const std::string& state = "done") {
+    op.steps.erase(std::remove_if(op.steps.begin(), op.steps.end(), [&](const auto& s) { return s.name == step; }),
+                   op.steps.end());
+    op.steps.push_back({step, state, now(), detail});
+    say(step + ": " + detail);
+    for (SiteHandle* h : {&from, &to}) {
+      PGT_TRY(updateSite(*h, [&](dcs::SiteState& s) { s.operation = op; }));
+    }
+    return okStatus();
+  }
+
+  // Ends the operation: it moves to both DCs' histories.
+  Status finish(const std::string& result) {
+    op.finished_at = now();
+    op.result = result;
+    for (SiteHandle* h : {&from, &to}) {
+      PGT_TRY(updateSite(*h, [&](dcs::SiteState& s) {
+        s.operation.reset();
+        s.history.push_back(op);
+        if (s.history.size() > dcs::kSiteHistoryLength) {
+          s.history.erase(s.history.begin(), s.history.end() - static_cast<std::ptrdiff_t>(dcs::kSiteHistoryLength));
+        }
+      }));
+    }
+    return okStatus();
+  }
+
+  // Polls `ready` until it returns a value or the limit passes.
+  template <typename T>
+  Result<T> waitFor(std::chrono::seconds limit, const std::string& what, const std::function<Result<std::optional<T>>()>& ready) {
+    const auto deadline = clock.monotonicNow() + limit;
+    std::string last;
+    for (int round = 0; round < 100000; ++round) {
+      auto r = ready();
+      if (!r.ok()) return r.error();  // a hard failure: do not wait
+      if (*r) return std::move(**r);
+      if (clock.monotonicNow() >= deadline) break;
+      pause();
+    }
+    return makeError(ErrorCode::kTimeout, what + " did not happen within " + std::to_string(limit.count()) + " s");
+  }
+
+  // --- the steps ------------------------------------------------------------
+
+  Status precheck() {
+    const dcs::MemberInfo* primary = from.leader();
+    const dcs::MemberInfo* standby = to.leader();
+    if (to.snapshot.site && to.snapshot.site->writable() && !hasStandbyCluster(to.snapshot)) {
+      return makeError(ErrorCode::kInvalidArgument, to.name() + " is already the primary DC: nothing to switch over");
+    }
+    if (!hasStandbyCluster(to.snapshot)) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       to.name() + " is not a standby cluster (no standby_cluster in its /config): nothing to switch over to");
+    }
+    if (hasStandbyCluster(from.snapshot) || (from.snapshot.site && !from.snapshot.site->writable())) {
+      return makeError(ErrorCode::kInvalidArgument, from.name() + " is not the primary DC: nothing to switch over from");
+    }
+    if (!from.snapshot.initialize || !to.snapshot.initialize || *from.snapshot.initialize != *to.snapshot.initialize) {
+      return makeError(ErrorCode::kInvalidArgument, "the DCs hold different databases (system identifiers " +
+                                                        from.snapshot.initialize.value_or("?") + " and " +
+                                                        to.snapshot.initialize.value_or("?") + ")");
+    }
+    if (!primary || !isPrimaryRole(primary->role) || primary->state != "running") {
+      return makeError(ErrorCode::kUnavailable, from.name() + " has no running primary holding the leader lock");
+    }
+    if (!standby || standby->role != "standby_leader" || standby->state != "running") {
+      return makeError(ErrorCode::kUnavailable, to.name() + " has no running standby leader");
+    }
+    for (const SiteHandle* h : {&from, &to}) {
+      if (paused(h->snapshot)) {
+        return makeError(ErrorCode::kInvalidArgument, h->name() + " is paused (maintenance mode): resume it first");
+      }
+    }
+    if (standby->standby_source != "stream" || standby->replication_state != "streaming") {
+      return makeError(ErrorCode::kUnavailable, to.name() + "'s standby leader " + standby->name +
+                                                    " does not stream from " + from.name() + " (source '" +
+                                                    standby->standby_source + "', state '" + standby->replication_state + "')");
+    }
+    if (!standby->standby_lag_bytes) {
+      return makeError(ErrorCode::kUnavailable, to.name() + "'s lag is not known yet");
+    }
+    if (*standby->standby_lag_bytes > sites.switchover.maximum_lag_bytes) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       to.name() + " is " + std::to_string(*standby->standby_lag_bytes) +
+                           " bytes behind, more than switchover.maximum_lag_bytes (" +
+                           std::to_string(sites.switchover.maximum_lag_bytes) + ")");
+    }
+    auto health = peers.primaryHealth(*from.site, *primary);
+    if (!health.ok()) return makeError(health.error().code, "cannot check " + from.name() + "'s primary: " + health.error().message);
+    if (health->longest_transaction_seconds > sites.switchover.maximum_transaction_seconds) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       from.name() + " has a transaction open for " + std::to_string(health->longest_transaction_seconds) +
+                           " s, more than switchover.maximum_transaction_seconds (" +
+                           std::to_string(sites.switchover.maximum_transaction_seconds) + ")");
+    }
+    if (health->archive_failing) {
+      return makeError(ErrorCode::kUnavailable, from.name() + "'s archive_command is failing (pg_stat_archiver)");
+    }
+    return journal("precheck", to.name() + " streams, " + std::to_string(*standby->standby_lag_bytes) + " bytes behind; " +
+                                   std::to_string(health->archive_ready_files) + " WAL files waiting for the archive");
+  }
+
+  Status checkpoint() {
+    const dcs::MemberInfo* primary = from.leader();
+    if (!primary) return makeError(ErrorCode::kUnavailable, from.name() + " has no leader");
+    PGT_TRY(peers.checkpoint(*from.site, *primary));
+    return journal("checkpoint", "CHECKPOINT on " + primary->name);
+  }
+
+  Status fence() {
+    PGT_TRY(updateSite(from, [&](dcs::SiteState& s) {
+      s.role = "fenced";
+      s.epoch = epoch;
+    }));
+    std::size_t members = 0;
+    auto fenced = waitFor<bool>(limits.fence, "fencing /primary on every member of " + from.name(),
+                                [&]() -> Result<std::optional<bool>> {
+                                  PGT_TRY(reload(from));
+                                  members = 0;
+                                  for (const auto& m : from.snapshot.members) {
+                                    auto code = peers.primaryCheck(m);
+                                    if (code.ok() && *code == 200) return std::optional<bool>();
+                                    ++members;
+                                  }
+                                  return std::optional<bool>(true);
+                                });
+    if (!fenced.ok()) return fenced.error();
+    return journal("fence", from.name() + " fenced at epoch " + std::to_string(epoch) + "; /primary answers 503 on " +
+                                std::to_string(members) + " members");
+  }
+
+  Result<dcs::DemotionToken> awaitToken() {
+    auto token = waitFor<dcs::DemotionToken>(
+        limits.token, from.name() + "'s primary stopping cleanly", [&]() -> Result<std::optional<dcs::DemotionToken>> {
+          PGT_TRY(reload(from));
+          const dcs::MemberInfo* leader = from.leader();
+          if (!leader || !leader->demotion_token || leader->state == "running") return std::optional<dcs::DemotionToken>();
+          return std::optional<dcs::DemotionToken>(*leader->demotion_token);
+        });
+    if (!token.ok()) return token.error();
+    if (from.snapshot.initialize && token->system_identifier != *from.snapshot.initialize) {
+      return makeError(ErrorCode::kConflict, "the demotion token's system identifier " + token->system_identifier +
+                                                 " is not " + from.name() + "'s " + *from.snapshot.initialize);
+    }
+    token->from_site = from.name();
+    for (SiteHandle* h : {&from, &to}) PGT_TRY(updateSite(*h, [&](dcs::SiteState& s) { s.token = *token; }));
+    PGT_TRY(journal("token", "REDO " + formatLsn(token->redo_lsn) + " on timeline " + std::to_string(token->timeline) +
+                                 ", WAL file " + token->redo_wal_file + (token->archived ? " (archived)" : " (not archived)")));
+    return *token;
+  }
+
+  Status catchUp(const dcs::DemotionToken& token) {
+    auto reached = waitFor<bool>(limits.catch_up, to.name() + " replaying up to the demotion token",
+                                 [&]() -> Result<std::optional<bool>> {
+                                   PGT_TRY(reload(to));
+                                   const dcs::MemberInfo* leader = to.leader();
+                                   if (!leader) return std::optional<bool>();
+                                   auto point = peers.restartpoint(*to.site, *leader);
+                                   if (!point.ok()) return std::optional<bool>();  // restarting: ask again
+                                   if (!point->in_recovery) {
+                                     return makeError(ErrorCode::kConflict, to.name() + "'s leader is not in recovery");
+                                   }
+                                   if (point->system_identifier != token.system_identifier) {
+                                     return makeError(ErrorCode::kConflict, to.name() + " holds another database");
+                                   }
+                                   if (point->timeline > token.timeline ||
+                                       (point->timeline == token.timeline && point->redo_lsn > token.redo_lsn)) {
+                                     return makeError(ErrorCode::kConflict,
+                                                      to.name() + " replayed past the token (timeline " +
+                                                          std::to_string(point->timeline) + ", REDO " +
+                                                          formatLsn(point->redo_lsn) + ")");
+                                   }
+                                   if (point->timeline == token.timeline && point->redo_lsn == token.redo_lsn) {
+                                     return std::optional<bool>(true);
+                                   }
+                                   return std::optional<bool>();
+                                 });
+    if (!reached.ok()) return reached.error();
+    return journal("catch_up", to.name() + " replayed exactly to REDO " + formatLsn(token.redo_lsn));
+  }
+
+  Status promote() {
+    PGT_TRY(reload(to));
+    const std::string saved = standbyClusterBlock(to.snapshot);
+    PGT_TRY(updateSite(to, [&](dcs::SiteState& s) {
+      s.role = "primary";
+      s.epoch = epoch;
+      if (!saved.empty()) s.standby_cluster_json = saved;
+    }));
+    PGT_TRY(patchConfig(to, R"({"standby_cluster":null})"));
+    auto writable = waitFor<std::string>(limits.promote, to.name() + "'s leader becoming a writable primary",
+                                         [&]() -> Result<std::optional<std::string>> {
+                                           PGT_TRY(reload(to));
+                                           const dcs::MemberInfo* leader = to.leader();
+                                           if (!leader) return std::optional<std::string>();
+                                           auto recovery = peers.inRecovery(*to.site, *leader);
+                                           if (!recovery.ok() || *recovery) return std::optional<std::string>();
+                                           auto code = peers.primaryCheck(*leader);
+                                           if (!code.ok() || *code != 200) return std::optional<std::string>();
+                                           return std::optional<std::string>(leader->name);
+                                         });
+    if (!writable.ok()) return writable.error();
+    return journal("promote", to.name() + "'s leader " + *writable + " is a writable primary");
+  }
+
+  // The standby_cluster block `h` gets when it follows `upstream`: the
+  // sites file's if it has one; else the block `h` had before its last
+  // promotion (its site key), pointed at `upstream`'s current leader, with
+  // the slot name `upstream` used when it was the standby (one slot name for
+  // both directions, kept as a permanent slot in both DCs).
+  Result<std::string> standbyBlockFor(const SiteHandle& h, const SiteHandle& upstream) {
+    if (!h.site->standby_cluster_json.empty()) return h.site->standby_cluster_json;
+    const dcs::MemberInfo* leader = upstream.leader();
+    if (!leader) return makeError(ErrorCode::kUnavailable, upstream.name() + " has no leader to follow");
+    auto url = pg::parseConnUrl(leader->conn_url);
+    if (!url.ok()) return url.error();
+    auto objectOf = [](const std::optional<dcs::SiteState>& state) {
+      json::error_code ec;
+      json::value v = state && !state->standby_cluster_json.empty() ? json::parse(state->standby_cluster_json, ec) : json::value();
+      return !ec && v.is_object() ? v.as_object() : json::object();
+    };
+    json::object block = objectOf(h.snapshot.site);
+    block["host"] = url->first;
+    block["port"] = url->second;
+    if (!block.contains("primary_slot_name")) {
+      const json::object theirs = objectOf(upstream.snapshot.site);
+      if (const json::value* slot = theirs.if_contains("primary_slot_name")) block["primary_slot_name"] = *slot;
+    }
+    return json::serialize(block);
+  }
+
+  Status follow() {
+    PGT_TRY(reload(to));
+    PGT_TRY(reload(from));
+    auto block = standbyBlockFor(from, to);
+    if (!block.ok()) return block.error();
+    PGT_TRY(patchConfig(from, R"({"standby_cluster":)" + *block + "}"));
+    PGT_TRY(updateSite(from, [&](dcs::SiteState& s) {
+      s.role = "standby";
+      s.epoch = epoch;
+    }));
+    auto following = waitFor<std::string>(
+        limits.follow, from.name() + " streaming from " + to.name(), [&]() -> Result<std::optional<std::string>> {
+          PGT_TRY(reload(from));
+          PGT_TRY(reload(to));
+          const dcs::MemberInfo* theirs = to.leader();
+          const dcs::MemberInfo* ours = from.leader();
+          if (!theirs || !ours || !theirs->timeline) return std::optional<std::string>();
+          if (ours->role != "standby_leader" || ours->state != "running" || ours->timeline != theirs->timeline ||
+              ours->replication_state != "streaming") {
+            return std::optional<std::string>();
+          }
+          return std::optional<std::string>(ours->name + " streams timeline " + std::to_string(*theirs->timeline));
+        });
+    if (!following.ok()) return following.error();
+    return journal("follow", from.name() + " is a standby cluster of " + to.name() + ": " + *following);
+  }
+
+  Status patchConfig(SiteHandle& h, const std::string& patch) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      PGT_TRY(reload(h));
+      const std::string before = h.snapshot.config_json.value_or("{}");
+      auto after = config::applyMergePatch(before, patch);
+      if (!after.ok()) return after.error();
+      if (*after == before) return okStatus();
+      auto swapped = dcs::compareAndSet(*h.dcs, h.paths.config(), *after, h.snapshot.config_mod_revision);
+      if (!swapped.ok()) return makeError(swapped.error().code, h.name() + ": cannot write /config: " + swapped.error().message);
+      if (*swapped) return okStatus();
+    }
+    return makeError(ErrorCode::kConflict, h.name() + ": /config keeps changing");
+  }
+
+  // Before the standby DC is promoted, a failure gives the old DC its
+  // primary back: unfenced, its leader starts PostgreSQL as a primary where
+  // it stopped. Nothing was lost and nothing else changed.
+  Error rollBack(const std::string& step, const Error& why) {
+    const std::string reason = "aborted at " + step + ": " + why.message;
+    say(reason + "; unfencing " + from.name());
+    auto unfenced = updateSite(from, [&](dcs::SiteState& s) { s.role = "primary"; });
+    if (!unfenced.ok()) {
+      return makeError(why.code, reason + "; and unfencing " + from.name() + " failed (" + unfenced.error().message +
+                                     "): run the command again");
+    }
+    (void)journal(step, why.message, "failed");
+    auto finished = finish(reason);
+    std::string message = "switchover " + reason + "; " + from.name() + " is the primary DC again, nothing changed in " +
+                          to.name();
+    if (!finished.ok()) message += " (the journal could not be closed: " + finished.error().message + ")";
+    return makeError(why.code, message);
+  }
+
+  Result<SwitchoverReport> run(const std::string& to_site) {
+    const Site* target = sites.site(to_site);
+    if (!target) {
+      std::string names;
+      for (const auto& s : sites.sites) names += (names.empty() ? "" : ", ") + s.name;
+      return makeError(ErrorCode::kInvalidArgument, "unknown site '" + to_site + "'; " + sites.source_file + " names " + names);
+    }
+    PGT_TRY(open(from, *sites.other(to_site)));
+    PGT_TRY(open(to, *target));
+    SwitchoverReport report;
+    report.from_site = from.name();
+    report.to_site = to.name();
+
+    // An operation in progress (in either journal) is resumed, if it is this one.
+    const std::optional<dcs::SiteOperation>* journaled = nullptr;
+    for (const SiteHandle* h : {&from, &to}) {
+      if (h->snapshot.site && h->snapshot.site->operation) {
+        const auto& candidate = h->snapshot.site->operation;
+        if (!journaled || candidate->steps.size() > (*journaled)->steps.size()) journaled = &candidate;
+      }
+    }
+    const std::int64_t highest = std::max(from.snapshot.site ? from.snapshot.site->epoch : 0,
+                                          to.snapshot.site ? to.snapshot.site->epoch : 0);
+    if (journaled) {
+      const auto& current = **journaled;
+      if (current.kind != "switchover" || current.to_site != to.name()) {
+        return makeError(ErrorCode::kConflict, "a " + current.kind + " from " + current.from_site + " to " +
+                                                   current.to_site + " is in progress (started " + current.started_at +
+                                                   "): run that command again to finish it");
+      }
+      op = current;
+      epoch = op.done("fence") ? highest : highest + 1;
+      report.resumed = true;
+      say("resuming the switchover to " + to.name() + " started " + op.started_at);
+    } else {
+      op = dcs::SiteOperation{};
+      op.kind = "switchover";
+      op.from_site = from.name();
+      op.to_site = to.name();
+      op.started_at = now();
+      epoch = highest + 1;
+      PGT_TRY(precheck());  // journals the start in both DCs
+    }
+
+    std::optional<MonoTime> fenced_at;
+    if (!op.done("checkpoint")) {
+      if (auto done = checkpoint(); !done.ok()) return rollBack("checkpoint", done.error());
+    }
+    if (!op.done("fence")) {
+      fenced_at = clock.monotonicNow();
+      if (auto done = fence(); !done.ok()) return rollBack("fence", done.error());
+    }
+    dcs::DemotionToken token;
+    if (!op.done("token")) {
+      auto got = awaitToken();
+      if (!got.ok()) return rollBack("token", got.error());
+      token = *got;
+    } else {
+      const auto& saved = from.snapshot.site ? from.snapshot.site->token : std::nullopt;
+      if (!saved) return rollBack("token", makeError(ErrorCode::kNotFound, "the journaled token is missing"));
+      token = *saved;
+    }
+    if (!op.done("catch_up")) {
+      if (auto done = catchUp(token); !done.ok()) return rollBack("catch_up", done.error());
+    }
+    // From here on, only forward.
+    if (!op.done("promote")) {
+      if (auto done = promote(); !done.ok()) {
+        return makeError(done.error().code, "switchover stopped at promote: " + done.error().message +
+                                                "; run the command again to finish it");
+      }
+      if (fenced_at) report.write_gap = std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonicNow() - *fenced_at);
+    }
+    if (!op.done("follow")) {
+      if (auto done = follow(); !done.ok()) {
+        (void)journal("follow", done.error().message, "failed");
+        return makeError(done.error().code, to.name() + " is the primary DC, but " + done.error().message +
+                                                "; run the command again to finish the switchover");
+      }
+    }
+    PGT_TRY(finish("done"));
+    report.summary = "switchover done: " + to.name() + " is the primary DC (epoch " + std::to_string(epoch) + "), " +
+                     from.name() + " is its standby cluster";
+    if (report.write_gap) {
+      report.summary += "\nwrites were refused for " + std::to_string(report.write_gap->count()) + " ms (fence to promote)";
+    }
+    return report;
+  }
+};
+
+SiteOperations::SiteOperations(const SitesConfig& sites, DcsFactory connect, SitePeers& peers, const Clock& clock,
+                               OperationLimits limits, Progress progress, Sleep sleep)
+    : impl_(std::make_unique<Impl>(sites, std::move(connect), peers, clock, limits, std::move(progress), std::move(sleep))) {}
+
+SiteOperations::~SiteOperations() = default;
+
+Result<SwitchoverReport> SiteOperations::switchover(const std::string& to_site) { return impl_->run(to_site); }
+
+}  // namespace pgtandem::coordinator

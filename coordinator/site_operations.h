@@ -1,0 +1,75 @@
+#pragma once
+// Site operations as named, journaled, idempotent steps. The journal lives in
+// both DCs' site keys (common/dcs/site_state.h), so a coordinator that dies
+// mid-way is replaced by running the same command again: it reads the
+// journal and goes on from the first step not done.
+//
+// Planned DC switchover, from the primary DC `from` to the standby DC `to`:
+//   precheck   both DCs readable, `to` streams with lag under the limit, no
+//              long transaction, the archive keeps up, nobody paused
+//   checkpoint CHECKPOINT on `from`'s primary (a short shutdown checkpoint)
+//   fence      `from`'s site key says fenced (epoch + 1); every member's
+//              /primary answers 503; the primary stops cleanly (agents)
+//   token      `from`'s leader publishes where it stopped: system ID,
+//              timeline, REDO LSN and WAL file (archived)
+//   catch_up   `to`'s standby leader, after a restartpoint, has replayed
+//              exactly to the token: wait while behind, abort if past
+//   promote    `to`'s site key says primary; standby_cluster leaves its
+//              /config; its leader is a writable primary
+//   follow     `from` gets standby_cluster pointing at `to`; its leader
+//              streams the new timeline (no rewind, no re-clone)
+// Until catch_up is done, a failure rolls back: `from` is unfenced and its
+// leader starts as a primary again, nothing lost. From promote on, only
+// forward: running the command again finishes the switchover.
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/util/clock.h"
+#include "common/util/result.h"
+#include "coordinator/site_peers.h"
+#include "coordinator/site_status.h"
+#include "coordinator/sites.h"
+
+namespace pgtandem::coordinator {
+
+struct OperationLimits {
+  std::chrono::milliseconds poll{100};
+  std::chrono::seconds fence{15};     // every member answers /primary with 503
+  std::chrono::seconds token{60};     // the primary stopped and published its token
+  std::chrono::seconds catch_up{60};  // the standby DC replayed to the token
+  std::chrono::seconds promote{60};   // the standby DC's leader is writable
+  std::chrono::seconds follow{120};   // the old DC streams from the new primary
+};
+
+struct SwitchoverReport {
+  std::string from_site, to_site;
+  bool resumed = false;
+  // From the fence to the new primary being writable, when this run did both.
+  std::optional<std::chrono::milliseconds> write_gap;
+  std::string summary;  // several lines, for the operator
+};
+
+class SiteOperations {
+ public:
+  using Progress = std::function<void(const std::string&)>;
+  using Sleep = std::function<void(std::chrono::milliseconds)>;
+
+  SiteOperations(const SitesConfig& sites, DcsFactory connect, SitePeers& peers, const Clock& clock,
+                 OperationLimits limits = {}, Progress progress = {}, Sleep sleep = {});
+  ~SiteOperations();
+
+  // Moves the primary role to `to_site` (planned; both DCs healthy), or
+  // resumes an interrupted switchover to it. Errors say what is wrong and
+  // what state the DCs were left in.
+  Result<SwitchoverReport> switchover(const std::string& to_site);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pgtandem::coordinator
