@@ -187,7 +187,7 @@ struct SiteOperations::Impl {
   Status precheck() {
     const dcs::MemberInfo* primary = from.leader();
     const dcs::MemberInfo* standby = to.leader();
-    if (to.snapshot.site && to.snapshot.site->writable() && !hasStandbyCluster(to.snapshot)) {
+    if (!hasStandbyCluster(to.snapshot) && (!to.snapshot.site || to.snapshot.site->writable())) {
       return makeError(ErrorCode::kInvalidArgument, to.name() + " is already the primary DC: nothing to switch over");
     }
     if (!hasStandbyCluster(to.snapshot)) {

@@ -136,6 +136,61 @@ class DcSwitchover : public TwoDataCenters {
     }
   }
 
+  // DC1 with tables t and w, DC2 following it with its lag published, a
+  // sites file; returns the database's system identifier.
+  std::string startBothDcs() {
+    for (auto& n : nodes_) startAgent(n);
+    if (!eventually([&] { return healthy(3); }, 120s)) {
+      ADD_FAILURE() << "DC1 did not become healthy";
+      return "";
+    }
+    AgentNode& dc1_leader = byName(*leader());
+    EXPECT_TRUE(session(dc1_leader)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('before')").ok());
+    EXPECT_TRUE(session(dc1_leader)->execute("CREATE TABLE w (id bigint PRIMARY KEY)").ok());
+    addStandbyDc(dc1_leader.pg_port);
+    if (HasFatalFailure()) return "";
+    if (!startStandbyDcAndWaitFor("before")) {
+      ADD_FAILURE() << "DC2 did not follow DC1";
+      return "";
+    }
+    sites_ = writeSitesFile();
+    // The standby leader publishes its lag (the switchover's pre-check needs it).
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto m = drLeader() ? memberKey(*dcs2_, "itestdr", *drLeader()) : std::nullopt;
+          return m && m->standby_lag_bytes;
+        },
+        30s));
+    return systemId(dc1_leader);
+  }
+
+  int writablePrimariesInBothDcs() {
+    int primaries = 0;
+    for (auto* n : everyNode()) primaries += isPrimary(*n) ? 1 : 0;
+    return primaries;
+  }
+
+  // Every acknowledged write is on the primary of `group`.
+  void expectNothingLost(ContinuousWriter& writer, std::vector<AgentNode>& group) {
+    const auto acknowledged = writer.acknowledged();
+    AgentNode* primary = nullptr;
+    for (auto& n : group) {
+      if (isPrimary(n)) primary = &n;
+    }
+    ASSERT_TRUE(primary);
+    auto rows = session(*primary)->query("SELECT id FROM w");
+    ASSERT_TRUE(rows.ok());
+    std::set<long> present;
+    for (const auto& row : *rows) present.insert(std::stol(row.at(0).value_or("0")));
+    std::size_t lost = 0;
+    for (long id : acknowledged) lost += present.count(id) ? 0 : 1;
+    EXPECT_EQ(lost, 0u) << "acknowledged writes lost, of " << acknowledged.size();
+    std::cout << "[ measured ] " << acknowledged.size() << " acknowledged writes, " << writer.failures()
+              << " refused during the switchovers, " << lost << " lost\n";
+  }
+
+  std::string sites_;
+
   bool everyMemberStreams(std::vector<AgentNode>& group) {
     for (auto& n : group) {
       if (!isStreaming(n)) return false;
@@ -145,24 +200,10 @@ class DcSwitchover : public TwoDataCenters {
 };
 
 TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
-  for (auto& n : nodes_) startAgent(n);
-  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "DC1 did not become healthy";
-  AgentNode& dc1_leader = byName(*leader());
-  ASSERT_TRUE(session(dc1_leader)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('before')").ok());
-  ASSERT_TRUE(session(dc1_leader)->execute("CREATE TABLE w (id bigint PRIMARY KEY)").ok());
-  addStandbyDc(dc1_leader.pg_port);
-  ASSERT_FALSE(HasFatalFailure());
-  ASSERT_TRUE(startStandbyDcAndWaitFor("before")) << "DC2 did not follow DC1";
-  const std::string sites = writeSitesFile();
-  const std::string system_id = systemId(dc1_leader);
+  const std::string system_id = startBothDcs();
   ASSERT_FALSE(system_id.empty());
-  // The standby leader publishes its lag (the switchover's pre-check needs it).
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto m = drLeader() ? memberKey(*dcs2_, "itestdr", *drLeader()) : std::nullopt;
-        return m && m->standby_lag_bytes;
-      },
-      30s));
+  const std::string& sites = sites_;
+  AgentNode& dc1_leader = byName(*leader());
 
   // Bad input changes nothing.
   {
@@ -171,7 +212,7 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
     EXPECT_NE(unknown.second.find("unknown site 'dc9'"), std::string::npos) << unknown.second;
     auto already = dcctl({"site", "--sites", sites, "switchover", "--to", "dc1", "--force"});
     EXPECT_EQ(already.first, 1);
-    EXPECT_NE(already.second.find("dc1"), std::string::npos) << already.second;
+    EXPECT_NE(already.second.find("dc1 is already the primary DC"), std::string::npos) << already.second;
     const std::string strict = dir_ + "/strict-sites.yml";
     std::ofstream(strict) << readFile(sites) << "switchover:\n  maximum_lag_bytes: -1\n";
     auto bad_file = dcctl({"site", "--sites", strict, "switchover", "--to", "dc2", "--force"});
@@ -194,9 +235,7 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
     std::cout << "---- dcctl site switchover --to " << target << " ----\n" << done.second;
     EXPECT_NE(done.second.find("switchover done"), std::string::npos) << done.second;
     // Exactly one writable DC: the new one; the old one streams from it.
-    int primaries = 0;
-    for (auto* n : everyNode()) primaries += isPrimary(*n) ? 1 : 0;
-    EXPECT_EQ(primaries, 1);
+    EXPECT_EQ(writablePrimariesInBothDcs(), 1);
     bool new_has_primary = false;
     for (auto& n : new_dc) new_has_primary |= isPrimary(n);
     EXPECT_TRUE(new_has_primary) << target << " has no primary";
@@ -213,22 +252,7 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
   }
   writer.stop();
 
-  // Every acknowledged write is on the final primary (DC1's) and on DC2.
-  const auto acknowledged = writer.acknowledged();
-  AgentNode* final_primary = nullptr;
-  for (auto& n : nodes_) {
-    if (isPrimary(n)) final_primary = &n;
-  }
-  ASSERT_TRUE(final_primary);
-  auto rows = session(*final_primary)->query("SELECT id FROM w");
-  ASSERT_TRUE(rows.ok());
-  std::set<long> present;
-  for (const auto& row : *rows) present.insert(std::stol(row.at(0).value_or("0")));
-  std::size_t lost = 0;
-  for (long id : acknowledged) lost += present.count(id) ? 0 : 1;
-  EXPECT_EQ(lost, 0u) << "acknowledged writes lost, of " << acknowledged.size();
-  std::cout << "[ measured ] " << acknowledged.size() << " acknowledged writes, " << writer.failures()
-            << " refused during the switchovers, 0 lost\n";
+  expectNothingLost(writer, nodes_);
 
   // The history holds both operations, in both DCs.
   auto site = dcs::parseSiteState(dcs2_->get("/service/itestdr/site")->kvs.at(0).value);
@@ -237,6 +261,53 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
   ASSERT_EQ(site->history.size(), 2u);
   EXPECT_EQ(site->history[0].result, "done");
   EXPECT_FALSE(site->operation);
+}
+
+// The coordinator is killed (SIGKILL) right after it journals each step in
+// turn, and the same command is run again: it resumes from the journal and
+// ends with exactly one writable DC, nothing lost, nobody re-cloned.
+TEST_F(DcSwitchover, KilledAfterEachStepAndRunAgain) {
+  const std::string system_id = startBothDcs();
+  ASSERT_FALSE(system_id.empty());
+  ContinuousWriter writer(everyMember());
+  ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > 20; }, 30s)) << "the writer does not write";
+  const auto offsets = logSizes();
+  std::string target = "dc2";
+  for (const std::string step : {"precheck", "checkpoint", "fence", "token", "catch_up", "promote"}) {
+    SCOPED_TRACE("killed after " + step + ", switching over to " + target);
+    SpawnOptions spawn;
+    spawn.argv = {DCCTL_BIN, "site", "--sites", sites_, "switchover", "--to", target, "--force"};
+    const std::string out = dir_ + "/killed-after-" + step + ".out";
+    spawn.output_file = out;
+    auto ran = spawnProcess(spawn);
+    ASSERT_TRUE(ran.ok());
+    const bool reached = eventually([&] { return readFile(out).find("] " + step + ":") != std::string::npos; }, 120s);
+    ASSERT_TRUE((*ran)->signal(SIGKILL).ok());
+    (void)(*ran)->waitExit(10s);
+    ASSERT_TRUE(reached) << readFile(out);
+    // Never two writable DCs, whatever the moment of death.
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_LE(writablePrimariesInBothDcs(), 1);
+      std::this_thread::sleep_for(200ms);
+    }
+    auto again = dcctl({"site", "--sites", sites_, "switchover", "--to", target, "--force"}, 300s);
+    ASSERT_EQ(again.first, 0) << again.second;
+    EXPECT_NE(again.second.find("resuming"), std::string::npos) << again.second;
+    EXPECT_EQ(writablePrimariesInBothDcs(), 1);
+    auto& new_dc = target == "dc2" ? dr_ : nodes_;
+    auto& old_dc = target == "dc2" ? nodes_ : dr_;
+    bool new_has_primary = false;
+    for (auto& n : new_dc) new_has_primary |= isPrimary(n);
+    EXPECT_TRUE(new_has_primary) << target << " has no primary:\n" << again.second;
+    EXPECT_TRUE(eventually([&] { return everyMemberStreams(old_dc); }, 120s)) << "the old DC does not stream again";
+    const std::size_t before = writer.acknowledged().size();
+    ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > before + 10; }, 60s)) << "writes did not resume";
+    target = target == "dc2" ? "dc1" : "dc2";
+  }
+  writer.stop();
+  expectNothingLost(writer, target == "dc2" ? nodes_ : dr_);  // `target` is the next one: the primary is the other
+  expectNoCloneNorRewindSince(offsets);
+  for (auto* n : everyNode()) EXPECT_EQ(systemId(*n), system_id) << n->name;
 }
 
 }  // namespace
