@@ -14,6 +14,11 @@ const char* kSites = R"(sites:
       write: 10.0.1.10:5000
       read: 10.0.1.10:5001
     archive: /srv/archive/dc1
+    standby_cluster:
+      host: 10.0.2.10
+      port: 5002
+      primary_slot_name: dc1
+    superuser: {username: admin, password: s3cret}
   dc2:
     etcd3:
       hosts: [10.0.2.1:2379]
@@ -38,6 +43,11 @@ TEST(Sites, ParsesTwoDataCenters) {
   EXPECT_EQ(sites->site("dc2")->namespace_, "/dr/");
   EXPECT_EQ(sites->other("dc1")->name, "dc2");
   EXPECT_EQ(sites->site("dc3"), nullptr);
+  EXPECT_EQ(dc1.standby_cluster_json, R"({"host":"10.0.2.10","port":5002,"primary_slot_name":"dc1"})");
+  EXPECT_EQ(dc1.superuser.username, "admin");
+  EXPECT_EQ(dc1.superuser.password, "s3cret");
+  EXPECT_EQ(sites->site("dc2")->superuser.username, "postgres");
+  EXPECT_EQ(sites->site("dc2")->standby_cluster_json, "");
   EXPECT_EQ(sites->switchover.maximum_lag_bytes, 1048576);
   EXPECT_EQ(sites->switchover.maximum_transaction_seconds, 15);
   EXPECT_EQ(sites->listen, "127.0.0.1:7000");
@@ -81,7 +91,7 @@ INSTANTIATE_TEST_SUITE_P(
                  replace(replace(kSites, "hosts: [10.0.2.1:2379]", "hosts: 10.0.1.1:2379,10.0.1.2:2379"), "    namespace: dr\n", ""),
                  "sites.dc2: is the same cluster as sites.dc1"},
         BadSites{"lag not a number", replace(kSites, "maximum_lag_bytes: 1048576", "maximum_lag_bytes: lots"),
-                 "/etc/pgtandem/sites.yml:17: switchover.maximum_lag_bytes: must be an integer, got 'lots'"},
+                 "/etc/pgtandem/sites.yml:22: switchover.maximum_lag_bytes: must be an integer, got 'lots'"},
         BadSites{"bad listen", replace(kSites, "listen: 127.0.0.1:7000", "listen: 7000"), "coordinator.listen: must be host:port"}));
 
 TEST(Sites, UnknownKeysAreWarningsWithTheirLine) {
@@ -95,6 +105,16 @@ TEST(Sites, MissingFileIsAClearError) {
   auto sites = loadSitesFile("/nonexistent/sites.yml");
   ASSERT_FALSE(sites.ok());
   EXPECT_EQ(sites.error().message, "/nonexistent/sites.yml: cannot open the sites file");
+}
+
+TEST(Sites, AnUnknownStandbyClusterKeyIsReportedWithItsLine) {
+  std::string text = kSites;
+  text.replace(text.find("      primary_slot_name: dc1"), 26, "      primary_slot: dc1");
+  auto sites = parseSites(text, "sites.yml");
+  ASSERT_TRUE(sites.ok()) << sites.error().message;
+  ASSERT_EQ(sites->warnings.size(), 1u);
+  EXPECT_NE(sites->warnings[0].toString().find("sites.yml:13"), std::string::npos) << sites->warnings[0].toString();
+  EXPECT_NE(sites->warnings[0].toString().find("primary_slot"), std::string::npos);
 }
 
 }  // namespace
