@@ -24,6 +24,7 @@ struct SiteHandle {
   dcs::ClusterSnapshot snapshot;
   dcs::MalformedValueLog malformed;
 
+  bool reachable() const { return dcs != nullptr; }
   const std::string& name() const { return site->name; }
   const dcs::MemberInfo* leader() const { return snapshot.leaderMember(); }
 };
@@ -99,7 +100,16 @@ struct SiteOperations::Impl {
     auto client = connect(site);
     if (!client.ok()) return makeError(client.error().code, site.name + ": cannot reach its DCS: " + client.error().message);
     h.dcs = std::move(*client);
-    return reload(h);
+    auto loaded = reload(h);
+    if (!loaded.ok()) h.dcs.reset();  // not reachable after all
+    return loaded;
+  }
+
+  Result<const Site*> findSite(const std::string& name) const {
+    if (const Site* s = sites.site(name)) return s;
+    std::string names;
+    for (const auto& s : sites.sites) names += (names.empty() ? "" : ", ") + s.name;
+    return makeError(ErrorCode::kInvalidArgument, "unknown site '" + name + "'; " + sites.source_file + " names " + names);
   }
 
   Status reload(SiteHandle& h) {
@@ -139,13 +149,21 @@ struct SiteOperations::Impl {
     return makeError(ErrorCode::kConflict, h.name() + ": its site key keeps changing: is another coordinator running?");
   }
 
-  // Records a finished step in both journals.
+  std::vector<SiteHandle*> reachableSites() {
+    std::vector<SiteHandle*> out;
+    for (SiteHandle* h : {&from, &to}) {
+      if (h->reachable()) out.push_back(h);
+    }
+    return out;
+  }
+
+  // Records a finished step in both journals (one, when the other DC is down).
   Status journal(const std::string& step, const std::string& detail, const std::string& state = "done") {
     op.steps.erase(std::remove_if(op.steps.begin(), op.steps.end(), [&](const auto& s) { return s.name == step; }),
                    op.steps.end());
     op.steps.push_back({step, state, now(), detail});
     say(step + ": " + detail);
-    for (SiteHandle* h : {&from, &to}) {
+    for (SiteHandle* h : reachableSites()) {
       PGT_TRY(updateSite(*h, [&](dcs::SiteState& s) { s.operation = op; }));
     }
     return okStatus();
@@ -155,7 +173,7 @@ struct SiteOperations::Impl {
   Status finish(const std::string& result) {
     op.finished_at = now();
     op.result = result;
-    for (SiteHandle* h : {&from, &to}) {
+    for (SiteHandle* h : reachableSites()) {
       PGT_TRY(updateSite(*h, [&](dcs::SiteState& s) {
         s.operation.reset();
         s.history.push_back(op);
@@ -431,49 +449,63 @@ struct SiteOperations::Impl {
     return makeError(why.code, message);
   }
 
-  Result<SwitchoverReport> run(const std::string& to_site) {
-    const Site* target = sites.site(to_site);
-    if (!target) {
-      std::string names;
-      for (const auto& s : sites.sites) names += (names.empty() ? "" : ", ") + s.name;
-      return makeError(ErrorCode::kInvalidArgument, "unknown site '" + to_site + "'; " + sites.source_file + " names " + names);
+  // Takes over the operation in progress (in either journal) if it is a
+  // `kind` to `to`, or starts a new one. `supersedes`: kinds of operation to
+  // the same DC that this one replaces (they move to the history). Returns
+  // whether it resumed.
+  Result<bool> adoptJournal(const std::string& kind, const std::vector<std::string>& supersedes) {
+    const std::optional<dcs::SiteOperation>* journaled = nullptr;
+    for (const SiteHandle* h : {&from, &to}) {
+      if (h->reachable() && h->snapshot.site && h->snapshot.site->operation) {
+        const auto& candidate = h->snapshot.site->operation;
+        if (!journaled || candidate->steps.size() > (*journaled)->steps.size()) journaled = &candidate;
+      }
     }
+    std::int64_t highest = 0;
+    for (const SiteHandle* h : {&from, &to}) {
+      if (h->reachable() && h->snapshot.site) highest = std::max(highest, h->snapshot.site->epoch);
+    }
+    if (journaled) {
+      const auto& current = **journaled;
+      const bool replaceable = current.to_site == to.name() &&
+                               std::find(supersedes.begin(), supersedes.end(), current.kind) != supersedes.end();
+      if (replaceable) {
+        op = current;
+        say("the " + current.kind + " to " + to.name() + " started " + current.started_at + " is superseded by this " + kind);
+        PGT_TRY(finish("superseded by " + kind));
+      } else if (current.kind != kind || current.to_site != to.name()) {
+        return makeError(ErrorCode::kConflict, "a " + current.kind + " from " + current.from_site + " to " +
+                                                   current.to_site + " is in progress (started " + current.started_at +
+                                                   "): run that command again to finish it");
+      } else {
+        op = current;
+        epoch = op.done("fence") ? highest : highest + 1;
+        say("resuming the " + kind + " to " + to.name() + " started " + op.started_at);
+        return true;
+      }
+    }
+    op = dcs::SiteOperation{};
+    op.kind = kind;
+    op.from_site = from.name();
+    op.to_site = to.name();
+    op.started_at = now();
+    epoch = highest + 1;
+    return false;
+  }
+
+  Result<PromoteReport> runPromote(const std::string& site_name, bool force);
+
+  Result<SwitchoverReport> run(const std::string& to_site) {
+    const Site* target = nullptr;
+    PGT_ASSIGN(target, findSite(to_site));
     PGT_TRY(open(from, *sites.other(to_site)));
     PGT_TRY(open(to, *target));
     SwitchoverReport report;
     report.from_site = from.name();
     report.to_site = to.name();
 
-    // An operation in progress (in either journal) is resumed, if it is this one.
-    const std::optional<dcs::SiteOperation>* journaled = nullptr;
-    for (const SiteHandle* h : {&from, &to}) {
-      if (h->snapshot.site && h->snapshot.site->operation) {
-        const auto& candidate = h->snapshot.site->operation;
-        if (!journaled || candidate->steps.size() > (*journaled)->steps.size()) journaled = &candidate;
-      }
-    }
-    const std::int64_t highest = std::max(from.snapshot.site ? from.snapshot.site->epoch : 0,
-                                          to.snapshot.site ? to.snapshot.site->epoch : 0);
-    if (journaled) {
-      const auto& current = **journaled;
-      if (current.kind != "switchover" || current.to_site != to.name()) {
-        return makeError(ErrorCode::kConflict, "a " + current.kind + " from " + current.from_site + " to " +
-                                                   current.to_site + " is in progress (started " + current.started_at +
-                                                   "): run that command again to finish it");
-      }
-      op = current;
-      epoch = op.done("fence") ? highest : highest + 1;
-      report.resumed = true;
-      say("resuming the switchover to " + to.name() + " started " + op.started_at);
-    } else {
-      op = dcs::SiteOperation{};
-      op.kind = "switchover";
-      op.from_site = from.name();
-      op.to_site = to.name();
-      op.started_at = now();
-      epoch = highest + 1;
-      PGT_TRY(precheck());  // journals the start in both DCs
-    }
+    PGT_ASSIGN(report.resumed, adoptJournal("switchover", {}));
+    if (!report.resumed) PGT_TRY(precheck());  // journals the start in both DCs
 
     std::optional<MonoTime> fenced_at;
     if (!op.done("checkpoint")) {
@@ -521,6 +553,72 @@ struct SiteOperations::Impl {
   }
 };
 
+Result<PromoteReport> SiteOperations::Impl::runPromote(const std::string& site_name, bool force) {
+  const Site* target = nullptr;
+  PGT_ASSIGN(target, findSite(site_name));
+  PGT_TRY(open(to, *target));
+  if (auto other = open(from, *sites.other(site_name)); !other.ok()) {
+    say(from.name() + " cannot be reached (" + other.error().message + "): promoting without fencing it in its DCS");
+  }
+  PromoteReport report;
+  report.site = to.name();
+  report.other = from.name();
+  report.other_reachable = from.reachable();
+  bool resumed = false;
+  PGT_ASSIGN(resumed, adoptJournal("promote", {"switchover"}));
+  if (!resumed) {
+    if (!hasStandbyCluster(to.snapshot)) {
+      return makeError(ErrorCode::kInvalidArgument, to.name() + " is already the primary DC: nothing to promote");
+    }
+    const dcs::MemberInfo* standby = to.leader();
+    if (!standby || standby->state != "running") {
+      return makeError(ErrorCode::kUnavailable, to.name() + " has no running standby leader to promote");
+    }
+    if (from.reachable() && !force) {
+      const dcs::MemberInfo* primary = from.leader();
+      if (primary && isPrimaryRole(primary->role) && primary->state == "running") {
+        return makeError(ErrorCode::kInvalidArgument,
+                         from.name() + " is reachable and its primary " + primary->name +
+                             " runs: use `dcctl site switchover --to " + to.name() +
+                             "` (nothing lost), or --force to promote anyway");
+      }
+    }
+    report.loss_bound_bytes = standby->standby_lag_bytes;
+    report.loss_bound_seconds = standby->standby_lag_seconds;
+    PGT_TRY(journal("precheck", to.name() + "'s standby leader " + standby->name + " was " +
+                                    (standby->standby_lag_bytes ? std::to_string(*standby->standby_lag_bytes) : "an unknown number of") +
+                                    " bytes (" + std::to_string(standby->standby_lag_seconds) + " s) behind " + from.name()));
+  }
+  if (!op.done("fence")) {
+    // The new epoch goes to the promoted DC first: it is the one that counts.
+    PGT_TRY(updateSite(to, [&](dcs::SiteState& st) { st.epoch = epoch; }));
+    std::string detail = "epoch " + std::to_string(epoch) + " in " + to.name();
+    if (from.reachable()) {
+      auto fenced = updateSite(from, [&](dcs::SiteState& st) {
+        st.role = "fenced";
+        st.epoch = epoch;
+      });
+      detail += fenced.ok() ? "; " + from.name() + " fenced" : "; fencing " + from.name() + " failed: " + fenced.error().message;
+    } else {
+      detail += "; " + from.name() + " unreachable: its agents refuse the primary role once they see epoch " +
+                std::to_string(epoch) + " (or cannot confirm theirs)";
+    }
+    PGT_TRY(journal("fence", detail));
+  }
+  if (!op.done("promote")) PGT_TRY(promote());
+  PGT_TRY(finish("done"));
+  report.epoch = epoch;
+  report.summary = to.name() + " is the primary DC (epoch " + std::to_string(epoch) + ")";
+  if (report.loss_bound_bytes) {
+    report.summary += "\nat most " + std::to_string(*report.loss_bound_bytes) + " bytes (" +
+                      std::to_string(report.loss_bound_seconds) + " s) of " + from.name() +
+                      "'s last writes may be lost (the last lag " + to.name() + " reported)";
+  }
+  report.summary += "\n" + from.name() + (report.other_reachable ? " is fenced" : " was not reachable") +
+                    "; when it is back, run `dcctl site rejoin " + from.name() + "`";
+  return report;
+}
+
 SiteOperations::SiteOperations(const SitesConfig& sites, DcsFactory connect, SitePeers& peers, const Clock& clock,
                                OperationLimits limits, Progress progress, Sleep sleep)
     : impl_(std::make_unique<Impl>(sites, std::move(connect), peers, clock, limits, std::move(progress), std::move(sleep))) {}
@@ -528,5 +626,7 @@ SiteOperations::SiteOperations(const SitesConfig& sites, DcsFactory connect, Sit
 SiteOperations::~SiteOperations() = default;
 
 Result<SwitchoverReport> SiteOperations::switchover(const std::string& to_site) { return impl_->run(to_site); }
+
+Result<PromoteReport> SiteOperations::promote(const std::string& site, bool force) { return impl_->runPromote(site, force); }
 
 }  // namespace pgtandem::coordinator

@@ -52,6 +52,16 @@ struct SwitchoverReport {
   std::string summary;  // several lines, for the operator
 };
 
+struct PromoteReport {
+  std::string site, other;
+  bool other_reachable = false;
+  std::int64_t epoch = 0;
+  // The data-loss bound: the last lag the promoted DC reported.
+  std::optional<std::int64_t> loss_bound_bytes;
+  std::int64_t loss_bound_seconds = 0;
+  std::string summary;
+};
+
 class SiteOperations {
  public:
   using Progress = std::function<void(const std::string&)>;
@@ -65,6 +75,12 @@ class SiteOperations {
   // resumes an interrupted switchover to it. Errors say what is wrong and
   // what state the DCs were left in.
   Result<SwitchoverReport> switchover(const std::string& to_site);
+
+  // Disaster: makes the standby DC `site` primary although the other DC is
+  // down. Raises the fencing epoch in `site`'s DCS and, when it answers, in
+  // the other's (fenced there). Refuses while the other DC has a running
+  // primary it can see, unless `force`. Reports the data-loss bound.
+  Result<PromoteReport> promote(const std::string& site, bool force);
 
   struct Impl;
 

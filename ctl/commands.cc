@@ -372,7 +372,7 @@ int switchoverCommand(Context& ctx, const std::string& scope, std::string leader
   if (candidate == leader) return fail(ctx, "the candidate is the current leader");
   if (scheduled.empty() && !ctx.force) scheduled = ctx.ask("When should the switchover take place (e.g. 2030-01-01T12:00+00:00)", "now");
   if (scheduled == "now") scheduled.clear();
-  if (!scheduled.empty() && !agent::parseIsoTime(scheduled)) return fail(ctx, "cannot parse the time '" + scheduled + "'");
+  if (!scheduled.empty() && !parseIsoTime(scheduled)) return fail(ctx, "cannot parse the time '" + scheduled + "'");
   listCommand(ctx, ListOptions{scope});
   if (!ctx.confirm("Are you sure you want to switchover cluster " + name + ", demoting current leader " + leader + "?")) {
     return fail(ctx, "aborted");
@@ -418,7 +418,7 @@ int restartCommand(Context& ctx, const MemberSelection& selection, const Restart
   if (!cluster.ok()) return fail(ctx, cluster.error().message);
   auto picked = pickMembers(ctx, *cluster, selection);
   if (!picked.ok()) return fail(ctx, picked.error().message);
-  if (!options.scheduled.empty() && !agent::parseIsoTime(options.scheduled)) {
+  if (!options.scheduled.empty() && !parseIsoTime(options.scheduled)) {
     return fail(ctx, "cannot parse the time '" + options.scheduled + "'");
   }
   if (!ctx.confirm("Are you sure you want to restart members " + names(*picked) + "?")) return fail(ctx, "aborted");

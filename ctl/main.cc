@@ -46,9 +46,10 @@ Status applyDcsUrl(const std::string& url, config::Config& c) {
 
 struct SiteVerbs {
   const CLI::App* status = nullptr;
+  const CLI::App* history = nullptr;
   const CLI::App* switchover = nullptr;
-  std::string to_site;
-  bool force = false;
+  const CLI::App* promote = nullptr;
+  ctl::SiteOperationRequest request;
 };
 
 int runSiteVerb(std::string sites_file, const std::string& format_text, const SiteVerbs& verbs) {
@@ -73,10 +74,11 @@ int runSiteVerb(std::string sites_file, const std::string& format_text, const Si
     return std::unique_ptr<dcs::Dcs>(std::move(*client));
   };
   if (verbs.status->parsed()) return ctl::siteStatusCommand(*sites, connect, *format, std::cout, std::cerr);
-  if (verbs.switchover->parsed()) {
-    auto peers = coordinator::makeRealSitePeers();
-    return ctl::siteSwitchoverCommand(*sites, connect, *peers, verbs.to_site, verbs.force, std::cin, std::cout, std::cerr);
-  }
+  if (verbs.history->parsed()) return ctl::siteHistoryCommand(*sites, connect, *format, std::cout, std::cerr);
+  ctl::SiteOperationRequest request = verbs.request;
+  request.verb = verbs.switchover->parsed() ? "switchover" : "promote";
+  auto peers = coordinator::makeRealSitePeers();
+  return ctl::siteOperationCommand(*sites, connect, *peers, request, std::cin, std::cout, std::cerr);
   return 2;
 }
 
@@ -209,10 +211,19 @@ int main(int argc, char** argv) {
   format_opt(site_status);
   SiteVerbs site_verbs;
   site_verbs.status = site_status;
+  auto* site_history = site->add_subcommand("history", "past site operations of both DCs, with timings and results");
+  format_opt(site_history);
+  site_verbs.history = site_history;
   auto* site_switchover = site->add_subcommand("switchover", "planned DC switchover: no write lost, the old DC becomes a standby");
-  site_switchover->add_option("--to", site_verbs.to_site, "the standby DC to make primary")->required();
-  site_switchover->add_flag("--force", site_verbs.force, "do not ask for confirmation");
+  site_switchover->add_option("--to", site_verbs.request.site, "the standby DC to make primary")->required();
+  site_switchover->add_flag("--force", site_verbs.request.force, "do not ask for confirmation");
   site_verbs.switchover = site_switchover;
+  auto* site_promote = site->add_subcommand("promote", "disaster: make the standby DC primary while the other is down");
+  site_promote->add_option("site", site_verbs.request.site, "the standby DC to promote")->required();
+  site_promote->add_flag("--force", site_verbs.request.force, "do not ask for confirmation");
+  site_promote->add_flag("--while-primary-runs", site_verbs.request.while_primary_runs,
+                         "promote even though the other DC's primary answers (it is fenced)");
+  site_verbs.promote = site_promote;
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::err);  // only the answer on stdout, reasons on stderr

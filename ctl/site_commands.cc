@@ -1,9 +1,10 @@
 #include "ctl/site_commands.h"
 
+#include <istream>
+#include <map>
+
 #include "coordinator/site_operations.h"
 #include "ctl/table.h"
-
-#include <istream>
 
 namespace pgtandem::ctl {
 
@@ -43,11 +44,14 @@ int siteStatusCommand(const coordinator::SitesConfig& sites, const coordinator::
   return problems.empty() ? 0 : 1;
 }
 
-int siteSwitchoverCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
-                          coordinator::SitePeers& peers, const std::string& to_site, bool force, std::istream& in,
-                          std::ostream& out, std::ostream& err) {
-  if (!force) {
-    out << "Make " << to_site << " the primary DC? Writes stop for a few seconds. [y/N]: " << std::flush;
+int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
+                         coordinator::SitePeers& peers, const SiteOperationRequest& request, std::istream& in,
+                         std::ostream& out, std::ostream& err) {
+  if (!request.force) {
+    const std::string question = request.verb == "switchover"
+                                     ? "Make " + request.site + " the primary DC? Writes stop for a few seconds."
+                                     : "Promote " + request.site + " although the other DC may hold writes it never got?";
+    out << question << " [y/N]: " << std::flush;
     std::string answer;
     std::getline(in, answer);
     if (answer != "y" && answer != "Y" && answer != "yes") {
@@ -61,12 +65,47 @@ int siteSwitchoverCommand(const coordinator::SitesConfig& sites, const coordinat
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonicNow() - started).count();
     out << "[" << ms / 1000 << "." << (ms % 1000) / 100 << "s] " << line << "\n" << std::flush;
   });
-  auto report = operations.switchover(to_site);
-  if (!report.ok()) {
-    err << "dcctl: " << report.error().message << "\n";
+  Result<std::string> summary = std::string();
+  if (request.verb == "switchover") {
+    auto report = operations.switchover(request.site);
+    summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());
+  } else {
+    auto report = operations.promote(request.site, request.while_primary_runs);
+    summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());
+  }
+  if (!summary.ok()) {
+    err << "dcctl: " << summary.error().message << "\n";
     return 1;
   }
-  out << report->summary << "\n";
+  out << *summary << "\n";
+  return 0;
+}
+
+int siteHistoryCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect, Format format,
+                       std::ostream& out, std::ostream& err) {
+  const auto views = coordinator::gatherSites(sites, connect);
+  // Both DCs keep the operations they took part in: merge them.
+  std::map<std::pair<std::string, std::string>, dcs::SiteOperation> merged;
+  for (const auto& v : views) {
+    if (!v.reachable) err << "dcctl: " << v.name << ": its DCS cannot be read: " << v.error << "\n";
+    if (!v.state) continue;
+    for (const auto& op : v.state->history) merged.emplace(std::pair{op.started_at, op.kind}, op);
+    if (v.state->operation) merged.emplace(std::pair{v.state->operation->started_at, v.state->operation->kind}, *v.state->operation);
+  }
+  Table table;
+  table.title = "Site operations (" + sites.source_file + ")";
+  table.columns = {"Started", "Kind", "From", "To", "Took (s)", "Result", "Steps"};
+  table.numeric = {false, false, false, false, true, false, false};
+  for (const auto& [key, op] : merged) {
+    std::string took;
+    const auto start = parseIsoTime(op.started_at), end = parseIsoTime(op.finished_at);
+    if (start && end) took = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*end - *start).count());
+    std::string steps;
+    for (const auto& step : op.steps) steps += (steps.empty() ? "" : " ") + step.name + (step.state == "done" ? "" : "(" + step.state + ")");
+    table.rows.push_back({op.started_at, op.kind, op.from_site, op.to_site, took,
+                          op.result.empty() ? "in progress" : op.result, steps});
+  }
+  render(table, format, out);
   return 0;
 }
 

@@ -15,11 +15,22 @@ namespace pgtandem::ctl {
 int siteStatusCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect, Format format,
                       std::ostream& out, std::ostream& err);
 
-// Planned DC switchover to `to_site` (or resumes one): prints each step as it
-// is journaled, then the result and the write gap. Asks first unless
-// `force`. 0 when the switchover is complete and checked, 1 otherwise.
-int siteSwitchoverCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
-                          coordinator::SitePeers& peers, const std::string& to_site, bool force, std::istream& in,
-                          std::ostream& out, std::ostream& err);
+struct SiteOperationRequest {
+  std::string verb;  // "switchover" (to `site`) or "promote" (`site`)
+  std::string site;
+  bool force = false;               // do not ask
+  bool while_primary_runs = false;  // promote although the other DC's primary answers
+};
+
+// Runs a site operation (or resumes one): prints each step as it is
+// journaled, then the result. Asks first unless `force`. 0 when it is
+// complete and checked, 1 otherwise.
+int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
+                         coordinator::SitePeers& peers, const SiteOperationRequest& request, std::istream& in,
+                         std::ostream& out, std::ostream& err);
+
+// Past site operations of both DCs, oldest first, with their timings.
+int siteHistoryCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect, Format format,
+                       std::ostream& out, std::ostream& err);
 
 }  // namespace pgtandem::ctl

@@ -3,6 +3,7 @@
 // and the in-memory DCS run on simulated time in tests.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <mutex>
 
@@ -54,5 +55,10 @@ class SimulatedClock final : public Clock {
 
 // "2026-11-22T10:00:00.123Z" (UTC, milliseconds): timestamps in DCS values.
 std::string formatIsoTime(WallTime time);
+
+// Parses ISO 8601 as Patroni writes it ("2026-11-22T10:00:00+00:00", also
+// with a 'Z' or fractional seconds, which are dropped). nullopt when it does
+// not parse.
+std::optional<WallTime> parseIsoTime(const std::string& text);
 
 }  // namespace pgtandem

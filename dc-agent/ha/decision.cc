@@ -511,30 +511,4 @@ Decision decide(const ClusterSnapshot& cluster, const LocalObservation& local, c
   return make("none", {}, "no rule applies");  // unreachable: the table ends with catch-alls
 }
 
-std::optional<WallTime> parseIsoTime(const std::string& text) {
-  int year, month, day, hour, minute;
-  double second;
-  char tail[16] = {0};
-  const int n = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf%15s", &year, &month, &day, &hour, &minute, &second, tail);
-  if (n < 6) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = static_cast<int>(second);
-  const std::time_t utc = ::timegm(&tm);
-  if (utc == -1) return std::nullopt;
-  long offset_seconds = 0;
-  const std::string zone(tail);
-  if (!zone.empty() && zone != "Z") {
-    int oh = 0, om = 0;
-    char sign = 0;
-    if (std::sscanf(zone.c_str(), "%c%2d:%2d", &sign, &oh, &om) < 2 || (sign != '+' && sign != '-')) return std::nullopt;
-    offset_seconds = (oh * 3600 + om * 60) * (sign == '+' ? 1 : -1);
-  }
-  return std::chrono::system_clock::from_time_t(utc - offset_seconds);
-}
-
 }  // namespace pgtandem::agent

@@ -132,10 +132,6 @@ struct DecisionTime {
 Decision decide(const dcs::ClusterSnapshot& cluster, const LocalObservation& local, const HaSettings& settings,
                 DecisionTime now);
 
-// Parses Patroni's ISO 8601 scheduled_at ("2026-11-22T10:00:00+00:00", also
-// with a 'Z' or fractional seconds). nullopt when it does not parse.
-std::optional<WallTime> parseIsoTime(const std::string& text);
-
 // Patroni's slot name for a member: lower case, anything but [a-z0-9_]
 // becomes '_'.
 std::string slotNameFor(const std::string& member_name);

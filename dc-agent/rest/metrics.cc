@@ -56,7 +56,7 @@ double seconds(WallTime t) { return std::chrono::duration<double>(t.time_since_e
 
 // PostgreSQL's "2026-11-22 05:40:01.123+00" as epoch seconds; 0 if unknown.
 double timestampSeconds(const std::string& text) {
-  auto parsed = agent::parseIsoTime(text.size() > 10 ? text.substr(0, 10) + "T" + text.substr(11) : text);
+  auto parsed = parseIsoTime(text.size() > 10 ? text.substr(0, 10) + "T" + text.substr(11) : text);
   return parsed ? seconds(*parsed) : 0.0;
 }
 

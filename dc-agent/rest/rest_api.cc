@@ -207,7 +207,7 @@ HttpResponse RestApi::failover(const HttpRequest& request, bool switchover) {
   if (!scheduled_at->empty()) {
     if (!switchover) return text(400, "Failover can't be scheduled");
     if (paused) return text(400, "Can't schedule switchover in the paused state");
-    const auto at = agent::parseIsoTime(*scheduled_at);
+    const auto at = parseIsoTime(*scheduled_at);
     if (!at) return text(400, "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601");
     if (!hasTimezone(*scheduled_at)) return text(400, "Timezone information is mandatory for the scheduled switchover");
     if (*at < clock_.wallNow()) return text(422, "Cannot schedule switchover in the past");
@@ -377,7 +377,7 @@ HttpResponse RestApi::restart(const HttpRequest& request) {
   if (!version.ok()) return text(400, version.error().message);
   if (!schedule.ok()) return text(400, schedule.error().message);
   if (!schedule->empty()) {
-    const auto at = agent::parseIsoTime(*schedule);
+    const auto at = parseIsoTime(*schedule);
     if (!at) return text(400, "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601");
     if (!hasTimezone(*schedule)) return text(400, "Timezone information is mandatory for the scheduled restart");
     if (*at < clock_.wallNow()) return text(422, "Cannot schedule restart in the past");

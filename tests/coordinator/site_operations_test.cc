@@ -106,14 +106,18 @@ class SiteOperationsTest : public ::testing::Test {
     }
   }
 
-  Result<SwitchoverReport> switchover(const std::string& to) {
+  SiteOperations operations() {
     DcsFactory connect = [&](const Site& s) -> Result<std::unique_ptr<dcs::Dcs>> {
+      if (s.name == "dc1" && dc1_down_) return makeError(ErrorCode::kUnavailable, "no route to host");
       return std::unique_ptr<dcs::Dcs>((s.name == "dc1" ? store1_ : store2_)->connect());
     };
     OperationLimits limits;
     limits.fence = limits.token = limits.catch_up = limits.promote = limits.follow = 5s;
-    SiteOperations operations(sites_, connect, peers_, clock_, limits, {}, [&](std::chrono::milliseconds) { worldStep(); });
-    return operations.switchover(to);
+    return SiteOperations(sites_, connect, peers_, clock_, limits, {}, [&](std::chrono::milliseconds) { worldStep(); });
+  }
+  Result<SwitchoverReport> switchover(const std::string& to) { return operations().switchover(to); }
+  Result<PromoteReport> promote(const std::string& site, bool while_primary_runs = false) {
+    return operations().promote(site, while_primary_runs);
   }
 
   SimulatedClock clock_;
@@ -124,6 +128,7 @@ class SiteOperationsTest : public ::testing::Test {
   SitesConfig sites_;
   FakePeers peers_;
   bool stop_when_fenced_ = true;
+  bool dc1_down_ = false;
 };
 
 TEST_F(SiteOperationsTest, SwitchoverRunsEveryStepAndLeavesTheJournalInTheHistory) {
@@ -256,6 +261,44 @@ TEST_F(SiteOperationsTest, ResumesFromTheJournalAfterTheCoordinatorDied) {
   EXPECT_EQ(site(*dc1_)->epoch, 1) << "the epoch of the fence is kept";
   EXPECT_EQ(site(*dc2_)->role, "primary");
   EXPECT_EQ(site(*dc2_)->history.at(0).started_at, "t0");
+}
+
+TEST_F(SiteOperationsTest, PromoteInADisasterRaisesTheEpochAndReportsTheLossBound) {
+  dc1_down_ = true;
+  put(*dc2_, "members/dr1",
+      member("standby_leader", 6432,
+             R"("timeline":1,"replication_state":"streaming","standby_lag":{"source":"stream","bytes":5000,"seconds":3})"));
+  auto report = promote("dc2");
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_FALSE(report->other_reachable);
+  EXPECT_EQ(report->loss_bound_bytes, 5000);
+  EXPECT_NE(report->summary.find("at most 5000 bytes (3 s) of dc1's last writes may be lost"), std::string::npos)
+      << report->summary;
+  auto s2 = site(*dc2_);
+  ASSERT_TRUE(s2);
+  EXPECT_EQ(s2->role, "primary");
+  EXPECT_EQ(s2->epoch, 1);
+  EXPECT_EQ(s2->history.at(0).kind, "promote");
+  EXPECT_EQ(get(*dc2_, "config").find("standby_cluster"), std::string::npos);
+  EXPECT_EQ(get(*dc1_, "site"), "") << "dc1 could not be reached";
+  auto again = promote("dc2");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().message, "dc2 is already the primary DC: nothing to promote");
+}
+
+TEST_F(SiteOperationsTest, PromoteRefusesWhileTheOtherDcsPrimaryRunsUnlessTold) {
+  auto refused = promote("dc2");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("use `dcctl site switchover --to dc2`"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(get(*dc1_, "site"), "");
+  EXPECT_EQ(get(*dc2_, "site"), "");
+  auto forced = promote("dc2", true);
+  ASSERT_TRUE(forced.ok()) << forced.error().message;
+  EXPECT_TRUE(forced->other_reachable);
+  EXPECT_EQ(site(*dc1_)->role, "fenced") << "the other DC is fenced where it can be reached";
+  EXPECT_EQ(site(*dc1_)->epoch, 1);
+  EXPECT_EQ(site(*dc2_)->role, "primary");
 }
 
 }  // namespace
