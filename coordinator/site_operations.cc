@@ -142,6 +142,11 @@ struct SiteOperations::Impl {
         state.role = siteRoleOf(h);
       }
       change(state);
+      // The agents check their epoch against the other DC's key.
+      const Site* other = sites.other(h.name());
+      if (other && !other->etcd.hosts.empty()) {
+        state.peer = dcs::PeerSite{other->name, other->etcd.hosts, other->namespace_, other->scope};
+      }
       auto swapped = dcs::compareAndSet(*h.dcs, h.paths.site(), dcs::toJson(state), revision);
       if (!swapped.ok()) return makeError(swapped.error().code, h.name() + ": cannot write its site key: " + swapped.error().message);
       if (*swapped) return okStatus();

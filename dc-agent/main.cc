@@ -18,6 +18,7 @@
 #include "common/pg/postgres.h"
 #include "common/util/log.h"
 #include "dc-agent/ha/agent.h"
+#include "dc-agent/ha/peer_site.h"
 #include "dc-agent/ha/real_postgres.h"
 #include "dc-agent/rest/http_server.h"
 #include "dc-agent/rest/rest_api.h"
@@ -97,6 +98,8 @@ int runAgent(const config::Config& config) {
   ha.attachStatusBoard(&board);
   ha.runLongActionsOnWorker(wake);
   ha.attachOperations(&operations);
+  auto peer_sites = agent::makeEtcdPeerSiteReader(config.etcd);
+  ha.attachPeerSiteReader(peer_sites.get());
   auto api = rest::RestApi::create(config, **client, board, operations, RealClock::instance());
   if (!api.ok()) {
     spdlog::critical("{}", api.error().message);

@@ -147,6 +147,23 @@ Result<SiteState> parseSiteState(std::string_view text_in) {
   const json::object* operation = nullptr;
   PGT_ASSIGN(operation, object(o, "operation"));
   if (operation) PGT_ASSIGN(s.operation, prefixed(operationFrom(*operation), "operation"));
+  const json::object* peer = nullptr;
+  PGT_ASSIGN(peer, object(o, "peer"));
+  if (peer) {
+    PeerSite p;
+    PGT_ASSIGN(p.site, text(*peer, "site"));
+    PGT_ASSIGN(p.namespace_, text(*peer, "namespace"));
+    PGT_ASSIGN(p.scope, text(*peer, "scope", true));
+    if (auto it = peer->find("etcd"); it != peer->end()) {
+      if (!it->value().is_array()) return makeError(ErrorCode::kParse, "'peer.etcd' must be a list of host:port");
+      for (const auto& host : it->value().as_array()) {
+        if (!host.is_string()) return makeError(ErrorCode::kParse, "'peer.etcd' must be a list of host:port");
+        p.etcd_hosts.emplace_back(host.as_string());
+      }
+    }
+    if (p.etcd_hosts.empty()) return makeError(ErrorCode::kParse, "'peer.etcd' names no host");
+    s.peer = std::move(p);
+  }
   if (auto it = o.find("history"); it != o.end() && !it->value().is_null()) {
     if (!it->value().is_array()) return makeError(ErrorCode::kParse, "'history' must be a list");
     for (const auto& v : it->value().as_array()) {
@@ -170,6 +187,12 @@ std::string toJson(const SiteState& s) {
     if (!ec && standby.is_object()) o["standby_cluster"] = std::move(standby);
   }
   if (s.operation) o["operation"] = operationObject(*s.operation);
+  if (s.peer) {
+    json::array hosts;
+    for (const auto& h : s.peer->etcd_hosts) hosts.push_back(json::value(h));
+    o["peer"] = json::object{{"site", s.peer->site}, {"etcd", std::move(hosts)}, {"namespace", s.peer->namespace_},
+                             {"scope", s.peer->scope}};
+  }
   if (!s.history.empty()) {
     json::array history;
     for (const auto& op : s.history) history.push_back(operationObject(op));

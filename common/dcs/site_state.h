@@ -8,7 +8,8 @@
 //    "token": {...} | absent,          the demotion token of the last clean demotion
 //    "standby_cluster": {...} | absent, the standby_cluster block this DC used when it was last a standby
 //    "operation": {...} | absent,      the journal of a site operation in progress
-//    "history": [...]}                 finished operations, newest last (bounded)
+//    "history": [...],                 finished operations, newest last (bounded)
+//    "peer": {"site", "etcd": [...], "namespace", "scope"}}   the other DC's site key
 //
 // "fenced" means the DC must accept no writes: its agents answer /primary
 // with 503, stop a running primary cleanly (recording the demotion token in
@@ -68,6 +69,17 @@ struct SiteOperation {
   bool done(std::string_view name) const;
 };
 
+// Where the other DC's site key lives, so that agents can check their
+// epoch against it (the coordinator writes it).
+struct PeerSite {
+  std::string site;
+  std::vector<std::string> etcd_hosts;  // host:port
+  std::string namespace_ = "/service/";
+  std::string scope;
+
+  bool operator==(const PeerSite&) const = default;
+};
+
 struct SiteState {
   std::string role;  // "primary" | "fenced" | "standby"
   std::int64_t epoch = 0;
@@ -75,6 +87,7 @@ struct SiteState {
   std::string standby_cluster_json;  // a JSON object, "" when none was saved
   std::optional<SiteOperation> operation;
   std::vector<SiteOperation> history;
+  std::optional<PeerSite> peer;
   Revision mod_revision = 0;  // from the DCS, for compare-and-set
 
   bool operator==(const SiteState&) const = default;

@@ -185,7 +185,7 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->pause = settings_.pause;
   s->standby_cluster = dynamic_.standby_cluster.has_value();
   if (snapshot.site) {
-    s->site_role = snapshot.site->role;
+    s->site_role = peer_supersedes_ ? "fenced" : snapshot.site->role;
     s->site_epoch = snapshot.site->epoch;
   }
   s->cluster_unlocked = snapshot.isUnlocked();
@@ -254,6 +254,9 @@ Decision Agent::runCycle() {
   local.primary_down_since = primary_down_since_;
   local.needs_rewind = pg.needs_rewind;
   local.upstream = probeUpstreamIfStuck(snapshot, pg, now_mono);
+  if (local.dcs_ok) local.peer_site = checkPeerSite(snapshot);
+  local.site_confirmed = !peer_reader_ || !snapshot.site || !snapshot.site->peer ||
+                         confirmed_epoch_ == snapshot.site->epoch;
   // The lock is free: ask the peers themselves before anyone races.
   // In parallel, so unreachable members cost one connect timeout, not one each.
   if (local.dcs_ok && !snapshot.leader && pg.running && !settings_.pause) {
@@ -621,6 +624,39 @@ Status Agent::shutdown() {
   if (leads && before.primary) waitForShutdownCheckpoint(*loaded);
   if (leads) PGT_TRY(lock_.release());
   return lock_.revoke();
+}
+
+std::optional<PeerSiteView> Agent::checkPeerSite(const dcs::ClusterSnapshot& snapshot) {
+  peer_supersedes_ = false;
+  if (!peer_reader_ || !snapshot.site || !snapshot.site->peer || !snapshot.site->writable() ||
+      dynamic_.standby_cluster) {
+    return std::nullopt;
+  }
+  // Every member confirms once per epoch, so that a failover inside this DC
+  // still works while the other DC is down; who leads or could asks every loop.
+  const std::int64_t ours = snapshot.site->epoch;
+  const bool could_lead = !snapshot.leader || snapshot.leader->name == config_.name;
+  if (!could_lead && confirmed_epoch_ == ours) return std::nullopt;
+  auto read = peer_reader_->read(*snapshot.site->peer);
+  PeerSiteView view;
+  if (!read.ok()) {
+    if (!peer_unreachable_logged_) {
+      spdlog::warn("cannot read the other DC's site key ({}): {}", snapshot.site->peer->site, read.error().toString());
+      peer_unreachable_logged_ = true;
+    }
+    return view;
+  }
+  peer_unreachable_logged_ = false;
+  view.reachable = true;
+  if (*read) {
+    view.role = (*read)->role;
+    view.epoch = (*read)->epoch;
+  }
+  // Both primary at one epoch cannot be told apart: confirm neither.
+  const bool theirs_wins = view.role == "primary" && view.epoch >= ours;
+  if (!theirs_wins) confirmed_epoch_ = ours;
+  peer_supersedes_ = view.role == "primary" && view.epoch > ours;
+  return view;
 }
 
 void Agent::waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster) {

@@ -14,6 +14,7 @@
 #include "common/util/clock.h"
 #include "dc-agent/ha/agent_status.h"
 #include "dc-agent/ha/executor.h"
+#include "dc-agent/ha/peer_site.h"
 #include "dc-agent/ha/operations.h"
 #include "standby/standby_lag.h"
 
@@ -50,6 +51,10 @@ class Agent {
     long_actions_on_worker_ = true;
     wake_ = std::move(wake);
   }
+  // A coordinated DC's agents check their site epoch against the other DC
+  // (peer_site.h). Without a reader they trust their own site key alone.
+  void attachPeerSiteReader(PeerSiteReader* reader) { peer_reader_ = reader; }
+
   // A long action is running: PostgreSQL belongs to the worker.
   bool busy() const { return long_action_.has_value(); }
 
@@ -72,6 +77,8 @@ class Agent {
   void runScheduledRestart();
   OperationOutcome runOperation(const OperationRequest& request, const PgObservation& pg, bool leads);
   void waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster);
+  // The other DC's site key, when ours names it and we lead or could.
+  std::optional<PeerSiteView> checkPeerSite(const dcs::ClusterSnapshot& snapshot);
   std::optional<PeerState> probeUpstreamIfStuck(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg, MonoTime now);
 
   const config::Config& config_;
@@ -113,6 +120,10 @@ class Agent {
   std::optional<standby::StandbyLag> standby_lag_;  // on the standby leader only
   std::map<std::string, std::uint64_t> decision_counts_;
   WallTime dcs_last_seen_{};
+  PeerSiteReader* peer_reader_ = nullptr;
+  std::optional<std::int64_t> confirmed_epoch_;  // our site epoch the other DC last agreed with
+  bool peer_supersedes_ = false;                 // the other DC is primary at a newer epoch
+  bool peer_unreachable_logged_ = false;
 };
 
 }  // namespace pgtandem::agent

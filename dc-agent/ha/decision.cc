@@ -73,10 +73,24 @@ bool pastTheFork(const LocalObservation& local) {
   return *local.wal_position > *local.upstream->fork_lsn;
 }
 
-// The site key says this DC must take no writes (a coordinator fenced it),
-// and it is not (yet) a standby cluster, whose own rules keep it read-only.
+// The other DC was promoted past our epoch (a disaster promotion while we
+// were away): we are the stale side.
+bool siteSuperseded(const Context& c) {
+  const auto& peer = c.local.peer_site;
+  return c.cluster.site && peer && peer->reachable && peer->role == "primary" && peer->epoch > c.cluster.site->epoch;
+}
+
+// The site key says this DC must take no writes (a coordinator fenced it,
+// or the other DC superseded it), and it is not (yet) a standby cluster,
+// whose own rules keep it read-only.
 bool siteFenced(const Context& c) {
-  return c.cluster.site && !c.cluster.site->writable() && !c.settings.standby_cluster;
+  return c.cluster.site && !c.settings.standby_cluster && (!c.cluster.site->writable() || siteSuperseded(c));
+}
+
+// A writable DC whose member never saw the other DC agree with its epoch:
+// a running primary goes on, but nobody becomes one.
+bool siteUnconfirmed(const Context& c) {
+  return c.cluster.site && c.cluster.site->writable() && !c.settings.standby_cluster && !c.local.site_confirmed;
 }
 
 std::string upstreamFor(const Context& c) { return upstreamOf(c.cluster, c.settings.name, c.settings.replicatefrom); }
@@ -175,10 +189,24 @@ const std::vector<RuleRow>& rules() {
                      "system ID " + c.local.system_id + " differs from the cluster's " + *c.cluster.initialize +
                          ": not starting (reinitialize this member)");
        }},
-      {{"site.fenced", "the DC is fenced (site key): a primary stops cleanly and records the demotion token, the leader keeps its lock, nobody promotes"},
+      {{"site.fenced", "the DC is fenced (site key), or the other DC is primary at a newer epoch: a primary stops cleanly and records the demotion token, the leader keeps its lock, nobody promotes; a member that never saw the other DC confirm our epoch does not become primary either"},
        [](const Context& c) -> std::optional<Decision> {
-         if (!siteFenced(c)) return std::nullopt;
-         const std::string epoch = " (site epoch " + std::to_string(c.cluster.site->epoch) + ")";
+         const bool fenced = siteFenced(c);
+         if (!fenced && !(siteUnconfirmed(c) && !c.local.pg_primary)) return std::nullopt;
+         const std::string epoch =
+             " (site epoch " + std::to_string(c.cluster.site->epoch) +
+             (siteSuperseded(c) ? ", the other DC is primary at epoch " + std::to_string(c.local.peer_site->epoch) : "") + ")";
+         if (!fenced) {
+           // Not confirmed: only the promotions are held back.
+           if (c.iAmLeader()) {
+             return make("site.fenced", {{ActionKind::kRenewLock, ""}},
+                         "the other DC has not confirmed our site epoch" + epoch + ": not starting a primary");
+           }
+           if (!c.cluster.leader && c.local.pg_running) {
+             return make("site.fenced", {}, "the other DC has not confirmed our site epoch" + epoch + ": not taking the lock");
+           }
+           return std::nullopt;
+         }
          if (c.local.pg_primary) {
            if (!c.iAmLeader()) {
              return make("site.fenced", {{ActionKind::kCleanDemote, ""}}, "the DC is fenced" + epoch + ": stopping this primary");

@@ -46,6 +46,13 @@ struct PeerState {
   std::optional<Lsn> fork_lsn;
 };
 
+// The other DC's site key, read when ours names it (site_state.h: peer).
+struct PeerSiteView {
+  bool reachable = false;
+  std::string role;
+  std::int64_t epoch = 0;
+};
+
 // What the agent observed locally, just before deciding.
 struct LocalObservation {
   bool dcs_ok = true;              // the snapshot is fresh (this cycle's read succeeded)
@@ -67,6 +74,12 @@ struct LocalObservation {
   // Fresh peer states (filled only when the lock is free); members absent
   // here are judged by their member keys.
   std::map<std::string, PeerState> peers;
+  // The other DC's site key, asked this loop by a member that leads or could
+  // (absent: not asked, or our site key names no peer).
+  std::optional<PeerSiteView> peer_site;
+  // This member has seen the other DC agree with our site epoch (or there
+  // is no other DC to ask). Until then it does not become primary.
+  bool site_confirmed = true;
 };
 
 // The target of actions that stream from the other data center's primary

@@ -50,6 +50,8 @@ class SiteOperationsTest : public ::testing::Test {
     sites_.sites[0].scope = "pg";
     sites_.sites[1].name = "dc2";
     sites_.sites[1].scope = "pgdr";
+    sites_.sites[0].etcd.hosts = {"10.0.1.1:2379"};
+    sites_.sites[1].etcd.hosts = {"10.0.2.1:2379"};
     put(*dc1_, "initialize", "7000");
     put(*dc1_, "config", R"({"ttl":30,"slots":{"dr":{"type":"physical"}}})");
     put(*dc1_, "leader", "pg1");
@@ -146,6 +148,9 @@ TEST_F(SiteOperationsTest, SwitchoverRunsEveryStepAndLeavesTheJournalInTheHistor
   ASSERT_TRUE(s2->token);
   EXPECT_EQ(s2->token->redo_lsn, 1000);
   EXPECT_EQ(s2->token->from_site, "dc1");
+  ASSERT_TRUE(s1->peer);
+  EXPECT_EQ(s1->peer->scope, "pgdr") << "each DC's key names the other's, for the agents' epoch check";
+  EXPECT_EQ(s1->peer->etcd_hosts, std::vector<std::string>{"10.0.2.1:2379"});
   EXPECT_FALSE(s1->operation);
   ASSERT_EQ(s1->history.size(), 1u);
   EXPECT_EQ(s1->history[0], s2->history[0]);

@@ -34,6 +34,7 @@ TEST(SiteState, RoundTripsAndRefusesGarbage) {
   op.finished_at = "2026-11-22T10:00:03Z";
   op.result = "done";
   s.history = {op};
+  s.peer = PeerSite{"dc2", {"10.0.2.1:2379", "10.0.2.2:2379"}, "/service/", "pgdr"};
   auto back = parseSiteState(toJson(s));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(*back, s);
@@ -44,7 +45,8 @@ TEST(SiteState, RoundTripsAndRefusesGarbage) {
        {"{not json", "[]", R"({"epoch":1})", R"({"role":"leader"})", R"({"role":"primary","epoch":"x"})",
         R"({"role":"primary","token":5})", R"({"role":"primary","token":{"system_identifier":"1","timeline":0}})",
         R"({"role":"primary","operation":{"steps":[{}],"kind":"x"}})", R"({"role":"primary","history":{}})",
-        R"({"role":"primary","standby_cluster":[1]})"}) {
+        R"({"role":"primary","standby_cluster":[1]})", R"({"role":"primary","peer":{"scope":"x","etcd":[]}})",
+        R"({"role":"primary","peer":{"scope":"x","etcd":"h:1"}})"}) {
     EXPECT_FALSE(parseSiteState(garbage).ok()) << garbage;
   }
 }

@@ -257,6 +257,22 @@ std::vector<Row> rows() {
                "follower.steady", {}});
   r.push_back({"a fenced DC that is already a standby cluster follows the standby rules", fenced("standby").leader("n2").s,
                replica(10, kRemotePrimary), standby, "leader.renew", {{K::kRenewLock, ""}}});
+  // The other DC's site key (peer): superseded, or not yet confirmed.
+  auto withPeer = [](LocalObservation l, std::string role, std::int64_t epoch, bool confirmed = true) {
+    l.peer_site = PeerSiteView{true, std::move(role), epoch};
+    l.site_confirmed = confirmed;
+    return l;
+  };
+  r.push_back({"the other DC is primary at a newer epoch: our primary stops", fenced("primary").leader("n2").s,
+               withPeer(primary(10), "primary", 5), me, "site.fenced", {{K::kRenewLock, ""}, {K::kCleanDemote, ""}}});
+  r.push_back({"the other DC is primary at an older epoch: nothing changes", fenced("primary").leader("n2").s,
+               withPeer(primary(10), "primary", 3), me, "leader.renew", {{K::kRenewLock, ""}}});
+  r.push_back({"unconfirmed epoch: a running primary goes on", fenced("primary").leader("n2").s,
+               withPeer(primary(10), "", 0, false), me, "leader.renew", {{K::kRenewLock, ""}}});
+  r.push_back({"unconfirmed epoch: the leader does not start a primary", fenced("primary").leader("n2").s,
+               withPeer(stopped, "", 0, false), me, "site.fenced", {{K::kRenewLock, ""}}});
+  r.push_back({"unconfirmed epoch: nobody takes the free lock", fenced("primary").add(member("n1", "replica", 10)).s,
+               withPeer(replica(20, ""), "", 0, false), me, "site.fenced", {}});
   r.push_back({"site role primary changes nothing", fenced("primary").leader("n2").s, primary(10), me, "leader.renew",
                {{K::kRenewLock, ""}}});
   r.push_back({"standby leader without data clones the remote", Snap().leader("n2").s, empty(), standby,

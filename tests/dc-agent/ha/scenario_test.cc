@@ -6,6 +6,8 @@
 #include <atomic>
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include <map>
 
 #include "common/dcs/memory_dcs.h"
@@ -241,6 +243,21 @@ config::Config nodeConfig(const std::string& name) {
   return c;
 }
 
+// The other DC's site key, as the test sets it (nullopt: unreachable).
+class FakePeerSites final : public PeerSiteReader {
+ public:
+  std::optional<dcs::SiteState> state;
+  Result<std::optional<dcs::SiteState>> read(const dcs::PeerSite&) override {
+    if (!state) return makeError(ErrorCode::kUnavailable, "the other DC does not answer");
+    return std::optional<dcs::SiteState>(state);
+  }
+  void set(const std::string& role, std::int64_t epoch) {
+    state = dcs::SiteState{};
+    state->role = role;
+    state->epoch = epoch;
+  }
+};
+
 class Scenario : public ::testing::Test {
  protected:
   struct Node {
@@ -266,6 +283,7 @@ class Scenario : public ::testing::Test {
       node->postgres = std::make_unique<FakePostgres>(world_, node->name);
       node->callbacks = std::make_unique<RecordingCallbacks>();
       node->agent = std::make_unique<Agent>(node->config, *node->client, *node->postgres, *node->callbacks, clock_);
+      node->agent->attachPeerSiteReader(&peer_sites_);
       node->next_cycle = clock_.monotonicNow() + std::chrono::milliseconds(300 * i);  // agents are not in lockstep
       nodes_.push_back(std::move(node));
     }
@@ -356,6 +374,7 @@ class Scenario : public ::testing::Test {
   int elapsed_ = 0;
   std::atomic<bool> woken_{false};  // an operation was submitted: cycle at once, as the daemon does
   int max_primaries_ = 0;
+  FakePeerSites peer_sites_;
 };
 
 TEST_F(Scenario, ThreeNodesBootstrapOneLeaderTwoReplicas) {
@@ -471,6 +490,42 @@ TEST_F(Scenario, FencedDcStopsItsPrimaryCleanlyAndPromotesNobody) {
   ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":3})", 0).ok());
   woken_ = true;
   EXPECT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s)) << "unfenced, the DC elects a primary again";
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+// With a coordinator, a DC checks its epoch against the other DC's site
+// key: members that confirmed it fail over even while the other DC is down;
+// a DC the other one superseded (promoted past its epoch) stops its primary;
+// a member that could never confirm the current epoch promotes nobody.
+TEST_F(Scenario, TheOtherDcsEpochDecidesWhoMayBePrimary) {
+  const std::string site = R"({"role":"primary","epoch":EPOCH,"peer":{"site":"dc2","etcd":["10.0.2.1:2379"],"scope":"dr"}})";
+  auto setEpoch = [&](int epoch) {
+    ASSERT_TRUE(observer_->put("/service/batman/site", std::regex_replace(site, std::regex("EPOCH"), std::to_string(epoch)), 0).ok());
+    woken_ = true;
+  };
+  peer_sites_.set("standby", 1);
+  addNodes(3);
+  setEpoch(1);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  run(15s);  // every member confirms epoch 1
+  peer_sites_.state.reset();  // the other DC goes down
+  const std::string first = *leaderKey();
+  kill(first);
+  ASSERT_TRUE(runUntil([&] { return primaries().size() == 1 && leaderKey() && *leaderKey() != first; }, 60s))
+      << "a confirmed DC fails over while the other DC is down";
+  // The other DC was promoted past us while we could not see it.
+  peer_sites_.set("primary", 2);
+  ASSERT_TRUE(runUntil([&] { return primaries().empty(); }, 15s)) << "a superseded DC keeps writing";
+  run(30s);
+  EXPECT_TRUE(primaries().empty());
+  // Our epoch moves on (say, an operator's promote of this DC), and the other
+  // DC cannot be asked: the stopped leader does not start as a primary.
+  peer_sites_.state.reset();
+  setEpoch(3);
+  run(30s);
+  EXPECT_TRUE(primaries().empty()) << "an unconfirmed epoch must not start a primary";
+  peer_sites_.set("fenced", 3);
+  EXPECT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s)) << "confirmed, the DC takes writes again";
   EXPECT_EQ(max_primaries_, 1);
 }
 
