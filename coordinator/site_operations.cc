@@ -499,6 +499,7 @@ struct SiteOperations::Impl {
   }
 
   Result<PromoteReport> runPromote(const std::string& site_name, bool force);
+  Result<RejoinReport> runRejoin(const std::string& site_name);
 
   Result<SwitchoverReport> run(const std::string& to_site) {
     const Site* target = nullptr;
@@ -624,6 +625,89 @@ Result<PromoteReport> SiteOperations::Impl::runPromote(const std::string& site_n
   return report;
 }
 
+Result<RejoinReport> SiteOperations::Impl::runRejoin(const std::string& site_name) {
+  const Site* target = nullptr;
+  PGT_ASSIGN(target, findSite(site_name));
+  // `to` rejoins; `from` is the primary DC it will follow.
+  PGT_TRY(open(to, *target));
+  PGT_TRY(open(from, *sites.other(site_name)));
+  bool resumed = false;
+  PGT_ASSIGN(resumed, adoptJournal("rejoin", {}));
+  if (!resumed) {
+    if (hasStandbyCluster(from.snapshot) || (from.snapshot.site && !from.snapshot.site->writable())) {
+      return makeError(ErrorCode::kInvalidArgument, from.name() + " is not the primary DC: " + to.name() + " has nothing to rejoin");
+    }
+    const dcs::MemberInfo* primary = from.leader();
+    if (!primary || !isPrimaryRole(primary->role) || primary->state != "running") {
+      return makeError(ErrorCode::kUnavailable, from.name() + " has no running primary to follow");
+    }
+    if (hasStandbyCluster(to.snapshot)) {
+      return makeError(ErrorCode::kInvalidArgument, to.name() + " is already a standby cluster: nothing to rejoin");
+    }
+    const std::int64_t ours = to.snapshot.site ? to.snapshot.site->epoch : 0;
+    const std::int64_t theirs = from.snapshot.site ? from.snapshot.site->epoch : 0;
+    if ((!to.snapshot.site || to.snapshot.site->writable()) && ours >= theirs) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       to.name() + " was not superseded (epoch " + std::to_string(ours) + ", " + from.name() + "'s " +
+                           std::to_string(theirs) + "): use `dcctl site switchover` to move the primary role");
+    }
+    epoch = theirs;  // the rejoining DC takes the primary DC's epoch
+    PGT_TRY(journal("precheck", from.name() + "'s primary " + primary->name + " runs at epoch " + std::to_string(theirs)));
+  }
+  if (!op.done("fence")) {
+    PGT_TRY(updateSite(to, [&](dcs::SiteState& st) {
+      st.role = "fenced";
+      st.epoch = epoch;
+    }));
+    PGT_TRY(journal("fence", to.name() + " fenced at epoch " + std::to_string(epoch)));
+  }
+  RejoinReport report;
+  report.site = to.name();
+  report.primary_site = from.name();
+  if (!op.done("follow")) {
+    PGT_TRY(reload(from));
+    PGT_TRY(reload(to));
+    auto block = standbyBlockFor(to, from);
+    if (!block.ok()) return block.error();
+    PGT_TRY(patchConfig(to, R"({"standby_cluster":)" + *block + "}"));
+    PGT_TRY(updateSite(to, [&](dcs::SiteState& st) {
+      st.role = "standby";
+      st.epoch = epoch;
+    }));
+    // Every member of the rejoining DC streams the primary DC's timeline:
+    // rewound where it had diverged, re-cloned where rewind failed.
+    auto caught_up = waitFor<bool>(limits.rejoin, "every member of " + to.name() + " streaming from " + from.name(),
+                                   [&]() -> Result<std::optional<bool>> {
+                                     PGT_TRY(reload(from));
+                                     PGT_TRY(reload(to));
+                                     const dcs::MemberInfo* primary = from.leader();
+                                     if (!primary || !primary->timeline || to.snapshot.members.empty()) {
+                                       return std::optional<bool>();
+                                     }
+                                     for (const auto& m : to.snapshot.members) {
+                                       if (m.state != "running" || m.timeline != primary->timeline ||
+                                           m.replication_state != "streaming") {
+                                         return std::optional<bool>();
+                                       }
+                                     }
+                                     return std::optional<bool>(true);
+                                   });
+    if (!caught_up.ok()) return caught_up.error();
+    std::string detail;
+    for (const auto& m : to.snapshot.members) {
+      const bool repaired = !m.repaired.empty() && m.repaired_at >= op.started_at;
+      const std::string how = repaired ? (m.repaired == "rewind" ? "rewound" : "re-cloned") : "followed (no rewind needed)";
+      report.members.emplace_back(m.name, how);
+      detail += (detail.empty() ? "" : ", ") + m.name + " " + how;
+    }
+    PGT_TRY(journal("follow", to.name() + " is a standby cluster of " + from.name() + ": " + detail));
+  }
+  PGT_TRY(finish("done"));
+  report.summary = to.name() + " is a standby cluster of " + from.name() + " again";
+  for (const auto& [name, how] : report.members) report.summary += "\n  " + name + ": " + how;
+  return report;
+}
+
 SiteOperations::SiteOperations(const SitesConfig& sites, DcsFactory connect, SitePeers& peers, const Clock& clock,
                                OperationLimits limits, Progress progress, Sleep sleep)
     : impl_(std::make_unique<Impl>(sites, std::move(connect), peers, clock, limits, std::move(progress), std::move(sleep))) {}
@@ -633,5 +717,7 @@ SiteOperations::~SiteOperations() = default;
 Result<SwitchoverReport> SiteOperations::switchover(const std::string& to_site) { return impl_->run(to_site); }
 
 Result<PromoteReport> SiteOperations::promote(const std::string& site, bool force) { return impl_->runPromote(site, force); }
+
+Result<RejoinReport> SiteOperations::rejoin(const std::string& site) { return impl_->runRejoin(site); }
 
 }  // namespace pgtandem::coordinator

@@ -26,6 +26,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/util/clock.h"
 #include "common/util/result.h"
@@ -42,6 +44,7 @@ struct OperationLimits {
   std::chrono::seconds catch_up{60};  // the standby DC replayed to the token
   std::chrono::seconds promote{60};   // the standby DC's leader is writable
   std::chrono::seconds follow{120};   // the old DC streams from the new primary
+  std::chrono::seconds rejoin{1800};  // every member rewound or re-cloned, and streaming
 };
 
 struct SwitchoverReport {
@@ -59,6 +62,13 @@ struct PromoteReport {
   // The data-loss bound: the last lag the promoted DC reported.
   std::optional<std::int64_t> loss_bound_bytes;
   std::int64_t loss_bound_seconds = 0;
+  std::string summary;
+};
+
+struct RejoinReport {
+  std::string site, primary_site;
+  // Per member: "rewound", "re-cloned" or "followed (no rewind needed)".
+  std::vector<std::pair<std::string, std::string>> members;
   std::string summary;
 };
 
@@ -81,6 +91,12 @@ class SiteOperations {
   // the other's (fenced there). Refuses while the other DC has a running
   // primary it can see, unless `force`. Reports the data-loss bound.
   Result<PromoteReport> promote(const std::string& site, bool force);
+
+  // After a disaster promotion: `site` (superseded) becomes a standby
+  // cluster of the other DC. Its agents rewind where they diverged (their
+  // restore_command must reach both archives), re-clone only where rewind
+  // fails; the report says which, per member.
+  Result<RejoinReport> rejoin(const std::string& site);
 
   struct Impl;
 

@@ -49,6 +49,7 @@ struct SiteVerbs {
   const CLI::App* history = nullptr;
   const CLI::App* switchover = nullptr;
   const CLI::App* promote = nullptr;
+  const CLI::App* rejoin = nullptr;
   ctl::SiteOperationRequest request;
 };
 
@@ -76,7 +77,7 @@ int runSiteVerb(std::string sites_file, const std::string& format_text, const Si
   if (verbs.status->parsed()) return ctl::siteStatusCommand(*sites, connect, *format, std::cout, std::cerr);
   if (verbs.history->parsed()) return ctl::siteHistoryCommand(*sites, connect, *format, std::cout, std::cerr);
   ctl::SiteOperationRequest request = verbs.request;
-  request.verb = verbs.switchover->parsed() ? "switchover" : "promote";
+  request.verb = verbs.switchover->parsed() ? "switchover" : verbs.promote->parsed() ? "promote" : "rejoin";
   auto peers = coordinator::makeRealSitePeers();
   return ctl::siteOperationCommand(*sites, connect, *peers, request, std::cin, std::cout, std::cerr);
   return 2;
@@ -224,6 +225,10 @@ int main(int argc, char** argv) {
   site_promote->add_flag("--while-primary-runs", site_verbs.request.while_primary_runs,
                          "promote even though the other DC's primary answers (it is fenced)");
   site_verbs.promote = site_promote;
+  auto* site_rejoin = site->add_subcommand("rejoin", "after a disaster: the superseded DC becomes a standby of the other");
+  site_rejoin->add_option("site", site_verbs.request.site, "the DC to rejoin")->required();
+  site_rejoin->add_flag("--force", site_verbs.request.force, "do not ask for confirmation");
+  site_verbs.rejoin = site_rejoin;
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::err);  // only the answer on stdout, reasons on stderr

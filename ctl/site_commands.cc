@@ -48,9 +48,11 @@ int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinato
                          coordinator::SitePeers& peers, const SiteOperationRequest& request, std::istream& in,
                          std::ostream& out, std::ostream& err) {
   if (!request.force) {
-    const std::string question = request.verb == "switchover"
-                                     ? "Make " + request.site + " the primary DC? Writes stop for a few seconds."
-                                     : "Promote " + request.site + " although the other DC may hold writes it never got?";
+    const std::string question =
+        request.verb == "switchover" ? "Make " + request.site + " the primary DC? Writes stop for a few seconds."
+        : request.verb == "promote"  ? "Promote " + request.site + " although the other DC may hold writes it never got?"
+                                     : "Make " + request.site +
+                                          " a standby cluster of the other DC? What it wrote after that DC's promotion is discarded.";
     out << question << " [y/N]: " << std::flush;
     std::string answer;
     std::getline(in, answer);
@@ -69,8 +71,11 @@ int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinato
   if (request.verb == "switchover") {
     auto report = operations.switchover(request.site);
     summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());
-  } else {
+  } else if (request.verb == "promote") {
     auto report = operations.promote(request.site, request.while_primary_runs);
+    summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());
+  } else {
+    auto report = operations.rejoin(request.site);
     summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());
   }
   if (!summary.ok()) {

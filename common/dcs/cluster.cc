@@ -207,6 +207,11 @@ Result<MemberInfo> parseMember(std::string_view name, std::string_view text) {
       m.standby_lag_seconds = sec->value().as_int64();
     }
   }
+  if (auto it = o.find("repaired"); it != o.end() && it->value().is_object()) {
+    const json::object& r = it->value().as_object();
+    if (auto a = r.find("action"); a != r.end() && a->value().is_string()) m.repaired = std::string(a->value().as_string());
+    if (auto a = r.find("at"); a != r.end() && a->value().is_string()) m.repaired_at = std::string(a->value().as_string());
+  }
   if (auto it = o.find("demotion_token"); it != o.end() && it->value().is_object()) {
     auto token = parseDemotionToken(json::serialize(it->value()));
     if (!token.ok()) return makeError(ErrorCode::kParse, "demotion_token: " + token.error().message);
@@ -240,6 +245,7 @@ std::string toJson(const MemberInfo& m) {
     lag["bytes"] = m.standby_lag_bytes ? json::value(*m.standby_lag_bytes) : json::value(nullptr);
     o["standby_lag"] = std::move(lag);
   }
+  if (!m.repaired.empty()) o["repaired"] = json::object{{"action", m.repaired}, {"at", m.repaired_at}};
   if (m.demotion_token) o["demotion_token"] = json::parse(toJson(*m.demotion_token));
   return json::serialize(o);
 }

@@ -83,6 +83,10 @@ struct MemberInfo {
   // A leader that stopped its primary cleanly because the DC was fenced or
   // turned into a standby cluster: where it stopped ("demotion_token").
   std::optional<DemotionToken> demotion_token;
+  // The last time this member's data was repaired since its agent started:
+  // "rewind" or "clone", and when (ISO 8601) ("repaired": {action, at}).
+  std::string repaired;
+  std::string repaired_at;
   // From the DCS, not the JSON:
   Revision mod_revision = 0;
   LeaseId lease = 0;

@@ -148,6 +148,8 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
     m.standby_lag_seconds = static_cast<std::int64_t>(standby_lag_->seconds);
   }
   if (!pg.primary) m.demotion_token = executor_.demotionToken();
+  m.repaired = repaired_;
+  m.repaired_at = repaired_at_;
   return m;
 }
 
@@ -288,6 +290,7 @@ Decision Agent::runCycle() {
   } else {
     executed = executor_.run(to_run, snapshot, pg);
     last_renewal_failed_ = executed.lock_renewal_failed;
+    noteRepairs(executed);
   }
 
   // Publish what we are now.
@@ -390,8 +393,18 @@ void Agent::startLongAction(const Decision& decision, const dcs::ClusterSnapshot
   long_action_ = std::move(action);
 }
 
+void Agent::noteRepairs(const ExecutionResult& executed) {
+  for (ActionKind kind : executed.done) {
+    if (kind == ActionKind::kRewind || kind == ActionKind::kClone) {
+      repaired_ = kind == ActionKind::kRewind ? "rewind" : "clone";
+      repaired_at_ = formatIsoTime(clock_.wallNow());
+    }
+  }
+}
+
 void Agent::finishLongAction() {
   const ExecutionResult executed = long_action_->result.get();
+  noteRepairs(executed);
   if (executed.error) {
     spdlog::warn("[{}] {} failed: {}", long_action_->rule, long_action_->state, executed.error->toString());
   } else {

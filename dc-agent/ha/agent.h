@@ -73,6 +73,8 @@ class Agent {
   Decision busyCycle();
   void startLongAction(const Decision& decision, const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
   void finishLongAction();
+  // Remembers a rewind or clone, for the member key ("repaired").
+  void noteRepairs(const ExecutionResult& executed);
   void runOperations();
   void runScheduledRestart();
   OperationOutcome runOperation(const OperationRequest& request, const PgObservation& pg, bool leads);
@@ -124,6 +126,7 @@ class Agent {
   std::optional<std::int64_t> confirmed_epoch_;  // our site epoch the other DC last agreed with
   bool peer_supersedes_ = false;                 // the other DC is primary at a newer epoch
   bool peer_unreachable_logged_ = false;
+  std::string repaired_, repaired_at_;
 };
 
 }  // namespace pgtandem::agent

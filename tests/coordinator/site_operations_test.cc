@@ -105,6 +105,11 @@ class SiteOperationsTest : public ::testing::Test {
     if (get(*dc1_, "config").find("standby_cluster") != std::string::npos &&
         get(*dc1_, "members/pg1").find("standby_leader") == std::string::npos) {
       put(*dc1_, "members/pg1", member("standby_leader", 5432, R"("timeline":2,"replication_state":"streaming")"));
+      // pg2 had diverged: its agent rewound it.
+      put(*dc1_, "members/pg2",
+          member("replica", 5433,
+                 R"("timeline":2,"replication_state":"streaming","repaired":{"action":"rewind","at":")" +
+                     formatIsoTime(clock_.wallNow()) + R"("})"));
     }
   }
 
@@ -118,6 +123,7 @@ class SiteOperationsTest : public ::testing::Test {
     return SiteOperations(sites_, connect, peers_, clock_, limits, {}, [&](std::chrono::milliseconds) { worldStep(); });
   }
   Result<SwitchoverReport> switchover(const std::string& to) { return operations().switchover(to); }
+  Result<RejoinReport> rejoin(const std::string& site) { return operations().rejoin(site); }
   Result<PromoteReport> promote(const std::string& site, bool while_primary_runs = false) {
     return operations().promote(site, while_primary_runs);
   }
@@ -289,6 +295,28 @@ TEST_F(SiteOperationsTest, PromoteInADisasterRaisesTheEpochAndReportsTheLossBoun
   auto again = promote("dc2");
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().message, "dc2 is already the primary DC: nothing to promote");
+}
+
+TEST_F(SiteOperationsTest, RejoinAfterADisasterSaysWhatEachMemberDid) {
+  auto early = rejoin("dc1");
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(early.error().message, "dc2 is not the primary DC: dc1 has nothing to rejoin");
+  dc1_down_ = true;
+  ASSERT_TRUE(promote("dc2").ok());
+  dc1_down_ = false;  // DC1 is back, its old primary still thinks it leads
+  auto report = rejoin("dc1");
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ(report->members, (std::vector<std::pair<std::string, std::string>>{
+                                 {"pg1", "followed (no rewind needed)"}, {"pg2", "rewound"}}));
+  auto s1 = site(*dc1_);
+  ASSERT_TRUE(s1);
+  EXPECT_EQ(s1->role, "standby");
+  EXPECT_EQ(s1->epoch, 1) << "the rejoined DC takes the primary DC's epoch";
+  EXPECT_EQ(s1->history.back().kind, "rejoin");
+  EXPECT_NE(get(*dc1_, "config").find(R"("port":6432)"), std::string::npos) << "it follows dc2's leader";
+  auto again = rejoin("dc1");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().message, "dc1 is already a standby cluster: nothing to rejoin");
 }
 
 TEST_F(SiteOperationsTest, PromoteRefusesWhileTheOtherDcsPrimaryRunsUnlessTold) {
