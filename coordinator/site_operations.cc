@@ -142,6 +142,7 @@ struct SiteOperations::Impl {
         state.role = siteRoleOf(h);
       }
       change(state);
+      if (!state.writable()) state.granted_epoch = 0;  // a grant never outlives the primary role
       // The agents check their epoch against the other DC's key.
       const Site* other = sites.other(h.name());
       if (other && !other->etcd.hosts.empty()) {
@@ -500,6 +501,7 @@ struct SiteOperations::Impl {
 
   Result<PromoteReport> runPromote(const std::string& site_name, bool force);
   Result<RejoinReport> runRejoin(const std::string& site_name);
+  Result<std::string> runInit();
 
   Result<SwitchoverReport> run(const std::string& to_site) {
     const Site* target = nullptr;
@@ -597,7 +599,12 @@ Result<PromoteReport> SiteOperations::Impl::runPromote(const std::string& site_n
   }
   if (!op.done("fence")) {
     // The new epoch goes to the promoted DC first: it is the one that counts.
-    PGT_TRY(updateSite(to, [&](dcs::SiteState& st) { st.epoch = epoch; }));
+    // It is granted: the promoted DC's agents cannot ask the other DC.
+    PGT_TRY(updateSite(to, [&](dcs::SiteState& st) {
+      st.role = "primary";  // still a standby cluster until promote removes standby_cluster
+      st.epoch = epoch;
+      st.granted_epoch = epoch;
+    }));
     std::string detail = "epoch " + std::to_string(epoch) + " in " + to.name();
     if (from.reachable()) {
       auto fenced = updateSite(from, [&](dcs::SiteState& st) {
@@ -708,6 +715,33 @@ Result<RejoinReport> SiteOperations::Impl::runRejoin(const std::string& site_nam
   return report;
 }
 
+Result<std::string> SiteOperations::Impl::runInit() {
+  PGT_TRY(open(from, sites.sites[0]));
+  PGT_TRY(open(to, sites.sites[1]));
+  std::string summary;
+  std::int64_t highest = 0;
+  for (const SiteHandle* h : {&from, &to}) {
+    if (h->snapshot.site) highest = std::max(highest, h->snapshot.site->epoch);
+  }
+  int primaries = 0;
+  for (const SiteHandle* h : {&from, &to}) primaries += siteRoleOf(*h) == "primary" ? 1 : 0;
+  if (primaries != 1 && !from.snapshot.site && !to.snapshot.site) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     primaries == 0 ? "neither DC is a primary cluster (both have standby_cluster in /config)"
+                                    : "both DCs are primary clusters (neither has standby_cluster in /config): make one a standby first");
+  }
+  for (SiteHandle* h : {&from, &to}) {
+    const bool existed = h->snapshot.site.has_value();
+    PGT_TRY(updateSite(*h, [&](dcs::SiteState& st) {
+      if (!existed) st.epoch = std::max<std::int64_t>(highest, 1);
+    }));
+    PGT_TRY(reload(*h));
+    summary += (summary.empty() ? "" : "\n") + h->name() + ": " + siteRoleOf(*h) + " at epoch " +
+               std::to_string(h->snapshot.site ? h->snapshot.site->epoch : 0) + (existed ? " (kept)" : " (created)");
+  }
+  return summary;
+}
+
 SiteOperations::SiteOperations(const SitesConfig& sites, DcsFactory connect, SitePeers& peers, const Clock& clock,
                                OperationLimits limits, Progress progress, Sleep sleep)
     : impl_(std::make_unique<Impl>(sites, std::move(connect), peers, clock, limits, std::move(progress), std::move(sleep))) {}
@@ -719,5 +753,7 @@ Result<SwitchoverReport> SiteOperations::switchover(const std::string& to_site) 
 Result<PromoteReport> SiteOperations::promote(const std::string& site, bool force) { return impl_->runPromote(site, force); }
 
 Result<RejoinReport> SiteOperations::rejoin(const std::string& site) { return impl_->runRejoin(site); }
+
+Result<std::string> SiteOperations::init() { return impl_->runInit(); }
 
 }  // namespace pgtandem::coordinator

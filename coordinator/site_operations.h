@@ -81,6 +81,11 @@ class SiteOperations {
                  OperationLimits limits = {}, Progress progress = {}, Sleep sleep = {});
   ~SiteOperations();
 
+  // Writes both DCs' site keys where they are missing (role from /config,
+  // epoch 1) and names each DC's peer in the other's key, so that agents
+  // can check their epoch (peer_site.h) before any disaster. Safe to repeat.
+  Result<std::string> init();
+
   // Moves the primary role to `to_site` (planned; both DCs healthy), or
   // resumes an interrupted switchover to it. Errors say what is wrong and
   // what state the DCs were left in.

@@ -50,6 +50,7 @@ struct SiteVerbs {
   const CLI::App* switchover = nullptr;
   const CLI::App* promote = nullptr;
   const CLI::App* rejoin = nullptr;
+  const CLI::App* init = nullptr;
   ctl::SiteOperationRequest request;
 };
 
@@ -77,7 +78,10 @@ int runSiteVerb(std::string sites_file, const std::string& format_text, const Si
   if (verbs.status->parsed()) return ctl::siteStatusCommand(*sites, connect, *format, std::cout, std::cerr);
   if (verbs.history->parsed()) return ctl::siteHistoryCommand(*sites, connect, *format, std::cout, std::cerr);
   ctl::SiteOperationRequest request = verbs.request;
-  request.verb = verbs.switchover->parsed() ? "switchover" : verbs.promote->parsed() ? "promote" : "rejoin";
+  request.verb = verbs.switchover->parsed() ? "switchover"
+                 : verbs.promote->parsed()  ? "promote"
+                 : verbs.init->parsed()     ? "init"
+                                            : "rejoin";
   auto peers = coordinator::makeRealSitePeers();
   return ctl::siteOperationCommand(*sites, connect, *peers, request, std::cin, std::cout, std::cerr);
   return 2;
@@ -229,6 +233,7 @@ int main(int argc, char** argv) {
   site_rejoin->add_option("site", site_verbs.request.site, "the DC to rejoin")->required();
   site_rejoin->add_flag("--force", site_verbs.request.force, "do not ask for confirmation");
   site_verbs.rejoin = site_rejoin;
+  site_verbs.init = site->add_subcommand("init", "write both DCs' site keys (role, epoch, the other DC's address) if missing");
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::err);  // only the answer on stdout, reasons on stderr

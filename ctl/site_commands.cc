@@ -47,7 +47,7 @@ int siteStatusCommand(const coordinator::SitesConfig& sites, const coordinator::
 int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
                          coordinator::SitePeers& peers, const SiteOperationRequest& request, std::istream& in,
                          std::ostream& out, std::ostream& err) {
-  if (!request.force) {
+  if (!request.force && request.verb != "init") {
     const std::string question =
         request.verb == "switchover" ? "Make " + request.site + " the primary DC? Writes stop for a few seconds."
         : request.verb == "promote"  ? "Promote " + request.site + " although the other DC may hold writes it never got?"
@@ -71,6 +71,8 @@ int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinato
   if (request.verb == "switchover") {
     auto report = operations.switchover(request.site);
     summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());
+  } else if (request.verb == "init") {
+    summary = operations.init();
   } else if (request.verb == "promote") {
     auto report = operations.promote(request.site, request.while_primary_runs);
     summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());

@@ -16,7 +16,7 @@ int siteStatusCommand(const coordinator::SitesConfig& sites, const coordinator::
                       std::ostream& out, std::ostream& err);
 
 struct SiteOperationRequest {
-  std::string verb;  // "switchover" (to `site`), "promote" or "rejoin" (`site`)
+  std::string verb;  // "init", "switchover" (to `site`), "promote" or "rejoin" (`site`)
   std::string site;
   bool force = false;               // do not ask
   bool while_primary_runs = false;  // promote although the other DC's primary answers

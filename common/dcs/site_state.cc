@@ -134,6 +134,7 @@ Result<SiteState> parseSiteState(std::string_view text_in) {
     return makeError(ErrorCode::kParse, "'role' must be primary, fenced or standby");
   }
   PGT_ASSIGN(s.epoch, integer(o, "epoch"));
+  PGT_ASSIGN(s.granted_epoch, integer(o, "granted_epoch"));
   const json::object* token = nullptr;
   PGT_ASSIGN(token, object(o, "token"));
   if (token) {
@@ -180,6 +181,7 @@ std::string toJson(const SiteState& s) {
   json::object o;
   o["role"] = s.role;
   o["epoch"] = s.epoch;
+  if (s.granted_epoch != 0) o["granted_epoch"] = s.granted_epoch;
   if (s.token) o["token"] = tokenObject(*s.token);
   if (!s.standby_cluster_json.empty()) {
     json::error_code ec;

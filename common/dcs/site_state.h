@@ -5,6 +5,7 @@
 //
 //   {"role": "primary" | "fenced" | "standby",
 //    "epoch": 3,                       fencing epoch: raised on every change of role
+//    "granted_epoch": 3 | absent,      promoted at this epoch by the coordinator (no confirmation needed)
 //    "token": {...} | absent,          the demotion token of the last clean demotion
 //    "standby_cluster": {...} | absent, the standby_cluster block this DC used when it was last a standby
 //    "operation": {...} | absent,      the journal of a site operation in progress
@@ -83,6 +84,10 @@ struct PeerSite {
 struct SiteState {
   std::string role;  // "primary" | "fenced" | "standby"
   std::int64_t epoch = 0;
+  // The coordinator promoted this DC at this epoch while the other DC was
+  // unreachable (site promote): its agents take the epoch without the other
+  // DC's confirmation. Cleared whenever the DC stops being primary.
+  std::int64_t granted_epoch = 0;
   std::optional<DemotionToken> token;
   std::string standby_cluster_json;  // a JSON object, "" when none was saved
   std::optional<SiteOperation> operation;

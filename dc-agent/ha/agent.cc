@@ -258,7 +258,8 @@ Decision Agent::runCycle() {
   local.upstream = probeUpstreamIfStuck(snapshot, pg, now_mono);
   if (local.dcs_ok) local.peer_site = checkPeerSite(snapshot);
   local.site_confirmed = !peer_reader_ || !snapshot.site || !snapshot.site->peer ||
-                         confirmed_epoch_ == snapshot.site->epoch;
+                         confirmed_epoch_ == snapshot.site->epoch ||
+                         snapshot.site->granted_epoch == snapshot.site->epoch;
   // The lock is free: ask the peers themselves before anyone races.
   // In parallel, so unreachable members cost one connect timeout, not one each.
   if (local.dcs_ok && !snapshot.leader && pg.running && !settings_.pause) {

@@ -289,12 +289,32 @@ TEST_F(SiteOperationsTest, PromoteInADisasterRaisesTheEpochAndReportsTheLossBoun
   ASSERT_TRUE(s2);
   EXPECT_EQ(s2->role, "primary");
   EXPECT_EQ(s2->epoch, 1);
+  EXPECT_EQ(s2->granted_epoch, 1) << "its agents cannot ask dc1 to confirm the new epoch";
   EXPECT_EQ(s2->history.at(0).kind, "promote");
   EXPECT_EQ(get(*dc2_, "config").find("standby_cluster"), std::string::npos);
   EXPECT_EQ(get(*dc1_, "site"), "") << "dc1 could not be reached";
   auto again = promote("dc2");
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().message, "dc2 is already the primary DC: nothing to promote");
+}
+
+TEST_F(SiteOperationsTest, InitWritesBothSiteKeysOnceWithTheirPeers) {
+  auto first = operations().init();
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(*first, "dc1: primary at epoch 1 (created)\ndc2: standby at epoch 1 (created)");
+  ASSERT_TRUE(site(*dc1_) && site(*dc1_)->peer);
+  EXPECT_EQ(site(*dc1_)->peer->site, "dc2");
+  EXPECT_EQ(site(*dc2_)->peer->site, "dc1");
+  auto again = operations().init();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, "dc1: primary at epoch 1 (kept)\ndc2: standby at epoch 1 (kept)");
+  put(*dc1_, "site", "");
+  ASSERT_TRUE(dc1_->erasePrefix("/service/pg/site").ok());
+  ASSERT_TRUE(dc2_->erasePrefix("/service/pgdr/site").ok());
+  put(*dc2_, "config", R"({"ttl":30})");
+  auto both = operations().init();
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.error().message.find("both DCs are primary clusters"), std::string::npos);
 }
 
 TEST_F(SiteOperationsTest, RejoinAfterADisasterSaysWhatEachMemberDid) {

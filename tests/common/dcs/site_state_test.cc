@@ -22,6 +22,7 @@ TEST(SiteState, RoundTripsAndRefusesGarbage) {
   SiteState s;
   s.role = "fenced";
   s.epoch = 7;
+  s.granted_epoch = 6;
   s.token = sampleToken();
   s.standby_cluster_json = R"({"host":"10.0.2.1","port":5432})";
   SiteOperation op;
