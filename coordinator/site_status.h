@@ -21,7 +21,7 @@ struct SiteView {
   std::string name;
   bool reachable = false;
   std::string error;  // why the DCS could not be read
-  std::string role;   // "primary" or "standby" (standby_cluster in /config); "" when not initialized
+  std::string role;   // "primary" or "standby" (standby_cluster in /config), "fenced" (site key); "" when not initialized
   std::string leader;
   std::string leader_role;  // primary, standby_leader, replica (no writable primary yet)
   std::optional<int> timeline;

@@ -70,15 +70,11 @@ int runSiteVerb(std::string sites_file, const std::string& format_text, const Si
     std::cerr << "dcctl: " << format.error().message << "\n";
     return 2;
   }
-  const coordinator::DcsFactory connect = [](const coordinator::Site& s) -> Result<std::unique_ptr<dcs::Dcs>> {
-    auto client = dcs::EtcdDcs::create(config::etcdOptions(s.etcd, std::chrono::seconds(3)));
-    if (!client.ok()) return client.error();
-    return std::unique_ptr<dcs::Dcs>(std::move(*client));
-  };
+  const coordinator::DcsFactory connect = coordinator::etcdDcsFactory();
   if (verbs.status->parsed()) return ctl::siteStatusCommand(*sites, connect, *format, std::cout, std::cerr);
   if (verbs.history->parsed()) return ctl::siteHistoryCommand(*sites, connect, *format, std::cout, std::cerr);
   ctl::SiteOperationRequest request = verbs.request;
-  request.verb = verbs.switchover->parsed() ? "switchover"
+  request.operation.verb = verbs.switchover->parsed() ? "switchover"
                  : verbs.promote->parsed()  ? "promote"
                  : verbs.init->parsed()     ? "init"
                                             : "rejoin";
@@ -220,17 +216,17 @@ int main(int argc, char** argv) {
   format_opt(site_history);
   site_verbs.history = site_history;
   auto* site_switchover = site->add_subcommand("switchover", "planned DC switchover: no write lost, the old DC becomes a standby");
-  site_switchover->add_option("--to", site_verbs.request.site, "the standby DC to make primary")->required();
+  site_switchover->add_option("--to", site_verbs.request.operation.site, "the standby DC to make primary")->required();
   site_switchover->add_flag("--force", site_verbs.request.force, "do not ask for confirmation");
   site_verbs.switchover = site_switchover;
   auto* site_promote = site->add_subcommand("promote", "disaster: make the standby DC primary while the other is down");
-  site_promote->add_option("site", site_verbs.request.site, "the standby DC to promote")->required();
+  site_promote->add_option("site", site_verbs.request.operation.site, "the standby DC to promote")->required();
   site_promote->add_flag("--force", site_verbs.request.force, "do not ask for confirmation");
-  site_promote->add_flag("--while-primary-runs", site_verbs.request.while_primary_runs,
+  site_promote->add_flag("--while-primary-runs", site_verbs.request.operation.while_primary_runs,
                          "promote even though the other DC's primary answers (it is fenced)");
   site_verbs.promote = site_promote;
   auto* site_rejoin = site->add_subcommand("rejoin", "after a disaster: the superseded DC becomes a standby of the other");
-  site_rejoin->add_option("site", site_verbs.request.site, "the DC to rejoin")->required();
+  site_rejoin->add_option("site", site_verbs.request.operation.site, "the DC to rejoin")->required();
   site_rejoin->add_flag("--force", site_verbs.request.force, "do not ask for confirmation");
   site_verbs.rejoin = site_rejoin;
   site_verbs.init = site->add_subcommand("init", "write both DCs' site keys (role, epoch, the other DC's address) if missing");

@@ -3,6 +3,7 @@
 #include <istream>
 #include <map>
 
+#include "coordinator/rpc/coordinator_rpc.h"
 #include "coordinator/site_operations.h"
 #include "ctl/table.h"
 
@@ -47,12 +48,13 @@ int siteStatusCommand(const coordinator::SitesConfig& sites, const coordinator::
 int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
                          coordinator::SitePeers& peers, const SiteOperationRequest& request, std::istream& in,
                          std::ostream& out, std::ostream& err) {
-  if (!request.force && request.verb != "init") {
+  const coordinator::OperationRequest& operation = request.operation;
+  if (!request.force && operation.verb != "init") {
     const std::string question =
-        request.verb == "switchover" ? "Make " + request.site + " the primary DC? Writes stop for a few seconds."
-        : request.verb == "promote"  ? "Promote " + request.site + " although the other DC may hold writes it never got?"
-                                     : "Make " + request.site +
-                                          " a standby cluster of the other DC? What it wrote after that DC's promotion is discarded.";
+        operation.verb == "switchover" ? "Make " + operation.site + " the primary DC? Writes stop for a few seconds."
+        : operation.verb == "promote"  ? "Promote " + operation.site + " although the other DC may hold writes it never got?"
+                                       : "Make " + operation.site +
+                                            " a standby cluster of the other DC? What it wrote after that DC's promotion is discarded.";
     out << question << " [y/N]: " << std::flush;
     std::string answer;
     std::getline(in, answer);
@@ -63,28 +65,27 @@ int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinato
   }
   const RealClock& clock = RealClock::instance();
   const auto started = clock.monotonicNow();
-  coordinator::SiteOperations operations(sites, connect, peers, clock, {}, [&](const std::string& line) {
+  const auto print = [&](const std::string& line) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonicNow() - started).count();
     out << "[" << ms / 1000 << "." << (ms % 1000) / 100 << "s] " << line << "\n" << std::flush;
-  });
-  Result<std::string> summary = std::string();
-  if (request.verb == "switchover") {
-    auto report = operations.switchover(request.site);
-    summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());
-  } else if (request.verb == "init") {
-    summary = operations.init();
-  } else if (request.verb == "promote") {
-    auto report = operations.promote(request.site, request.while_primary_runs);
-    summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());
-  } else {
-    auto report = operations.rejoin(request.site);
-    summary = report.ok() ? Result<std::string>(report->summary) : Result<std::string>(report.error());
+  };
+  // One code path, two hosts: the daemon if it answers, else this process.
+  std::optional<Result<std::string>> outcome;
+  if (!sites.listen.empty()) {
+    bool announced = false;
+    outcome = coordinator::runRemote(sites.listen, operation, [&](const std::string& line) {
+      if (!announced) out << "(run by the coordinator at " << sites.listen << ")\n";
+      announced = true;
+      print(line);
+    });
+    if (!outcome) out << "(no coordinator answers at " << sites.listen << ": running in-process)\n";
   }
-  if (!summary.ok()) {
-    err << "dcctl: " << summary.error().message << "\n";
+  if (!outcome) outcome = coordinator::runOperation(sites, connect, peers, clock, operation, print);
+  if (!outcome->ok()) {
+    err << "dcctl: " << outcome->error().message << "\n";
     return 1;
   }
-  out << *summary << "\n";
+  out << **outcome << "\n";
   return 0;
 }
 

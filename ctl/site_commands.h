@@ -4,6 +4,7 @@
 
 #include <ostream>
 
+#include "coordinator/run_operation.h"
 #include "coordinator/site_peers.h"
 #include "coordinator/site_status.h"
 #include "ctl/ctl_context.h"
@@ -16,15 +17,14 @@ int siteStatusCommand(const coordinator::SitesConfig& sites, const coordinator::
                       std::ostream& out, std::ostream& err);
 
 struct SiteOperationRequest {
-  std::string verb;  // "init", "switchover" (to `site`), "promote" or "rejoin" (`site`)
-  std::string site;
-  bool force = false;               // do not ask
-  bool while_primary_runs = false;  // promote although the other DC's primary answers
+  coordinator::OperationRequest operation;
+  bool force = false;  // do not ask
 };
 
-// Runs a site operation (or resumes one): prints each step as it is
-// journaled, then the result. Asks first unless `force`. 0 when it is
-// complete and checked, 1 otherwise.
+// Runs a site operation (or resumes one) through the dc-coordinator daemon
+// when the sites file names one that answers, else in-process: prints each
+// step as it is journaled, then the result. Asks first unless `force`. 0
+// when it is complete and checked, 1 otherwise.
 int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
                          coordinator::SitePeers& peers, const SiteOperationRequest& request, std::istream& in,
                          std::ostream& out, std::ostream& err);

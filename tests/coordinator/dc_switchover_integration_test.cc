@@ -13,6 +13,7 @@
 
 #include "common/dcs/cluster.h"
 #include "tests/standby/two_data_centers.h"
+#include "tests/support/ports.h"
 
 namespace pgtandem::testing {
 namespace {
@@ -224,17 +225,35 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
     EXPECT_TRUE(dcs2_->get("/service/itestdr/site")->kvs.empty());
   }
 
+  // The first switchover runs in the dc-coordinator daemon, the second in
+  // dcctl itself once the daemon is gone: one code path, two hosts.
+  const int coordinator_port = freeLoopbackPort();
+  const std::string with_daemon = dir_ + "/sites-with-daemon.yml";
+  std::ofstream(with_daemon) << readFile(sites) << "coordinator:\n  listen: 127.0.0.1:" << coordinator_port << "\n";
+  SpawnOptions daemon_spawn;
+  daemon_spawn.argv = {DC_COORDINATOR_BIN, "--sites", with_daemon};
+  daemon_spawn.output_file = dir_ + "/dc-coordinator.log";
+  auto daemon = spawnProcess(daemon_spawn);
+  ASSERT_TRUE(daemon.ok());
+
   ContinuousWriter writer(everyMember());
   ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > 20; }, 30s)) << "the writer does not write";
   (void)writer.takeLongestGap();
 
   for (const std::string target : {"dc2", "dc1"}) {
+    if (target == "dc1") {
+      ASSERT_TRUE((*daemon)->signal(SIGTERM).ok());
+      ASSERT_TRUE((*daemon)->waitExit(30s).ok()) << "dc-coordinator did not stop on SIGTERM";
+    }
     const auto offsets = logSizes();
     auto& new_dc = target == "dc2" ? dr_ : nodes_;
     auto& old_dc = target == "dc2" ? nodes_ : dr_;
-    auto done = dcctl({"site", "--sites", sites, "switchover", "--to", target, "--force"}, 300s);
-    ASSERT_EQ(done.first, 0) << done.second;
+    auto done = dcctl({"site", "--sites", with_daemon, "switchover", "--to", target, "--force"}, 300s);
+    ASSERT_EQ(done.first, 0) << done.second << "\n---- dc-coordinator log ----\n" << readFile(dir_ + "/dc-coordinator.log");
     std::cout << "---- dcctl site switchover --to " << target << " ----\n" << done.second;
+    EXPECT_NE(done.second.find(target == "dc2" ? "(run by the coordinator at 127.0.0.1:" : "(no coordinator answers at"),
+              std::string::npos)
+        << done.second;
     EXPECT_NE(done.second.find("switchover done"), std::string::npos) << done.second;
     // Exactly one writable DC: the new one; the old one streams from it.
     EXPECT_EQ(writablePrimariesInBothDcs(), 1);

@@ -63,6 +63,8 @@ TEST_F(SiteStatusTest, ShowsBothDcsAndTheirRoles) {
   EXPECT_EQ(views[1].lag_source, "stream");
   EXPECT_EQ(views[1].system_identifier, "7301");
   EXPECT_TRUE(crossSiteProblems(views).empty());
+  put("dc1", "/service/pg/site", R"({"role":"fenced","epoch":3})");
+  EXPECT_EQ(gatherSites(sites_, factory())[0].role, "fenced") << "the site key's fence shows";
 }
 
 TEST_F(SiteStatusTest, ReportsWhatIsWrongAcrossTheDcs) {

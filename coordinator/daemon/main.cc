@@ -1,0 +1,62 @@
+// dc-coordinator: serves the site operations over gRPC (proto/coordinator.proto)
+// on the sites file's coordinator.listen. It keeps no state: the journals
+// live in the DCs' DCSs, so it can be restarted, or run anywhere that reaches
+// both DCs, and dcctl runs the same code itself when no daemon answers.
+
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "common/util/log.h"
+#include "coordinator/rpc/coordinator_rpc.h"
+
+using namespace pgtandem;
+
+int main(int argc, char** argv) {
+  CLI::App app{"dc-coordinator: the site operations of both data centers, over gRPC"};
+  std::string sites_file;
+  app.add_option("-s,--sites", sites_file, "the sites file; default $PGTANDEM_SITES, else /etc/pgtandem/sites.yml");
+  CLI11_PARSE(app, argc, argv);
+  if (sites_file.empty()) {
+    const char* env = std::getenv("PGTANDEM_SITES");
+    sites_file = env && *env ? env : "/etc/pgtandem/sites.yml";
+  }
+  auto sites = coordinator::loadSitesFile(sites_file);
+  if (!sites.ok()) {
+    std::cerr << "dc-coordinator: " << sites.error().message << "\n";
+    return 2;
+  }
+  for (const auto& w : sites->warnings) spdlog::warn("{}", w.toString());
+  if (sites->listen.empty()) {
+    std::cerr << "dc-coordinator: " << sites_file << ": coordinator.listen is required\n";
+    return 2;
+  }
+  // SIGTERM and SIGINT end the daemon; they are taken by a waiting thread.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto peers = coordinator::makeRealSitePeers();
+  auto server = coordinator::CoordinatorServer::start(sites->listen, *sites, coordinator::etcdDcsFactory(), *peers,
+                                                      RealClock::instance());
+  if (!server.ok()) {
+    std::cerr << "dc-coordinator: " << server.error().message << "\n";
+    return 1;
+  }
+  spdlog::info("dc-coordinator listening on {} for {} and {}", sites->listen, sites->sites[0].name, sites->sites[1].name);
+  std::thread stopper([&] {
+    int signo = 0;
+    sigwait(&stop_signals, &signo);
+    spdlog::info("signal {}: stopping", signo);
+    (*server)->stop();
+  });
+  (*server)->wait();
+  stopper.join();
+  return 0;
+}
