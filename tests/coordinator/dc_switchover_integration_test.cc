@@ -1,9 +1,10 @@
 // Planned DC switchover on two real DCs (own etcd each, real PostgreSQL 15,
 // real dc-agents), driven by `dcctl site switchover` while a client writes
-// continuously through a connection string that lists every member of both
-// DCs (target_session_attrs=read-write, as a client behind either DC's write
-// entry point would). There and back: no acknowledged write lost, no member
-// re-cloned or rewound, and the write gap measured and printed.
+// continuously: through each DC's HAProxy write entry point (Patroni's
+// /primary check), or through a connection string listing every member of
+// both DCs (target_session_attrs=read-write). There and back: no
+// acknowledged write lost, no member re-cloned or rewound, and the write gap
+// measured and printed.
 
 #include <atomic>
 #include <mutex>
@@ -19,11 +20,13 @@ namespace pgtandem::testing {
 namespace {
 
 // Inserts 1, 2, 3, ... one row per statement, reconnecting when the
-// connection breaks. Remembers which ids were acknowledged and the longest
-// time between two acknowledged writes.
+// connection breaks, to the next of `conninfos` when one fails (as a client
+// of two DC entry points does: libpq does not move on to the next host when
+// a load balancer with no server up accepts and closes). Remembers which ids
+// were acknowledged and the longest time between two acknowledged writes.
 class ContinuousWriter {
  public:
-  explicit ContinuousWriter(std::string conninfo) : conninfo_(std::move(conninfo)) {
+  explicit ContinuousWriter(std::vector<std::string> conninfos) : conninfos_(std::move(conninfos)) {
     thread_ = std::thread([this] { run(); });
   }
   ~ContinuousWriter() { stop(); }
@@ -45,6 +48,10 @@ class ContinuousWriter {
     return acknowledged_;
   }
   long failures() const { return failures_; }
+  std::string lastError() {
+    std::lock_guard lock(mutex_);
+    return last_error_;
+  }
 
  private:
   void run() {
@@ -54,15 +61,19 @@ class ContinuousWriter {
     // Bounded in count and time: at most 20 minutes of 10 ms rounds.
     for (int round = 0; round < 120000 && !stop_; ++round) {
       if (!session) {
-        auto connected = pg::PgSession::connect(conninfo_);
+        auto connected = pg::PgSession::connect(conninfos_[which_]);
         if (!connected.ok()) {
+          setLastError(connected.error().message);
+          which_ = (which_ + 1) % conninfos_.size();
           ++failures_;
           std::this_thread::sleep_for(50ms);
           continue;
         }
         session = std::move(*connected);
       }
-      if (session->execute("INSERT INTO w VALUES (" + std::to_string(next) + ")").ok()) {
+      auto inserted = session->execute("INSERT INTO w VALUES (" + std::to_string(next) + ")");
+      if (!inserted.ok()) setLastError(inserted.error().message);
+      if (inserted.ok()) {
         const auto now = std::chrono::steady_clock::now();
         std::lock_guard lock(mutex_);
         acknowledged_.push_back(next);
@@ -78,13 +89,20 @@ class ContinuousWriter {
     }
   }
 
-  std::string conninfo_;
+  std::vector<std::string> conninfos_;
+  std::size_t which_ = 0;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<long> failures_{0};
   std::mutex mutex_;
   std::vector<long> acknowledged_;
   std::chrono::milliseconds longest_gap_{0};
+  std::string last_error_;
+
+  void setLastError(const std::string& message) {
+    std::lock_guard lock(mutex_);
+    last_error_ = message;
+  }
 };
 
 class DcSwitchover : public TwoDataCenters {
@@ -236,7 +254,13 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
   auto daemon = spawnProcess(daemon_spawn);
   ASSERT_TRUE(daemon.ok());
 
-  ContinuousWriter writer(everyMember());
+  // Each DC's write entry point: an HAProxy over its members' /primary.
+  const int dc1_write = startHaproxyFor(nodes_, "haproxy-dc1"), dc2_write = startHaproxyFor(dr_, "haproxy-dc2");
+  ASSERT_TRUE(dc1_write && dc2_write);
+  auto entryPoint = [](int port) {
+    return "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres connect_timeout=2";
+  };
+  ContinuousWriter writer({entryPoint(dc1_write), entryPoint(dc2_write)});
   ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > 20; }, 30s)) << "the writer does not write";
   (void)writer.takeLongestGap();
 
@@ -262,10 +286,12 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
     EXPECT_TRUE(new_has_primary) << target << " has no primary";
     EXPECT_TRUE(eventually([&] { return everyMemberStreams(old_dc); }, 120s)) << "the old DC does not stream again";
     const std::size_t before = writer.acknowledged().size();
-    ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > before + 20; }, 60s)) << "writes did not resume";
+    ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > before + 20; }, 60s))
+        << "writes did not resume: " << writer.lastError() << "\n---- haproxy-dc1 ----\n"
+        << readFile(dir_ + "/haproxy-dc1.log") << "\n---- haproxy-dc2 ----\n" << readFile(dir_ + "/haproxy-dc2.log");
     const auto gap = writer.takeLongestGap();
-    std::cout << "[ measured ] DC switchover to " << target << ": longest write gap seen by the client " << gap.count()
-              << " ms\n";
+    std::cout << "[ measured ] DC switchover to " << target
+              << ": longest write gap seen by a client of both DCs' HAProxy write entry points " << gap.count() << " ms\n";
     expectNoCloneNorRewindSince(offsets);
     for (auto* n : everyNode()) {
       EXPECT_EQ(systemId(*n), system_id) << n->name << " is not the same database";
@@ -290,7 +316,7 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
 TEST_F(DcSwitchover, KilledAfterEachStepAndRunAgain) {
   const std::string system_id = startBothDcs();
   ASSERT_FALSE(system_id.empty());
-  ContinuousWriter writer(everyMember());
+  ContinuousWriter writer({everyMember()});
   ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > 20; }, 30s)) << "the writer does not write";
   const auto offsets = logSizes();
   std::string target = "dc2";
@@ -341,7 +367,7 @@ TEST_F(DcSwitchover, DisasterPromotionThenTheOldDcRejoinsAsAStandby) {
   auto init = dcctl({"site", "--sites", sites_, "init"});
   ASSERT_EQ(init.first, 0) << init.second;
   EXPECT_NE(init.second.find("dc1: primary at epoch 1 (created)"), std::string::npos) << init.second;
-  ContinuousWriter writer(everyMember());
+  ContinuousWriter writer({everyMember()});
   ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > 20; }, 30s)) << "the writer does not write";
   // Give every DC1 agent a loop to confirm epoch 1 with DC2.
   std::this_thread::sleep_for(3s);

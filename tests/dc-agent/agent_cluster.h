@@ -61,28 +61,30 @@ class AgentCluster : public ::testing::Test {
     }
   }
 
-  // HAProxy 2.6 in front of the nodes with Patroni's standard check
-  // (GET /primary, on-marked-down shutdown-sessions); returns its port, or 0.
-  // Stopped in TearDown.
-  int startHaproxy() {
+  // HAProxy 2.6 in front of `nodes` (default: this DC's) with Patroni's
+  // standard check (GET /primary, on-marked-down shutdown-sessions); returns
+  // its port, or 0. Stopped in TearDown.
+  int startHaproxy() { return startHaproxyFor(nodes_, "haproxy"); }
+  int startHaproxyFor(const std::vector<AgentNode>& nodes, const std::string& name) {
     const int front = freeLoopbackPort();
+    const std::string cfg_file = dir_ + "/" + name + ".cfg";
     {
-      std::ofstream cfg(dir_ + "/haproxy.cfg");
+      std::ofstream cfg(cfg_file);
       cfg << "global\n  maxconn 100\n"
           << "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30m\n  timeout server 30m\n  timeout check 2s\n"
           << "listen primary\n  bind 127.0.0.1:" << front << "\n  option httpchk GET /primary\n"
           << "  http-check expect status 200\n"
           << "  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions\n";
-      for (auto& n : nodes_) {
+      for (const auto& n : nodes) {
         cfg << "  server " << n.name << " 127.0.0.1:" << n.pg_port << " maxconn 100 check port " << n.api_port << "\n";
       }
     }
     SpawnOptions spawn;
-    spawn.argv = {"/usr/sbin/haproxy", "-db", "-f", dir_ + "/haproxy.cfg"};
-    spawn.output_file = dir_ + "/haproxy.log";
+    spawn.argv = {"/usr/sbin/haproxy", "-db", "-f", cfg_file};
+    spawn.output_file = dir_ + "/" + name + ".log";
     auto haproxy = spawnProcess(spawn);
     if (!haproxy.ok()) return 0;
-    haproxy_ = std::move(*haproxy);
+    haproxies_.push_back(std::move(*haproxy));
     return front;
   }
 
@@ -99,11 +101,11 @@ class AgentCluster : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (haproxy_) {
-      (void)haproxy_->signal(SIGTERM);
-      (void)haproxy_->waitExit(10s);
-      haproxy_.reset();
+    for (auto& haproxy : haproxies_) {
+      (void)haproxy->signal(SIGTERM);
+      (void)haproxy->waitExit(10s);
     }
+    haproxies_.clear();
     for (auto& node : nodes_) stopAgent(node, SIGTERM);
     for (auto& node : nodes_) {
       if (auto pid = postmasterPid(node)) ::kill(*pid, SIGKILL);
@@ -299,7 +301,7 @@ class AgentCluster : public ::testing::Test {
   }
 
   dcs::MalformedValueLog member_key_log_;
-  std::unique_ptr<ProcessHandle> haproxy_;
+  std::vector<std::unique_ptr<ProcessHandle>> haproxies_;
   bool synchronous_ = false;
   bool rewind_ = true;  // use_pg_rewind
   std::unique_ptr<EtcdProcess> etcd_;
