@@ -168,10 +168,10 @@ struct SiteOperations::Impl {
     op.steps.erase(std::remove_if(op.steps.begin(), op.steps.end(), [&](const auto& s) { return s.name == step; }),
                    op.steps.end());
     op.steps.push_back({step, state, now(), detail});
-    say(step + ": " + detail);
     for (SiteHandle* h : reachableSites()) {
       PGT_TRY(updateSite(*h, [&](dcs::SiteState& s) { s.operation = op; }));
     }
+    say(step + ": " + detail);  // only once it is durable: a printed step is never redone
     return okStatus();
   }
 
