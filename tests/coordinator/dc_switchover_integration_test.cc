@@ -110,6 +110,15 @@ class ContinuousWriter {
 
 class DcSwitchover : public TwoDataCenters {
  protected:
+  void TearDown() override {
+    if (daemon_) {  // on every path, a failed assertion included
+      (void)daemon_->signal(SIGKILL);
+      (void)daemon_->waitExit(10s);
+      daemon_.reset();
+    }
+    TwoDataCenters::TearDown();
+  }
+
   // Every member of both DCs, for libpq to find the writable one.
   std::string everyMember() {
     std::string hosts, ports;
@@ -226,6 +235,7 @@ class DcSwitchover : public TwoDataCenters {
 
   std::string sites_;
   std::string archive_;
+  std::unique_ptr<ProcessHandle> daemon_;
 
   bool everyMemberStreams(std::vector<AgentNode>& group) {
     for (auto& n : group) {
@@ -268,6 +278,7 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
   daemon_spawn.output_file = dir_ + "/dc-coordinator.log";
   auto daemon = spawnProcess(daemon_spawn);
   ASSERT_TRUE(daemon.ok());
+  daemon_ = std::move(*daemon);
 
   // Each DC's write entry point: an HAProxy over its members' /primary.
   const int dc1_write = startHaproxyFor(nodes_, "haproxy-dc1"), dc2_write = startHaproxyFor(dr_, "haproxy-dc2");
@@ -281,8 +292,9 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
 
   for (const std::string target : {"dc2", "dc1"}) {
     if (target == "dc1") {
-      ASSERT_TRUE((*daemon)->signal(SIGTERM).ok());
-      ASSERT_TRUE((*daemon)->waitExit(30s).ok()) << "dc-coordinator did not stop on SIGTERM";
+      ASSERT_TRUE(daemon_->signal(SIGTERM).ok());
+      ASSERT_TRUE(daemon_->waitExit(30s).ok()) << "dc-coordinator did not stop on SIGTERM";
+      daemon_.reset();
     }
     const auto offsets = logSizes();
     auto& new_dc = target == "dc2" ? dr_ : nodes_;
