@@ -102,6 +102,13 @@ void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
   }
   settings_ = s;
   lock_.setTtl(settings_.ttl);
+  // While a long action runs, PostgreSQL belongs to the worker; the next
+  // refresh after it applies the parameters.
+  if (!busy()) {
+    if (auto applied = postgres_.setDynamicParameters(dynamic_.parameters); !applied.ok()) {
+      spdlog::warn("cannot apply /config's postgresql.parameters: {}", applied.error().toString());
+    }
+  }
   // Every member of a standby cluster may replay the other DC's archive and
   // applies its delay; only the standby leader cleans the archive up.
   UpstreamSettings local;

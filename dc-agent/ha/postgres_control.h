@@ -94,6 +94,11 @@ class PostgresControl {
   virtual Result<Lsn> forkPoint(const dcs::MemberInfo& member, int their_timeline, int ours) = 0;
   // How far `member` has received WAL (asked of that member's PostgreSQL).
   virtual Result<Lsn> receivedBy(const dcs::MemberInfo& member) = 0;
+  // The DC's PostgreSQL parameters from /config (postgresql.parameters); the
+  // node's own postgresql.parameters still win. When they changed and
+  // PostgreSQL runs, rewrites postgresql.conf and reloads, so a parameter
+  // that needs a restart shows as pending restart, as in Patroni.
+  virtual Status setDynamicParameters(const std::map<std::string, std::string>& parameters) = 0;
   // Sets synchronous_standby_names (a reload, no restart).
   virtual Status setSynchronousStandbyNames(const std::string& value) = 0;
   // Stops (fast) and starts PostgreSQL again in the role it had.

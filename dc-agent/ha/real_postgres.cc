@@ -41,7 +41,8 @@ RealPostgres::RealPostgres(const config::Config& config, ProcessRunner& runner)
       runner_(runner),
       paths_{config.postgresql.bin_dir.empty() ? "/usr/lib/postgresql/15/bin" : config.postgresql.bin_dir,
              config.postgresql.data_dir},
-      postmaster_(paths_, runner) {
+      postmaster_(paths_, runner),
+      dynamic_parameters_(config.bootstrap.dcs.parameters) {
   auto [host, port] = pg::splitHostPort(config.postgresql.listen, 5432);
   host_ = host;
   port_ = port;
@@ -55,7 +56,7 @@ pg::ServerSettings RealPostgres::serverSettings() const {
   s.parameters = {{"wal_level", "replica"}, {"hot_standby", "on"}, {"max_wal_senders", "10"},
                   {"max_replication_slots", "10"}, {"wal_keep_size", "128MB"}};
   if (config_.bootstrap.dcs.use_pg_rewind || config_.postgresql.use_pg_rewind) s.parameters["wal_log_hints"] = "on";
-  for (const auto& [k, v] : config_.bootstrap.dcs.parameters) s.parameters[k] = v;
+  for (const auto& [k, v] : dynamic_parameters_) s.parameters[k] = v;
   for (const auto& [k, v] : config_.postgresql.parameters) s.parameters[k] = v;
   // Our name, for the other DC's members to check theirs against.
   s.parameters["pgtandem.member_name"] = config_.name;
@@ -458,6 +459,15 @@ Result<Lsn> RealPostgres::forkPoint(const dcs::MemberInfo& member, int their_tim
   auto fork = pg::timelineForkPoint(*rows->front()[0], ours);
   if (!fork) return makeError(ErrorCode::kParse, "cannot read " + pg::historyFileName(their_timeline));
   return *fork;
+}
+
+Status RealPostgres::setDynamicParameters(const std::map<std::string, std::string>& parameters) {
+  if (parameters == dynamic_parameters_) return okStatus();
+  dynamic_parameters_ = parameters;
+  // A stopped server gets them with its next start.
+  if (!postmaster_.running()) return okStatus();
+  PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
+  return postmaster_.reload();
 }
 
 Status RealPostgres::setSynchronousStandbyNames(const std::string& value) {

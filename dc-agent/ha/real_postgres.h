@@ -28,6 +28,7 @@ class RealPostgres final : public PostgresControl {
   Status rewind(const dcs::MemberInfo& source) override;
   Status syncSlots(const std::set<std::string>& wanted, const std::map<std::string, Lsn>& advance) override;
   void setUpstreamSettings(const UpstreamSettings& settings) override { upstream_ = settings; }
+  Status setDynamicParameters(const std::map<std::string, std::string>& parameters) override;
   Status setSynchronousStandbyNames(const std::string& value) override;
   Result<Lsn> lastCheckpoint() override;
   Result<dcs::DemotionToken> demotionToken() override;
@@ -71,6 +72,7 @@ class RealPostgres final : public PostgresControl {
   std::string system_id_;
   UpstreamSettings upstream_;
   std::string synchronous_standby_names_;
+  std::map<std::string, std::string> dynamic_parameters_;  // /config's, seeded from bootstrap.dcs
   std::string archived_redo_file_;  // pushed once per demotion: archive commands often refuse a second copy
   int port_ = 5432;
   std::string host_ = "127.0.0.1";

@@ -113,6 +113,31 @@ TEST_F(DcctlCluster, EveryVerb) {
   EXPECT_NE(shown.find("maximum_lag_on_failover: 2097152"), std::string::npos) << shown;
   EXPECT_NE(shown.find("work_mem: 8MB"), std::string::npos) << shown;
   EXPECT_EQ(dcctl("edit-config --force -s ttl=2").exit_code, 1) << "invalid timings are refused";
+  // Every member applies /config's parameters: a reload for work_mem, a
+  // pending restart for max_files_per_process (then restart --pending).
+  auto setting = [&](AgentNode& n, const std::string& name) -> std::string {
+    auto s = session(n);
+    if (!s) return "";
+    auto rows = s->query("SELECT setting || CASE WHEN pending_restart THEN ' pending' ELSE '' END FROM pg_settings WHERE name = '" + name + "'");
+    return rows.ok() && !rows->empty() && (*rows)[0][0] ? *(*rows)[0][0] : "";
+  };
+  EXPECT_TRUE(eventually([&] {
+    for (auto& n : nodes_) {
+      if (setting(n, "work_mem") != "8192") return false;
+    }
+    return true;
+  }, 30s)) << "work_mem from /config did not reach every member";
+  ASSERT_EQ(dcctl("edit-config --force -q -p max_files_per_process=900").exit_code, 0);
+  EXPECT_TRUE(eventually([&] { return dcctl("list").output.find("Pending restart") != std::string::npos; }, 30s))
+      << dcctl("list").output;
+  auto restart_pending = dcctl("restart itest --pending --force");
+  EXPECT_EQ(restart_pending.exit_code, 0) << restart_pending.output;
+  EXPECT_TRUE(eventually([&] {
+    for (auto& n : nodes_) {
+      if (setting(n, "max_files_per_process") != "900") return false;
+    }
+    return healthy(3);
+  }, 120s)) << "max_files_per_process after restart --pending";
 
   // A scheduled switchover and a scheduled restart, shown and flushed.
   auto scheduled = dcctl("switchover itest --leader " + first + " --candidate " + target +

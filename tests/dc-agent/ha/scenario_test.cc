@@ -151,6 +151,11 @@ class FakePostgres final : public PostgresControl {
     ssn = value;
     return okStatus();
   }
+  Status setDynamicParameters(const std::map<std::string, std::string>& parameters) override {
+    dynamic_parameters = parameters;
+    return okStatus();
+  }
+  std::map<std::string, std::string> dynamic_parameters;
   std::string ssn;
   Result<Lsn> lastCheckpoint() override { return world_.servers[name_].lsn; }
   Result<dcs::DemotionToken> demotionToken() override {
