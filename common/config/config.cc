@@ -43,17 +43,39 @@ void readEtcd(Reader& r, const YAML::Node& etcd, const std::string& path, EtcdCo
 
 namespace {
 
-// Keys Patroni accepts that pgtandem does not implement (yet): reported as
-// warnings, never silently dropped.
-const std::set<std::string> kUnsupportedSections = {
-    "consul", "zookeeper", "exhibitor", "kubernetes", "raft", "citus", "etcd.srv", "etcd.url",
-    "etcd.proxy", "etcd3.srv", "etcd3.url", "etcd3.proxy", "etcd.srv_suffix", "etcd3.srv_suffix", "bootstrap.method"};
+// Keys Patroni accepts that pgtandem does not act on (yet): reported as
+// warnings naming their line, never silently dropped. docs/configuration.md
+// lists them with what pgtandem does instead.
+std::set<std::string> unsupportedKeys() {
+  std::set<std::string> keys = {
+      "consul", "zookeeper", "exhibitor", "kubernetes", "raft", "citus", "etcd.srv", "etcd.url", "etcd.proxy",
+      "etcd3.srv", "etcd3.url", "etcd3.proxy", "etcd.srv_suffix", "etcd3.srv_suffix", "etcd.retry_timeout",
+      "etcd3.retry_timeout", "bootstrap.method", "restapi.http_extra_headers", "restapi.https_extra_headers",
+      "restapi.request_queue_size", "restapi.server_tokens", "restapi.ciphers"};
+  for (const char* key : {"maximum_lag_on_syncnode", "primary_stop_timeout", "ignore_slots", "max_timelines_history",
+                          "member_slots_ttl", "postgresql.recovery_conf", "postgresql.pg_hba"}) {
+    keys.insert(std::string("bootstrap.dcs.") + key);
+  }
+  for (const char* key : {"proxy_address", "config_dir", "pg_ident", "use_unix_socket", "use_unix_socket_repl",
+                          "recovery_conf", "custom_conf", "pg_ctl_timeout", "basebackup", "bin_name", "exec_env",
+                          "retry_timeout", "database", "remove_data_directory_on_diverged_timelines"}) {
+    keys.insert(std::string("postgresql.") + key);
+  }
+  for (const char* role : {"superuser", "replication", "rewind"}) {
+    for (const char* key : {"sslmode", "sslkey", "sslcert", "sslrootcert", "channel_binding"}) {
+      keys.insert(std::string("postgresql.authentication.") + role + "." + key);
+    }
+  }
+  return keys;
+}
+
+const std::set<std::string> kUnsupportedKeys = unsupportedKeys();
 
 void readCredentials(Reader& r, const YAML::Node& parent, const char* key, const std::string& path, Credentials& out) {
   YAML::Node node = r.section(parent, key, path);
   if (!node.IsDefined() || node.IsNull()) return;
   const std::string here = Reader::join(path, key);
-  r.checkKeys(node, here, {"username", "password", "sslmode", "sslkey", "sslcert", "sslrootcert", "channel_binding"});
+  r.checkKeys(node, here, {"username", "password"});
   r.readString(node, "username", here, out.username);
   r.readString(node, "password", here, out.password);
 }
@@ -86,10 +108,9 @@ void readStandbyCluster(Reader& r, const YAML::Node& node, const std::string& pa
 void readDynamic(Reader& r, const YAML::Node& node, const std::string& path, DynamicConfig& out) {
   if (!node.IsDefined() || node.IsNull()) return;
   r.checkKeys(node, path,
-              {"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "maximum_lag_on_syncnode",
-               "primary_start_timeout", "master_start_timeout", "primary_stop_timeout", "synchronous_mode",
-               "synchronous_mode_strict", "synchronous_node_count", "failsafe_mode", "check_timeline", "postgresql",
-               "standby_cluster", "slots", "ignore_slots", "max_timelines_history", "member_slots_ttl"});
+              {"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "primary_start_timeout",
+               "master_start_timeout", "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count",
+               "failsafe_mode", "check_timeline", "postgresql", "standby_cluster", "slots"});
   r.readInt(node, "ttl", path, out.ttl);
   r.readInt(node, "loop_wait", path, out.loop_wait);
   r.readInt(node, "retry_timeout", path, out.retry_timeout);
@@ -107,10 +128,16 @@ void readDynamic(Reader& r, const YAML::Node& node, const std::string& path, Dyn
   r.readInt(node, "synchronous_node_count", path, out.synchronous_node_count);
   r.readBool(node, "failsafe_mode", path, out.failsafe_mode);
   r.readBool(node, "check_timeline", path, out.check_timeline);
+  // Kept in /config for Patroni's tools, but no rule acts on them yet.
+  for (const char* key : {"failsafe_mode", "check_timeline"}) {
+    if (at(node, key).IsDefined() && Reader::parseBool(at(node, key).Scalar()).value_or(false)) {
+      r.warn(at(node, key), path + "." + key, "is not acted on yet (pgtandem behaves as if it were off)");
+    }
+  }
   YAML::Node pg = r.section(node, "postgresql", path);
   if (pg.IsDefined() && !pg.IsNull()) {
     const std::string pg_path = path + ".postgresql";
-    r.checkKeys(pg, pg_path, {"use_pg_rewind", "use_slots", "parameters", "pg_hba", "recovery_conf"});
+    r.checkKeys(pg, pg_path, {"use_pg_rewind", "use_slots", "parameters"});
     r.readBool(pg, "use_pg_rewind", pg_path, out.use_pg_rewind);
     r.readBool(pg, "use_slots", pg_path, out.use_slots);
     r.readScalarMap(pg, "parameters", pg_path, out.parameters);
@@ -194,8 +221,6 @@ void readPostgresql(Reader& r, const YAML::Node& node, PostgresqlConfig& out, st
   r.readString(node, "connect_address", path, out.connect_address);
   r.readString(node, "data_dir", path, out.data_dir);
   r.readString(node, "bin_dir", path, out.bin_dir);
-  r.readString(node, "config_dir", path, out.config_dir);
-  r.readString(node, "pgpass", path, out.pgpass);
   YAML::Node auth = r.section(node, "authentication", path);
   if (auth.IsDefined() && !auth.IsNull()) {
     r.checkKeys(auth, path + ".authentication", {"superuser", "replication", "rewind"});
@@ -213,9 +238,6 @@ void readPostgresql(Reader& r, const YAML::Node& node, PostgresqlConfig& out, st
   r.readList(node, "pg_hba", path, out.pg_hba);
   r.readBool(node, "use_pg_rewind", path, out.use_pg_rewind);
   r.readBool(node, "remove_data_directory_on_rewind_failure", path, out.remove_data_directory_on_rewind_failure);
-  r.readBool(node, "remove_data_directory_on_diverged_timelines", path,
-             out.remove_data_directory_on_diverged_timelines);
-  r.readBool(node, "use_unix_socket", path, out.use_unix_socket);
   readReplicaMethods(r, node, path, out);
 }
 
@@ -251,8 +273,6 @@ void applyEnvironment(Reader& r, const Environment& env, Config& c) {
   set("PATRONI_POSTGRESQL_CONNECT_ADDRESS", c.postgresql.connect_address);
   set("PATRONI_POSTGRESQL_DATA_DIR", c.postgresql.data_dir);
   set("PATRONI_POSTGRESQL_BIN_DIR", c.postgresql.bin_dir);
-  set("PATRONI_POSTGRESQL_CONFIG_DIR", c.postgresql.config_dir);
-  set("PATRONI_POSTGRESQL_PGPASS", c.postgresql.pgpass);
   set("PATRONI_SUPERUSER_USERNAME", c.postgresql.superuser.username);
   set("PATRONI_SUPERUSER_PASSWORD", c.postgresql.superuser.password);
   set("PATRONI_REPLICATION_USERNAME", c.postgresql.replication.username);
@@ -316,6 +336,11 @@ void validate(Reader& r, const YAML::Node& root, Config& c, ConfigPurpose purpos
   if (c.watchdog.mode != "off" && c.watchdog.mode != "automatic" && c.watchdog.mode != "required") {
     r.errors_.push_back({r.file(), Reader::lineOf(at(at(root, "watchdog"), "mode")), "watchdog.mode",
                          "must be off, automatic or required"});
+  } else if (c.watchdog.mode == "required" && purpose == ConfigPurpose::kAgent) {
+    // Patroni would refuse to lead without a watchdog; running without one
+    // silently would weaken what the operator asked for.
+    r.errors_.push_back({r.file(), Reader::lineOf(at(at(root, "watchdog"), "mode")), "watchdog.mode",
+                         "'required' cannot be honoured: pgtandem has no watchdog support yet (use automatic or off)"});
   }
 }
 
@@ -365,7 +390,7 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) return makeError(ErrorCode::kConfig, file + ":1: the top level must be a mapping");
 
-  Reader r(file, &kUnsupportedSections);
+  Reader r(file, &kUnsupportedKeys);
   Config c;
   c.source_file = file;
   std::set<std::string> method_keys;
@@ -380,8 +405,7 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
     if (restapi.IsDefined() && !restapi.IsNull()) {
       r.checkKeys(restapi, "restapi",
                   {"listen", "connect_address", "authentication", "certfile", "keyfile", "keyfile_password", "cafile",
-                   "verify_client", "allowlist", "allowlist_include_members", "http_extra_headers",
-                   "https_extra_headers", "request_queue_size", "server_tokens", "ciphers"});
+                   "verify_client", "allowlist", "allowlist_include_members"});
       r.readString(restapi, "listen", "restapi", c.restapi.listen);
       r.readString(restapi, "connect_address", "restapi", c.restapi.connect_address);
       readCredentials(r, restapi, "authentication", "restapi", c.restapi.authentication);
@@ -441,17 +465,20 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
     YAML::Node postgresql = r.section(root, "postgresql", "");
     readPostgresql(r, postgresql, c.postgresql, method_keys);
     if (postgresql.IsMap()) {
-      std::vector<const char*> known = {"listen", "connect_address", "proxy_address", "data_dir", "bin_dir",
-                                        "config_dir", "pgpass", "authentication", "parameters", "callbacks",
-                                        "create_replica_methods", "pg_hba", "pg_ident", "use_pg_rewind",
-                                        "remove_data_directory_on_rewind_failure",
-                                        "remove_data_directory_on_diverged_timelines", "use_unix_socket",
-                                        "use_unix_socket_repl", "recovery_conf", "custom_conf", "pg_ctl_timeout",
-                                        "basebackup", "bin_name", "exec_env", "retry_timeout", "database"};
+      // pgpass is known: pgtandem hands passwords to libpq directly and
+      // needs no password file.
+      std::vector<const char*> known = {"listen", "connect_address", "data_dir", "bin_dir", "pgpass",
+                                        "authentication", "parameters", "callbacks", "create_replica_methods",
+                                        "pg_hba", "use_pg_rewind", "remove_data_directory_on_rewind_failure"};
       for (const auto& entry : postgresql) {
         const std::string key = entry.first.Scalar();
         const bool is_known = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
-        if (!is_known && !method_keys.count(key) && !c.postgresql.method_definitions.count(key)) {
+        if (is_known) continue;
+        // Checked before the replica methods: pg_basebackup's options live
+        // under `basebackup`, which create_replica_methods also names.
+        if (kUnsupportedKeys.count("postgresql." + key)) {
+          r.warn(entry.first, "postgresql." + key, "is a Patroni setting that pgtandem does not support yet; ignored");
+        } else if (!method_keys.count(key) && !c.postgresql.method_definitions.count(key)) {
           r.warn(entry.first, "postgresql." + key, "is not a known setting; ignored (a typo?)");
         }
       }

@@ -82,8 +82,6 @@ struct PostgresqlConfig {
   std::string connect_address;
   std::string data_dir;
   std::string bin_dir;
-  std::string config_dir;
-  std::string pgpass;
   Credentials superuser, replication, rewind;
   std::map<std::string, std::string> parameters;
   std::map<std::string, std::string> callbacks;  // on_start, on_stop, ..., pre_promote
@@ -94,8 +92,6 @@ struct PostgresqlConfig {
   std::vector<std::string> pg_hba;
   bool use_pg_rewind = false;
   bool remove_data_directory_on_rewind_failure = false;
-  bool remove_data_directory_on_diverged_timelines = false;
-  bool use_unix_socket = false;
 };
 
 // bootstrap.users (Patroni < 4): roles created after initdb.

@@ -253,6 +253,41 @@ TEST(ConfigTest, UnknownAndUnsupportedKeysAreWarnings) {
   EXPECT_TRUE(has("watchdgo: is not a known setting"));
 }
 
+
+// Patroni settings pgtandem does not act on are named with their line, not
+// accepted in silence: an operator relying on one must hear about it.
+TEST(ConfigTest, PatroniSettingsNotActedOnAreWarnings) {
+  std::string yaml = replace(kPatroniYaml, "  pgpass: /tmp/pgpass0\n",
+                             "  pgpass: /tmp/pgpass0\n  config_dir: /etc/pg\n  basebackup:\n  - checkpoint: fast\n");
+  yaml = replace(yaml, "      username: replicator\n", "      username: replicator\n      sslmode: verify-full\n");
+  yaml = replace(yaml, "    maximum_lag_on_failover: 1048576\n",
+                 "    maximum_lag_on_failover: 1048576\n    failsafe_mode: true\n    member_slots_ttl: 1h\n");
+  yaml = replace(yaml, "  listen: 127.0.0.1:8008\n", "  listen: 127.0.0.1:8008\n  ciphers: HIGH\n");
+  auto loaded = parseConfig(yaml, "p.yml", {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  std::vector<std::string> messages;
+  for (const auto& w : loaded->warnings) messages.push_back(w.toString());
+  auto has = [&](const std::string& text) {
+    return std::any_of(messages.begin(), messages.end(), [&](const auto& m) { return m.find(text) != std::string::npos; });
+  };
+  const std::string unsupported = ": is a Patroni setting that pgtandem does not support yet; ignored";
+  EXPECT_TRUE(has("postgresql.config_dir" + unsupported));
+  EXPECT_TRUE(has("postgresql.basebackup" + unsupported));
+  EXPECT_TRUE(has("postgresql.authentication.replication.sslmode" + unsupported));
+  EXPECT_TRUE(has("bootstrap.dcs.member_slots_ttl" + unsupported));
+  EXPECT_TRUE(has("restapi.ciphers" + unsupported));
+  EXPECT_TRUE(has("bootstrap.dcs.failsafe_mode: is not acted on yet"));
+  EXPECT_EQ(messages.size(), 6u) << ::testing::PrintToString(messages);
+
+  // watchdog: required cannot be honoured, so the agent refuses it (dcctl,
+  // which only reads the DCS settings, does not care).
+  const std::string required = replace(kPatroniYaml, "  mode: automatic\n", "  mode: required\n");
+  auto refused = parseConfig(required, "p.yml", {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("watchdog.mode: 'required' cannot be honoured"), std::string::npos)
+      << refused.error().message;
+  EXPECT_TRUE(parseConfig(required, "p.yml", {}, ConfigPurpose::kClient).ok());
+}
 TEST(ConfigTest, MissingFileIsAClearError) {
   auto loaded = loadConfigFile("/nonexistent/patroni.yml", {});
   ASSERT_FALSE(loaded.ok());
