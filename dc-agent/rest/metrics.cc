@@ -114,6 +114,12 @@ std::string renderMetrics(const agent::AgentStatus& s, MonoTime now_mono, WallTi
                s.standby_source);
   }
   f.gauge("pgtandem_holds_leader_lock", "Value is 1 if this member holds an unexpired leader lock.", leads ? 1 : 0);
+  if (!s.site_role.empty()) {  // only in a DC with a coordinator's site key
+    f.labelled("pgtandem_site_role", "This DC's role in its site key (primary, fenced, standby).", "role", s.site_role);
+    f.gauge("pgtandem_site_epoch", "This DC's fencing epoch in its site key.", static_cast<double>(s.site_epoch));
+    f.gauge("pgtandem_site_fenced", "Value is 1 if the coordinator fenced this DC (or the other DC superseded it).",
+            s.siteFenced() ? 1 : 0);
+  }
   return f.text();
 }
 

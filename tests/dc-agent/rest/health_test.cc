@@ -256,5 +256,16 @@ TEST(MetricsTest, PatroniNamesAndOurs) {
   EXPECT_NE(text.find("pgtandem_dcs_last_contact_age_seconds"), std::string::npos);
 }
 
+TEST(MetricsTest, SiteMetricsOnlyWithASiteKey) {
+  agent::AgentStatus s = primary();
+  EXPECT_EQ(renderMetrics(s, kNow, WallTime{} + 100s).find("pgtandem_site_"), std::string::npos);
+  s.site_role = "fenced";
+  s.site_epoch = 3;
+  const std::string text = renderMetrics(s, kNow, WallTime{} + 100s);
+  EXPECT_NE(text.find("pgtandem_site_role{scope=\"batman\",name=\"pg1\",role=\"fenced\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("pgtandem_site_epoch{scope=\"batman\",name=\"pg1\"} 3"), std::string::npos);
+  EXPECT_NE(text.find("pgtandem_site_fenced{scope=\"batman\",name=\"pg1\"} 1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pgtandem::rest
