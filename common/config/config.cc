@@ -51,7 +51,7 @@ std::set<std::string> unsupportedKeys() {
       "consul", "zookeeper", "exhibitor", "kubernetes", "raft", "citus", "etcd.srv", "etcd.url", "etcd.proxy",
       "etcd3.srv", "etcd3.url", "etcd3.proxy", "etcd.srv_suffix", "etcd3.srv_suffix", "etcd.retry_timeout",
       "etcd3.retry_timeout", "bootstrap.method", "restapi.http_extra_headers", "restapi.https_extra_headers",
-      "restapi.request_queue_size", "restapi.server_tokens", "restapi.ciphers"};
+      "restapi.request_queue_size", "restapi.server_tokens", "restapi.ciphers", "postgresql.callbacks.before_stop"};
   for (const char* key : {"maximum_lag_on_syncnode", "primary_stop_timeout", "ignore_slots", "max_timelines_history",
                           "member_slots_ttl", "postgresql.recovery_conf", "postgresql.pg_hba"}) {
     keys.insert(std::string("bootstrap.dcs.") + key);
@@ -233,7 +233,7 @@ void readPostgresql(Reader& r, const YAML::Node& node, PostgresqlConfig& out, st
   YAML::Node callbacks = at(node, "callbacks");
   if (callbacks.IsMap()) {
     r.checkKeys(callbacks, path + ".callbacks",
-                {"on_start", "on_stop", "on_restart", "on_reload", "on_role_change", "pre_promote", "before_stop"});
+                {"on_start", "on_stop", "on_restart", "on_reload", "on_role_change", "pre_promote"});
   }
   r.readList(node, "pg_hba", path, out.pg_hba);
   r.readBool(node, "use_pg_rewind", path, out.use_pg_rewind);

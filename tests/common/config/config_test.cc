@@ -263,6 +263,7 @@ TEST(ConfigTest, PatroniSettingsNotActedOnAreWarnings) {
   yaml = replace(yaml, "    maximum_lag_on_failover: 1048576\n",
                  "    maximum_lag_on_failover: 1048576\n    failsafe_mode: true\n    member_slots_ttl: 1h\n");
   yaml = replace(yaml, "  listen: 127.0.0.1:8008\n", "  listen: 127.0.0.1:8008\n  ciphers: HIGH\n");
+  yaml = replace(yaml, "    on_role_change:", "    before_stop: /bin/true\n    on_role_change:");
   auto loaded = parseConfig(yaml, "p.yml", {});
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   std::vector<std::string> messages;
@@ -276,8 +277,9 @@ TEST(ConfigTest, PatroniSettingsNotActedOnAreWarnings) {
   EXPECT_TRUE(has("postgresql.authentication.replication.sslmode" + unsupported));
   EXPECT_TRUE(has("bootstrap.dcs.member_slots_ttl" + unsupported));
   EXPECT_TRUE(has("restapi.ciphers" + unsupported));
+  EXPECT_TRUE(has("postgresql.callbacks.before_stop" + unsupported));
   EXPECT_TRUE(has("bootstrap.dcs.failsafe_mode: is not acted on yet"));
-  EXPECT_EQ(messages.size(), 6u) << ::testing::PrintToString(messages);
+  EXPECT_EQ(messages.size(), 7u) << ::testing::PrintToString(messages);
 
   // watchdog: required cannot be honoured, so the agent refuses it (dcctl,
   // which only reads the DCS settings, does not care).
