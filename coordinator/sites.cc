@@ -122,10 +122,32 @@ Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& 
   }
   YAML::Node coordinator = r.section(root, "coordinator", "");
   if (coordinator.IsMap()) {
-    r.checkKeys(coordinator, "coordinator", {"listen"});
+    r.checkKeys(coordinator, "coordinator",
+                {"listen", "certfile", "keyfile", "cafile", "client_certfile", "client_keyfile"});
     r.readString(coordinator, "listen", "coordinator", c.listen);
     if (!c.listen.empty() && !looksLikeHostPort(c.listen)) {
       r.error(at(coordinator, "listen"), "coordinator.listen", "must be host:port, got '" + c.listen + "'");
+    }
+    CoordinatorTls& tls = c.tls;
+    r.readString(coordinator, "certfile", "coordinator", tls.certfile);
+    r.readString(coordinator, "keyfile", "coordinator", tls.keyfile);
+    r.readString(coordinator, "cafile", "coordinator", tls.cafile);
+    r.readString(coordinator, "client_certfile", "coordinator", tls.client_certfile);
+    r.readString(coordinator, "client_keyfile", "coordinator", tls.client_keyfile);
+    // Each certificate needs its key, and a client certificate is only
+    // sent over TLS (which cafile turns on for dcctl).
+    auto pair = [&](const std::string& cert, const std::string& key, const char* cert_key, const char* key_key) {
+      if (cert.empty() != key.empty()) {
+        const char* missing = cert.empty() ? cert_key : key_key;
+        const char* present = cert.empty() ? key_key : cert_key;
+        r.error(at(coordinator, present), std::string("coordinator.") + missing,
+                std::string("is required with coordinator.") + present);
+      }
+    };
+    pair(tls.certfile, tls.keyfile, "certfile", "keyfile");
+    pair(tls.client_certfile, tls.client_keyfile, "client_certfile", "client_keyfile");
+    if (!tls.client_certfile.empty() && tls.cafile.empty()) {
+      r.error(at(coordinator, "client_certfile"), "coordinator.cafile", "is required with client_certfile (to verify the daemon)");
     }
   }
   if (!r.errors_.empty()) {

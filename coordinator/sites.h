@@ -19,6 +19,8 @@
 //     maximum_transaction_seconds: 15
 //   coordinator:
 //     listen: 127.0.0.1:7000
+//     certfile: ..., keyfile: ..., cafile: ...            # the daemon (TLS, client certificates)
+//     client_certfile: ..., client_keyfile: ...           # dcctl
 
 #include <cstdint>
 #include <map>
@@ -59,11 +61,25 @@ struct SwitchoverLimits {
   int maximum_transaction_seconds = 15;
 };
 
+// TLS on the coordinator daemon's gRPC port. The daemon serves TLS with
+// certfile/keyfile, and with cafile it requires client certificates signed
+// by that CA (mutual TLS: only holders of such a certificate can fence or
+// promote a DC). dcctl uses TLS when cafile is set, verifies the daemon
+// with it, and presents client_certfile/client_keyfile.
+struct CoordinatorTls {
+  std::string certfile, keyfile, cafile;
+  std::string client_certfile, client_keyfile;
+
+  bool serverTls() const { return !certfile.empty(); }
+  bool clientTls() const { return !cafile.empty(); }
+};
+
 struct SitesConfig {
   std::string source_file;
   std::vector<Site> sites;  // in file order; exactly two
   SwitchoverLimits switchover;
   std::string listen;  // the coordinator daemon's gRPC address
+  CoordinatorTls tls;
   std::vector<config::ConfigIssue> warnings;  // unknown keys (typos), with their lines
 
   const Site* site(const std::string& name) const;

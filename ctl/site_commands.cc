@@ -73,12 +73,15 @@ int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinato
   std::optional<Result<std::string>> outcome;
   if (!sites.listen.empty()) {
     bool announced = false;
-    outcome = coordinator::runRemote(sites.listen, operation, [&](const std::string& line) {
+    outcome = coordinator::runRemote(sites.listen, sites.tls, operation, [&](const std::string& line) {
       if (!announced) out << "(run by the coordinator at " << sites.listen << ")\n";
       announced = true;
       print(line);
     });
-    if (!outcome) out << "(no coordinator answers at " << sites.listen << ": running in-process)\n";
+    if (!outcome) {
+      out << "(no coordinator answers at " << sites.listen
+          << (sites.tls.clientTls() ? ", or it refused our TLS handshake" : "") << ": running in-process)\n";
+    }
   }
   if (!outcome) outcome = coordinator::runOperation(sites, connect, peers, clock, operation, print);
   if (!outcome->ok()) {

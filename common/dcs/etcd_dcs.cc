@@ -1,5 +1,7 @@
 #include "common/dcs/etcd_dcs.h"
 
+#include "common/util/files.h"
+
 #include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 
@@ -29,14 +31,6 @@ void grpcLog(gpr_log_func_args* args) {
   } else {
     spdlog::trace("grpc: {}", args->message);
   }
-}
-
-Result<std::string> readFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return makeError(ErrorCode::kConfig, std::string("cannot read etcd ") + what + " file " + path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 bool isRetryable(const grpc::Status& status) {
@@ -435,14 +429,14 @@ Result<std::unique_ptr<EtcdDcs>> EtcdDcs::create(EtcdOptions options) {
     options.tls = true;
     grpc::SslCredentialsOptions ssl;
     if (!options.ca_file.empty()) {
-      auto ca = readFile(options.ca_file, "CA certificate");
+      auto ca = readWholeFile(options.ca_file, "etcd CA certificate");
       if (!ca.ok()) return ca.error();
       ssl.pem_root_certs = *ca;
     }
     if (!options.cert_file.empty()) {
-      auto cert = readFile(options.cert_file, "client certificate");
+      auto cert = readWholeFile(options.cert_file, "etcd client certificate");
       if (!cert.ok()) return cert.error();
-      auto key = readFile(options.key_file, "client key");
+      auto key = readWholeFile(options.key_file, "etcd client key");
       if (!key.ok()) return key.error();
       ssl.pem_cert_chain = *cert;
       ssl.pem_private_key = *key;

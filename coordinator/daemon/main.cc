@@ -49,7 +49,18 @@ int main(int argc, char** argv) {
     std::cerr << "dc-coordinator: " << server.error().message << "\n";
     return 1;
   }
-  spdlog::info("dc-coordinator listening on {} for {} and {}", sites->listen, sites->sites[0].name, sites->sites[1].name);
+  spdlog::info("dc-coordinator listening on {} for {} and {}{}", sites->listen, sites->sites[0].name,
+               sites->sites[1].name,
+               !sites->tls.serverTls() ? " (plain text)"
+               : sites->tls.cafile.empty() ? " (TLS)"
+                                           : " (TLS, client certificates required)");
+  const bool loopback = sites->listen.rfind("127.", 0) == 0 || sites->listen.rfind("[::1]", 0) == 0 ||
+                        sites->listen.rfind("localhost:", 0) == 0;
+  if (!loopback && (!sites->tls.serverTls() || sites->tls.cafile.empty())) {
+    spdlog::warn("{} is not a loopback address and client certificates are not required: whoever reaches it can "
+                 "fence and promote DCs (set coordinator.certfile, keyfile and cafile)",
+                 sites->listen);
+  }
   std::thread stopper([&] {
     int signo = 0;
     sigwait(&stop_signals, &signo);

@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "common/util/files.h"
 #include "common/util/log.h"
 #include "coordinator.grpc.pb.h"
 
@@ -74,6 +75,29 @@ class GrpcCoordinatorServer final : public CoordinatorServer {
   std::unique_ptr<grpc::Server> server_;
 };
 
+Result<std::shared_ptr<grpc::ServerCredentials>> serverCredentials(const CoordinatorTls& tls) {
+  if (!tls.serverTls()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options(tls.cafile.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  PGT_ASSIGN(pair.private_key, readWholeFile(tls.keyfile, "coordinator.keyfile"));
+  PGT_ASSIGN(pair.cert_chain, readWholeFile(tls.certfile, "coordinator.certfile"));
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!tls.cafile.empty()) PGT_ASSIGN(options.pem_root_certs, readWholeFile(tls.cafile, "coordinator.cafile"));
+  return grpc::SslServerCredentials(options);
+}
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> channelCredentials(const CoordinatorTls& tls) {
+  if (!tls.clientTls()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions options;
+  PGT_ASSIGN(options.pem_root_certs, readWholeFile(tls.cafile, "coordinator.cafile"));
+  if (!tls.client_certfile.empty()) {
+    PGT_ASSIGN(options.pem_cert_chain, readWholeFile(tls.client_certfile, "coordinator.client_certfile"));
+    PGT_ASSIGN(options.pem_private_key, readWholeFile(tls.client_keyfile, "coordinator.client_keyfile"));
+  }
+  return grpc::SslCredentials(options);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const std::string& listen, const SitesConfig& sites,
@@ -82,17 +106,21 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::start(const std::s
   auto service = std::make_unique<Service>(sites, std::move(connect), peers, clock);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  PGT_ASSIGN(credentials, serverCredentials(sites.tls));
+  builder.AddListeningPort(listen, credentials, &port);
   builder.RegisterService(service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return makeError(ErrorCode::kUnavailable, "cannot listen on " + listen);
   return std::unique_ptr<CoordinatorServer>(std::make_unique<GrpcCoordinatorServer>(std::move(service), std::move(server)));
 }
 
-std::optional<Result<std::string>> runRemote(const std::string& address, const OperationRequest& request,
-                                             const SiteOperations::Progress& progress,
+std::optional<Result<std::string>> runRemote(const std::string& address, const CoordinatorTls& tls,
+                                             const OperationRequest& request, const SiteOperations::Progress& progress,
                                              std::chrono::milliseconds connect_timeout) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto credentials = channelCredentials(tls);
+  if (!credentials.ok()) return Result<std::string>(credentials.error());
+  auto channel = grpc::CreateChannel(address, *credentials);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + connect_timeout)) return std::nullopt;
   auto stub = pb::Coordinator::NewStub(channel);
   pb::OperationRequest in;
