@@ -17,6 +17,27 @@ chmod o+rx "$root" 2>/dev/null || true
 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug -DPGTANDEM_SANITIZE=ON
 cmake --build "$build_dir" -j "$(nproc)"
 
+# Every test's temporary directory lives under one directory per run. A
+# test that crashes (an AddressSanitizer abort skips its teardown) leaves
+# etcd, PostgreSQL or agents running; they all name a path under it on their
+# command line, so they are found and stopped here, whatever the outcome.
+shm=/dev/shm
+[[ -d $shm ]] || shm=/tmp
+run_dir=$(mktemp -d "$shm/pgtandem-run.XXXXXX")
+chmod 1777 "$run_dir"  # like /tmp: tests running as postgres make their directories here too
+export PGTANDEM_TEST_TMPDIR=$run_dir
+reap() {
+  local rc=$? pids
+  pids=$(pgrep -f -- "$run_dir" || true)
+  if [[ -n $pids ]]; then
+    echo "test.sh: stopping $(wc -w <<<"$pids") process(es) a test left behind: $(tr '\n' ' ' <<<"$pids")" >&2
+    kill -KILL $pids 2>/dev/null || true
+  fi
+  rm -rf "$run_dir"
+  exit "$rc"
+}
+trap reap EXIT
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 (cd "$build_dir" && ctest --output-on-failure --timeout 900 "$@")

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -35,8 +36,13 @@ int freeLoopbackPort() {
 }
 
 std::string makeTempDir(const std::string& tag) {
-  const char* base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
-  std::string templ = std::string(base) + "/pgtandem-" + tag + "-XXXXXX";
+  // scripts/test.sh gives each run its own base, so that it can find and
+  // stop what a crashed test left running (its teardown never ran).
+  const char* run_base = std::getenv("PGTANDEM_TEST_TMPDIR");
+  const std::string base = run_base && std::filesystem::is_directory(run_base) ? run_base
+                           : std::filesystem::is_directory("/dev/shm")        ? "/dev/shm"
+                                                                              : "/tmp";
+  std::string templ = base + "/pgtandem-" + tag + "-XXXXXX";
   if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed for " + templ);
   return templ;
 }
