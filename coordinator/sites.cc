@@ -1,5 +1,6 @@
 #include "coordinator/sites.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -157,6 +158,12 @@ Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& 
   }
   c.warnings = std::move(r.warnings_);
   return c;
+}
+
+std::string sitesFilePath(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* env = std::getenv("PGTANDEM_SITES");
+  return env && *env ? env : "/etc/pgtandem/sites.yml";
 }
 
 Result<SitesConfig> loadSitesFile(const std::string& path) {

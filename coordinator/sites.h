@@ -91,4 +91,8 @@ struct SitesConfig {
 Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& file);
 Result<SitesConfig> loadSitesFile(const std::string& path);
 
+// The sites file a command uses: `given` (-s), else $PGTANDEM_SITES, else
+// /etc/pgtandem/sites.yml.
+std::string sitesFilePath(const std::string& given);
+
 }  // namespace pgtandem::coordinator

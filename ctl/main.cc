@@ -55,10 +55,7 @@ struct SiteVerbs {
 };
 
 int runSiteVerb(std::string sites_file, const std::string& format_text, const SiteVerbs& verbs) {
-  if (sites_file.empty()) {
-    const char* env = std::getenv("PGTANDEM_SITES");
-    sites_file = env && *env ? env : "/etc/pgtandem/sites.yml";
-  }
+  sites_file = coordinator::sitesFilePath(sites_file);
   auto sites = coordinator::loadSitesFile(sites_file);
   if (!sites.ok()) {
     std::cerr << "dcctl: " << sites.error().message << "\n";

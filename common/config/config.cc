@@ -466,22 +466,16 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
     readPostgresql(r, postgresql, c.postgresql, method_keys);
     if (postgresql.IsMap()) {
       // pgpass is known: pgtandem hands passwords to libpq directly and
-      // needs no password file.
-      std::vector<const char*> known = {"listen", "connect_address", "data_dir", "bin_dir", "pgpass",
-                                        "authentication", "parameters", "callbacks", "create_replica_methods",
-                                        "pg_hba", "use_pg_rewind", "remove_data_directory_on_rewind_failure"};
-      for (const auto& entry : postgresql) {
-        const std::string key = entry.first.Scalar();
-        const bool is_known = std::any_of(known.begin(), known.end(), [&](const char* k) { return key == k; });
-        if (is_known) continue;
-        // Checked before the replica methods: pg_basebackup's options live
-        // under `basebackup`, which create_replica_methods also names.
-        if (kUnsupportedKeys.count("postgresql." + key)) {
-          r.warn(entry.first, "postgresql." + key, "is a Patroni setting that pgtandem does not support yet; ignored");
-        } else if (!method_keys.count(key) && !c.postgresql.method_definitions.count(key)) {
-          r.warn(entry.first, "postgresql." + key, "is not a known setting; ignored (a typo?)");
-        }
-      }
+      // needs no password file. Replica methods' mappings are known by the
+      // names the file gives them (pg_basebackup's options under
+      // `basebackup` still warn: they are unsupported).
+      r.checkKeys(postgresql, "postgresql",
+                  {"listen", "connect_address", "data_dir", "bin_dir", "pgpass", "authentication", "parameters",
+                   "callbacks", "create_replica_methods", "pg_hba", "use_pg_rewind",
+                   "remove_data_directory_on_rewind_failure"},
+                  [&](const std::string& key) {
+                    return method_keys.count(key) > 0 || c.postgresql.method_definitions.count(key) > 0;
+                  });
     }
 
     YAML::Node tags = r.section(root, "tags", "");

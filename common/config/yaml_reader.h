@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -54,8 +55,11 @@ class Reader {
     return path.empty() ? key : path + "." + key;
   }
 
-  // Warns about every key of `map` that is not in `known`.
-  void checkKeys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> known) {
+  // Warns about every key of `map` that is not in `known`. Keys that are
+  // unsupported are named so even when `also_known` (names only known at
+  // run time) accepts them.
+  void checkKeys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> known,
+                 const std::function<bool(const std::string&)>& also_known = {}) {
     if (!map.IsMap()) return;
     for (const auto& entry : map) {
       const std::string key = entry.first.Scalar();
@@ -63,7 +67,7 @@ class Reader {
       const std::string full = join(path, key);
       if (unsupported_ && unsupported_->count(full)) {
         warn(entry.first, full, "is a Patroni setting that pgtandem does not support yet; ignored");
-      } else {
+      } else if (!also_known || !also_known(key)) {
         warn(entry.first, full, "is not a known setting; ignored (a typo?)");
       }
     }

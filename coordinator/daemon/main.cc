@@ -7,7 +7,6 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -21,10 +20,7 @@ int main(int argc, char** argv) {
   std::string sites_file;
   app.add_option("-s,--sites", sites_file, "the sites file; default $PGTANDEM_SITES, else /etc/pgtandem/sites.yml");
   CLI11_PARSE(app, argc, argv);
-  if (sites_file.empty()) {
-    const char* env = std::getenv("PGTANDEM_SITES");
-    sites_file = env && *env ? env : "/etc/pgtandem/sites.yml";
-  }
+  sites_file = coordinator::sitesFilePath(sites_file);
   auto sites = coordinator::loadSitesFile(sites_file);
   if (!sites.ok()) {
     std::cerr << "dc-coordinator: " << sites.error().message << "\n";
