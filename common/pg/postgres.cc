@@ -367,7 +367,7 @@ Status Postmaster::waitUntilAccepting(std::chrono::milliseconds timeout) {
 
 bool Postmaster::running() { return process_ && process_->running(); }
 
-int Postmaster::pidfd() const { return process_ ? process_->pidfd() : -1; }
+int Postmaster::pidfd() { return running() ? process_->pidfd() : -1; }
 
 std::optional<pid_t> Postmaster::pid() const {
   if (!process_) return std::nullopt;

@@ -128,8 +128,11 @@ class Postmaster {
   Status start(std::chrono::milliseconds timeout);
   // True when we hold a handle on a postmaster that has not exited.
   bool running();
-  // The pidfd of the postmaster: readable when it exits (for a poll loop).
-  int pidfd() const;
+  // The pidfd of a running postmaster: readable when it exits (for a poll
+  // loop). -1 once it has exited: its pidfd stays readable, and a loop
+  // polling it would spin (a server that fails to start would be retried
+  // with no pause).
+  int pidfd();
   std::optional<pid_t> pid() const;
   bool adopted() const { return adopted_; }
 

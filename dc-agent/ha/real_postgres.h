@@ -43,8 +43,8 @@ class RealPostgres final : public PostgresControl {
   // pgtandem.member_name and pg_stat_replication's application names).
   Result<standby::RemoteNames> namesAt(const dcs::MemberInfo& remote);
 
-  // The postmaster's pidfd (readable when it exits), or -1.
-  int postmasterPidfd() const { return postmaster_.pidfd(); }
+  // The running postmaster's pidfd (readable when it exits), or -1.
+  int postmasterPidfd() { return postmaster_.pidfd(); }
 
  private:
   pg::ServerSettings serverSettings() const;

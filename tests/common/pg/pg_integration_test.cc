@@ -132,8 +132,12 @@ TEST_F(PgIntegrationTest, InitdbStartAdoptStop) {
   // A postmaster killed with SIGKILL is noticed through its pidfd.
   ASSERT_TRUE(primary_->start(60s).ok());
   ASSERT_TRUE(primary_->running());
+  EXPECT_GE(primary_->pidfd(), 0);
   ASSERT_EQ(::kill(*primary_->pid(), SIGKILL), 0);
   EXPECT_TRUE(eventually([&] { return !primary_->running(); }, 5s));
+  // Once it is gone there is nothing left to wait for: the agent's poll loop
+  // must not keep waking on the dead postmaster's (still readable) pidfd.
+  EXPECT_EQ(primary_->pidfd(), -1);
   auto crashed = std::make_unique<Postmaster>(paths, runner_);
   // Orphaned backends hold the shared memory for a moment after the
   // postmaster died; the agent simply retries, so does the test.
