@@ -98,7 +98,15 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDc) {
 
   // DC1 goes down entirely: DC2 keeps its standby leader, keeps serving
   // reads, promotes nobody, and reports a growing lag.
-  for (auto& n : nodes_) stopAgent(n, SIGTERM);
+  // Replicas first, then the leader: stopping the leader first starts a
+  // failover that the next SIGTERMs interrupt halfway, and one CI run left
+  // a member whose data directory no longer started (see the closing note
+  // of 2026-11-22); that case needs its own test, not this one.
+  const std::string dc1_primary = *leader();
+  for (auto& n : nodes_) {
+    if (n.name != dc1_primary) stopAgent(n, SIGTERM);
+  }
+  stopAgent(byName(dc1_primary), SIGTERM);
   auto lagSeconds = [&]() -> double {
     auto doc = boost::json::parse(api(dr(second), "GET", "/patroni").body);
     const auto* lag = doc.as_object().if_contains("standby_lag");
