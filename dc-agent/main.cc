@@ -98,6 +98,10 @@ int runAgent(const config::Config& config) {
   ha.attachStatusBoard(&board);
   ha.runLongActionsOnWorker(wake);
   ha.attachOperations(&operations);
+  // The last line of defence of the lease deadline (lease_deadline.h): it
+  // fires 200 ms after the deadline, when the loop has not demoted by then.
+  agent::ThreadLeaseGuard guard([&postgres] { postgres.refuseWritesNow(); }, std::chrono::milliseconds(200));
+  ha.attachLeaseGuard(&guard);
   auto peer_sites = agent::makeEtcdPeerSiteReader(config.etcd);
   ha.attachPeerSiteReader(peer_sites.get());
   auto api = rest::RestApi::create(config, **client, board, operations, RealClock::instance());
@@ -142,7 +146,9 @@ int runAgent(const config::Config& config) {
     const int pidfd = ha.busy() ? -1 : postgres.postmasterPidfd();
     pollfd fds[3] = {{signal_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
     const int count = fds[2].fd >= 0 ? 3 : 2;
-    const int timeout_ms = static_cast<int>(std::chrono::milliseconds(ha.loopWait()).count());
+    const auto until_next = ha.nextCycleBy() - RealClock::instance().monotonicNow();
+    const int timeout_ms =
+        static_cast<int>(std::max<long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(until_next).count()));
     const int ready = ::poll(fds, count, timeout_ms);
     if (ready < 0 && errno != EINTR) {
       spdlog::error("poll failed: {}", std::strerror(errno));

@@ -28,6 +28,18 @@ WriteOp WriteOp::put(std::string key, std::string value, LeaseId lease) {
 WriteOp WriteOp::erase(std::string key) { return WriteOp{Kind::kDelete, std::move(key), {}, 0}; }
 WriteOp WriteOp::erasePrefix(std::string prefix) { return WriteOp{Kind::kDeletePrefix, std::move(prefix), {}, 0}; }
 
+namespace {
+thread_local std::optional<std::chrono::steady_clock::time_point> call_deadline;
+}  // namespace
+
+CallDeadline::CallDeadline(std::chrono::steady_clock::time_point deadline) : previous_(call_deadline) {
+  call_deadline = previous_ ? std::min(*previous_, deadline) : deadline;
+}
+
+CallDeadline::~CallDeadline() { call_deadline = previous_; }
+
+std::optional<std::chrono::steady_clock::time_point> CallDeadline::current() { return call_deadline; }
+
 std::string prefixRangeEnd(std::string_view prefix) {
   std::string end(prefix);
   // Drop trailing 0xff bytes, then increment the last byte; an all-0xff (or

@@ -13,7 +13,9 @@
 //    and watchers see a delete event for it.
 //  - Calls are linearizable (etcd: not `serializable`).
 //  - Every call returns within its deadline, with ErrorCode::kUnavailable or
-//    kTimeout when no quorum could be reached. Calls never throw.
+//    kTimeout when no quorum could be reached. Calls never throw. The
+//    deadline is the request timeout, or sooner while a CallDeadline scope
+//    lives on the calling thread.
 // All methods are safe to call from several threads.
 
 #include <chrono>
@@ -168,6 +170,28 @@ class Dcs {
   // last delivered revision, a compacted revision gives a kResync.
   virtual Result<std::unique_ptr<Watch>> watchPrefix(std::string_view prefix, Revision start_revision,
                                                      WatchCallback callback) = 0;
+
+  // The deadline of one call (Patroni's retry_timeout), changed at run time
+  // when /config changes it. Implementations whose calls cannot block ignore it.
+  virtual void setRequestTimeout(std::chrono::milliseconds timeout) { (void)timeout; }
+};
+
+// Bounds every DCS call this thread makes while the scope lives: a call
+// returns by `deadline` at the latest (kTimeout, without trying, once it has
+// passed). The HA loop uses it so that no DCS call outlives the leader's
+// lease deadline. Scopes nest; the earliest deadline wins.
+class CallDeadline {
+ public:
+  explicit CallDeadline(std::chrono::steady_clock::time_point deadline);
+  ~CallDeadline();
+  CallDeadline(const CallDeadline&) = delete;
+  CallDeadline& operator=(const CallDeadline&) = delete;
+
+  // The earliest deadline of the scopes alive on this thread, if any.
+  static std::optional<std::chrono::steady_clock::time_point> current();
+
+ private:
+  std::optional<std::chrono::steady_clock::time_point> previous_;
 };
 
 using DcsPtr = std::unique_ptr<Dcs>;

@@ -170,6 +170,8 @@ struct EtcdDcs::Impl {
   };
 
   EtcdOptions options;
+  // options.request_timeout as set at run time (/config's retry_timeout).
+  std::atomic<std::chrono::milliseconds::rep> request_timeout_ms{0};
   std::vector<Endpoint> endpoints;
   std::atomic<std::size_t> preferred{0};  // the endpoint that answered last
   std::mutex token_mutex;
@@ -197,7 +199,10 @@ struct EtcdDcs::Impl {
   // preferred one, until one answers or the deadline passes.
   template <typename Rpc>
   Status call(const std::string& what, Rpc&& rpc, bool with_token = true) {
-    const auto deadline = SteadyClock::now() + options.request_timeout;
+    const auto deadline = callDeadline();
+    if (SteadyClock::now() >= deadline) {
+      return makeError(ErrorCode::kTimeout, "etcd " + what + ": the caller's deadline has passed");
+    }
     const std::size_t count = endpoints.size();
     std::size_t index = preferred.load() % count;
     std::size_t tried = 0;
@@ -231,6 +236,13 @@ struct EtcdDcs::Impl {
     }
     if (last.ok()) return makeError(ErrorCode::kTimeout, "etcd " + what + ": deadline passed before any attempt");
     return toError(last, what, last_endpoint);
+  }
+
+  // Now plus the request timeout, or the caller's CallDeadline if sooner.
+  SteadyClock::time_point callDeadline() const {
+    auto deadline = SteadyClock::now() + std::chrono::milliseconds(request_timeout_ms.load());
+    if (auto scoped = CallDeadline::current(); scoped && *scoped < deadline) deadline = *scoped;
+    return deadline;
   }
 
   Status authenticate(SteadyClock::time_point deadline) {
@@ -383,7 +395,7 @@ class EtcdWatch final : public Watch {
     if (stopping()) return established;
     if (compacted) return resync();
     if (needsReauthentication(status) && !impl_->options.username.empty()) {
-      (void)impl_->authenticate(SteadyClock::now() + impl_->options.request_timeout);
+      (void)impl_->authenticate(impl_->callDeadline());
     }
     if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
       spdlog::debug("watch {} via {} ended: {}", prefix_, endpoint.address, status.error_message());
@@ -459,6 +471,7 @@ Result<std::unique_ptr<EtcdDcs>> EtcdDcs::create(EtcdOptions options) {
 
   auto impl = std::make_shared<Impl>();
   impl->options = options;
+  impl->request_timeout_ms = options.request_timeout.count();
   for (const auto& address : *endpoints) {
     Impl::Endpoint endpoint;
     endpoint.address = address;
@@ -590,6 +603,10 @@ Status EtcdDcs::revokeLease(LeaseId lease) {
   });
   if (!status.ok() && status.error().code == ErrorCode::kLeaseLost) return okStatus();
   return status;
+}
+
+void EtcdDcs::setRequestTimeout(std::chrono::milliseconds timeout) {
+  if (timeout.count() > 0) impl_->request_timeout_ms = timeout.count();
 }
 
 Result<std::unique_ptr<Watch>> EtcdDcs::watchPrefix(std::string_view prefix, Revision start_revision,

@@ -57,6 +57,7 @@ class EtcdDcs final : public Dcs {
   Status revokeLease(LeaseId lease) override;
   Result<std::unique_ptr<Watch>> watchPrefix(std::string_view prefix, Revision start_revision,
                                              WatchCallback callback) override;
+  void setRequestTimeout(std::chrono::milliseconds timeout) override;
 
   struct Impl;
 

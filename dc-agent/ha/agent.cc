@@ -79,29 +79,74 @@ Agent::Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postg
       callbacks_(callbacks),
       clock_(clock),
       lock_(dcs, dcs::ClusterPaths(config.namespace_, config.scope), config.name,
-            std::chrono::seconds(config.bootstrap.dcs.ttl)),
+            std::chrono::seconds(config.bootstrap.dcs.ttl), clock),
       executor_(lock_, postgres, callbacks, config::toJson(config.bootstrap.dcs)),
-      settings_(baseSettings(config)) {
+      settings_(baseSettings(config)),
+      dynamic_(config.bootstrap.dcs) {
   applyDynamic(settings_, config.bootstrap.dcs);
+  applyTimings(config.bootstrap.dcs);
+  lock_.setHeldListener([this](MonoTime expires) { noteLeaseHeld(expires); });
+}
+
+void Agent::applyTimings(const config::DynamicConfig& d) {
+  const std::chrono::seconds retry_timeout(std::max(1, d.retry_timeout));
+  lease_margin_ms_ = leaseSafetyMargin(std::chrono::seconds(d.ttl), std::chrono::seconds(d.loop_wait), retry_timeout).count();
+  // Every DCS call and every query of the agent is bounded by /config's
+  // retry_timeout, not patroni.yml's bootstrap value.
+  dcs_.setRequestTimeout(retry_timeout);
+  postgres_.setQueryTimeout(retry_timeout);
+}
+
+void Agent::noteLeaseHeld(MonoTime expires) {
+  lease_expires_ = expires.time_since_epoch().count();
+  if (guard_ && lease_binds_) guard_->arm(expires - std::chrono::milliseconds(lease_margin_ms_.load()));
+}
+
+std::optional<MonoTime> Agent::leaseDeadline() const {
+  const auto expires = lease_expires_.load();
+  if (expires == 0 || !lease_binds_) return std::nullopt;
+  return MonoTime(MonoTime::duration(expires)) - std::chrono::milliseconds(lease_margin_ms_.load());
+}
+
+bool Agent::leaseBoundsCalls(const PgObservation& pg) const {
+  // Once the deadline has passed only a primary still has a reason to hurry
+  // (to demote); anything else must be able to reach the DCS again.
+  const auto deadline = leaseDeadline();
+  return deadline && (clock_.monotonicNow() < *deadline || (pg.running && pg.primary));
+}
+
+MonoTime Agent::nextCycleBy() const {
+  const MonoTime now = clock_.monotonicNow();
+  MonoTime by = now + settings_.loop_wait;
+  if (const auto deadline = leaseDeadline(); deadline && last_seen_primary_) {
+    // Not a busy loop when a demotion keeps failing.
+    by = std::min(by, std::max(*deadline, now + std::chrono::milliseconds(100)));
+  }
+  return by;
 }
 
 void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
   HaSettings s = baseSettings(config_);
-  applyDynamic(s, config_.bootstrap.dcs);
-  dynamic_ = config_.bootstrap.dcs;
   if (snapshot.config_json) {
     auto dynamic = config::parseDynamicJson(*snapshot.config_json, config_.bootstrap.dcs);
     if (dynamic.ok()) {
-      applyDynamic(s, dynamic->config);
       dynamic_ = dynamic->config;
-      s.pause = dynamic->pause;
+      pause_ = dynamic->pause;
     } else {
-      // Keep the bootstrap settings already applied above.
-      malformed_.report(lock_.paths().config(), snapshot.config_mod_revision, dynamic.error().message);
+      // Keep the last good /config: falling back to bootstrap.dcs would, say,
+      // turn a DC bootstrapped as a standby cluster but primary now into a
+      // standby again, or switch synchronous_mode off.
+      malformed_.report(lock_.paths().config(), snapshot.config_mod_revision,
+                        dynamic.error().message + " (keeping the last valid /config)");
     }
   }
+  applyDynamic(s, dynamic_);
+  s.pause = pause_;
   settings_ = s;
   lock_.setTtl(settings_.ttl);
+  applyTimings(dynamic_);
+  lease_binds_ = !settings_.pause && !settings_.standby_cluster;
+  if (!lease_binds_ && guard_) guard_->disarm();
   // While a long action runs, PostgreSQL belongs to the worker; the next
   // refresh after it applies the parameters.
   if (!busy()) {
@@ -185,9 +230,13 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->pending_restart = pg.pending_restart;
   s->scheduled_restart = self.scheduled_restart;
   s->holds_lock = leads;
-  // The lease was renewed during this cycle, so it lasts at least ttl from
-  // the cycle's start.
-  s->lock_valid_until = leads ? cycle_start + settings_.ttl : MonoTime{};
+  // /primary answers 503 from the lease deadline on, even if this loop
+  // is stuck and publishes nothing newer.
+  if (leads) {
+    const auto expires = lease_expires_.load();
+    const auto deadline = leaseDeadline();
+    s->lock_valid_until = deadline ? *deadline : expires ? MonoTime(MonoTime::duration(expires)) : cycle_start + settings_.ttl;
+  }
   s->dcs_ok = dcs_ok;
   s->dcs_last_seen = dcs_last_seen_;
   s->last_cycle = cycle_start;
@@ -227,8 +276,13 @@ Decision Agent::runCycle() {
   // Observe.
   const PgObservation pg = postgres_.observe();
   if (pg.running && pg.primary) executor_.forgetDemotionToken();  // it wrote past it
+  // No DCS call of a leading primary may hold the loop past its lease
+  // deadline (a black-holed etcd answers nothing until the call times out).
+  std::optional<dcs::CallDeadline> bounded;
+  if (leaseBoundsCalls(pg)) bounded.emplace(*leaseDeadline());
   // Snapshot.
   LocalObservation local;
+  local.lease_deadline = leaseDeadline();
   local.dcs_ok = readSnapshot();
   const dcs::ClusterSnapshot& snapshot = last_snapshot_;
   // Be visible before acting: a long action (rewind, a standby catching up)
@@ -279,7 +333,7 @@ Decision Agent::runCycle() {
   }
 
   // Decide.
-  const Decision decision = decide(snapshot, local, settings_, DecisionTime{now_mono, clock_.wallNow()});
+  Decision decision = decide(snapshot, local, settings_, DecisionTime{now_mono, clock_.wallNow()});
   noteDecision(decision);
 
   // Execute.
@@ -299,6 +353,14 @@ Decision Agent::runCycle() {
     executed = executor_.run(to_run, snapshot, pg);
     last_renewal_failed_ = executed.lock_renewal_failed;
     noteRepairs(executed);
+    if (executed.lock_renewal_failed && pg.running && pg.primary) {
+      // A primary acts on a failed renewal in this cycle, not a loop later.
+      local.lock_renewal_failed = true;
+      decision = decide(snapshot, local, settings_, DecisionTime{clock_.monotonicNow(), clock_.wallNow()});
+      noteDecision(decision);
+      executed = executor_.run(decision, snapshot, pg);
+      noteRepairs(executed);
+    }
   }
 
   // Publish what we are now.
@@ -314,7 +376,16 @@ Decision Agent::runCycle() {
     standby_lag_ = lag_tracker_.observe(standby::ReplicaPosition{after.running, after.streaming, archive, after.upstream_lsn, after.replay_lsn},
                                         clock_.wallNow());
   }
+  last_seen_primary_ = after.running && after.primary;
+  if (!leads_now && !last_seen_primary_) {
+    // Neither leading nor writable: nothing left for the deadline to guard.
+    lease_expires_ = 0;
+    if (guard_) guard_->disarm();
+  }
   if (board_) board_->publish(describeStatus(after, snapshot, local.dcs_ok, leads_now, now_mono));
+  // A renewal moved the deadline: the publishing below is bounded by the new one.
+  bounded.reset();
+  if (leaseBoundsCalls(after)) bounded.emplace(*leaseDeadline());
   if (local.dcs_ok) {
     if (!did(ActionKind::kRenewLock)) {
       if (auto refreshed = lock_.refreshLease(); !refreshed.ok()) {
@@ -429,7 +500,10 @@ Decision Agent::busyCycle() {
       pending.reply.set_value(makeError(ErrorCode::kConflict, long_action_->state + " already in progress"));
     }
   }
+  std::optional<dcs::CallDeadline> bounded;
+  if (leaseBoundsCalls(last_pg_)) bounded.emplace(*leaseDeadline());
   LocalObservation local;
+  local.lease_deadline = leaseDeadline();
   local.dcs_ok = readSnapshot();
   local.long_action_running = true;
   const auto now_mono = clock_.monotonicNow();
@@ -644,6 +718,8 @@ Status Agent::shutdown() {
   if (before.running) callbacks_.notify("on_stop", leads ? "primary" : "replica");
   if (leads && before.primary) waitForShutdownCheckpoint(*loaded);
   if (leads) PGT_TRY(lock_.release());
+  lease_expires_ = 0;
+  if (guard_) guard_->disarm();
   return lock_.revoke();
 }
 

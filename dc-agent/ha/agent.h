@@ -4,6 +4,7 @@
 // (dc-agent/main.cc) calls runCycle() whenever the DCS watch reports a change
 // or loop_wait passes; scenario tests call it on simulated time.
 
+#include <atomic>
 #include <functional>
 #include <future>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "common/util/clock.h"
 #include "dc-agent/ha/agent_status.h"
 #include "dc-agent/ha/executor.h"
+#include "dc-agent/ha/lease_deadline.h"
 #include "dc-agent/ha/peer_site.h"
 #include "dc-agent/ha/operations.h"
 #include "standby/standby_lag.h"
@@ -35,6 +37,9 @@ class Agent {
 
   // The loop interval from the current dynamic configuration.
   std::chrono::seconds loopWait() const { return settings_.loop_wait; }
+  // When the next cycle must start at the latest: loop_wait after this one,
+  // or the lease deadline of a leading primary if that comes first.
+  MonoTime nextCycleBy() const;
   const HaSettings& settings() const { return settings_; }
   const dcs::ClusterPaths& paths() const { return lock_.paths(); }
 
@@ -55,11 +60,19 @@ class Agent {
   // (peer_site.h). Without a reader they trust their own site key alone.
   void attachPeerSiteReader(PeerSiteReader* reader) { peer_reader_ = reader; }
 
+  // The guard that makes PostgreSQL refuse writes when the loop misses its
+  // lease deadline (lease_deadline.h). Armed on every renewal of a writable
+  // DC's lock, disarmed when we stop leading.
+  void attachLeaseGuard(LeaseGuard* guard) { guard_ = guard; }
+
   // A long action is running: PostgreSQL belongs to the worker.
   bool busy() const { return long_action_.has_value(); }
 
  private:
   void refreshSettings(const dcs::ClusterSnapshot& snapshot);
+  // ttl, loop_wait and retry_timeout reach the lease margin, the DCS client
+  // and PostgreSQL's statement timeout.
+  void applyTimings(const config::DynamicConfig& dynamic);
   dcs::MemberInfo describeSelf(const PgObservation& pg) const;
   std::shared_ptr<const AgentStatus> describeStatus(const PgObservation& pg, const dcs::ClusterSnapshot& snapshot,
                                                     bool dcs_ok, bool leads, MonoTime cycle_start) const;
@@ -79,6 +92,14 @@ class Agent {
   void runScheduledRestart();
   OperationOutcome runOperation(const OperationRequest& request, const PgObservation& pg, bool leads);
   void waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster);
+  // The lease deadline (lease_deadline.h) while the lease deadline binds us:
+  // we held the lock and lead a writable DC (not paused, not a standby
+  // cluster). nullopt otherwise.
+  std::optional<MonoTime> leaseDeadline() const;
+  // Runs when the lock proves ours (LeaderLock's held listener; any thread).
+  void noteLeaseHeld(MonoTime expires_no_sooner_than);
+  // Whether DCS calls of this cycle are bounded by the lease deadline.
+  bool leaseBoundsCalls(const PgObservation& pg) const;
   // The other DC's site key, when ours names it and we lead or could.
   std::optional<PeerSiteView> checkPeerSite(const dcs::ClusterSnapshot& snapshot);
   std::optional<PeerState> probeUpstreamIfStuck(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg, MonoTime now);
@@ -100,7 +121,8 @@ class Agent {
   std::optional<MonoTime> last_upstream_probe_;
   std::string last_logged_;
   std::optional<dcs::StatusInfo> published_status_;
-  config::DynamicConfig dynamic_;
+  config::DynamicConfig dynamic_;  // the last valid /config (bootstrap.dcs until one is read)
+  bool pause_ = false;
   // Member slots outlive a member's key for member_slots_ttl (Patroni 4's
   // 30 minutes), so a member that restarts finds its WAL still there.
   std::map<std::string, MonoTime> slot_last_wanted_;
@@ -127,6 +149,14 @@ class Agent {
   bool peer_supersedes_ = false;                 // the other DC is primary at a newer epoch
   bool peer_unreachable_logged_ = false;
   std::string repaired_, repaired_at_;
+  LeaseGuard* guard_ = nullptr;
+  // The earliest expiry of the lease our leader key is bound to, from the
+  // last renewal that proved the key ours (0: none since we last released).
+  // Atomic: a bootstrap acquires the lock on the worker thread.
+  std::atomic<MonoTime::rep> lease_expires_{0};
+  std::atomic<std::chrono::milliseconds::rep> lease_margin_ms_{2500};
+  std::atomic<bool> lease_binds_{true};  // not paused, not a standby cluster
+  bool last_seen_primary_ = false;       // PostgreSQL was a primary at the end of the last cycle
 };
 
 }  // namespace pgtandem::agent

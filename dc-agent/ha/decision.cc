@@ -112,6 +112,14 @@ std::optional<std::string> whyNotCandidate(const Context& c, const std::string& 
 
 const std::vector<RuleRow>& rules() {
   static const std::vector<RuleRow> table = {
+      {{"leader.lease_deadline", "we lead, PostgreSQL is a primary, and the lease deadline passed without a renewal: demote at once, before the lease can expire"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.local.lease_deadline || c.now.mono < *c.local.lease_deadline || !c.local.pg_primary || c.settings.pause) {
+           return std::nullopt;
+         }
+         return make("leader.lease_deadline", {{ActionKind::kDemote, ""}},
+                     "the lock was not renewed in time: demoting before the lease can expire and another member take over");
+       }},
       {{"dcs.unreachable.primary", "the DCS cannot be read and PostgreSQL runs as a primary: demote"},
        [](const Context& c) -> std::optional<Decision> {
          if (c.local.dcs_ok || !c.local.pg_primary || c.settings.pause) return std::nullopt;

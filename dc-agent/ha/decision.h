@@ -16,7 +16,9 @@
 //  2. Demote before releasing the lock: kReleaseLock only ever follows
 //     kDemote (or PostgreSQL is already not a primary).
 //  3. A primary that cannot renew its lock, or cannot reach the DCS, demotes
-//     in the same decision: it never outlives its lease as a primary.
+//     in the same decision: it never outlives its lease as a primary. Its
+//     lease deadline (lease_deadline.h) comes first of all: once it passes,
+//     the primary demotes whatever else holds.
 
 #include <chrono>
 #include <map>
@@ -65,6 +67,10 @@ struct LocalObservation {
   std::string following;           // the member the replica is configured to stream from ("" if none)
   std::optional<MonoTime> not_streaming_since;  // a running standby configured to follow, not streaming
   bool lock_renewal_failed = false;  // the last attempt to renew the leader key failed
+  // While we lead a writable DC: the instant by which PostgreSQL must refuse
+  // writes, the earliest moment our lease can expire minus the safety margin
+  // (lease_deadline.h). Absent when we do not lead.
+  std::optional<MonoTime> lease_deadline;
   std::optional<MonoTime> primary_down_since;  // we hold the lock but PostgreSQL is down
   bool long_action_running = false;  // bootstrap, clone or rewind in progress
   bool needs_rewind = false;        // a former primary must rewind before following

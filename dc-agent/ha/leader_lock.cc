@@ -5,8 +5,47 @@ namespace pgtandem::agent {
 using dcs::Compare;
 using dcs::WriteOp;
 
-LeaderLock::LeaderLock(dcs::Dcs& dcs, dcs::ClusterPaths paths, std::string name, std::chrono::seconds ttl)
-    : dcs_(dcs), paths_(std::move(paths)), name_(std::move(name)), ttl_(ttl) {}
+LeaderLock::LeaderLock(dcs::Dcs& dcs, dcs::ClusterPaths paths, std::string name, std::chrono::seconds ttl,
+                       const Clock& clock)
+    : dcs_(dcs), clock_(clock), paths_(std::move(paths)), name_(std::move(name)), ttl_(ttl) {}
+
+Status LeaderLock::grant() {
+  const MonoTime sent = clock_.monotonicNow();
+  auto lease = dcs_.grantLease(ttl_);
+  if (!lease.ok()) return lease.error();
+  lease_ = lease->id;
+  // etcd may raise a small TTL, never lower it: ours is the safe bound.
+  lease_ttl_ = ttl_;
+  lease_sent_at_ = sent;
+  published_member_.clear();  // the member key must be re-bound to the new lease
+  return okStatus();
+}
+
+Status LeaderLock::keepLeaseAlive() {
+  const MonoTime sent = clock_.monotonicNow();
+  auto ttl = dcs_.keepAlive(lease_);
+  if (!ttl.ok()) {
+    if (ttl.error().code == ErrorCode::kLeaseLost) lease_ = 0;
+    return ttl.error();
+  }
+  lease_sent_at_ = sent;
+  return okStatus();
+}
+
+void LeaderLock::setHeldListener(std::function<void(MonoTime)> listener) {
+  std::lock_guard guard(mutex_);
+  held_listener_ = std::move(listener);
+}
+
+void LeaderLock::notifyHeld() {
+  if (held_listener_ && lease_ != 0) held_listener_(lease_sent_at_ + lease_ttl_);
+}
+
+std::optional<MonoTime> LeaderLock::leaseExpiresNoSoonerThan() const {
+  std::lock_guard guard(mutex_);
+  if (lease_ == 0) return std::nullopt;
+  return lease_sent_at_ + lease_ttl_;
+}
 
 void LeaderLock::setTtl(std::chrono::seconds ttl) {
   std::lock_guard guard(mutex_);
@@ -22,20 +61,15 @@ void LeaderLock::setTtl(std::chrono::seconds ttl) {
 Status LeaderLock::ensureLease() {
   std::lock_guard guard(mutex_);
   if (lease_ != 0) return okStatus();
-  auto lease = dcs_.grantLease(ttl_);
-  if (!lease.ok()) return lease.error();
-  lease_ = lease->id;
-  published_member_.clear();  // the member key must be re-bound to the new lease
-  return okStatus();
+  return grant();
 }
 
 Status LeaderLock::refreshLease() {
   std::lock_guard guard(mutex_);
   if (lease_ != 0) {
-    auto ttl = dcs_.keepAlive(lease_);
-    if (ttl.ok()) return okStatus();
-    if (ttl.error().code != ErrorCode::kLeaseLost) return ttl.error();
-    lease_ = 0;
+    auto kept = keepLeaseAlive();
+    if (kept.ok()) return okStatus();
+    if (lease_ != 0) return kept;  // not lost: the DCS did not answer
   }
   return ensureLease();
 }
@@ -46,7 +80,10 @@ Result<bool> LeaderLock::acquire() {
   for (int attempt = 0; attempt < 2; ++attempt) {
     PGT_TRY(ensureLease());
     auto result = dcs_.txn({Compare::absent(paths_.leader())}, {WriteOp::put(paths_.leader(), name_, lease_)});
-    if (result.ok()) return result->succeeded;
+    if (result.ok()) {
+      if (result->succeeded) notifyHeld();
+      return result->succeeded;
+    }
     if (result.error().code != ErrorCode::kLeaseLost) return result.error();
     lease_ = 0;
     published_member_.clear();
@@ -56,19 +93,16 @@ Result<bool> LeaderLock::acquire() {
 
 Status LeaderLock::renew() {
   std::lock_guard guard(mutex_);
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = clock_.monotonicNow();
   Status renewed = renewUntimed();
-  last_renew_latency_ = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  if (renewed.ok()) notifyHeld();
+  last_renew_latency_ = std::chrono::duration_cast<std::chrono::microseconds>(clock_.monotonicNow() - started);
   return renewed;
 }
 
 Status LeaderLock::renewUntimed() {
   if (lease_ != 0) {
-    auto ttl = dcs_.keepAlive(lease_);
-    if (!ttl.ok()) {
-      if (ttl.error().code == ErrorCode::kLeaseLost) lease_ = 0;
-      return ttl.error();
-    }
+    PGT_TRY(keepLeaseAlive());
   } else {
     // Our lease expired earlier: with it our leader key is gone; a new lease
     // does not bring the lock back, acquire() must.

@@ -4,17 +4,20 @@
 // acquire, compare-and-set to renew and release.
 
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "common/dcs/cluster.h"
 #include "common/dcs/dcs.h"
+#include "common/util/clock.h"
 
 namespace pgtandem::agent {
 
 class LeaderLock {
  public:
-  LeaderLock(dcs::Dcs& dcs, dcs::ClusterPaths paths, std::string name, std::chrono::seconds ttl);
+  LeaderLock(dcs::Dcs& dcs, dcs::ClusterPaths paths, std::string name, std::chrono::seconds ttl, const Clock& clock);
 
   // Grants a lease if we have none (or it was lost). A TTL change takes
   // effect with the next lease.
@@ -39,6 +42,18 @@ class LeaderLock {
     std::lock_guard guard(mutex_);
     return last_renew_latency_;
   }
+  // The earliest instant our current lease can expire in the DCS: when the
+  // last keepalive (or grant) that succeeded was sent, plus the lease's TTL.
+  // The DCS started its countdown when that request arrived, later. nullopt
+  // without a live lease.
+  std::optional<MonoTime> leaseExpiresNoSoonerThan() const;
+
+  // Called (under the lock's mutex, on the calling thread) each time
+  // renew() or acquire() proves the leader key ours, with
+  // leaseExpiresNoSoonerThan(): the agent arms its lease deadline from it
+  // before the next action (a promotion) runs.
+  void setHeldListener(std::function<void(MonoTime expires_no_sooner_than)> listener);
+
   // Deletes the leader key if it still holds our name.
   Status release();
 
@@ -69,12 +84,20 @@ class LeaderLock {
 
  private:
   Status renewUntimed();
+  // A keepalive of our lease; on success, remembers when it was sent.
+  Status keepLeaseAlive();
+  Status grant();
+  void notifyHeld();
   dcs::Dcs& dcs_;
+  const Clock& clock_;
   dcs::ClusterPaths paths_;
   std::string name_;
   std::chrono::seconds ttl_;
   dcs::LeaseId lease_ = 0;
+  std::chrono::seconds lease_ttl_{0};  // the TTL lease_ was granted with
+  MonoTime lease_sent_at_{};           // when its last successful keepalive or grant was sent
   std::string published_member_;
+  std::function<void(MonoTime)> held_listener_;
   std::chrono::microseconds last_renew_latency_{0};
   // The HA loop renews the lock while a long action (bootstrap, clone,
   // rewind) uses it on a worker thread. Recursive: methods call each other.

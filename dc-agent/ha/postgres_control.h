@@ -3,6 +3,7 @@
 // (RealPostgres, over common/pg) and a fake for scenario tests. Every method
 // converges on a state, so calling it twice is safe.
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
@@ -107,6 +108,9 @@ class PostgresControl {
   virtual Status reload() = 0;
   // Deletes the data directory (PostgreSQL must be stopped): reinitialize.
   virtual Status removeData() = 0;
+  // The statement timeout of the agent's own queries (retry_timeout), so
+  // that a stuck server cannot hold the HA loop.
+  virtual void setQueryTimeout(std::chrono::seconds timeout) = 0;
   // How the next follow(), clone() or rewind() streams and replays.
   virtual void setUpstreamSettings(const UpstreamSettings& settings) = 0;
 };

@@ -1,6 +1,9 @@
 #include "dc-agent/ha/real_postgres.h"
 
+#include <signal.h>
 #include <sys/stat.h>
+
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -42,7 +45,8 @@ RealPostgres::RealPostgres(const config::Config& config, ProcessRunner& runner)
       paths_{config.postgresql.bin_dir.empty() ? "/usr/lib/postgresql/15/bin" : config.postgresql.bin_dir,
              config.postgresql.data_dir},
       postmaster_(paths_, runner),
-      dynamic_parameters_(config.bootstrap.dcs.parameters) {
+      dynamic_parameters_(config.bootstrap.dcs.parameters),
+      query_timeout_s_(std::max(1, config.bootstrap.dcs.retry_timeout)) {
   auto [host, port] = pg::splitHostPort(config.postgresql.listen, 5432);
   host_ = host;
   port_ = port;
@@ -73,7 +77,18 @@ pg::ServerSettings RealPostgres::serverSettings() const {
 // The agent's own queries must not hang the HA loop (and with it the lease
 // renewal) on a stuck server: bounded by retry_timeout.
 std::string RealPostgres::statementTimeoutOption() const {
-  return "-c statement_timeout=" + std::to_string(std::max(1, config_.bootstrap.dcs.retry_timeout) * 1000);
+  return "-c statement_timeout=" + std::to_string(query_timeout_s_.load() * 1000);
+}
+
+void RealPostgres::setQueryTimeout(std::chrono::seconds timeout) {
+  const int seconds = std::max<int>(1, static_cast<int>(timeout.count()));
+  query_timeout_s_ = seconds;  // session() reconnects with it (on the thread that owns PostgreSQL)
+}
+
+void RealPostgres::refuseWritesNow() const {
+  if (auto pid = pg::livePostmasterPid(paths_.data_dir)) {
+    if (::kill(*pid, SIGINT) != 0) spdlog::error("cannot signal the postmaster {}: {}", *pid, std::strerror(errno));
+  }
 }
 
 std::string RealPostgres::localConninfo() const {
@@ -106,7 +121,9 @@ Result<std::string> RealPostgres::memberConninfo(const dcs::MemberInfo& member, 
 }
 
 pg::PgSession* RealPostgres::session() {
+  if (session_ && session_timeout_s_ != query_timeout_s_.load()) dropSession();
   if (!session_) {
+    session_timeout_s_ = query_timeout_s_.load();
     auto connected = pg::PgSession::connect(localConninfo());
     if (!connected.ok()) return nullptr;
     session_ = std::move(*connected);

@@ -2,6 +2,7 @@
 // PostgresControl over a real PostgreSQL 15 (common/pg): what the agent's
 // executor calls in production and in the integration tests.
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,13 @@ class RealPostgres final : public PostgresControl {
   Status restart() override;
   Status reload() override;
   Status removeData() override;
+  void setQueryTimeout(std::chrono::seconds timeout) override;
+
+  // Makes PostgreSQL refuse writes at once: a fast-shutdown request to the
+  // postmaster of our data directory (it stops every backend; new sessions
+  // are refused), without waiting. Thread-safe and non-blocking: the lease
+  // guard calls it while the HA loop may be blocked anywhere.
+  void refuseWritesNow() const;
 
   // What the other DC's primary shows of its members' names (its
   // pgtandem.member_name and pg_stat_replication's application names).
@@ -74,6 +82,8 @@ class RealPostgres final : public PostgresControl {
   std::string synchronous_standby_names_;
   std::map<std::string, std::string> dynamic_parameters_;  // /config's, seeded from bootstrap.dcs
   std::string archived_redo_file_;  // pushed once per demotion: archive commands often refuse a second copy
+  std::atomic<int> query_timeout_s_;  // statement_timeout of the agent's own queries (/config's retry_timeout)
+  int session_timeout_s_ = 0;          // the one session_ was opened with
   int port_ = 5432;
   std::string host_ = "127.0.0.1";
 };

@@ -3,7 +3,11 @@
 // a member without a raft leader, authentication with token renewal, and TLS
 // with client certificates.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -75,6 +79,65 @@ TEST(EtcdDcs, NoReachableEndpointGivesUnavailableWithinTheDeadline) {
   EXPECT_TRUE(got.error().code == ErrorCode::kUnavailable || got.error().code == ErrorCode::kTimeout)
       << got.error().toString();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+// A black hole: a port that completes TCP handshakes (the kernel does,
+// from the backlog) and never answers, like an etcd behind a dropped link.
+class BlackHole {
+ public:
+  BlackHole() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd_, 16) != 0) return;
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+  }
+  ~BlackHole() { ::close(fd_); }
+  std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// The HA loop bounds its calls by the lease deadline (dcs::CallDeadline):
+// a call never outlives the scope's deadline, whatever the request timeout.
+TEST(EtcdDcs, ACallDeadlineCutsACallToABlackHoleShort) {
+  BlackHole hole;
+  dcs::EtcdOptions options;
+  options.endpoints = {hole.endpoint()};
+  options.request_timeout = 20s;
+  auto client = connect(options);
+  {
+    dcs::CallDeadline bounded(std::chrono::steady_clock::now() + 300ms);
+    const auto start = std::chrono::steady_clock::now();
+    auto got = client->get("/k");
+    ASSERT_FALSE(got.ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << "the call outlived its deadline";
+    // Nested scopes: the earlier deadline wins, and the outer one comes back.
+    {
+      dcs::CallDeadline later(std::chrono::steady_clock::now() + 1h);
+      EXPECT_LE(*dcs::CallDeadline::current(), start + 300ms);
+    }
+    EXPECT_LE(*dcs::CallDeadline::current(), start + 300ms);
+  }
+  EXPECT_FALSE(dcs::CallDeadline::current()) << "the scope is gone";
+  {
+    // A deadline already past: no attempt at all.
+    dcs::CallDeadline passed(std::chrono::steady_clock::now() - 1ms);
+    auto got = client->keepAlive(42);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code, ErrorCode::kTimeout) << got.error().toString();
+  }
+  // retry_timeout changed through /config reaches the client.
+  client->setRequestTimeout(300ms);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(client->get("/k").ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << "the new request timeout was not used";
 }
 
 TEST(EtcdDcs, WatchResumesAfterEtcdRestart) {

@@ -71,6 +71,30 @@ const DecisionTime kNow{MonoTime(std::chrono::hours(10)), WallTime(std::chrono::
 std::vector<Row> rows() {
   auto me = [](HaSettings&) {};
   std::vector<Row> r;
+  // The lease deadline comes before everything: a leading primary past it
+  // demotes whether or not the DCS answers.
+  auto past_deadline = primary(100);
+  past_deadline.lease_deadline = kNow.mono - 1ms;
+  r.push_back({"leading primary past its lease deadline", Snap().leader("n2").s, past_deadline, me, "leader.lease_deadline",
+               {{K::kDemote, ""}}});
+  auto past_deadline_no_dcs = past_deadline;
+  past_deadline_no_dcs.dcs_ok = false;
+  r.push_back({"leading primary past its lease deadline, DCS unreadable", Snap().leader("n2").s, past_deadline_no_dcs, me,
+               "leader.lease_deadline", {{K::kDemote, ""}}});
+  auto at_deadline = primary(100);
+  at_deadline.lease_deadline = kNow.mono;
+  r.push_back({"leading primary exactly at its lease deadline", Snap().leader("n2").s, at_deadline, me,
+               "leader.lease_deadline", {{K::kDemote, ""}}});
+  auto before_deadline = primary(100);
+  before_deadline.lease_deadline = kNow.mono + 1ms;
+  r.push_back({"leading primary before its lease deadline renews", Snap().leader("n2").s, before_deadline, me,
+               "leader.renew", {{K::kRenewLock, ""}}});
+  r.push_back({"paused primary past its lease deadline is left alone", Snap().leader("n2").s, past_deadline,
+               [](HaSettings& s) { s.pause = true; }, "paused", {{K::kRenewLock, ""}}});
+  auto replica_past_deadline = replica(100);
+  replica_past_deadline.lease_deadline = kNow.mono - 1s;
+  r.push_back({"leader in recovery past its deadline renews before it promotes", Snap().leader("n2").s,
+               replica_past_deadline, me, "leader.promote", {{K::kRenewLock, ""}, {K::kPromote, ""}}});
   auto lost_dcs = primary(100);
   lost_dcs.dcs_ok = false;
   r.push_back({"primary loses the DCS", Snap().leader("n2").s, lost_dcs, me, "dcs.unreachable.primary", {{K::kDemote, ""}}});

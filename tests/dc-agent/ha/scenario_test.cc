@@ -12,6 +12,8 @@
 
 #include "common/dcs/memory_dcs.h"
 #include "dc-agent/ha/agent.h"
+#include "tests/fakes/fake_lease_guard.h"
+#include "tests/fakes/faulty_dcs.h"
 
 namespace pgtandem::agent {
 namespace {
@@ -146,7 +148,9 @@ class FakePostgres final : public PostgresControl {
     return okStatus();
   }
   void setUpstreamSettings(const UpstreamSettings& settings) override { upstream = settings; }
+  void setQueryTimeout(std::chrono::seconds timeout) override { query_timeout = timeout; }
   UpstreamSettings upstream;
+  std::chrono::seconds query_timeout{0};
   Status setSynchronousStandbyNames(const std::string& value) override {
     ssn = value;
     return okStatus();
@@ -269,6 +273,8 @@ class Scenario : public ::testing::Test {
     std::string name;
     config::Config config;
     std::unique_ptr<dcs::MemoryDcs> client;
+    std::unique_ptr<testing::FaultyDcs> faulty;  // what the agent talks to: `client`, with faults on demand
+    testing::FakeLeaseGuard guard;
     std::unique_ptr<FakePostgres> postgres;
     std::unique_ptr<RecordingCallbacks> callbacks;
     std::unique_ptr<Agent> agent;
@@ -287,8 +293,10 @@ class Scenario : public ::testing::Test {
       node->client = store_->connect();
       node->postgres = std::make_unique<FakePostgres>(world_, node->name);
       node->callbacks = std::make_unique<RecordingCallbacks>();
-      node->agent = std::make_unique<Agent>(node->config, *node->client, *node->postgres, *node->callbacks, clock_);
+      node->faulty = std::make_unique<testing::FaultyDcs>(*node->client);
+      node->agent = std::make_unique<Agent>(node->config, *node->faulty, *node->postgres, *node->callbacks, clock_);
       node->agent->attachPeerSiteReader(&peer_sites_);
+      node->agent->attachLeaseGuard(&node->guard);
       node->next_cycle = clock_.monotonicNow() + std::chrono::milliseconds(300 * i);  // agents are not in lockstep
       nodes_.push_back(std::move(node));
     }
@@ -323,7 +331,7 @@ class Scenario : public ::testing::Test {
           if (!n->alive || n->frozen) continue;
           if (clock_.monotonicNow() < n->next_cycle && !woken && !(leader_changed && !n->client->partitioned())) continue;
           n->agent->runCycle();
-          n->next_cycle = clock_.monotonicNow() + n->agent->loopWait();
+          n->next_cycle = n->agent->nextCycleBy();
         }
         if (const auto l = leaderKey(); l) world_.write(*l);
         max_primaries_ = std::max(max_primaries_, world_.writablePrimaries());
@@ -427,6 +435,63 @@ TEST_F(Scenario, LeaderCutOffFromTheDcsDemotesBeforeAnotherPromotes) {
   node(old_leader).client->setPartitioned(false);
   EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 90s)) << "the old leader does not rejoin (rewind + follow)";
   EXPECT_EQ(max_primaries_, 1);
+}
+
+// The lease deadline: the leader's guard is armed at (when the last
+// renewal was sent) + ttl - the safety margin, moves with every renewal,
+// and is disarmed where no lease binds (a replica, a paused cluster).
+TEST_F(Scenario, TheLeadersGuardIsArmedAtTheLeaseDeadlineOfEachRenewal) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string leader = *leaderKey();
+  Node& l = node(leader);
+  // One cycle of the leader alone: its renewal is sent "now".
+  const MonoTime sent = clock_.monotonicNow();
+  ASSERT_EQ(l.agent->runCycle().rule, "leader.renew");
+  ASSERT_TRUE(l.guard.deadline());
+  EXPECT_EQ(*l.guard.deadline(), sent + 30s - 2500ms) << "ttl 30, safety margin 2.5 s";
+  EXPECT_EQ(l.agent->nextCycleBy(), sent + 10s) << "loop_wait comes before the deadline";
+  for (auto& n : nodes_) {
+    if (n->name != leader) EXPECT_FALSE(n->guard.deadline()) << n->name << " is a replica";
+  }
+  // Renewals keep failing: the deadline stays where the last good one put it.
+  l.faulty->fail_keepalive = true;
+  clock_.advance(1s);
+  const Decision failed = l.agent->runCycle();
+  // A failed renewal is acted on in the same cycle, not a loop later.
+  EXPECT_EQ(failed.rule, "leader.renew_failed");
+  EXPECT_FALSE(world_.servers[leader].primary) << "the leader still takes writes after a failed renewal";
+  EXPECT_FALSE(l.guard.deadline()) << "a demoted former leader has nothing left to guard";
+  l.faulty->fail_keepalive = false;
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  EXPECT_EQ(max_primaries_, 1);
+  // Maintenance mode: nothing demotes, so nothing is armed.
+  auto paused = observer_->get("/service/batman/config");
+  ASSERT_EQ(paused->kvs.size(), 1u);
+  std::string config = paused->kvs[0].value;
+  config.insert(config.find('{') + 1, "\"pause\": true, ");
+  ASSERT_TRUE(observer_->put("/service/batman/config", config, 0).ok());
+  run(15s);
+  EXPECT_FALSE(node(*leaderKey()).guard.deadline()) << "paused, yet the guard is armed";
+}
+
+// A leader whose loop stops renewing (etcd slow, loop stuck) but keeps
+// running: its cycle comes at the deadline at the latest and demotes there.
+TEST_F(Scenario, ALeaderPastItsLeaseDeadlineDemotesEvenIfTheDcsStillAnswers) {
+  addNodes(2);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(2); }, 120s));
+  const std::string leader = *leaderKey();
+  Node& l = node(leader);
+  ASSERT_EQ(l.agent->runCycle().rule, "leader.renew");
+  const MonoTime deadline = *l.guard.deadline();
+  // The leader misses every loop until just past its deadline (the
+  // simulated loop skips it), as a loop blocked in a slow call would.
+  l.frozen = true;
+  clock_.advance(deadline - clock_.monotonicNow() + 1ms);
+  l.frozen = false;
+  const Decision late = l.agent->runCycle();
+  EXPECT_EQ(late.rule, "leader.lease_deadline");
+  EXPECT_FALSE(world_.servers[leader].primary);
 }
 
 TEST_F(Scenario, FrozenReplicaLosesItsKeyAndRejoins) {

@@ -10,6 +10,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "tests/fakes/faulty_dcs.h"
 #include "common/dcs/memory_dcs.h"
 #include "common/http/http_client.h"
 #include "dc-agent/rest/rest_api.h"
@@ -292,44 +293,16 @@ TEST_F(RestApiTest, ConfigPatchAndPut) {
   EXPECT_EQ(call("PATCH", "/config", R"({"ttl":40})").status, 503);
 }
 
-// A DCS whose /config changes right after the API read it: the merge patch
-// must not overwrite that change.
-class RacingDcs final : public dcs::Dcs {
- public:
-  RacingDcs(dcs::Dcs& inner, std::string key) : inner_(inner), key_(std::move(key)) {}
-  Result<dcs::RangeResult> get(std::string_view key) override {
-    auto result = inner_.get(key);
-    if (key == key_ && !raced_) {
-      raced_ = true;
-      (void)inner_.put(key_, R"({"ttl":30,"loop_wait":10,"retry_timeout":10,"by":"someone else"})");
-    }
-    return result;
-  }
-  Result<dcs::RangeResult> getPrefix(std::string_view prefix) override { return inner_.getPrefix(prefix); }
-  Result<dcs::Revision> put(std::string_view key, std::string_view value, dcs::LeaseId lease) override {
-    return inner_.put(key, value, lease);
-  }
-  Result<std::int64_t> erasePrefix(std::string_view prefix) override { return inner_.erasePrefix(prefix); }
-  Result<dcs::TxnResult> txn(const std::vector<dcs::Compare>& compares, const std::vector<dcs::WriteOp>& on_success,
-                             const std::vector<dcs::WriteOp>& on_failure) override {
-    return inner_.txn(compares, on_success, on_failure);
-  }
-  Result<dcs::Lease> grantLease(std::chrono::seconds ttl) override { return inner_.grantLease(ttl); }
-  Result<std::chrono::seconds> keepAlive(dcs::LeaseId lease) override { return inner_.keepAlive(lease); }
-  Status revokeLease(dcs::LeaseId lease) override { return inner_.revokeLease(lease); }
-  Result<std::unique_ptr<dcs::Watch>> watchPrefix(std::string_view prefix, dcs::Revision start,
-                                                  dcs::WatchCallback callback) override {
-    return inner_.watchPrefix(prefix, start, std::move(callback));
-  }
-
- private:
-  dcs::Dcs& inner_;
-  std::string key_;
-  bool raced_ = false;
-};
-
+// /config changes right after the API read it: the merge patch must not
+// overwrite that change.
 TEST_F(RestApiTest, ConcurrentConfigChangeIsAConflict) {
-  RacingDcs racing(*dcs_, paths_.config());
+  testing::FaultyDcs racing(*dcs_);
+  bool raced = false;
+  racing.after_get = [&](std::string_view key) {
+    if (key != paths_.config() || raced) return;
+    raced = true;
+    (void)dcs_->put(paths_.config(), R"({"ttl":30,"loop_wait":10,"retry_timeout":10,"by":"someone else"})", 0);
+  };
   auto api = RestApi::create(config_, racing, board_, mailbox_, clock_);
   ASSERT_TRUE(api.ok());
   HttpRequest r;
