@@ -466,7 +466,11 @@ ClusterSnapshot parseCluster(const RangeResult& range, const ClusterPaths& paths
       if (!failsafe.ok()) skip(failsafe.error());
       else snapshot.failsafe = std::move(*failsafe);
     } else if (name == "site") {
-      setParsed(snapshot.site, parseSiteState(kv.value), kv, skip);
+      // Remembered, not only skipped: a DC whose site key is garbage is
+      // treated as fenced (fail closed), not as one without a coordinator.
+      auto site = parseSiteState(kv.value);
+      if (!site.ok()) snapshot.site_error = site.error().message;
+      setParsed(snapshot.site, std::move(site), kv, skip);
     }
     // Other keys (legacy optime/leader) are not part of Patroni's cluster
     // view and are ignored without a warning.

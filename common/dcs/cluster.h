@@ -153,6 +153,7 @@ struct ClusterSnapshot {
   Revision history_mod_revision = 0;
   std::map<std::string, std::string> failsafe;  // member name -> api_url
   std::optional<SiteState> site;                // pgtandem's site key; absent without a coordinator
+  std::string site_error;                       // the site key exists but cannot be parsed: why
 
   bool isUnlocked() const { return !leader.has_value(); }
   const MemberInfo* member(std::string_view name) const;

@@ -242,7 +242,11 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->last_cycle = cycle_start;
   s->pause = settings_.pause;
   s->standby_cluster = dynamic_.standby_cluster.has_value();
-  if (snapshot.site) {
+  if (!site_unreadable_.empty()) {
+    s->site_role = "fenced";
+    s->site_reason = site_unreadable_;
+    if (snapshot.site) s->site_epoch = snapshot.site->epoch;
+  } else if (snapshot.site) {
     s->site_role = peer_supersedes_ ? "fenced" : snapshot.site->role;
     s->site_epoch = snapshot.site->epoch;
   }
@@ -317,7 +321,11 @@ Decision Agent::runCycle() {
   local.primary_down_since = primary_down_since_;
   local.needs_rewind = pg.needs_rewind;
   local.upstream = probeUpstreamIfStuck(snapshot, pg, now_mono);
-  if (local.dcs_ok) local.peer_site = checkPeerSite(snapshot);
+  if (local.dcs_ok) {
+    local.peer_site = checkPeerSite(snapshot);
+    noteSiteKey(snapshot);
+  }
+  local.site_unreadable = site_unreadable_;
   local.site_confirmed = !peer_reader_ || !snapshot.site || !snapshot.site->peer ||
                          confirmed_epoch_ == snapshot.site->epoch ||
                          snapshot.site->granted_epoch == snapshot.site->epoch;
@@ -721,6 +729,21 @@ Status Agent::shutdown() {
   lease_expires_ = 0;
   if (guard_) guard_->disarm();
   return lock_.revoke();
+}
+
+void Agent::noteSiteKey(const dcs::ClusterSnapshot& snapshot) {
+  std::string why;
+  if (!snapshot.site_error.empty()) {
+    why = "the site key cannot be parsed (" + snapshot.site_error + ")";
+  } else if (!snapshot.site && site_seen_) {
+    why = "the site key disappeared";
+  }
+  if (snapshot.site || !snapshot.site_error.empty()) site_seen_ = true;
+  if (why != site_unreadable_) {
+    if (!why.empty()) spdlog::error("{}: this DC behaves as fenced until a valid site key is back", why);
+    else spdlog::info("the site key is readable again");
+  }
+  site_unreadable_ = why;
 }
 
 std::optional<PeerSiteView> Agent::checkPeerSite(const dcs::ClusterSnapshot& snapshot) {

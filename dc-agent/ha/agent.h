@@ -102,6 +102,8 @@ class Agent {
   bool leaseBoundsCalls(const PgObservation& pg) const;
   // The other DC's site key, when ours names it and we lead or could.
   std::optional<PeerSiteView> checkPeerSite(const dcs::ClusterSnapshot& snapshot);
+  // Fail closed on the site key: garbage, or gone after we saw one, fences.
+  void noteSiteKey(const dcs::ClusterSnapshot& snapshot);
   std::optional<PeerState> probeUpstreamIfStuck(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg, MonoTime now);
 
   const config::Config& config_;
@@ -148,6 +150,8 @@ class Agent {
   std::optional<std::int64_t> confirmed_epoch_;  // our site epoch the other DC last agreed with
   bool peer_supersedes_ = false;                 // the other DC is primary at a newer epoch
   bool peer_unreachable_logged_ = false;
+  bool site_seen_ = false;        // this agent has seen a site key (a coordinated DC)
+  std::string site_unreadable_;   // why the site key cannot be trusted now ("" when it can)
   std::string repaired_, repaired_at_;
   LeaseGuard* guard_ = nullptr;
   // The earliest expiry of the lease our leader key is bound to, from the

@@ -84,7 +84,9 @@ bool siteSuperseded(const Context& c) {
 // or the other DC superseded it), and it is not (yet) a standby cluster,
 // whose own rules keep it read-only.
 bool siteFenced(const Context& c) {
-  return c.cluster.site && !c.settings.standby_cluster && (!c.cluster.site->writable() || siteSuperseded(c));
+  if (c.settings.standby_cluster) return false;
+  if (!c.local.site_unreadable.empty()) return true;  // fail closed
+  return c.cluster.site && (!c.cluster.site->writable() || siteSuperseded(c));
 }
 
 // A writable DC whose member never saw the other DC agree with its epoch:
@@ -137,9 +139,12 @@ const std::vector<RuleRow>& rules() {
          if (c.iAmLeader()) return make("busy", {{ActionKind::kRenewLock, ""}}, "a long action is running; renewing the lock");
          return make("busy", {}, "a long action is running");
        }},
-      {{"paused", "maintenance mode: no automatic action, the leader keeps its lock"},
+      {{"paused", "maintenance mode: no automatic action, the leader keeps its lock; a fenced DC's primary still stops (site.fenced)"},
        [](const Context& c) -> std::optional<Decision> {
          if (!c.settings.pause) return std::nullopt;
+         // The fence wins over maintenance mode: a DC switchover or promotion
+         // elsewhere must not leave this DC writable.
+         if (siteFenced(c) && c.local.pg_primary) return std::nullopt;
          if (c.iAmLeader()) return make("paused", {{ActionKind::kRenewLock, ""}}, "paused: renewing the lock only");
          return make("paused", {}, "paused: no automatic action");
        }},
@@ -202,8 +207,11 @@ const std::vector<RuleRow>& rules() {
          const bool fenced = siteFenced(c);
          if (!fenced && !(siteUnconfirmed(c) && !c.local.pg_primary)) return std::nullopt;
          const std::string epoch =
-             " (site epoch " + std::to_string(c.cluster.site->epoch) +
-             (siteSuperseded(c) ? ", the other DC is primary at epoch " + std::to_string(c.local.peer_site->epoch) : "") + ")";
+             !c.local.site_unreadable.empty()
+                 ? " (" + c.local.site_unreadable + ")"
+                 : " (site epoch " + std::to_string(c.cluster.site->epoch) +
+                       (siteSuperseded(c) ? ", the other DC is primary at epoch " + std::to_string(c.local.peer_site->epoch) : "") +
+                       ")";
          if (!fenced) {
            // Not confirmed: only the promotions are held back.
            if (c.iAmLeader()) {
@@ -219,7 +227,8 @@ const std::vector<RuleRow>& rules() {
            if (!c.iAmLeader()) {
              return make("site.fenced", {{ActionKind::kCleanDemote, ""}}, "the DC is fenced" + epoch + ": stopping this primary");
            }
-           return make("site.fenced", {{ActionKind::kRenewLock, ""}, {ActionKind::kCleanDemote, ""}},
+           // The stop first: a renewal that fails must not skip it.
+           return make("site.fenced", {{ActionKind::kCleanDemote, ""}, {ActionKind::kRenewLock, ""}},
                        "the DC is fenced" + epoch + ": stopping the primary cleanly and recording where it stopped");
          }
          if (c.iAmLeader()) {

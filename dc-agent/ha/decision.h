@@ -86,6 +86,9 @@ struct LocalObservation {
   // This member has seen the other DC agree with our site epoch (or there
   // is no other DC to ask). Until then it does not become primary.
   bool site_confirmed = true;
+  // Our site key is garbage, or gone after this agent saw it: why. The DC
+  // then behaves as fenced (fail closed), since the key may have fenced it.
+  std::string site_unreadable;
 };
 
 // The target of actions that stream from the other data center's primary

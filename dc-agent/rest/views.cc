@@ -66,7 +66,11 @@ std::string patroniJson(const agent::AgentStatus& s) {
   if (s.sync_standby) o["sync_standby"] = true;
   if (s.cluster_unlocked) o["cluster_unlocked"] = true;
   if (s.pause) o["pause"] = true;
-  if (!s.site_role.empty()) o["site"] = json::object{{"role", s.site_role}, {"epoch", s.site_epoch}};
+  if (!s.site_role.empty()) {
+    json::object site{{"role", s.site_role}, {"epoch", s.site_epoch}};
+    if (!s.site_reason.empty()) site["reason"] = s.site_reason;
+    o["site"] = std::move(site);
+  }
   o["dcs_last_seen"] = std::chrono::duration_cast<std::chrono::seconds>(s.dcs_last_seen.time_since_epoch()).count();
   if (!s.raw_tags.empty()) o["tags"] = tagsObject(s.raw_tags);
   if (!s.system_id.empty()) o["database_system_identifier"] = s.system_id;

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <mutex>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -130,8 +131,8 @@ class AgentCluster : public ::testing::Test {
     y << "scope: itest\nname: " << node.name << "\n"
       << "restapi:\n  listen: 127.0.0.1:" << node.api_port << "\n  connect_address: 127.0.0.1:" << node.api_port << "\n"
       << "  authentication:\n    username: admin\n    password: secret\n"
-      << "etcd3:\n  hosts: " << etcd_->endpoint() << "\n"
-      << "bootstrap:\n  dcs:\n    ttl: 8\n    loop_wait: 1\n    retry_timeout: 3\n"
+      << "etcd3:\n  hosts: " << (etcd_endpoints_.count(node.name) ? etcd_endpoints_[node.name] : etcd_->endpoint()) << "\n"
+      << "bootstrap:\n  dcs:\n    ttl: " << ttl_ << "\n    loop_wait: " << loop_wait_ << "\n    retry_timeout: " << retry_timeout_ << "\n"
       << (synchronous_ ? "    synchronous_mode: true\n" : "")
       << "    slots:\n      dr_standby:\n        type: physical\n"
       << "    postgresql:\n      use_pg_rewind: " << (rewind_ ? "true" : "false") << "\n      parameters:\n        shared_buffers: 16MB\n        fsync: 'off'\n"
@@ -300,6 +301,13 @@ class AgentCluster : public ::testing::Test {
     if (postmaster) ::kill(*postmaster, SIGKILL);
   }
 
+  // Rewrites every node's patroni.yml (after changing the settings below).
+  void rewriteConfigs() {
+    for (auto& node : nodes_) std::ofstream(node.config_file) << configFor(node);
+  }
+
+  std::map<std::string, std::string> etcd_endpoints_;  // by node name; default: etcd_ itself
+  int ttl_ = 8, loop_wait_ = 1, retry_timeout_ = 3;
   dcs::MalformedValueLog member_key_log_;
   std::vector<std::unique_ptr<ProcessHandle>> haproxies_;
   bool synchronous_ = false;

@@ -57,6 +57,13 @@ LocalObservation primary(Lsn position) {
 
 LocalObservation empty() { return LocalObservation{}; }
 
+LocalObservation stopped_primary() {
+  LocalObservation l = primary(10);
+  l.pg_running = false;
+  l.pg_primary = false;
+  return l;
+}
+
 struct Row {
   std::string name;
   dcs::ClusterSnapshot cluster;
@@ -262,10 +269,25 @@ std::vector<Row> rows() {
     snap.s.site = site;
     return snap;
   };
+  // The stop comes before the renewal: a renewal that fails must not skip it.
   r.push_back({"fenced leader stops its primary cleanly", fenced().leader("n2").s, primary(10), me, "site.fenced",
-               {{K::kRenewLock, ""}, {K::kCleanDemote, ""}}});
+               {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
   r.push_back({"a primary in a DC whose site is a standby stops too", fenced("standby").leader("n2").s, primary(10), me,
-               "site.fenced", {{K::kRenewLock, ""}, {K::kCleanDemote, ""}}});
+               "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
+  // Fail closed: a site key that is garbage, or gone after we saw it.
+  auto garbled = primary(10);
+  garbled.site_unreadable = "the site key cannot be parsed: expected an object";
+  r.push_back({"a garbled site key fences the DC: its primary stops", Snap().leader("n2").s, garbled, me, "site.fenced",
+               {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
+  auto garbled_replica = replica(20, "");
+  garbled_replica.site_unreadable = "the site key disappeared";
+  r.push_back({"a vanished site key: nobody takes the free lock", Snap().add(member("n1", "replica", 10)).s,
+               garbled_replica, me, "site.fenced", {}});
+  // The fence wins over maintenance mode.
+  r.push_back({"paused, yet fenced: the primary stops", fenced().leader("n2").s, primary(10),
+               [](HaSettings& s) { s.pause = true; }, "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
+  r.push_back({"paused and fenced, already stopped: paused", fenced().leader("n2").s, stopped_primary(),
+               [](HaSettings& s) { s.pause = true; }, "paused", {{K::kRenewLock, ""}}});
   auto stopped = primary(10);
   stopped.pg_running = false;
   stopped.pg_primary = false;
@@ -288,7 +310,7 @@ std::vector<Row> rows() {
     return l;
   };
   r.push_back({"the other DC is primary at a newer epoch: our primary stops", fenced("primary").leader("n2").s,
-               withPeer(primary(10), "primary", 5), me, "site.fenced", {{K::kRenewLock, ""}, {K::kCleanDemote, ""}}});
+               withPeer(primary(10), "primary", 5), me, "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
   r.push_back({"the other DC is primary at an older epoch: nothing changes", fenced("primary").leader("n2").s,
                withPeer(primary(10), "primary", 3), me, "leader.renew", {{K::kRenewLock, ""}}});
   r.push_back({"unconfirmed epoch: a running primary goes on", fenced("primary").leader("n2").s,

@@ -563,6 +563,48 @@ TEST_F(Scenario, FencedDcStopsItsPrimaryCleanlyAndPromotesNobody) {
   EXPECT_EQ(max_primaries_, 1);
 }
 
+// Fail closed: a site key that turns to garbage, or disappears, may have
+// fenced the DC; it behaves as fenced until a valid key is back.
+TEST_F(Scenario, AGarbledOrDeletedSiteKeyFencesTheDc) {
+  addNodes(3);
+  ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":1})", 0).ok());
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  ASSERT_TRUE(observer_->put("/service/batman/site", "{garbage", 0).ok());
+  woken_ = true;
+  ASSERT_TRUE(runUntil([&] { return primaries().empty(); }, 5s)) << "a garbled site key left the primary writable";
+  ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":1})", 0).ok());
+  woken_ = true;
+  ASSERT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s)) << "a valid key back unfences the DC";
+  ASSERT_TRUE(observer_->erasePrefix("/service/batman/site").ok());
+  woken_ = true;
+  ASSERT_TRUE(runUntil([&] { return primaries().empty(); }, 5s)) << "a deleted site key left the primary writable";
+  const std::string leader = *leaderKey();
+  kill(leader);
+  run(60s);
+  EXPECT_TRUE(primaries().empty()) << "nobody may promote while the site key is gone";
+  ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":1})", 0).ok());
+  woken_ = true;
+  EXPECT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s));
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+// Maintenance mode does not keep a fenced DC writable: the fence wins.
+TEST_F(Scenario, TheFenceWinsOverMaintenanceMode) {
+  addNodes(2);
+  ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":1})", 0).ok());
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(2); }, 120s));
+  auto config = observer_->get("/service/batman/config");
+  ASSERT_EQ(config->kvs.size(), 1u);
+  std::string paused = config->kvs[0].value;
+  paused.insert(paused.find('{') + 1, "\"pause\": true, ");
+  ASSERT_TRUE(observer_->put("/service/batman/config", paused, 0).ok());
+  run(15s);
+  ASSERT_EQ(primaries().size(), 1u) << "pause alone changes nothing";
+  ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"fenced","epoch":2})", 0).ok());
+  woken_ = true;
+  EXPECT_TRUE(runUntil([&] { return primaries().empty(); }, 5s)) << "a paused, fenced DC kept its primary writable";
+}
+
 // With a coordinator, a DC checks its epoch against the other DC's site
 // key: members that confirmed it fail over even while the other DC is down;
 // a DC the other one superseded (promoted past its epoch) stops its primary;
