@@ -352,6 +352,15 @@ class Scenario : public ::testing::Test {
     return predicate() ? std::optional<int>(static_cast<int>(limit.count())) : std::nullopt;
   }
 
+  // Maintenance mode, as `dcctl pause` sets it in /config.
+  bool pauseCluster() {
+    auto config = observer_->get("/service/batman/config");
+    if (!config.ok() || config->kvs.size() != 1) return false;
+    std::string paused = config->kvs[0].value;
+    paused.insert(paused.find('{') + 1, "\"pause\": true, ");
+    return observer_->put("/service/batman/config", paused, 0).ok();
+  }
+
   std::vector<std::string> primaries() {
     std::vector<std::string> out;
     for (const auto& [name, s] : world_.servers) {
@@ -466,11 +475,7 @@ TEST_F(Scenario, TheLeadersGuardIsArmedAtTheLeaseDeadlineOfEachRenewal) {
   ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
   EXPECT_EQ(max_primaries_, 1);
   // Maintenance mode: nothing demotes, so nothing is armed.
-  auto paused = observer_->get("/service/batman/config");
-  ASSERT_EQ(paused->kvs.size(), 1u);
-  std::string config = paused->kvs[0].value;
-  config.insert(config.find('{') + 1, "\"pause\": true, ");
-  ASSERT_TRUE(observer_->put("/service/batman/config", config, 0).ok());
+  ASSERT_TRUE(pauseCluster());
   run(15s);
   EXPECT_FALSE(node(*leaderKey()).guard.deadline()) << "paused, yet the guard is armed";
 }
@@ -593,11 +598,7 @@ TEST_F(Scenario, TheFenceWinsOverMaintenanceMode) {
   addNodes(2);
   ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":1})", 0).ok());
   ASSERT_TRUE(runUntil([&] { return healthyCluster(2); }, 120s));
-  auto config = observer_->get("/service/batman/config");
-  ASSERT_EQ(config->kvs.size(), 1u);
-  std::string paused = config->kvs[0].value;
-  paused.insert(paused.find('{') + 1, "\"pause\": true, ");
-  ASSERT_TRUE(observer_->put("/service/batman/config", paused, 0).ok());
+  ASSERT_TRUE(pauseCluster());
   run(15s);
   ASSERT_EQ(primaries().size(), 1u) << "pause alone changes nothing";
   ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"fenced","epoch":2})", 0).ok());
