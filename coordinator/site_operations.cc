@@ -730,6 +730,19 @@ Result<std::string> SiteOperations::Impl::runInit() {
                      primaries == 0 ? "neither DC is a primary cluster (both have standby_cluster in /config)"
                                     : "both DCs are primary clusters (neither has standby_cluster in /config): make one a standby first");
   }
+  // A missing key is never recreated as primary while the other DC's key
+  // says primary: that would make two writable DCs (the agents of a DC whose
+  // key vanished behave as fenced until it is back).
+  for (const auto& [missing, other] : {std::pair{&from, &to}, std::pair{&to, &from}}) {
+    if (!missing->snapshot.site && other->snapshot.site && other->snapshot.site->writable() &&
+        siteRoleOf(*missing) == "primary") {
+      return makeError(ErrorCode::kConflict,
+                       missing->name() + " has no site key while " + other->name() + "'s says primary (epoch " +
+                           std::to_string(other->snapshot.site->epoch) + "): not creating " + missing->name() +
+                           "'s as primary, which would make two writable DCs; run 'dcctl site rejoin " +
+                           missing->name() + "' to make it a standby of " + other->name() + ", or restore its key");
+    }
+  }
   for (SiteHandle* h : {&from, &to}) {
     const bool existed = h->snapshot.site.has_value();
     PGT_TRY(updateSite(*h, [&](dcs::SiteState& st) {

@@ -413,11 +413,42 @@ int failoverCommand(Context& ctx, const std::string& scope, std::string candidat
   return 0;
 }
 
-int restartCommand(Context& ctx, const MemberSelection& selection, const RestartOptions& options) {
+int versionCommand(Context& ctx, const MemberSelection& selection) {
   auto cluster = ctx.load(selection.scope);
   if (!cluster.ok()) return fail(ctx, cluster.error().message);
   auto picked = pickMembers(ctx, *cluster, selection);
   if (!picked.ok()) return fail(ctx, picked.error().message);
+  ctx.out() << "dcctl version " << kDcctlVersion << "\n\n";
+  int failures = 0;
+  for (const auto* m : *picked) {
+    auto answer = ctx.callMember(*m, "GET", "/patroni");
+    boost::system::error_code ec;
+    const json::value doc = answer.ok() && answer->status == 200 ? json::parse(answer->body, ec) : json::value();
+    const json::object* o = doc.if_object();
+    if (!o) {
+      ++failures;
+      ctx.terminal().err << "dcctl: " << m->name << ": cannot ask its REST API\n";
+      continue;
+    }
+    std::string agent = "?";
+    if (const auto* p = o->if_contains("patroni"); p && p->is_object()) agent = text(p->as_object().if_contains("version"));
+    std::string postgres;
+    if (const auto* v = o->if_contains("server_version"); v && v->is_int64()) {
+      // 150018 -> 15.18
+      postgres = " PostgreSQL " + std::to_string(v->as_int64() / 10000) + "." + std::to_string(v->as_int64() % 100);
+    }
+    ctx.out() << m->name << ": pgtandem " << agent << postgres << "\n";
+  }
+  return failures ? 1 : 0;
+}
+
+int restartCommand(Context& ctx, const MemberSelection& selection, const RestartOptions& given) {
+  auto cluster = ctx.load(selection.scope);
+  if (!cluster.ok()) return fail(ctx, cluster.error().message);
+  auto picked = pickMembers(ctx, *cluster, selection);
+  if (!picked.ok()) return fail(ctx, picked.error().message);
+  RestartOptions options = given;
+  if (options.scheduled == "now") options.scheduled.clear();  // as patronictl takes it
   if (!options.scheduled.empty() && !parseIsoTime(options.scheduled)) {
     return fail(ctx, "cannot parse the time '" + options.scheduled + "'");
   }

@@ -39,6 +39,10 @@ struct RestartOptions {
   std::string postgres_version;
 };
 int restartCommand(Context& ctx, const MemberSelection& selection, const RestartOptions& options);
+inline constexpr const char* kDcctlVersion = "0.1.0";
+// patronictl version CLUSTER [MEMBER...]: dcctl's version, then each
+// member's agent and PostgreSQL versions, asked of its REST API.
+int versionCommand(Context& ctx, const MemberSelection& selection);
 int reloadCommand(Context& ctx, const MemberSelection& selection);
 int reinitCommand(Context& ctx, const MemberSelection& selection, bool wait, bool from_leader);
 

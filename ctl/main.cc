@@ -199,7 +199,9 @@ int main(int argc, char** argv) {
   query->add_flag("--password", query_options.ask_password, "ask for the password");
   query->add_option("-c,--command", query_options.sql, "SQL to run");
   query->add_option("-f,--file", query_options.file, "a file of SQL ('-': stdin)");
-  auto* version = app.add_subcommand("version", "dcctl's version");
+  auto* version = app.add_subcommand("version", "dcctl's version, and with a cluster its members' pgtandem and PostgreSQL versions");
+  version->add_option("cluster", scope, "the cluster's scope");
+  version->add_option("members", members, "members (default: all)");
   // Site verbs: both DCs, from the sites file (not a member's configuration).
   std::string sites_file;
   auto* site = app.add_subcommand("site", "both data centers (coordinator verbs)");
@@ -231,8 +233,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::err);  // only the answer on stdout, reasons on stderr
 
-  if (version->parsed()) {
-    std::cout << "dcctl version 0.1.0\n";
+  if (version->parsed() && scope.empty()) {
+    std::cout << "dcctl version " << ctl::kDcctlVersion << "\n";
     return 0;
   }
   if (site->parsed()) return runSiteVerb(sites_file, format_text, site_verbs);
@@ -277,6 +279,7 @@ int main(int argc, char** argv) {
   ctx.force = force;
   const ctl::ListOptions list_options{scope, *format, extended, watch, watch_rounds};
   const ctl::MemberSelection selection{scope, members, role};
+  if (version->parsed()) return ctl::versionCommand(ctx, selection);
   if (list->parsed()) return ctl::listCommand(ctx, list_options);
   if (topology->parsed()) return ctl::topologyCommand(ctx, list_options);
   if (history->parsed()) return ctl::historyCommand(ctx, scope, *format);

@@ -185,6 +185,8 @@ int main(int argc, char** argv) {
   bool validate_only = false;
   app.add_option("config", config_file, "Patroni-format configuration file (patroni.yml)")->required();
   app.add_flag("--validate-config", validate_only, "check the configuration file and exit");
+  // As `patroni --version`: Ansible roles and monitoring call it.
+  app.set_version_flag("--version", std::string("dc-agent ") + agent::kAgentVersion);
   CLI11_PARSE(app, argc, argv);
 
   auto loaded = config::loadConfigFile(config_file, config::processEnvironment());

@@ -14,8 +14,6 @@ namespace pgtandem::agent {
 
 namespace {
 
-const char* kAgentVersion = "0.1.0";
-
 // Tags as the configuration gives them; a tag of the wrong type was
 // already reported by the config loader and reads as "not set" here.
 dcs::MemberTags tagsOf(const config::Config& config) {

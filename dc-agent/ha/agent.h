@@ -22,6 +22,9 @@
 
 namespace pgtandem::agent {
 
+// The agent's version: member keys, /patroni, `dc-agent --version`.
+inline constexpr const char* kAgentVersion = "0.1.0";
+
 class Agent {
  public:
   Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postgres, Callbacks& callbacks,

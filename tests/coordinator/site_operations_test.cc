@@ -308,6 +308,18 @@ TEST_F(SiteOperationsTest, InitWritesBothSiteKeysOnceWithTheirPeers) {
   auto again = operations().init();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, "dc1: primary at epoch 1 (kept)\ndc2: standby at epoch 1 (kept)");
+  // dc1's key lost (an etcd restore, a hand-made delete) while dc2 is
+  // primary after a promotion: init must not bring dc1 back as primary.
+  ASSERT_TRUE(dc1_->erasePrefix("/service/pg/site").ok());
+  auto raw = get(*dc2_, "site");
+  ASSERT_NE(raw.find("\"standby\""), std::string::npos);
+  raw.replace(raw.find("\"standby\""), 9, "\"primary\"");
+  put(*dc2_, "site", raw);
+  auto missing = operations().init();
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("dc1 has no site key while dc2's says primary"), std::string::npos)
+      << missing.error().message;
+  EXPECT_EQ(get(*dc1_, "site"), "") << "init wrote dc1's key after all";
   put(*dc1_, "site", "");
   ASSERT_TRUE(dc1_->erasePrefix("/service/pg/site").ok());
   ASSERT_TRUE(dc2_->erasePrefix("/service/pgdr/site").ok());

@@ -57,6 +57,15 @@ TEST_F(DcctlCluster, EveryVerb) {
   EXPECT_NE(list.output.find("| " + first + " "), std::string::npos);
   EXPECT_NE(list.output.find("Leader"), std::string::npos);
   EXPECT_EQ(dcctl("version").output, "dcctl version 0.1.0\n");
+  // As patronictl: the cluster and members, each with its PostgreSQL version.
+  auto versions = dcctl("version itest " + first);
+  EXPECT_EQ(versions.exit_code, 0) << versions.output;
+  EXPECT_EQ(versions.output.rfind("dcctl version 0.1.0\n\n" + first + ": pgtandem 0.1.0 PostgreSQL 15.", 0), 0u)
+      << versions.output;
+  const std::string all = dcctl("version itest").output;
+  std::size_t lines = 0;
+  for (auto at = all.find(": pgtandem 0.1.0 PostgreSQL 15."); at != std::string::npos; at = all.find(": pgtandem", at + 1)) ++lines;
+  EXPECT_EQ(lines, 3u) << "every member, without naming them: " << all;
   EXPECT_EQ(dcctl("topology itest -f tsv").exit_code, 0);
 
   // Switchover with every question answered on stdin: leader (default),
@@ -82,7 +91,7 @@ TEST_F(DcctlCluster, EveryVerb) {
 
   // Restart and reload a member; reinit one and wait for it.
   const auto before = postmasterPid(byName(target));
-  auto restarted = dcctl("restart itest " + target + " --force");
+  auto restarted = dcctl("restart itest " + target + " --scheduled now --force");  // "now", as patronictl takes it
   EXPECT_EQ(restarted.exit_code, 0) << restarted.output;
   EXPECT_NE(restarted.output.find("Success: restart on member " + target), std::string::npos);
   EXPECT_NE(postmasterPid(byName(target)), before);
