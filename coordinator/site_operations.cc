@@ -273,26 +273,40 @@ struct SiteOperations::Impl {
     return journal("checkpoint", "CHECKPOINT on " + primary->name);
   }
 
+  // Epochs are never reused: a new epoch is written to the DC that will be
+  // promoted before the old DC is fenced with it, so that a later operation
+  // that reaches only one DC (a promotion while the other is down) always
+  // sees the highest epoch ever used, whatever rolled back or crashed between.
+  Status raiseEpochIn(SiteHandle& h) {
+    return updateSite(h, [&](dcs::SiteState& s) { s.epoch = std::max(s.epoch, epoch); });
+  }
+
   Status fence() {
+    PGT_TRY(raiseEpochIn(to));
     PGT_TRY(updateSite(from, [&](dcs::SiteState& s) {
       s.role = "fenced";
       s.epoch = epoch;
     }));
-    std::size_t members = 0;
+    std::size_t members = 0, unreachable = 0;
     auto fenced = waitFor<bool>(limits.fence, "fencing /primary on every member of " + from.name(),
                                 [&]() -> Result<std::optional<bool>> {
                                   PGT_TRY(reload(from));
-                                  members = 0;
+                                  members = unreachable = 0;
+                                  const dcs::MemberInfo* leader = from.leader();
                                   for (const auto& m : from.snapshot.members) {
                                     auto code = peers.primaryCheck(m);
                                     if (code.ok() && *code == 200) return std::optional<bool>();
-                                    ++members;
+                                    // A leader whose API does not answer may still take writes:
+                                    // not fenced until it says 503 (or stops leading).
+                                    if (!code.ok() && leader && m.name == leader->name) return std::optional<bool>();
+                                    code.ok() ? ++members : ++unreachable;
                                   }
                                   return std::optional<bool>(true);
                                 });
     if (!fenced.ok()) return fenced.error();
     return journal("fence", from.name() + " fenced at epoch " + std::to_string(epoch) + "; /primary answers 503 on " +
-                                std::to_string(members) + " members");
+                                std::to_string(members) + " members" +
+                                (unreachable ? ", " + std::to_string(unreachable) + " replicas do not answer" : ""));
   }
 
   Result<dcs::DemotionToken> awaitToken() {

@@ -770,10 +770,11 @@ std::optional<PeerSiteView> Agent::checkPeerSite(const dcs::ClusterSnapshot& sna
     view.role = (*read)->role;
     view.epoch = (*read)->epoch;
   }
-  // Both primary at one epoch cannot be told apart: confirm neither.
+  // Both primary at one epoch cannot be told apart (the coordinator never
+  // writes that; a hand edit or a restored backup can): both DCs fence.
   const bool theirs_wins = view.role == "primary" && view.epoch >= ours;
   if (!theirs_wins) confirmed_epoch_ = ours;
-  peer_supersedes_ = view.role == "primary" && view.epoch > ours;
+  peer_supersedes_ = theirs_wins;
   return view;
 }
 

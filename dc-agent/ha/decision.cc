@@ -1,6 +1,7 @@
 #include "dc-agent/ha/decision.h"
 
 #include "dc-agent/ha/sync.h"
+#include "common/util/lsn.h"
 
 #include <algorithm>
 #include <cctype>
@@ -74,10 +75,11 @@ bool pastTheFork(const LocalObservation& local) {
 }
 
 // The other DC was promoted past our epoch (a disaster promotion while we
-// were away): we are the stale side.
+// were away): we are the stale side. Both primary at the same epoch: neither
+// may write (the coordinator never uses an epoch twice), both fence.
 bool siteSuperseded(const Context& c) {
   const auto& peer = c.local.peer_site;
-  return c.cluster.site && peer && peer->reachable && peer->role == "primary" && peer->epoch > c.cluster.site->epoch;
+  return c.cluster.site && peer && peer->reachable && peer->role == "primary" && peer->epoch >= c.cluster.site->epoch;
 }
 
 // The site key says this DC must take no writes (a coordinator fenced it,
@@ -93,6 +95,16 @@ bool siteFenced(const Context& c) {
 // a running primary goes on, but nobody becomes one.
 bool siteUnconfirmed(const Context& c) {
   return c.cluster.site && c.cluster.site->writable() && !c.settings.standby_cluster && !c.local.site_confirmed;
+}
+
+// The other DC stopped its primary at this token for a switchover to this
+// DC: a member that has not received everything up to it would lose the
+// last commits if it were promoted.
+bool behindTheToken(const Context& c) {
+  const auto& site = c.cluster.site;
+  if (!site || !site->writable() || !site->token || !site->peer || site->token->from_site != site->peer->site) return false;
+  const auto& token = *site->token;
+  return c.local.timeline < token.timeline || !c.local.wal_position || *c.local.wal_position < token.redo_lsn;
 }
 
 std::string upstreamFor(const Context& c) { return upstreamOf(c.cluster, c.settings.name, c.settings.replicatefrom); }
@@ -244,6 +256,20 @@ const std::vector<RuleRow>& rules() {
            return make("site.fenced", {}, "the DC is fenced" + epoch + ": nobody takes the leader lock");
          }
          return std::nullopt;  // follow the leader, or start read-only (unlocked.start)
+       }},
+      {{"site.token_gate", "this DC takes over from the other DC's demotion token and our WAL is behind it (or on an older timeline): do not become primary; a leader gives the lock up for a member that has every commit"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.settings.standby_cluster || c.local.pg_primary || !behindTheToken(c)) return std::nullopt;
+         const auto& token = *c.cluster.site->token;
+         const std::string why = "our WAL (timeline " + std::to_string(c.local.timeline) + ", " +
+                                 (c.local.wal_position ? formatLsn(*c.local.wal_position) : std::string("none")) +
+                                 ") is behind " + token.from_site + "'s demotion token (timeline " +
+                                 std::to_string(token.timeline) + ", " + formatLsn(token.redo_lsn) + ")";
+         if (c.iAmLeader()) {
+           return make("site.token_gate", {{ActionKind::kReleaseLock, ""}}, why + ": releasing the lock, promoting would lose its last commits");
+         }
+         if (!c.cluster.leader) return make("site.token_gate", {}, why + ": not taking the lock");
+         return std::nullopt;  // follow the leader
        }},
       // --- this member holds the leader lock ---
       {{"leader.renew_failed", "we are the leader, PostgreSQL is a primary, and renewing the lock failed: demote"},

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <boost/json.hpp>
 
 #include "common/dcs/memory_dcs.h"
@@ -35,7 +37,9 @@ class FakePeers final : public SitePeers {
   Result<bool> inRecovery(const Site&, const dcs::MemberInfo& m) override {
     return m.name == "dr1" ? dr1_in_recovery : true;
   }
+  std::set<std::string> unreachable;  // members whose REST API does not answer
   Result<int> primaryCheck(const dcs::MemberInfo& m) override {
+    if (unreachable.count(m.name)) return makeError(ErrorCode::kUnavailable, "connection timed out");
     auto it = primary_codes.find(m.name);
     return it == primary_codes.end() ? 503 : it->second;
   }
@@ -239,12 +243,43 @@ TEST_F(SiteOperationsTest, AStandbyPastTheTokenRollsBackAndTheOldDcIsWritableAga
   EXPECT_EQ(site(*dc2_)->role, "standby");
 }
 
+// Epochs are never reused: after a rolled-back switchover, a promotion of
+// dc2 that reaches only dc2 still gets an epoch above dc1's.
+TEST_F(SiteOperationsTest, AnEpochRaisedByARolledBackSwitchoverIsNeverUsedAgain) {
+  ASSERT_TRUE(operations().init().ok());
+  peers_.standby_redo = 2000;
+  ASSERT_FALSE(switchover("dc2").ok());
+  const std::int64_t dc1_epoch = site(*dc1_)->epoch;
+  EXPECT_EQ(site(*dc1_)->role, "primary");
+  EXPECT_EQ(site(*dc2_)->epoch, dc1_epoch) << "dc2 must know the epoch dc1 was fenced with";
+  peers_.standby_redo = 1000;
+  dc1_down_ = true;
+  auto promoted = promote("dc2");
+  ASSERT_TRUE(promoted.ok()) << promoted.error().message;
+  dc1_down_ = false;
+  EXPECT_GT(site(*dc2_)->epoch, dc1_epoch) << "dc1 (primary at its epoch) would not see itself superseded";
+  EXPECT_EQ(site(*dc1_)->role, "primary") << "dc1 was down: its key is unchanged";
+  auto rejoined = rejoin("dc1");
+  EXPECT_TRUE(rejoined.ok()) << rejoined.error().message;
+}
+
 TEST_F(SiteOperationsTest, APrimaryThatNeverStopsRollsBack) {
   stop_when_fenced_ = false;
   auto report = switchover("dc2");
   ASSERT_FALSE(report.ok());
   EXPECT_NE(report.error().message.find("aborted at fence"), std::string::npos) << report.error().message;
   EXPECT_EQ(site(*dc1_)->role, "primary");
+}
+
+// A leader whose REST API does not answer is not "fenced": it may still
+// take writes. An unanswering replica is reported, not waited for.
+TEST_F(SiteOperationsTest, AnUnansweringLeaderIsNotCountedAsFenced) {
+  stop_when_fenced_ = false;
+  peers_.unreachable = {"pg1"};
+  auto report = switchover("dc2");
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.error().message.find("aborted at fence"), std::string::npos) << report.error().message;
+  EXPECT_EQ(site(*dc1_)->role, "primary") << "rolled back";
 }
 
 TEST_F(SiteOperationsTest, AnotherOperationInProgressIsNotTouched) {

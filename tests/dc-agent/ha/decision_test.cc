@@ -303,6 +303,33 @@ std::vector<Row> rows() {
                "follower.steady", {}});
   r.push_back({"a fenced DC that is already a standby cluster follows the standby rules", fenced("standby").leader("n2").s,
                replica(10, kRemotePrimary), standby, "leader.renew", {{K::kRenewLock, ""}}});
+  // A switchover to this DC: only a member with every commit before the
+  // other DC's demotion token may be promoted.
+  auto taking_over = [](std::optional<std::string> leader) {
+    Snap snap;
+    dcs::SiteState site;
+    site.role = "primary";
+    site.epoch = 5;
+    site.peer = dcs::PeerSite{"dc1", {"10.0.1.1:2379"}, "/service/", "pg"};
+    site.token = dcs::DemotionToken{"7000", 3, 1000, "000000030000000000000001", "dc1", true};
+    snap.s.site = site;
+    if (leader) snap.leader(*leader);
+    return snap;
+  };
+  auto on_timeline = [](LocalObservation l, int timeline) {
+    l.timeline = timeline;
+    return l;
+  };
+  r.push_back({"taking over: a leader behind the token gives the lock up", taking_over("n2").s,
+               on_timeline(replica(900, ""), 3), me, "site.token_gate", {{K::kReleaseLock, ""}}});
+  r.push_back({"taking over: a leader on an older timeline gives the lock up", taking_over("n2").s,
+               on_timeline(replica(2000, ""), 2), me, "site.token_gate", {{K::kReleaseLock, ""}}});
+  r.push_back({"taking over: a member behind the token does not take the free lock", taking_over(std::nullopt).s,
+               on_timeline(replica(900, ""), 3), me, "site.token_gate", {}});
+  r.push_back({"taking over: a leader at the token promotes", taking_over("n2").s, on_timeline(replica(1000, ""), 3), me,
+               "leader.promote", {{K::kRenewLock, ""}, {K::kPromote, ""}}});
+  r.push_back({"taking over: a member behind the token still follows its leader", taking_over("n1").s,
+               on_timeline(replica(900, "n1"), 3), me, "follower.steady", {}});
   // The other DC's site key (peer): superseded, or not yet confirmed.
   auto withPeer = [](LocalObservation l, std::string role, std::int64_t epoch, bool confirmed = true) {
     l.peer_site = PeerSiteView{true, std::move(role), epoch};
@@ -311,6 +338,8 @@ std::vector<Row> rows() {
   };
   r.push_back({"the other DC is primary at a newer epoch: our primary stops", fenced("primary").leader("n2").s,
                withPeer(primary(10), "primary", 5), me, "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
+  r.push_back({"the other DC is primary at the same epoch: both fence", fenced("primary").leader("n2").s,
+               withPeer(primary(10), "primary", 4), me, "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
   r.push_back({"the other DC is primary at an older epoch: nothing changes", fenced("primary").leader("n2").s,
                withPeer(primary(10), "primary", 3), me, "leader.renew", {{K::kRenewLock, ""}}});
   r.push_back({"unconfirmed epoch: a running primary goes on", fenced("primary").leader("n2").s,

@@ -593,6 +593,34 @@ TEST_F(Scenario, AGarbledOrDeletedSiteKeyFencesTheDc) {
   EXPECT_EQ(max_primaries_, 1);
 }
 
+// A switchover to this DC: its standby leader replayed up to the other DC's
+// demotion token, then died. A member behind the token would lose the last
+// commits if promoted: nobody is, until one has everything.
+TEST_F(Scenario, OnlyAMemberWithEveryCommitBeforeTheTokenIsPromoted) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  peer_sites_.set("fenced", 5);  // dc1, fenced for the switchover
+  const std::string leader = *leaderKey();
+  kill(leader);
+  Lsn ahead = 0;  // the most any survivor has
+  for (const auto& [name, server] : world_.servers) {
+    if (name != leader) ahead = std::max(ahead, server.lsn);
+  }
+  const int timeline = world_.servers[leader].timeline;
+  auto siteWithToken = [&](Lsn redo) {
+    return R"({"role":"primary","epoch":5,"peer":{"site":"dc1","etcd":["10.0.1.1:2379"],"namespace":"/service/","scope":"pg"},)"
+           R"("token":{"system_identifier":"7000","timeline":)" + std::to_string(timeline) + R"(,"redo_lsn":)" +
+           std::to_string(redo) + R"(,"redo_wal_file":"x","from_site":"dc1","archived":true}})";
+  };
+  ASSERT_TRUE(observer_->put("/service/batman/site", siteWithToken(ahead + 500), 0).ok());
+  run(60s);
+  EXPECT_TRUE(primaries().empty()) << "a member behind the token was promoted";
+  ASSERT_TRUE(observer_->put("/service/batman/site", siteWithToken(ahead), 0).ok());
+  woken_ = true;
+  EXPECT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s)) << "a member with every commit was not promoted";
+  EXPECT_EQ(max_primaries_, 1);
+}
+
 // Maintenance mode does not keep a fenced DC writable: the fence wins.
 TEST_F(Scenario, TheFenceWinsOverMaintenanceMode) {
   addNodes(2);
