@@ -291,6 +291,7 @@ Decision Agent::runCycle() {
   // must not keep our member key away, or the leader will not keep our slot.
   if (local.dcs_ok && !snapshot.member(config_.name)) {
     (void)lock_.refreshLease();
+    lock_.forgetPublishedMember();  // deleted, or garbage: written again whatever we wrote last
     (void)lock_.publishMember(describeSelf(pg));
   }
   const bool leads = snapshot.leader && snapshot.leader->name == config_.name;
@@ -398,12 +399,24 @@ Decision Agent::runCycle() {
         spdlog::debug("could not refresh our lease: {}", refreshed.error().toString());
       }
     }
-    if (auto published = lock_.publishMember(describeSelf(after)); !published.ok()) {
+    // The key as the DCS holds it, not as we last wrote it: one deleted,
+    // overwritten or bound to another lease (an etcd restore) is written again.
+    const dcs::MemberInfo self = describeSelf(after);
+    const dcs::MemberInfo* stored = snapshot.member(config_.name);
+    if (!stored || stored->lease != lock_.lease() || dcs::toJson(*stored) != dcs::toJson(self)) {
+      lock_.forgetPublishedMember();
+    }
+    if (auto published = lock_.publishMember(self); !published.ok()) {
       spdlog::debug("could not publish the member key: {}", published.error().toString());
     }
     if (leads_now && after.primary) {
       maintainSlots(snapshot);
       maintainSync(snapshot, after);
+      // Keys the leader owns come back when deleted or overwritten.
+      if (!snapshot.status || (published_status_ && dcs::toJson(*snapshot.status) != dcs::toJson(*published_status_))) {
+        published_status_.reset();
+      }
+      if (!snapshot.config_json) restoreConfig();
       publishStatus(after);
     } else if (after.running && !after.primary && !long_action_) {
       // Standbys keep the slots of the members that cascade from them, and
@@ -641,6 +654,19 @@ void Agent::publishStatus(const PgObservation& pg) {
   }
   if (published_status_ && *published_status_ == status) return;
   if (lock_.publishStatus(status).ok()) published_status_ = status;
+}
+
+// /config is gone (deleted by hand, lost in an etcd restore) or garbage:
+// the leader writes the last valid one back if the key is absent. Garbage
+// is left for a person to look at (the last valid one stays in force).
+void Agent::restoreConfig() {
+  std::string json = config::toJson(dynamic_);
+  if (pause_) {
+    auto patched = config::applyMergePatch(json, R"({"pause":true})");
+    if (patched.ok()) json = *patched;
+  }
+  auto created = dcs::createIfAbsent(dcs_, lock_.paths().config(), json);
+  if (created.ok() && *created) spdlog::warn("/config was missing: wrote the last valid one back");
 }
 
 void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {

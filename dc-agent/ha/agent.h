@@ -81,6 +81,7 @@ class Agent {
                                                     bool dcs_ok, bool leads, MonoTime cycle_start) const;
   void maintainSlots(const dcs::ClusterSnapshot& snapshot);
   void publishStatus(const PgObservation& pg);
+  void restoreConfig();
   void maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
   // Reads the cluster into last_snapshot_ and refreshes the settings; false
   // when the DCS cannot be read.

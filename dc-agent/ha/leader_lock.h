@@ -67,6 +67,12 @@ class LeaderLock {
   Status writeConfigIfAbsent(const std::string& json);
   // Writes our member key (bound to our lease) when it changed.
   Status publishMember(const dcs::MemberInfo& member);
+  // The next publishMember() writes even an unchanged value (the DCS copy
+  // was deleted or overwritten).
+  void forgetPublishedMember() {
+    std::lock_guard guard(mutex_);
+    published_member_.clear();
+  }
   // Deletes /failover if it is still at `mod_revision`.
   Status clearFailover(dcs::Revision mod_revision);
   // Writes /sync if it is still at `mod_revision` (0: absent).

@@ -132,6 +132,45 @@ TEST(ClusterJsonTest, RoundTripsEveryValue) {
   EXPECT_EQ(*parseHistory(toJson(history)), history);
 }
 
+// Agents compare the DCS copy of their member key with what they would
+// write (toJson of both): every field must survive the round trip, or an
+// agent would rewrite its key every loop.
+TEST(ClusterJson, EveryMemberFieldRoundTripsToTheSameText) {
+  MemberInfo m;
+  m.name = "dr1";
+  m.conn_url = "postgres://10.0.2.1:5432/postgres";
+  m.api_url = "http://10.0.2.1:8008/patroni";
+  m.state = "running";
+  m.role = "standby_leader";
+  m.version = "0.1.0";
+  m.proxy_url = "postgres://10.0.2.9:5432/postgres";
+  m.tags.nofailover = true;
+  m.tags.failover_priority = 2;
+  m.tags.replicatefrom = "dr2";
+  m.tags.other["zone"] = "\"b\"";
+  m.xlog_location = 5000;
+  m.receive_lsn = 5000;
+  m.replay_lsn = 4900;
+  m.replication_state = "streaming";
+  m.timeline = 3;
+  m.pending_restart = true;
+  m.pause = true;
+  m.scheduled_restart = "2026-12-01T10:00:00+00:00";
+  m.standby_source = "stream";
+  m.standby_lag_bytes = 12;
+  m.standby_lag_seconds = 1;
+  m.demotion_token = DemotionToken{"7000", 2, 4096, "000000020000000000000001", "", true};
+  m.repaired = "rewind";
+  m.repaired_at = "2026-12-01T09:00:00.000Z";
+  const std::string text = toJson(m);
+  auto back = parseMember("dr1", text);
+  ASSERT_TRUE(back.ok()) << back.error().toString();
+  EXPECT_EQ(*back, m);
+  EXPECT_EQ(toJson(*back), text);
+  StatusInfo status{42, {{"dr", 40}}, {"dr"}, 0};
+  EXPECT_EQ(toJson(*parseStatus(toJson(status))), toJson(status));
+}
+
 TEST(ClusterJson, StandbyLagRoundTrips) {
   MemberInfo m;
   m.name = "dr1";

@@ -47,7 +47,9 @@ class FakeWorld {
       s.timeline = up->second.timeline;
     }
   }
+  bool writes = true;  // clients write to the primary every tick
   void write(const std::string& name) {
+    if (!writes) return;
     auto& s = servers[name];
     if (s.running && s.primary) s.lsn += 100;
   }
@@ -619,6 +621,38 @@ TEST_F(Scenario, OnlyAMemberWithEveryCommitBeforeTheTokenIsPromoted) {
   woken_ = true;
   EXPECT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s)) << "a member with every commit was not promoted";
   EXPECT_EQ(max_primaries_, 1);
+}
+
+// Keys the agents own come back when deleted or overwritten (by hand, by an
+// etcd restore), even in a quiet cluster whose members have nothing new to
+// say: an agent compares the DCS copy with what it would write.
+TEST_F(Scenario, KeysTheAgentsOwnComeBackWhenDeletedOrOverwritten) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  world_.writes = false;  // quiet: member keys stop changing by themselves
+  run(30s);
+  const std::string leader = *leaderKey();
+  std::vector<std::string> replicas;
+  for (auto& n : nodes_) {
+    if (n->name != leader) replicas.push_back(n->name);
+  }
+  auto key = [&](const std::string& name) { return observer_->get("/service/batman/" + name); };
+  auto memberOk = [&](const std::string& name) {
+    auto got = key("members/" + name);
+    return got.ok() && got->kvs.size() == 1 && dcs::parseMember(name, got->kvs[0].value).ok() &&
+           dcs::parseMember(name, got->kvs[0].value)->state == "running";
+  };
+  ASSERT_TRUE(observer_->erasePrefix("/service/batman/members/" + replicas[0]).ok());
+  ASSERT_TRUE(observer_->put("/service/batman/members/" + replicas[1], "\x01garbage", 0).ok());
+  ASSERT_TRUE(observer_->put("/service/batman/members/" + leader, R"({"state":"stopped","role":"replica"})", 0).ok());
+  ASSERT_TRUE(observer_->erasePrefix("/service/batman/status").ok());
+  ASSERT_TRUE(observer_->erasePrefix("/service/batman/config").ok());
+  EXPECT_TRUE(runUntil([&] { return memberOk(replicas[0]) && memberOk(replicas[1]) && memberOk(leader); }, 25s))
+      << "a deleted or overwritten member key was not written again";
+  EXPECT_TRUE(runUntil([&] { return key("status")->kvs.size() == 1; }, 25s)) << "/status was not written again";
+  EXPECT_TRUE(runUntil([&] { return key("config")->kvs.size() == 1; }, 25s)) << "/config was not written again";
+  EXPECT_NE(key("config")->kvs[0].value.find("\"ttl\":30"), std::string::npos) << key("config")->kvs[0].value;
+  EXPECT_TRUE(healthyCluster(3));
 }
 
 // Maintenance mode does not keep a fenced DC writable: the fence wins.
