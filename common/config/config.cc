@@ -57,7 +57,7 @@ std::set<std::string> unsupportedKeys() {
     keys.insert(std::string("bootstrap.dcs.") + key);
   }
   for (const char* key : {"proxy_address", "config_dir", "pg_ident", "use_unix_socket", "use_unix_socket_repl",
-                          "recovery_conf", "custom_conf", "pg_ctl_timeout", "basebackup", "bin_name", "exec_env",
+                          "recovery_conf", "custom_conf", "pg_ctl_timeout", "bin_name", "exec_env",
                           "retry_timeout", "database", "remove_data_directory_on_diverged_timelines"}) {
     keys.insert(std::string("postgresql.") + key);
   }
@@ -211,6 +211,19 @@ void readReplicaMethods(Reader& r, const YAML::Node& pg, const std::string& path
   }
 }
 
+// postgresql.basebackup, as Patroni takes it: a list (as initdb's) or a
+// mapping of option -> value. Each becomes a --option[=value] argument.
+void readBasebackupOptions(Reader& r, const YAML::Node& node, const std::string& path, std::vector<std::string>& out) {
+  if (!node.IsMap()) return readInitdb(r, node, path, out);
+  for (const auto& entry : node) {
+    if (!entry.second.IsScalar()) {
+      r.error(entry.second, path + "." + entry.first.Scalar(), "must be a single value");
+      continue;
+    }
+    out.push_back("--" + entry.first.Scalar() + "=" + entry.second.Scalar());
+  }
+}
+
 void readPostgresql(Reader& r, const YAML::Node& node, PostgresqlConfig& out, std::set<std::string>& method_keys) {
   const std::string path = "postgresql";
   if (!node.IsDefined() || node.IsNull()) return;
@@ -239,6 +252,7 @@ void readPostgresql(Reader& r, const YAML::Node& node, PostgresqlConfig& out, st
   r.readBool(node, "use_pg_rewind", path, out.use_pg_rewind);
   r.readBool(node, "remove_data_directory_on_rewind_failure", path, out.remove_data_directory_on_rewind_failure);
   readReplicaMethods(r, node, path, out);
+  readBasebackupOptions(r, at(node, "basebackup"), path + ".basebackup", out.basebackup);
 }
 
 void applyEnvironment(Reader& r, const Environment& env, Config& c) {
@@ -467,11 +481,10 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
     if (postgresql.IsMap()) {
       // pgpass is known: pgtandem hands passwords to libpq directly and
       // needs no password file. Replica methods' mappings are known by the
-      // names the file gives them (pg_basebackup's options under
-      // `basebackup` still warn: they are unsupported).
+      // names the file gives them.
       r.checkKeys(postgresql, "postgresql",
                   {"listen", "connect_address", "data_dir", "bin_dir", "pgpass", "authentication", "parameters",
-                   "callbacks", "create_replica_methods", "pg_hba", "use_pg_rewind",
+                   "callbacks", "create_replica_methods", "basebackup", "pg_hba", "use_pg_rewind",
                    "remove_data_directory_on_rewind_failure"},
                   [&](const std::string& key) {
                     return method_keys.count(key) > 0 || c.postgresql.method_definitions.count(key) > 0;

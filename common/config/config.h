@@ -78,6 +78,9 @@ struct ReplicaMethod {
 };
 
 struct PostgresqlConfig {
+  // pg_basebackup's extra options (postgresql.basebackup), as arguments:
+  // "--max-rate=100M", "--verbose". They come after pgtandem's own and win.
+  std::vector<std::string> basebackup;
   std::string listen;
   std::string connect_address;
   std::string data_dir;

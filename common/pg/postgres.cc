@@ -412,10 +412,14 @@ Status Postmaster::promote(std::chrono::milliseconds timeout) {
 }
 
 Result<CommandResult> runBasebackup(ProcessRunner& runner, const PgPaths& paths, const std::string& source_conninfo,
-                                    const std::string& target_dir, std::chrono::milliseconds timeout) {
+                                    const std::string& target_dir, std::chrono::milliseconds timeout,
+                                    const std::vector<std::string>& extra_options) {
   Command command;
   command.argv = {paths.bin("pg_basebackup"), "-D", target_dir, "-d", source_conninfo, "-X", "stream",
                   "-c", "fast", "--no-password"};
+  // The user's options (postgresql.basebackup) last: pg_basebackup takes the
+  // last of a repeated option, so --checkpoint=spread or --wal-method win.
+  command.argv.insert(command.argv.end(), extra_options.begin(), extra_options.end());
   command.timeout = timeout;
   return runner.run(command);
 }

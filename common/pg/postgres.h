@@ -159,7 +159,8 @@ class Postmaster {
 
 // pg_basebackup into `target_dir` (created, must be empty), streaming WAL.
 Result<CommandResult> runBasebackup(ProcessRunner& runner, const PgPaths& paths, const std::string& source_conninfo,
-                                    const std::string& target_dir, std::chrono::milliseconds timeout);
+                                    const std::string& target_dir, std::chrono::milliseconds timeout,
+                                    const std::vector<std::string>& extra_options = {});
 // pg_rewind of paths.data_dir (cleanly shut down) from a running source.
 Result<CommandResult> runRewind(ProcessRunner& runner, const PgPaths& paths, const std::string& source_conninfo,
                                 std::chrono::milliseconds timeout);

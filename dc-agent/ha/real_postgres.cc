@@ -304,7 +304,7 @@ Status RealPostgres::clone(const dcs::MemberInfo& source) {
         spdlog::warn("replica method basebackup needs a host to copy from: skipped");
         continue;
       }
-      auto result = pg::runBasebackup(runner_, paths_, conninfo, paths_.data_dir, 3600s);
+      auto result = pg::runBasebackup(runner_, paths_, conninfo, paths_.data_dir, 3600s, config_.postgresql.basebackup);
       if (!result.ok()) return result.error();
       if (result->exit_code == 0) break;
       spdlog::warn("pg_basebackup from {} failed: {}", source.name, tailLines(result->output, 5));

@@ -273,13 +273,14 @@ TEST(ConfigTest, PatroniSettingsNotActedOnAreWarnings) {
   };
   const std::string unsupported = ": is a Patroni setting that pgtandem does not support yet; ignored";
   EXPECT_TRUE(has("postgresql.config_dir" + unsupported));
-  EXPECT_TRUE(has("postgresql.basebackup" + unsupported));
+  EXPECT_FALSE(has("postgresql.basebackup")) << "acted on now";
+  EXPECT_EQ(loaded->config.postgresql.basebackup, std::vector<std::string>{"--checkpoint=fast"});
   EXPECT_TRUE(has("postgresql.authentication.replication.sslmode" + unsupported));
   EXPECT_TRUE(has("bootstrap.dcs.member_slots_ttl" + unsupported));
   EXPECT_TRUE(has("restapi.ciphers" + unsupported));
   EXPECT_TRUE(has("postgresql.callbacks.before_stop" + unsupported));
   EXPECT_TRUE(has("bootstrap.dcs.failsafe_mode: is not acted on yet"));
-  EXPECT_EQ(messages.size(), 7u) << ::testing::PrintToString(messages);
+  EXPECT_EQ(messages.size(), 6u) << ::testing::PrintToString(messages);
 
   // watchdog: required cannot be honoured, so the agent refuses it (dcctl,
   // which only reads the DCS settings, does not care).
@@ -290,6 +291,26 @@ TEST(ConfigTest, PatroniSettingsNotActedOnAreWarnings) {
       << refused.error().message;
   EXPECT_TRUE(parseConfig(required, "p.yml", {}, ConfigPurpose::kClient).ok());
 }
+// postgresql.basebackup in both of Patroni's forms; a bad entry names its line.
+TEST(ConfigTest, BasebackupOptionsAsAListOrAMapping) {
+  auto list = parseConfig(replace(kPatroniYaml, "  pgpass: /tmp/pgpass0\n",
+                                  "  pgpass: /tmp/pgpass0\n  basebackup:\n  - verbose\n  - max-rate: 100M\n"),
+                          "p.yml", {});
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  EXPECT_EQ(list->config.postgresql.basebackup, (std::vector<std::string>{"--verbose", "--max-rate=100M"}));
+  auto mapping = parseConfig(replace(kPatroniYaml, "  pgpass: /tmp/pgpass0\n",
+                                     "  pgpass: /tmp/pgpass0\n  basebackup:\n    checkpoint: spread\n    waldir: /wal\n"),
+                             "p.yml", {});
+  ASSERT_TRUE(mapping.ok()) << mapping.error().message;
+  EXPECT_EQ(mapping->config.postgresql.basebackup, (std::vector<std::string>{"--checkpoint=spread", "--waldir=/wal"}));
+  auto bad = parseConfig(replace(kPatroniYaml, "  pgpass: /tmp/pgpass0\n",
+                                 "  pgpass: /tmp/pgpass0\n  basebackup:\n    max-rate: [1, 2]\n"),
+                         "p.yml", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("postgresql.basebackup.max-rate: must be a single value"), std::string::npos)
+      << bad.error().message;
+}
+
 TEST(ConfigTest, MissingFileIsAClearError) {
   auto loaded = loadConfigFile("/nonexistent/patroni.yml", {});
   ASSERT_FALSE(loaded.ok());

@@ -3,13 +3,32 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "common/pg/postgres.h"
+#include "tests/fakes/recording_runner.h"
 #include "tests/support/ports.h"
 
 namespace pgtandem::pg {
 namespace {
+
+// postgresql.basebackup's options come after pgtandem's own, so they win
+// (pg_basebackup takes the last of a repeated option).
+TEST(BasebackupTest, TheUsersOptionsComeLast) {
+  testing::RecordingRunner runner;
+  const PgPaths paths{"/usr/lib/postgresql/15/bin", "/var/lib/pg"};
+  ASSERT_TRUE(runBasebackup(runner, paths, "host=a", "/var/lib/pg", std::chrono::seconds(60),
+                            {"--checkpoint=spread", "--max-rate=100M"})
+                  .ok());
+  ASSERT_EQ(runner.commands.size(), 1u);
+  const auto& argv = runner.commands[0].argv;
+  ASSERT_GE(argv.size(), 3u);
+  EXPECT_EQ(argv[0], "/usr/lib/postgresql/15/bin/pg_basebackup");
+  EXPECT_EQ(argv[argv.size() - 2], "--checkpoint=spread");
+  EXPECT_EQ(argv.back(), "--max-rate=100M");
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "fast"), argv.end()) << "pgtandem's default is still there, first";
+}
 
 TEST(LsnTest, ParsesAndFormats) {
   EXPECT_EQ(*parseLsn("0/3000060"), 0x3000060);
