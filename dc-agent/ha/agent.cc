@@ -130,7 +130,9 @@ void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
     if (dynamic.ok()) {
       dynamic_ = dynamic->config;
       pause_ = dynamic->pause;
+      dynamic_config_error_.clear();
     } else {
+      dynamic_config_error_ = dynamic.error().message;
       // Keep the last good /config: falling back to bootstrap.dcs would, say,
       // turn a DC bootstrapped as a standby cluster but primary now into a
       // standby again, or switch synchronous_mode off.
@@ -240,6 +242,7 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->last_cycle = cycle_start;
   s->pause = settings_.pause;
   s->standby_cluster = dynamic_.standby_cluster.has_value();
+  s->dynamic_config_error = dynamic_config_error_;
   if (!site_unreadable_.empty()) {
     s->site_role = "fenced";
     s->site_reason = site_unreadable_;

@@ -53,7 +53,10 @@ struct AgentStatus {
   // The DC's site key (a coordinator's fencing): "" when there is none.
   std::string site_role;  // primary, fenced, standby
   std::int64_t site_epoch = 0;
-  std::string site_reason;  // why the DC counts as fenced when its site key is unreadable
+  std::string site_reason;
+  // /config cannot be used (malformed, or breaks the timing rule): why. The
+  // last valid one stays in force.
+  std::string dynamic_config_error;  // why the DC counts as fenced when its site key is unreadable
   bool cluster_unlocked = true;
   bool sync_standby = false;  // named in /sync
   bool failsafe_mode = false;

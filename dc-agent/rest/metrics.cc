@@ -113,6 +113,9 @@ std::string renderMetrics(const agent::AgentStatus& s, MonoTime now_mono, WallTi
     f.labelled("pgtandem_standby_source", "Standby leader: where WAL comes from (stream, archive, none).", "source",
                s.standby_source);
   }
+  f.gauge("pgtandem_dynamic_config_valid",
+          "Value is 0 if /config cannot be used (malformed, or breaks the timing rule) and the last valid one is kept.",
+          s.dynamic_config_error.empty() ? 1 : 0);
   f.gauge("pgtandem_holds_leader_lock", "Value is 1 if this member holds an unexpired leader lock.", leads ? 1 : 0);
   if (!s.site_role.empty()) {  // only in a DC with a coordinator's site key
     f.labelled("pgtandem_site_role", "This DC's role in its site key (primary, fenced, standby).", "role", s.site_role);

@@ -855,6 +855,10 @@ TEST_F(Scenario, DivergedStandbyIsRewoundInsteadOfStuck) {
 TEST_F(Scenario, GarbageInTheDcsIsSkippedAndTheClusterKeepsWorking) {
   addNodes(3);
   ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  // A valid /config first: what garbage after it must not undo.
+  ASSERT_TRUE(observer_->put("/service/batman/config", R"({"ttl":30,"loop_wait":5,"retry_timeout":10})", 0).ok());
+  run(15s);
+  ASSERT_EQ(node("n1").agent->settings().loop_wait, 5s);
   ASSERT_TRUE(observer_->put("/service/batman/config", "{not json", 0).ok());
   ASSERT_TRUE(observer_->put("/service/batman/members/ghost", "\x01\x02garbage", 0).ok());
   ASSERT_TRUE(observer_->put("/service/batman/sync", R"({"leader": 42})", 0).ok());
@@ -863,6 +867,9 @@ TEST_F(Scenario, GarbageInTheDcsIsSkippedAndTheClusterKeepsWorking) {
   ASSERT_TRUE(observer_->put("/service/batman/config", R"({"ttl": "soon", "loop_wait": 10})", 0).ok());
   run(60s);
   EXPECT_TRUE(healthyCluster(3)) << "garbage must not disturb a healthy cluster";
+  for (auto& n : nodes_) {
+    EXPECT_EQ(n->agent->settings().loop_wait, 5s) << n->name << " fell back to bootstrap.dcs instead of the last valid /config";
+  }
   const std::string leader = *leaderKey();
   kill(leader);
   EXPECT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() != leader && primaries().size() == 1; }, 60s))

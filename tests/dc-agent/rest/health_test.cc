@@ -254,6 +254,11 @@ TEST(MetricsTest, PatroniNamesAndOurs) {
             std::string::npos);
   EXPECT_NE(text.find("pgtandem_lock_renew_seconds"), std::string::npos);
   EXPECT_NE(text.find("pgtandem_dcs_last_contact_age_seconds"), std::string::npos);
+  EXPECT_NE(text.find("pgtandem_dynamic_config_valid{scope=\"batman\",name=\"pg1\"} 1"), std::string::npos);
+  s.dynamic_config_error = "ttl: must be a number";
+  EXPECT_NE(renderMetrics(s, kNow, WallTime{} + 100s).find("pgtandem_dynamic_config_valid{scope=\"batman\",name=\"pg1\"} 0"),
+            std::string::npos);
+  EXPECT_EQ(boost::json::parse(patroniJson(s)).at("dynamic_config_error"), "ttl: must be a number");
 }
 
 TEST(MetricsTest, SiteMetricsOnlyWithASiteKey) {
