@@ -605,11 +605,20 @@ Result<PromoteReport> SiteOperations::Impl::runPromote(const std::string& site_n
                              "` (nothing lost), or --force to promote anyway");
       }
     }
-    report.loss_bound_bytes = standby->standby_lag_bytes;
-    report.loss_bound_seconds = standby->standby_lag_seconds;
-    PGT_TRY(journal("precheck", to.name() + "'s standby leader " + standby->name + " was " +
-                                    (standby->standby_lag_bytes ? std::to_string(*standby->standby_lag_bytes) : "an unknown number of") +
-                                    " bytes (" + std::to_string(standby->standby_lag_seconds) + " s) behind " + from.name()));
+    report.known_behind_bytes = standby->standby_lag_bytes;
+    if (standby->standby_contact_age) {
+      // The member key may be as old as its lease (ttl) if its agent
+      // stopped writing it: the bound counts that too.
+      int ttl = 30;
+      if (to.snapshot.config_json) {
+        if (auto dynamic = config::parseDynamicJson(*to.snapshot.config_json, {}); dynamic.ok()) ttl = dynamic->config.ttl;
+      }
+      report.silent_for_seconds = *standby->standby_contact_age + ttl;
+      report.silent_since = formatIsoTime(clock.wallNow() - std::chrono::seconds(*report.silent_for_seconds));
+    }
+    PGT_TRY(journal("precheck", to.name() + "'s standby leader " + standby->name + " last heard from " + from.name() +
+                                    (report.silent_for_seconds ? " at most " + std::to_string(*report.silent_for_seconds) + " s ago"
+                                                               : " at an unknown time")));
   }
   if (!op.done("fence")) {
     // The new epoch goes to the promoted DC first: it is the one that counts.
@@ -636,10 +645,17 @@ Result<PromoteReport> SiteOperations::Impl::runPromote(const std::string& site_n
   PGT_TRY(finish("done"));
   report.epoch = epoch;
   report.summary = to.name() + " is the primary DC (epoch " + std::to_string(epoch) + ")";
-  if (report.loss_bound_bytes) {
-    report.summary += "\nat most " + std::to_string(*report.loss_bound_bytes) + " bytes (" +
-                      std::to_string(report.loss_bound_seconds) + " s) of " + from.name() +
-                      "'s last writes may be lost (the last lag " + to.name() + " reported)";
+  if (report.silent_for_seconds) {
+    report.summary += "\n" + to.name() + " last heard from " + from.name() + " at most " +
+                      std::to_string(*report.silent_for_seconds) + " s before this promotion: writes " + from.name() +
+                      " acknowledged after " + report.silent_since + " may be lost";
+    if (report.known_behind_bytes) {
+      report.summary += " (" + to.name() + " knew it was " + std::to_string(*report.known_behind_bytes) +
+                        " bytes behind; more may have been written since)";
+    }
+  } else if (!resumed) {
+    report.summary += "\n" + to.name() + "'s agent has not heard from " + from.name() +
+                      " since it started: how much of " + from.name() + "'s last writes may be lost is unknown";
   }
   report.summary += "\n" + from.name() + (report.other_reachable ? " is fenced" : " was not reachable") +
                     "; when it is back, run `dcctl site rejoin " + from.name() + "`";

@@ -59,9 +59,15 @@ struct PromoteReport {
   std::string site, other;
   bool other_reachable = false;
   std::int64_t epoch = 0;
-  // The data-loss bound: the last lag the promoted DC reported.
-  std::optional<std::int64_t> loss_bound_bytes;
-  std::int64_t loss_bound_seconds = 0;
+  // What the promotion may lose. The promoted DC last heard from the other
+  // DC at most `silent_for_seconds` before the promotion (its standby
+  // leader's contact age plus ttl, the most the key it is read from can
+  // lag): writes the other DC acknowledged after that may be lost. nullopt:
+  // unknown (its agent never saw the stream). `known_behind_bytes`: what it
+  // knew it lacked (a lower bound, not a bound).
+  std::optional<std::int64_t> silent_for_seconds;
+  std::optional<std::int64_t> known_behind_bytes;
+  std::string silent_since;  // ISO time, when silent_for_seconds is known
   std::string summary;
 };
 

@@ -206,6 +206,9 @@ Result<MemberInfo> parseMember(std::string_view name, std::string_view text) {
     if (auto sec = lag.find("seconds"); sec != lag.end() && sec->value().is_int64()) {
       m.standby_lag_seconds = sec->value().as_int64();
     }
+    if (auto age = lag.find("contact_age"); age != lag.end() && age->value().is_int64()) {
+      m.standby_contact_age = age->value().as_int64();
+    }
   }
   if (auto it = o.find("repaired"); it != o.end() && it->value().is_object()) {
     const json::object& r = it->value().as_object();
@@ -243,6 +246,7 @@ std::string toJson(const MemberInfo& m) {
   if (!m.standby_source.empty()) {
     json::object lag{{"source", m.standby_source}, {"seconds", m.standby_lag_seconds}};
     lag["bytes"] = m.standby_lag_bytes ? json::value(*m.standby_lag_bytes) : json::value(nullptr);
+    lag["contact_age"] = m.standby_contact_age ? json::value(*m.standby_contact_age) : json::value(nullptr);
     o["standby_lag"] = std::move(lag);
   }
   if (!m.repaired.empty()) o["repaired"] = json::object{{"action", m.repaired}, {"at", m.repaired_at}};

@@ -80,6 +80,9 @@ struct MemberInfo {
   std::string standby_source;  // "" when not a standby leader
   std::optional<std::int64_t> standby_lag_bytes;
   std::int64_t standby_lag_seconds = 0;
+  // Seconds since it last heard from the primary DC ("contact_age"; null:
+  // unknown), on its agent's monotonic clock.
+  std::optional<std::int64_t> standby_contact_age;
   // A leader that stopped its primary cleanly because the DC was fenced or
   // turned into a standby cluster: where it stopped ("demotion_token").
   std::optional<DemotionToken> demotion_token;

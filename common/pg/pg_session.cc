@@ -98,7 +98,9 @@ Result<ServerState> PgSession::queryState() {
         " pg_postmaster_start_time()::text, pg_last_xact_replay_timestamp()::text,"
         " CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END,"
         " (SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart),"
-        " (SELECT latest_end_lsn::text FROM pg_stat_get_wal_receiver())");
+        " (SELECT latest_end_lsn::text FROM pg_stat_get_wal_receiver()),"
+        " (SELECT EXTRACT(EPOCH FROM now() - last_msg_receipt_time)::float8 FROM pg_stat_get_wal_receiver()"
+        "   WHERE status = 'streaming')");
     state.in_recovery = row[0].as<bool>();
     state.current_lsn = optionalLsn(row[1]);
     state.receive_lsn = optionalLsn(row[2]);
@@ -109,6 +111,7 @@ Result<ServerState> PgSession::queryState() {
     state.replayed_timestamp = row[7].is_null() ? "" : row[7].c_str();
     state.replay_paused = row[8].as<bool>();
     state.sender_lsn = optionalLsn(row[10]);
+    if (!row[11].is_null()) state.upstream_silence_seconds = std::max(0.0, row[11].as<double>());
     if (!row[9].is_null()) {
       std::string_view names = row[9].c_str();
       for (std::size_t start = 0; start <= names.size();) {

@@ -39,6 +39,9 @@ struct ServerState {
   std::optional<Lsn> replay_lsn;   // standby
   std::string wal_receiver_status;  // "streaming" when a WAL receiver runs
   std::optional<Lsn> sender_lsn;    // the upstream's last reported WAL end (latest_end_lsn)
+  // Streaming: seconds since the WAL receiver last heard from its upstream
+  // (last_msg_receipt_time, on this server's clock).
+  std::optional<double> upstream_silence_seconds;
   std::string postmaster_start_time;  // as PostgreSQL prints a timestamptz
   std::string replayed_timestamp;     // pg_last_xact_replay_timestamp(), "" if none
   bool replay_paused = false;

@@ -1,6 +1,7 @@
 #include "dc-agent/ha/agent.h"
 
 #include <algorithm>
+#include <cmath>
 #include <future>
 #include <thread>
 
@@ -198,6 +199,8 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
     m.standby_lag_bytes = standby_lag_->bytes;
     // Whole seconds: the key is rewritten only when the value changes.
     m.standby_lag_seconds = static_cast<std::int64_t>(standby_lag_->seconds);
+    // Rounded up: the bound it feeds must not shrink.
+    if (standby_lag_->contact_age) m.standby_contact_age = static_cast<std::int64_t>(std::ceil(*standby_lag_->contact_age));
   }
   if (!pg.primary) m.demotion_token = executor_.demotionToken();
   m.repaired = repaired_;
@@ -265,6 +268,7 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
     s->standby_source = standby_lag_->source;
     s->standby_lag_bytes = standby_lag_->bytes;
     s->standby_lag_seconds = standby_lag_->seconds;
+    s->standby_contact_age = standby_lag_->contact_age;
   }
   s->decisions = decision_counts_;
   s->lock_renew_latency = lock_.lastRenewLatency();
@@ -383,8 +387,9 @@ Decision Agent::runCycle() {
   standby_lag_.reset();
   if (leads_now && settings_.standby_cluster) {
     const bool archive = dynamic_.standby_cluster && !dynamic_.standby_cluster->restore_command.empty();
-    standby_lag_ = lag_tracker_.observe(standby::ReplicaPosition{after.running, after.streaming, archive, after.upstream_lsn, after.replay_lsn},
-                                        clock_.wallNow());
+    standby_lag_ = lag_tracker_.observe(standby::ReplicaPosition{after.running, after.streaming, archive, after.upstream_lsn,
+                                                                 after.replay_lsn, after.upstream_silence_seconds},
+                                        clock_.wallNow(), clock_.monotonicNow());
   }
   last_seen_primary_ = after.running && after.primary;
   if (!leads_now && !last_seen_primary_) {

@@ -72,6 +72,7 @@ struct AgentStatus {
   std::string standby_source;  // stream, archive, none
   std::optional<std::int64_t> standby_lag_bytes;
   double standby_lag_seconds = 0;
+  std::optional<double> standby_contact_age;  // seconds since the primary DC was last heard from
 
   // For /metrics.
   std::map<std::string, std::uint64_t> decisions;  // rule id -> cycles it fired in

@@ -28,6 +28,7 @@ struct PgObservation {
   std::string following;  // member name we are configured to stream from
   bool streaming = false;  // the WAL receiver is streaming
   std::optional<Lsn> upstream_lsn;  // how far the upstream said its WAL goes (when streaming)
+  std::optional<double> upstream_silence_seconds;  // streaming: since the upstream's last message
   bool needs_rewind = false;
   std::vector<StandbyStatus> standbys;    // pg_stat_replication, on a primary
   std::string synchronous_standby_names;  // as the agent last set it

@@ -190,6 +190,7 @@ PgObservation RealPostgres::observe() {
     o.wal_position = std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));
     o.streaming = state->wal_receiver_status == "streaming";
     o.upstream_lsn = state->sender_lsn;
+    o.upstream_silence_seconds = state->upstream_silence_seconds;
   }
   return o;
 }

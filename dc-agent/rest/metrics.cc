@@ -110,6 +110,9 @@ std::string renderMetrics(const agent::AgentStatus& s, MonoTime now_mono, WallTi
             s.standby_lag_bytes ? static_cast<double>(*s.standby_lag_bytes) : -1);
     f.gauge("pgtandem_standby_lag_seconds", "Standby leader: seconds since this DC was last caught up with the primary DC.",
             s.standby_lag_seconds);
+    f.gauge("pgtandem_standby_contact_age_seconds",
+            "Standby leader: seconds since the primary DC was last heard from (-1: not since the agent started).",
+            s.standby_contact_age.value_or(-1));
     f.labelled("pgtandem_standby_source", "Standby leader: where WAL comes from (stream, archive, none).", "source",
                s.standby_source);
   }

@@ -84,6 +84,7 @@ std::string patroniJson(const agent::AgentStatus& s) {
   if (!s.standby_source.empty()) {
     json::object lag{{"source", s.standby_source}, {"seconds", s.standby_lag_seconds}};
     lag["bytes"] = s.standby_lag_bytes ? json::value(*s.standby_lag_bytes) : json::value(nullptr);
+    lag["contact_age"] = s.standby_contact_age ? json::value(*s.standby_contact_age) : json::value(nullptr);
     o["standby_lag"] = std::move(lag);
   }
   if (!s.scheduled_restart.empty()) o["scheduled_restart"] = json::object{{"schedule", s.scheduled_restart}};

@@ -313,13 +313,17 @@ TEST_F(SiteOperationsTest, PromoteInADisasterRaisesTheEpochAndReportsTheLossBoun
   dc1_down_ = true;
   put(*dc2_, "members/dr1",
       member("standby_leader", 6432,
-             R"("timeline":1,"replication_state":"streaming","standby_lag":{"source":"stream","bytes":5000,"seconds":3})"));
+             R"("timeline":1,"replication_state":"streaming",)"
+             R"("standby_lag":{"source":"stream","bytes":5000,"seconds":3,"contact_age":4})"));
   auto report = promote("dc2");
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_FALSE(report->other_reachable);
-  EXPECT_EQ(report->loss_bound_bytes, 5000);
-  EXPECT_NE(report->summary.find("at most 5000 bytes (3 s) of dc1's last writes may be lost"), std::string::npos)
+  EXPECT_EQ(report->known_behind_bytes, 5000);
+  EXPECT_EQ(report->silent_for_seconds, 4 + 30) << "contact age plus ttl (the most the key can lag)";
+  EXPECT_NE(report->summary.find("dc2 last heard from dc1 at most 34 s before this promotion: writes dc1 acknowledged after "),
+            std::string::npos)
       << report->summary;
+  EXPECT_NE(report->summary.find("knew it was 5000 bytes behind; more may have been written since"), std::string::npos);
   auto s2 = site(*dc2_);
   ASSERT_TRUE(s2);
   EXPECT_EQ(s2->role, "primary");
@@ -331,6 +335,20 @@ TEST_F(SiteOperationsTest, PromoteInADisasterRaisesTheEpochAndReportsTheLossBoun
   auto again = promote("dc2");
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().message, "dc2 is already the primary DC: nothing to promote");
+}
+
+// An agent that never saw the stream (restarted while dc1 was down) does
+// not know: the report says so instead of printing a bound.
+TEST_F(SiteOperationsTest, PromoteSaysTheLossIsUnknownWhenItIs) {
+  dc1_down_ = true;
+  put(*dc2_, "members/dr1",
+      member("standby_leader", 6432,
+             R"("timeline":1,"standby_lag":{"source":"none","bytes":null,"seconds":0,"contact_age":null})"));
+  auto report = promote("dc2");
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_FALSE(report->silent_for_seconds);
+  EXPECT_NE(report->summary.find("how much of dc1's last writes may be lost is unknown"), std::string::npos)
+      << report->summary;
 }
 
 TEST_F(SiteOperationsTest, InitWritesBothSiteKeysOnceWithTheirPeers) {
