@@ -455,18 +455,25 @@ struct SiteOperations::Impl {
   // it stopped. Nothing was lost and nothing else changed.
   Error rollBack(const std::string& step, const Error& why) {
     const std::string reason = "aborted at " + step + ": " + why.message;
+    // Journaled before anything is undone: a coordinator that dies while
+    // rolling back leaves a journal whose rerun finishes the rollback.
+    (void)journal(step, why.message, "failed");
+    (void)journal("rollback", reason, "started");
+    return finishRollBack(reason, why.code);
+  }
+
+  Error finishRollBack(const std::string& reason, ErrorCode code) {
     say(reason + "; unfencing " + from.name());
     auto unfenced = updateSite(from, [&](dcs::SiteState& s) { s.role = "primary"; });
     if (!unfenced.ok()) {
-      return makeError(why.code, reason + "; and unfencing " + from.name() + " failed (" + unfenced.error().message +
-                                     "): run the command again");
+      return makeError(code, reason + "; and unfencing " + from.name() + " failed (" + unfenced.error().message +
+                                 "): run the command again");
     }
-    (void)journal(step, why.message, "failed");
     auto finished = finish(reason);
     std::string message = "switchover " + reason + "; " + from.name() + " is the primary DC again, nothing changed in " +
                           to.name();
     if (!finished.ok()) message += " (the journal could not be closed: " + finished.error().message + ")";
-    return makeError(why.code, message);
+    return makeError(code, message);
   }
 
   // Takes over the operation in progress (in either journal) if it is a
@@ -528,6 +535,10 @@ struct SiteOperations::Impl {
 
     PGT_ASSIGN(report.resumed, adoptJournal("switchover", {}));
     if (!report.resumed) PGT_TRY(precheck());  // journals the start in both DCs
+    if (const dcs::OperationStep* rolling_back = op.step("rollback")) {
+      // A rollback was under way when the last coordinator stopped: finish it.
+      return finishRollBack(rolling_back->detail, ErrorCode::kConflict);
+    }
 
     std::optional<MonoTime> fenced_at;
     if (!op.done("checkpoint")) {

@@ -420,12 +420,13 @@ Decision Agent::runCycle() {
     if (leads_now && after.primary) {
       maintainSlots(snapshot);
       maintainSync(snapshot, after);
-      // Keys the leader owns come back when deleted or overwritten.
-      if (!snapshot.status || (published_status_ && dcs::toJson(*snapshot.status) != dcs::toJson(*published_status_))) {
-        published_status_.reset();
-      }
-      if (!snapshot.config_json) restoreConfig();
-      publishStatus(after);
+      if (!snapshot.config_json) restoreConfig();  // keys the leader owns come back
+      publishStatus(snapshot, after);
+    } else if (leads_now && settings_.standby_cluster && after.running && !long_action_) {
+      // The standby leader publishes its position too, so that
+      // maximum_lag_on_failover applies when it dies.
+      maintainSlots(snapshot);
+      publishStatus(snapshot, after);
     } else if (after.running && !after.primary && !long_action_) {
       // Standbys keep the slots of the members that cascade from them, and
       // copies of the permanent slots (advanced to the leader's positions).
@@ -652,8 +653,12 @@ void Agent::runScheduledRestart() {
 // The primary's /status: its WAL position, and where its permanent physical
 // slots stand, so that replicas advance their copies (Patroni's layout).
 // Written only when something changed.
-void Agent::publishStatus(const PgObservation& pg) {
+void Agent::publishStatus(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg) {
   if (!pg.wal_position) return;
+  // Compared with the DCS copy too: a deleted or overwritten key comes back.
+  if (!snapshot.status || (published_status_ && dcs::toJson(*snapshot.status) != dcs::toJson(*published_status_))) {
+    published_status_.reset();
+  }
   dcs::StatusInfo status;
   status.optime = pg.wal_position;
   for (const auto& [name, fields] : dynamic_.slots) {

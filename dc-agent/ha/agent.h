@@ -80,7 +80,7 @@ class Agent {
   std::shared_ptr<const AgentStatus> describeStatus(const PgObservation& pg, const dcs::ClusterSnapshot& snapshot,
                                                     bool dcs_ok, bool leads, MonoTime cycle_start) const;
   void maintainSlots(const dcs::ClusterSnapshot& snapshot);
-  void publishStatus(const PgObservation& pg);
+  void publishStatus(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
   void restoreConfig();
   void maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
   // Reads the cluster into last_snapshot_ and refreshes the settings; false

@@ -263,6 +263,31 @@ TEST_F(SiteOperationsTest, AnEpochRaisedByARolledBackSwitchoverIsNeverUsedAgain)
   EXPECT_TRUE(rejoined.ok()) << rejoined.error().message;
 }
 
+// A coordinator that died while rolling back (dc1 still fenced): running
+// the command again finishes the rollback, not the switchover.
+TEST_F(SiteOperationsTest, ARollbackCutShortIsFinishedByTheNextRun) {
+  const std::string op =
+      R"("operation":{"kind":"switchover","from":"dc1","to":"dc2","started_at":"t0","steps":[)"
+      R"({"name":"precheck","state":"done"},{"name":"checkpoint","state":"done"},{"name":"fence","state":"done"},)"
+      R"({"name":"token","state":"done"},{"name":"catch_up","state":"failed"},)"
+      R"({"name":"rollback","state":"started","detail":"aborted at catch_up: dc2 replayed past the token"}]})";
+  put(*dc1_, "site", R"({"role":"fenced","epoch":2,)" + op + "}");
+  put(*dc2_, "site", R"({"role":"standby","epoch":2,)" + op + "}");
+  auto report = switchover("dc2");
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.error().message.find("aborted at catch_up: dc2 replayed past the token; dc1 is the primary DC again"),
+            std::string::npos)
+      << report.error().message;
+  auto s1 = site(*dc1_);
+  ASSERT_TRUE(s1);
+  EXPECT_EQ(s1->role, "primary");
+  EXPECT_FALSE(s1->operation);
+  ASSERT_EQ(s1->history.size(), 1u);
+  EXPECT_EQ(s1->history[0].result, "aborted at catch_up: dc2 replayed past the token");
+  EXPECT_EQ(peers_.checkpoints, 0) << "nothing of the switchover was run again";
+  EXPECT_NE(get(*dc2_, "config").find("standby_cluster"), std::string::npos) << "dc2 was not promoted";
+}
+
 TEST_F(SiteOperationsTest, APrimaryThatNeverStopsRollsBack) {
   stop_when_fenced_ = false;
   auto report = switchover("dc2");

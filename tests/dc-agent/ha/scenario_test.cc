@@ -991,6 +991,16 @@ TEST_F(Scenario, StandbyClusterFollowsTheRemotePrimary) {
   world_.servers[kRemotePrimary].lsn += 1000;
   run(3s);
   for (const auto& n : nodes_) EXPECT_EQ(world_.servers[n->name].lsn, 1500) << n->name;
+  // The standby leader publishes its position in /status, so that
+  // maximum_lag_on_failover applies inside the standby cluster too.
+  ASSERT_TRUE(runUntil(
+      [&] {
+        auto status = observer_->get("/service/batman/status");
+        return status.ok() && status->kvs.size() == 1 && dcs::parseStatus(status->kvs[0].value).ok() &&
+               dcs::parseStatus(status->kvs[0].value)->optime == 1500;
+      },
+      15s))
+      << "the standby leader does not publish /status";
 
   kill(first);
   ASSERT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() != first && settled(); }, 60s))
