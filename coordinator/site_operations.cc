@@ -1,6 +1,9 @@
 #include "coordinator/site_operations.h"
 
+#include "coordinator/operation_plan.h"
+
 #include <algorithm>
+#include <map>
 #include <boost/json.hpp>
 #include <thread>
 
@@ -82,6 +85,10 @@ struct SiteOperations::Impl {
   Sleep sleep;
 
   SiteHandle from, to;
+  // A disaster promotion goes on whatever the other DC's site key holds
+  // (its agents fence themselves on a key they cannot read): writes there
+  // are tried, and their failure reported, not fatal.
+  bool other_dc_optional = false;
   dcs::SiteOperation op;
   std::int64_t epoch = 0;
 
@@ -169,7 +176,8 @@ struct SiteOperations::Impl {
                    op.steps.end());
     op.steps.push_back({step, state, now(), detail});
     for (SiteHandle* h : reachableSites()) {
-      PGT_TRY(updateSite(*h, [&](dcs::SiteState& s) { s.operation = op; }));
+      Status written = updateSite(*h, [&](dcs::SiteState& s) { s.operation = op; });
+      if (!written.ok() && !(h == &from && other_dc_optional)) return written;
     }
     say(step + ": " + detail);  // only once it is durable: a printed step is never redone
     return okStatus();
@@ -180,13 +188,14 @@ struct SiteOperations::Impl {
     op.finished_at = now();
     op.result = result;
     for (SiteHandle* h : reachableSites()) {
-      PGT_TRY(updateSite(*h, [&](dcs::SiteState& s) {
+      Status written = updateSite(*h, [&](dcs::SiteState& s) {
         s.operation.reset();
         s.history.push_back(op);
         if (s.history.size() > dcs::kSiteHistoryLength) {
           s.history.erase(s.history.begin(), s.history.end() - static_cast<std::ptrdiff_t>(dcs::kSiteHistoryLength));
         }
-      }));
+      });
+      if (!written.ok() && !(h == &from && other_dc_optional)) return written;
     }
     return okStatus();
   }
@@ -476,6 +485,38 @@ struct SiteOperations::Impl {
     return makeError(code, message);
   }
 
+  // The one driver of every operation kind (operation_plan.h): the journal
+  // says which step comes next; `execute` runs it (a step journals itself
+  // when done); a failure is reported, rolled back or left for the next run,
+  // as the step's row says. Bounded: each round either finishes a step or
+  // returns.
+  Status drive(OperationKind kind, const std::function<Status(Step)>& execute) {
+    for (std::size_t round = 0; round <= stepTable(kind).size(); ++round) {
+      const Next next = decideNext(kind, op);
+      if (next.type == Next::Type::kDone) return finish("done");
+      if (next.type == Next::Type::kFinishRollBack) return finishRollBack(next.reason, ErrorCode::kConflict);
+      const StepRow& row = *next.row;
+      Status done = execute(row.step);
+      if (done.ok()) continue;
+      const std::string name = stepName(row.step);
+      switch (row.on_failure) {
+        case OnFailure::kNothingChanged: return done.error();
+        case OnFailure::kRollBack: return rollBack(name, done.error());
+        case OnFailure::kRunAgain:
+          (void)journal(name, done.error().message, "failed");
+          return makeError(done.error().code, runAgainMessage(kind, row.step, done.error().message));
+      }
+    }
+    return makeError(ErrorCode::kInternal, std::string("the ") + kindName(kind) + " did not finish its steps");
+  }
+
+  std::string runAgainMessage(OperationKind kind, Step step, const std::string& why) const {
+    if (kind == OperationKind::kSwitchover && step == Step::kFollow) {
+      return to.name() + " is the primary DC, but " + why + "; run the command again to finish the switchover";
+    }
+    return std::string(kindName(kind)) + " stopped at " + stepName(step) + ": " + why + "; run the command again to finish it";
+  }
+
   // Takes over the operation in progress (in either journal) if it is a
   // `kind` to `to`, or starts a new one. `supersedes`: kinds of operation to
   // the same DC that this one replaces (they move to the history). Returns
@@ -534,49 +575,37 @@ struct SiteOperations::Impl {
     report.to_site = to.name();
 
     PGT_ASSIGN(report.resumed, adoptJournal("switchover", {}));
-    if (!report.resumed) PGT_TRY(precheck());  // journals the start in both DCs
-    if (const dcs::OperationStep* rolling_back = op.step("rollback")) {
-      // A rollback was under way when the last coordinator stopped: finish it.
-      return finishRollBack(rolling_back->detail, ErrorCode::kConflict);
-    }
-
     std::optional<MonoTime> fenced_at;
-    if (!op.done("checkpoint")) {
-      if (auto done = checkpoint(); !done.ok()) return rollBack("checkpoint", done.error());
-    }
-    if (!op.done("fence")) {
-      fenced_at = clock.monotonicNow();
-      if (auto done = fence(); !done.ok()) return rollBack("fence", done.error());
-    }
-    dcs::DemotionToken token;
-    if (!op.done("token")) {
-      auto got = awaitToken();
-      if (!got.ok()) return rollBack("token", got.error());
-      token = *got;
-    } else {
-      const auto& saved = from.snapshot.site ? from.snapshot.site->token : std::nullopt;
-      if (!saved) return rollBack("token", makeError(ErrorCode::kNotFound, "the journaled token is missing"));
-      token = *saved;
-    }
-    if (!op.done("catch_up")) {
-      if (auto done = catchUp(token); !done.ok()) return rollBack("catch_up", done.error());
-    }
-    // From here on, only forward.
-    if (!op.done("promote")) {
-      if (auto done = promote(); !done.ok()) {
-        return makeError(done.error().code, "switchover stopped at promote: " + done.error().message +
-                                                "; run the command again to finish it");
+    std::optional<dcs::DemotionToken> token;
+    const Status driven = drive(OperationKind::kSwitchover, [&](Step step) -> Status {
+      switch (step) {
+        case Step::kPrecheck: return precheck();  // journals the start in both DCs
+        case Step::kCheckpoint: return checkpoint();
+        case Step::kFence:
+          fenced_at = clock.monotonicNow();
+          return fence();
+        case Step::kToken: {
+          auto got = awaitToken();
+          if (!got.ok()) return got.error();
+          token = *got;
+          return okStatus();
+        }
+        case Step::kCatchUp:
+          if (!token) {
+            const auto& saved = from.snapshot.site ? from.snapshot.site->token : std::nullopt;
+            if (!saved) return makeError(ErrorCode::kNotFound, "the journaled token is missing");
+            token = *saved;
+          }
+          return catchUp(*token);
+        case Step::kPromote:
+          PGT_TRY(promote());
+          if (fenced_at) report.write_gap = std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonicNow() - *fenced_at);
+          return okStatus();
+        case Step::kFollow: return follow();
       }
-      if (fenced_at) report.write_gap = std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonicNow() - *fenced_at);
-    }
-    if (!op.done("follow")) {
-      if (auto done = follow(); !done.ok()) {
-        (void)journal("follow", done.error().message, "failed");
-        return makeError(done.error().code, to.name() + " is the primary DC, but " + done.error().message +
-                                                "; run the command again to finish the switchover");
-      }
-    }
-    PGT_TRY(finish("done"));
+      return makeError(ErrorCode::kInternal, std::string("a switchover has no step ") + stepName(step));
+    });
+    if (!driven.ok()) return driven.error();
     report.summary = "switchover done: " + to.name() + " is the primary DC (epoch " + std::to_string(epoch) + "), " +
                      from.name() + " is its standby cluster";
     if (report.write_gap) {
@@ -593,13 +622,14 @@ Result<PromoteReport> SiteOperations::Impl::runPromote(const std::string& site_n
   if (auto other = open(from, *sites.other(site_name)); !other.ok()) {
     say(from.name() + " cannot be reached (" + other.error().message + "): promoting without fencing it in its DCS");
   }
+  other_dc_optional = true;
   PromoteReport report;
   report.site = to.name();
   report.other = from.name();
   report.other_reachable = from.reachable();
   bool resumed = false;
   PGT_ASSIGN(resumed, adoptJournal("promote", {"switchover"}));
-  if (!resumed) {
+  auto precheck = [&]() -> Status {
     if (!hasStandbyCluster(to.snapshot)) {
       return makeError(ErrorCode::kInvalidArgument, to.name() + " is already the primary DC: nothing to promote");
     }
@@ -627,11 +657,11 @@ Result<PromoteReport> SiteOperations::Impl::runPromote(const std::string& site_n
       report.silent_for_seconds = *standby->standby_contact_age + ttl;
       report.silent_since = formatIsoTime(clock.wallNow() - std::chrono::seconds(*report.silent_for_seconds));
     }
-    PGT_TRY(journal("precheck", to.name() + "'s standby leader " + standby->name + " last heard from " + from.name() +
-                                    (report.silent_for_seconds ? " at most " + std::to_string(*report.silent_for_seconds) + " s ago"
-                                                               : " at an unknown time")));
-  }
-  if (!op.done("fence")) {
+    return journal("precheck", to.name() + "'s standby leader " + standby->name + " last heard from " + from.name() +
+                                   (report.silent_for_seconds ? " at most " + std::to_string(*report.silent_for_seconds) + " s ago"
+                                                              : " at an unknown time"));
+  };
+  auto fence = [&]() -> Status {
     // The new epoch goes to the promoted DC first: it is the one that counts.
     // It is granted: the promoted DC's agents cannot ask the other DC.
     PGT_TRY(updateSite(to, [&](dcs::SiteState& st) {
@@ -645,15 +675,24 @@ Result<PromoteReport> SiteOperations::Impl::runPromote(const std::string& site_n
         st.role = "fenced";
         st.epoch = epoch;
       });
+      report.other_fenced = fenced.ok();
+      if (!fenced.ok()) report.fence_error = fenced.error().message;
       detail += fenced.ok() ? "; " + from.name() + " fenced" : "; fencing " + from.name() + " failed: " + fenced.error().message;
     } else {
       detail += "; " + from.name() + " unreachable: its agents refuse the primary role once they see epoch " +
                 std::to_string(epoch) + " (or cannot confirm theirs)";
     }
-    PGT_TRY(journal("fence", detail));
-  }
-  if (!op.done("promote")) PGT_TRY(promote());
-  PGT_TRY(finish("done"));
+    return journal("fence", detail);
+  };
+  const Status driven = drive(OperationKind::kPromote, [&](Step step) -> Status {
+    switch (step) {
+      case Step::kPrecheck: return precheck();
+      case Step::kFence: return fence();
+      case Step::kPromote: return promote();
+      default: return makeError(ErrorCode::kInternal, std::string("a promotion has no step ") + stepName(step));
+    }
+  });
+  if (!driven.ok()) return driven.error();
   report.epoch = epoch;
   report.summary = to.name() + " is the primary DC (epoch " + std::to_string(epoch) + ")";
   if (report.silent_for_seconds) {
@@ -668,8 +707,12 @@ Result<PromoteReport> SiteOperations::Impl::runPromote(const std::string& site_n
     report.summary += "\n" + to.name() + "'s agent has not heard from " + from.name() +
                       " since it started: how much of " + from.name() + "'s last writes may be lost is unknown";
   }
-  report.summary += "\n" + from.name() + (report.other_reachable ? " is fenced" : " was not reachable") +
-                    "; when it is back, run `dcctl site rejoin " + from.name() + "`";
+  // Said as it is: fenced only when the write of its key succeeded.
+  const std::string other_state = report.other_fenced    ? " is fenced"
+                                  : report.other_reachable ? " could not be fenced (" + report.fence_error +
+                                                                 "); its agents still refuse the primary role once they see the new epoch"
+                                                           : " was not reachable";
+  report.summary += "\n" + from.name() + other_state + "; when it is back, run `dcctl site rejoin " + from.name() + "`";
   return report;
 }
 
@@ -679,9 +722,11 @@ Result<RejoinReport> SiteOperations::Impl::runRejoin(const std::string& site_nam
   // `to` rejoins; `from` is the primary DC it will follow.
   PGT_TRY(open(to, *target));
   PGT_TRY(open(from, *sites.other(site_name)));
-  bool resumed = false;
-  PGT_ASSIGN(resumed, adoptJournal("rejoin", {}));
-  if (!resumed) {
+  if (auto adopted = adoptJournal("rejoin", {}); !adopted.ok()) return adopted.error();
+  RejoinReport report;
+  report.site = to.name();
+  report.primary_site = from.name();
+  auto precheck = [&]() -> Status {
     if (hasStandbyCluster(from.snapshot) || (from.snapshot.site && !from.snapshot.site->writable())) {
       return makeError(ErrorCode::kInvalidArgument, from.name() + " is not the primary DC: " + to.name() + " has nothing to rejoin");
     }
@@ -700,21 +745,22 @@ Result<RejoinReport> SiteOperations::Impl::runRejoin(const std::string& site_nam
                            std::to_string(theirs) + "): use `dcctl site switchover` to move the primary role");
     }
     epoch = theirs;  // the rejoining DC takes the primary DC's epoch
-    PGT_TRY(journal("precheck", from.name() + "'s primary " + primary->name + " runs at epoch " + std::to_string(theirs)));
-  }
-  if (!op.done("fence")) {
+    return journal("precheck", from.name() + "'s primary " + primary->name + " runs at epoch " + std::to_string(theirs));
+  };
+  auto fence = [&]() -> Status {
     PGT_TRY(updateSite(to, [&](dcs::SiteState& st) {
       st.role = "fenced";
       st.epoch = epoch;
     }));
-    PGT_TRY(journal("fence", to.name() + " fenced at epoch " + std::to_string(epoch)));
-  }
-  RejoinReport report;
-  report.site = to.name();
-  report.primary_site = from.name();
-  if (!op.done("follow")) {
+    return journal("fence", to.name() + " fenced at epoch " + std::to_string(epoch));
+  };
+  auto follow = [&]() -> Status {
     PGT_TRY(reload(from));
     PGT_TRY(reload(to));
+    // What each member said of its last repair before: a repair is a change
+    // of it, so no two hosts' clocks are compared.
+    std::map<std::string, std::pair<std::string, std::string>> repaired_before;
+    for (const auto& m : to.snapshot.members) repaired_before[m.name] = {m.repaired, m.repaired_at};
     auto block = standbyBlockFor(to, from);
     if (!block.ok()) return block.error();
     PGT_TRY(patchConfig(to, R"({"standby_cluster":)" + *block + "}"));
@@ -743,14 +789,24 @@ Result<RejoinReport> SiteOperations::Impl::runRejoin(const std::string& site_nam
     if (!caught_up.ok()) return caught_up.error();
     std::string detail;
     for (const auto& m : to.snapshot.members) {
-      const bool repaired = !m.repaired.empty() && m.repaired_at >= op.started_at;
+      const auto before = repaired_before.find(m.name);
+      const bool repaired = !m.repaired.empty() &&
+                            (before == repaired_before.end() || before->second != std::pair{m.repaired, m.repaired_at});
       const std::string how = repaired ? (m.repaired == "rewind" ? "rewound" : "re-cloned") : "followed (no rewind needed)";
       report.members.emplace_back(m.name, how);
       detail += (detail.empty() ? "" : ", ") + m.name + " " + how;
     }
-    PGT_TRY(journal("follow", to.name() + " is a standby cluster of " + from.name() + ": " + detail));
-  }
-  PGT_TRY(finish("done"));
+    return journal("follow", to.name() + " is a standby cluster of " + from.name() + ": " + detail);
+  };
+  const Status driven = drive(OperationKind::kRejoin, [&](Step step) -> Status {
+    switch (step) {
+      case Step::kPrecheck: return precheck();
+      case Step::kFence: return fence();
+      case Step::kFollow: return follow();
+      default: return makeError(ErrorCode::kInternal, std::string("a rejoin has no step ") + stepName(step));
+    }
+  });
+  if (!driven.ok()) return driven.error();
   report.summary = to.name() + " is a standby cluster of " + from.name() + " again";
   for (const auto& [name, how] : report.members) report.summary += "\n  " + name + ": " + how;
   return report;

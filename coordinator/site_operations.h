@@ -58,6 +58,8 @@ struct SwitchoverReport {
 struct PromoteReport {
   std::string site, other;
   bool other_reachable = false;
+  bool other_fenced = false;  // its site key really says fenced at the new epoch
+  std::string fence_error;    // why fencing it failed, when reachable
   std::int64_t epoch = 0;
   // What the promotion may lose. The promoted DC last heard from the other
   // DC at most `silent_for_seconds` before the promotion (its standby

@@ -376,6 +376,21 @@ TEST_F(SiteOperationsTest, PromoteSaysTheLossIsUnknownWhenItIs) {
       << report->summary;
 }
 
+// "Fenced" is said only when dc1's key really says so: a key that cannot
+// be written (garbage here) is reported as such, not as fenced.
+TEST_F(SiteOperationsTest, PromoteSaysWhenFencingTheOtherDcFailed) {
+  put(*dc1_, "site", "{garbage");
+  put(*dc1_, "members/pg1", member("primary", 5432, R"("timeline":1,"state":"stopped")"));
+  auto report = promote("dc2");
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_TRUE(report->other_reachable);
+  EXPECT_FALSE(report->other_fenced);
+  EXPECT_NE(report->summary.find("dc1 could not be fenced (dc1: its site key /service/pg/site holds garbage"),
+            std::string::npos)
+      << report->summary;
+  EXPECT_EQ(report->summary.find("dc1 is fenced"), std::string::npos) << report->summary;
+}
+
 TEST_F(SiteOperationsTest, InitWritesBothSiteKeysOnceWithTheirPeers) {
   auto first = operations().init();
   ASSERT_TRUE(first.ok()) << first.error().message;
