@@ -73,7 +73,7 @@ struct SiteOperations::Impl {
         limits(limits_in),
         progress(std::move(progress_in)),
         sleep(std::move(sleep_in)) {
-    if (!sleep) sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    if (!sleep) sleep = [this](std::chrono::milliseconds d) { clock.sleepFor(d); };
   }
 
   const SitesConfig& sites;

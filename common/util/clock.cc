@@ -1,9 +1,13 @@
 #include "common/util/clock.h"
 
+#include <thread>
+
 #include <cstdio>
 #include <ctime>
 
 namespace pgtandem {
+
+void RealClock::sleepFor(std::chrono::milliseconds duration) const { std::this_thread::sleep_for(duration); }
 
 RealClock& RealClock::instance() {
   static RealClock clock;

@@ -20,12 +20,16 @@ class Clock {
   virtual MonoTime monotonicNow() const = 0;
   // Wall-clock time, for timestamps shown to people and stored in the DCS.
   virtual WallTime wallNow() const = 0;
+  // Waits: every wait of the decision and coordination code goes through
+  // here, so that simulated time moves instead.
+  virtual void sleepFor(std::chrono::milliseconds duration) const = 0;
 };
 
 class RealClock final : public Clock {
  public:
   MonoTime monotonicNow() const override { return std::chrono::steady_clock::now(); }
   WallTime wallNow() const override { return std::chrono::system_clock::now(); }
+  void sleepFor(std::chrono::milliseconds duration) const override;
   static RealClock& instance();
 };
 
@@ -41,16 +45,18 @@ class SimulatedClock final : public Clock {
     std::lock_guard lock(mutex_);
     return wall_;
   }
-  void advance(std::chrono::nanoseconds step) {
+  void advance(std::chrono::nanoseconds step) const {
     std::lock_guard lock(mutex_);
     mono_ += step;
     wall_ += std::chrono::duration_cast<std::chrono::system_clock::duration>(step);
   }
+  // A wait moves simulated time by its length, at once.
+  void sleepFor(std::chrono::milliseconds duration) const override { advance(duration); }
 
  private:
   mutable std::mutex mutex_;
-  MonoTime mono_;
-  WallTime wall_;
+  mutable MonoTime mono_;
+  mutable WallTime wall_;
 };
 
 // "2026-11-22T10:00:00.123Z" (UTC, milliseconds): timestamps in DCS values.

@@ -840,7 +840,7 @@ void Agent::waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster) {
         return;
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    clock_.sleepFor(std::chrono::milliseconds(100));
   }
   spdlog::warn("no replica confirmed the shutdown checkpoint within 10 s; releasing the lock anyway");
 }
