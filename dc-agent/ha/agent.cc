@@ -107,11 +107,12 @@ std::optional<MonoTime> Agent::leaseDeadline() const {
   return MonoTime(MonoTime::duration(expires)) - std::chrono::milliseconds(lease_margin_ms_.load());
 }
 
-bool Agent::leaseBoundsCalls(const PgObservation& pg) const {
+void Agent::boundCallsByTheLease(std::optional<dcs::CallDeadline>& scope, const PgObservation& pg) const {
+  scope.reset();
   // Once the deadline has passed only a primary still has a reason to hurry
   // (to demote); anything else must be able to reach the DCS again.
   const auto deadline = leaseDeadline();
-  return deadline && (clock_.monotonicNow() < *deadline || (pg.running && pg.primary));
+  if (deadline && (clock_.monotonicNow() < *deadline || (pg.running && pg.primary))) scope.emplace(*deadline);
 }
 
 MonoTime Agent::nextCycleBy() const {
@@ -236,9 +237,9 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   // /primary answers 503 from the lease deadline on, even if this loop
   // is stuck and publishes nothing newer.
   if (leads) {
+    // Without a deadline (paused, a standby cluster): the lease itself.
     const auto expires = lease_expires_.load();
-    const auto deadline = leaseDeadline();
-    s->lock_valid_until = deadline ? *deadline : expires ? MonoTime(MonoTime::duration(expires)) : cycle_start + settings_.ttl;
+    s->lock_valid_until = leaseDeadline().value_or(expires ? MonoTime(MonoTime::duration(expires)) : cycle_start + settings_.ttl);
   }
   s->dcs_ok = dcs_ok;
   s->dcs_last_seen = dcs_last_seen_;
@@ -288,7 +289,7 @@ Decision Agent::runCycle() {
   // No DCS call of a leading primary may hold the loop past its lease
   // deadline (a black-holed etcd answers nothing until the call times out).
   std::optional<dcs::CallDeadline> bounded;
-  if (leaseBoundsCalls(pg)) bounded.emplace(*leaseDeadline());
+  boundCallsByTheLease(bounded, pg);
   // Snapshot.
   LocalObservation local;
   local.lease_deadline = leaseDeadline();
@@ -399,8 +400,7 @@ Decision Agent::runCycle() {
   }
   if (board_) board_->publish(describeStatus(after, snapshot, local.dcs_ok, leads_now, now_mono));
   // A renewal moved the deadline: the publishing below is bounded by the new one.
-  bounded.reset();
-  if (leaseBoundsCalls(after)) bounded.emplace(*leaseDeadline());
+  boundCallsByTheLease(bounded, after);
   if (local.dcs_ok) {
     if (!did(ActionKind::kRenewLock)) {
       if (auto refreshed = lock_.refreshLease(); !refreshed.ok()) {
@@ -529,7 +529,7 @@ Decision Agent::busyCycle() {
     }
   }
   std::optional<dcs::CallDeadline> bounded;
-  if (leaseBoundsCalls(last_pg_)) bounded.emplace(*leaseDeadline());
+  boundCallsByTheLease(bounded, last_pg_);
   LocalObservation local;
   local.lease_deadline = leaseDeadline();
   local.dcs_ok = readSnapshot();

@@ -102,8 +102,9 @@ class Agent {
   std::optional<MonoTime> leaseDeadline() const;
   // Runs when the lock proves ours (LeaderLock's held listener; any thread).
   void noteLeaseHeld(MonoTime expires_no_sooner_than);
-  // Whether DCS calls of this cycle are bounded by the lease deadline.
-  bool leaseBoundsCalls(const PgObservation& pg) const;
+  // (Re)sets `scope` so that the DCS calls that follow end by the lease
+  // deadline, when it binds this cycle.
+  void boundCallsByTheLease(std::optional<dcs::CallDeadline>& scope, const PgObservation& pg) const;
   // The other DC's site key, when ours names it and we lead or could.
   std::optional<PeerSiteView> checkPeerSite(const dcs::ClusterSnapshot& snapshot);
   // Fail closed on the site key: garbage, or gone after we saw one, fences.

@@ -260,7 +260,9 @@ TEST_F(Scenario, TheLeadersGuardIsArmedAtTheLeaseDeadlineOfEachRenewal) {
   EXPECT_EQ(*l.guard.deadline(), sent + 30s - 2500ms) << "ttl 30, safety margin 2.5 s";
   EXPECT_EQ(l.agent->nextCycleBy(), sent + 10s) << "loop_wait comes before the deadline";
   for (auto& n : nodes_) {
-    if (n->name != leader) EXPECT_FALSE(n->guard.deadline()) << n->name << " is a replica";
+    if (n->name != leader) {
+      EXPECT_FALSE(n->guard.deadline()) << n->name << " is a replica";
+    }
   }
   // Renewals keep failing: the deadline stays where the last good one put it.
   l.faulty->fail_keepalive = true;
