@@ -83,10 +83,10 @@ class RealSitePeers final : public SitePeers {
     c.in_recovery = recovery == "t";
     if (c.in_recovery) PGT_TRY((*session)->execute("CHECKPOINT"));
     auto rows = (*session)->query(
-        "SELECT s.system_identifier::text, c.timeline_id::text, c.redo_lsn::text "
-        "FROM pg_control_system() s, pg_control_checkpoint() c");
+        "SELECT s.system_identifier::text, c.timeline_id::text, c.redo_lsn::text, "
+        "coalesce(pg_last_wal_replay_lsn()::text, '') FROM pg_control_system() s, pg_control_checkpoint() c");
     if (!rows.ok()) return rows.error();
-    if (rows->size() != 1 || rows->front().size() != 3 || !rows->front()[0] || !rows->front()[1] || !rows->front()[2]) {
+    if (rows->size() != 1 || rows->front().size() != 4 || !rows->front()[0] || !rows->front()[1] || !rows->front()[2]) {
       return makeError(ErrorCode::kInternal, "pg_control could not be read on " + member.name);
     }
     const auto& row = rows->front();
@@ -97,6 +97,11 @@ class RealSitePeers final : public SitePeers {
       return makeError(ErrorCode::kParse, "pg_control timeline is not a number: " + *row[1]);
     }
     PGT_ASSIGN(c.redo_lsn, parseLsn(*row[2]));
+    if (row[3] && !row[3]->empty()) {
+      Lsn replay = 0;
+      PGT_ASSIGN(replay, parseLsn(*row[3]));
+      c.replay_lsn = replay;
+    }
     return c;
   }
 

@@ -5,6 +5,7 @@
 // implementation (libpq and HTTP, short timeouts) and a test double.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/dcs/cluster.h"
@@ -27,6 +28,9 @@ struct ControlPoint {
   int timeline = 0;
   Lsn redo_lsn = 0;
   bool in_recovery = false;
+  // A standby's replay position (the end of the last record it replayed)
+  // when the control point was read; nullopt on a primary.
+  std::optional<Lsn> replay_lsn;
 };
 
 class SitePeers {

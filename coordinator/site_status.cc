@@ -30,7 +30,7 @@ SiteView viewSite(const Site& site, const dcs::ClusterSnapshot& snapshot, const 
   if (site_key) {
     auto state = dcs::parseSiteState(*site_key);
     if (state.ok()) {
-      if (state->role == "fenced") v.role = "fenced";  // no writes, whatever /config says
+      if (state->role == dcs::SiteRole::kFenced) v.role = "fenced";  // no writes, whatever /config says
       v.state = std::move(*state);
     } else {
       v.state_error = state.error().message;

@@ -120,6 +120,22 @@ bool SiteOperation::done(std::string_view name) const {
   return s && s->state == "done";
 }
 
+const char* siteRoleName(SiteRole role) {
+  switch (role) {
+    case SiteRole::kPrimary: return "primary";
+    case SiteRole::kFenced: return "fenced";
+    case SiteRole::kStandby: return "standby";
+  }
+  return "unknown";
+}
+
+std::optional<SiteRole> parseSiteRole(std::string_view name) {
+  for (SiteRole role : {SiteRole::kPrimary, SiteRole::kFenced, SiteRole::kStandby}) {
+    if (name == siteRoleName(role)) return role;
+  }
+  return std::nullopt;
+}
+
 std::string siteKey(const ClusterPaths& paths) { return paths.base() + "site"; }
 
 Result<SiteState> parseSiteState(std::string_view text_in) {
@@ -129,10 +145,11 @@ Result<SiteState> parseSiteState(std::string_view text_in) {
   if (!root.is_object()) return makeError(ErrorCode::kParse, "not a JSON object");
   const json::object& o = root.as_object();
   SiteState s;
-  PGT_ASSIGN(s.role, text(o, "role", true));
-  if (s.role != "primary" && s.role != "fenced" && s.role != "standby") {
-    return makeError(ErrorCode::kParse, "'role' must be primary, fenced or standby");
-  }
+  std::string role;
+  PGT_ASSIGN(role, text(o, "role", true));
+  const std::optional<SiteRole> parsed_role = parseSiteRole(role);
+  if (!parsed_role) return makeError(ErrorCode::kParse, "'role' must be primary, fenced or standby");
+  s.role = *parsed_role;
   PGT_ASSIGN(s.epoch, integer(o, "epoch"));
   PGT_ASSIGN(s.granted_epoch, integer(o, "granted_epoch"));
   const json::object* token = nullptr;
@@ -179,7 +196,7 @@ Result<SiteState> parseSiteState(std::string_view text_in) {
 
 std::string toJson(const SiteState& s) {
   json::object o;
-  o["role"] = s.role;
+  o["role"] = siteRoleName(s.role);
   o["epoch"] = s.epoch;
   if (s.granted_epoch != 0) o["granted_epoch"] = s.granted_epoch;
   if (s.token) o["token"] = tokenObject(*s.token);

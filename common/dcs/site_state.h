@@ -81,8 +81,18 @@ struct PeerSite {
   bool operator==(const PeerSite&) const = default;
 };
 
+// A DC's role in its site key.
+enum class SiteRole {
+  kPrimary,  // may have a writable primary
+  kFenced,   // must accept no writes
+  kStandby,  // a standby cluster of the other DC
+};
+
+const char* siteRoleName(SiteRole role);  // "primary", "fenced", "standby"
+std::optional<SiteRole> parseSiteRole(std::string_view name);
+
 struct SiteState {
-  std::string role;  // "primary" | "fenced" | "standby"
+  SiteRole role = SiteRole::kPrimary;
   std::int64_t epoch = 0;
   // The coordinator promoted this DC at this epoch while the other DC was
   // unreachable (site promote): its agents take the epoch without the other
@@ -97,7 +107,7 @@ struct SiteState {
 
   bool operator==(const SiteState&) const = default;
   // The DC may have a writable primary.
-  bool writable() const { return role == "primary"; }
+  bool writable() const { return role == SiteRole::kPrimary; }
 };
 
 // How many finished operations a site key keeps.

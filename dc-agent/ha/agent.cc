@@ -248,11 +248,11 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->standby_cluster = dynamic_.standby_cluster.has_value();
   s->dynamic_config_error = dynamic_config_error_;
   if (!site_unreadable_.empty()) {
-    s->site_role = "fenced";
+    s->site_role = dcs::SiteRole::kFenced;
     s->site_reason = site_unreadable_;
     if (snapshot.site) s->site_epoch = snapshot.site->epoch;
   } else if (snapshot.site) {
-    s->site_role = peer_supersedes_ ? "fenced" : snapshot.site->role;
+    s->site_role = peer_supersedes_ ? dcs::SiteRole::kFenced : snapshot.site->role;
     s->site_epoch = snapshot.site->epoch;
   }
   s->cluster_unlocked = snapshot.isUnlocked();
@@ -811,7 +811,7 @@ std::optional<PeerSiteView> Agent::checkPeerSite(const dcs::ClusterSnapshot& sna
   }
   // Both primary at one epoch cannot be told apart (the coordinator never
   // writes that; a hand edit or a restored backup can): both DCs fence.
-  const bool theirs_wins = view.role == "primary" && view.epoch >= ours;
+  const bool theirs_wins = view.role == dcs::SiteRole::kPrimary && view.epoch >= ours;
   if (!theirs_wins) confirmed_epoch_ = ours;
   peer_supersedes_ = theirs_wins;
   return view;

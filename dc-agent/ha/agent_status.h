@@ -50,8 +50,8 @@ struct AgentStatus {
   MonoTime last_cycle{};
   bool pause = false;
   bool standby_cluster = false;
-  // The DC's site key (a coordinator's fencing): "" when there is none.
-  std::string site_role;  // primary, fenced, standby
+  // The DC's site key (a coordinator's fencing): nullopt when there is none.
+  std::optional<dcs::SiteRole> site_role;
   std::int64_t site_epoch = 0;
   std::string site_reason;
   // /config cannot be used (malformed, or breaks the timing rule): why. The
@@ -79,7 +79,7 @@ struct AgentStatus {
   std::chrono::microseconds lock_renew_latency{0};
 
   // A coordinator fenced this DC: nothing here may take writes.
-  bool siteFenced() const { return !site_role.empty() && site_role != "primary" && !standby_cluster; }
+  bool siteFenced() const { return site_role && *site_role != dcs::SiteRole::kPrimary && !standby_cluster; }
 
   // Does this member hold an unexpired leader lock at `now`?
   bool leads(MonoTime now) const { return holds_lock && now < lock_valid_until; }

@@ -79,7 +79,7 @@ bool pastTheFork(const LocalObservation& local) {
 // may write (the coordinator never uses an epoch twice), both fence.
 bool siteSuperseded(const Context& c) {
   const auto& peer = c.local.peer_site;
-  return c.cluster.site && peer && peer->reachable && peer->role == "primary" && peer->epoch >= c.cluster.site->epoch;
+  return c.cluster.site && peer && peer->reachable && peer->role == dcs::SiteRole::kPrimary && peer->epoch >= c.cluster.site->epoch;
 }
 
 // The site key says this DC must take no writes (a coordinator fenced it,

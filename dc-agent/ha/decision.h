@@ -51,7 +51,7 @@ struct PeerState {
 // The other DC's site key, read when ours names it (site_state.h: peer).
 struct PeerSiteView {
   bool reachable = false;
-  std::string role;
+  std::optional<dcs::SiteRole> role;  // nullopt: it has no site key
   std::int64_t epoch = 0;
 };
 

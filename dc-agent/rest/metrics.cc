@@ -120,8 +120,8 @@ std::string renderMetrics(const agent::AgentStatus& s, MonoTime now_mono, WallTi
           "Value is 0 if /config cannot be used (malformed, or breaks the timing rule) and the last valid one is kept.",
           s.dynamic_config_error.empty() ? 1 : 0);
   f.gauge("pgtandem_holds_leader_lock", "Value is 1 if this member holds an unexpired leader lock.", leads ? 1 : 0);
-  if (!s.site_role.empty()) {  // only in a DC with a coordinator's site key
-    f.labelled("pgtandem_site_role", "This DC's role in its site key (primary, fenced, standby).", "role", s.site_role);
+  if (s.site_role) {  // only in a DC with a coordinator's site key
+    f.labelled("pgtandem_site_role", "This DC's role in its site key (primary, fenced, standby).", "role", dcs::siteRoleName(*s.site_role));
     f.gauge("pgtandem_site_epoch", "This DC's fencing epoch in its site key.", static_cast<double>(s.site_epoch));
     f.gauge("pgtandem_site_fenced", "Value is 1 if the coordinator fenced this DC (or the other DC superseded it).",
             s.siteFenced() ? 1 : 0);

@@ -67,8 +67,8 @@ std::string patroniJson(const agent::AgentStatus& s) {
   if (s.cluster_unlocked) o["cluster_unlocked"] = true;
   if (s.pause) o["pause"] = true;
   if (!s.dynamic_config_error.empty()) o["dynamic_config_error"] = s.dynamic_config_error;
-  if (!s.site_role.empty()) {
-    json::object site{{"role", s.site_role}, {"epoch", s.site_epoch}};
+  if (s.site_role) {
+    json::object site{{"role", dcs::siteRoleName(*s.site_role)}, {"epoch", s.site_epoch}};
     if (!s.site_reason.empty()) site["reason"] = s.site_reason;
     o["site"] = std::move(site);
   }

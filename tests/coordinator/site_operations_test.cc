@@ -71,7 +71,7 @@ class SiteOperationsTest : public ::testing::Test {
     clock_.advance(100ms);
     auto s1 = site(*dc1_);
     const std::string pg1 = get(*dc1_, "members/pg1");
-    if (s1 && s1->role == "fenced" && pg1.find(R"("state":"running")") != std::string::npos && stop_when_fenced_) {
+    if (s1 && s1->role == dcs::SiteRole::kFenced && pg1.find(R"("state":"running")") != std::string::npos && stop_when_fenced_) {
       peers_.primary_codes["pg1"] = 503;
       put(*dc1_, "members/pg1",
           R"({"conn_url":"postgres://127.0.0.1:5432/postgres","api_url":"http://127.0.0.1:6432/patroni","state":"stopped","role":"demoted",)"
@@ -127,8 +127,8 @@ TEST_F(SiteOperationsTest, SwitchoverRunsEveryStepAndLeavesTheJournalInTheHistor
   EXPECT_EQ(peers_.checkpoints, 1);
   auto s1 = site(*dc1_), s2 = site(*dc2_);
   ASSERT_TRUE(s1 && s2);
-  EXPECT_EQ(s1->role, "standby");
-  EXPECT_EQ(s2->role, "primary");
+  EXPECT_EQ(s1->role, dcs::SiteRole::kStandby);
+  EXPECT_EQ(s2->role, dcs::SiteRole::kPrimary);
   EXPECT_EQ(s1->epoch, 1);
   EXPECT_EQ(s2->epoch, 1);
   ASSERT_TRUE(s2->token);
@@ -211,12 +211,12 @@ TEST_F(SiteOperationsTest, AStandbyPastTheTokenRollsBackAndTheOldDcIsWritableAga
   EXPECT_NE(report.error().message.find("dc1 is the primary DC again"), std::string::npos);
   auto s1 = site(*dc1_);
   ASSERT_TRUE(s1);
-  EXPECT_EQ(s1->role, "primary") << "unfenced";
+  EXPECT_EQ(s1->role, dcs::SiteRole::kPrimary) << "unfenced";
   ASSERT_EQ(s1->history.size(), 1u);
   EXPECT_EQ(s1->history[0].result.rfind("aborted at catch_up", 0), 0u) << s1->history[0].result;
   EXPECT_FALSE(s1->operation);
   EXPECT_NE(get(*dc2_, "config").find("standby_cluster"), std::string::npos) << "DC2 was not promoted";
-  EXPECT_EQ(site(*dc2_)->role, "standby");
+  EXPECT_EQ(site(*dc2_)->role, dcs::SiteRole::kStandby);
 }
 
 // Epochs are never reused: after a rolled-back switchover, a promotion of
@@ -226,7 +226,7 @@ TEST_F(SiteOperationsTest, AnEpochRaisedByARolledBackSwitchoverIsNeverUsedAgain)
   peers_.standby_redo = 2000;
   ASSERT_FALSE(switchover("dc2").ok());
   const std::int64_t dc1_epoch = site(*dc1_)->epoch;
-  EXPECT_EQ(site(*dc1_)->role, "primary");
+  EXPECT_EQ(site(*dc1_)->role, dcs::SiteRole::kPrimary);
   EXPECT_EQ(site(*dc2_)->epoch, dc1_epoch) << "dc2 must know the epoch dc1 was fenced with";
   peers_.standby_redo = 1000;
   dc1_down_ = true;
@@ -234,7 +234,7 @@ TEST_F(SiteOperationsTest, AnEpochRaisedByARolledBackSwitchoverIsNeverUsedAgain)
   ASSERT_TRUE(promoted.ok()) << promoted.error().message;
   dc1_down_ = false;
   EXPECT_GT(site(*dc2_)->epoch, dc1_epoch) << "dc1 (primary at its epoch) would not see itself superseded";
-  EXPECT_EQ(site(*dc1_)->role, "primary") << "dc1 was down: its key is unchanged";
+  EXPECT_EQ(site(*dc1_)->role, dcs::SiteRole::kPrimary) << "dc1 was down: its key is unchanged";
   auto rejoined = rejoin("dc1");
   EXPECT_TRUE(rejoined.ok()) << rejoined.error().message;
 }
@@ -256,7 +256,7 @@ TEST_F(SiteOperationsTest, ARollbackCutShortIsFinishedByTheNextRun) {
       << report.error().message;
   auto s1 = site(*dc1_);
   ASSERT_TRUE(s1);
-  EXPECT_EQ(s1->role, "primary");
+  EXPECT_EQ(s1->role, dcs::SiteRole::kPrimary);
   EXPECT_FALSE(s1->operation);
   ASSERT_EQ(s1->history.size(), 1u);
   EXPECT_EQ(s1->history[0].result, "aborted at catch_up: dc2 replayed past the token");
@@ -269,7 +269,7 @@ TEST_F(SiteOperationsTest, APrimaryThatNeverStopsRollsBack) {
   auto report = switchover("dc2");
   ASSERT_FALSE(report.ok());
   EXPECT_NE(report.error().message.find("aborted at fence"), std::string::npos) << report.error().message;
-  EXPECT_EQ(site(*dc1_)->role, "primary");
+  EXPECT_EQ(site(*dc1_)->role, dcs::SiteRole::kPrimary);
 }
 
 // A leader whose REST API does not answer is not "fenced": it may still
@@ -280,7 +280,7 @@ TEST_F(SiteOperationsTest, AnUnansweringLeaderIsNotCountedAsFenced) {
   auto report = switchover("dc2");
   ASSERT_FALSE(report.ok());
   EXPECT_NE(report.error().message.find("aborted at fence"), std::string::npos) << report.error().message;
-  EXPECT_EQ(site(*dc1_)->role, "primary") << "rolled back";
+  EXPECT_EQ(site(*dc1_)->role, dcs::SiteRole::kPrimary) << "rolled back";
 }
 
 TEST_F(SiteOperationsTest, AnotherOperationInProgressIsNotTouched) {
@@ -304,9 +304,9 @@ TEST_F(SiteOperationsTest, ResumesFromTheJournalAfterTheCoordinatorDied) {
   EXPECT_TRUE(report->resumed);
   EXPECT_FALSE(report->write_gap) << "this run did not fence: it cannot know the gap";
   EXPECT_EQ(peers_.checkpoints, 0) << "done steps are not repeated";
-  EXPECT_EQ(site(*dc1_)->role, "standby");
+  EXPECT_EQ(site(*dc1_)->role, dcs::SiteRole::kStandby);
   EXPECT_EQ(site(*dc1_)->epoch, 1) << "the epoch of the fence is kept";
-  EXPECT_EQ(site(*dc2_)->role, "primary");
+  EXPECT_EQ(site(*dc2_)->role, dcs::SiteRole::kPrimary);
   EXPECT_EQ(site(*dc2_)->history.at(0).started_at, "t0");
 }
 
@@ -327,7 +327,7 @@ TEST_F(SiteOperationsTest, PromoteInADisasterRaisesTheEpochAndReportsTheLossBoun
   EXPECT_NE(report->summary.find("knew it was 5000 bytes behind; more may have been written since"), std::string::npos);
   auto s2 = site(*dc2_);
   ASSERT_TRUE(s2);
-  EXPECT_EQ(s2->role, "primary");
+  EXPECT_EQ(s2->role, dcs::SiteRole::kPrimary);
   EXPECT_EQ(s2->epoch, 1);
   EXPECT_EQ(s2->granted_epoch, 1) << "its agents cannot ask dc1 to confirm the new epoch";
   EXPECT_EQ(s2->history.at(0).kind, "promote");
@@ -411,7 +411,7 @@ TEST_F(SiteOperationsTest, RejoinAfterADisasterSaysWhatEachMemberDid) {
                                  {"pg1", "followed (no rewind needed)"}, {"pg2", "rewound"}}));
   auto s1 = site(*dc1_);
   ASSERT_TRUE(s1);
-  EXPECT_EQ(s1->role, "standby");
+  EXPECT_EQ(s1->role, dcs::SiteRole::kStandby);
   EXPECT_EQ(s1->epoch, 1) << "the rejoined DC takes the primary DC's epoch";
   EXPECT_EQ(s1->history.back().kind, "rejoin");
   EXPECT_NE(get(*dc1_, "config").find(R"("port":6432)"), std::string::npos) << "it follows dc2's leader";
@@ -430,9 +430,9 @@ TEST_F(SiteOperationsTest, PromoteRefusesWhileTheOtherDcsPrimaryRunsUnlessTold) 
   auto forced = promote("dc2", true);
   ASSERT_TRUE(forced.ok()) << forced.error().message;
   EXPECT_TRUE(forced->other_reachable);
-  EXPECT_EQ(site(*dc1_)->role, "fenced") << "the other DC is fenced where it can be reached";
+  EXPECT_EQ(site(*dc1_)->role, dcs::SiteRole::kFenced) << "the other DC is fenced where it can be reached";
   EXPECT_EQ(site(*dc1_)->epoch, 1);
-  EXPECT_EQ(site(*dc2_)->role, "primary");
+  EXPECT_EQ(site(*dc2_)->role, dcs::SiteRole::kPrimary);
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ class FakePeers final : public SitePeers {
   }
   Result<PrimaryHealth> primaryHealth(const Site&, const dcs::MemberInfo&) override { return health; }
   Result<ControlPoint> restartpoint(const Site&, const dcs::MemberInfo&) override {
-    return ControlPoint{"7000", 1, standby_redo, dr1_in_recovery};
+    return ControlPoint{"7000", 1, standby_redo, dr1_in_recovery, standby_redo + 120};
   }
   Result<bool> inRecovery(const Site&, const dcs::MemberInfo& m) override {
     return m.name == "dr1" ? dr1_in_recovery : true;

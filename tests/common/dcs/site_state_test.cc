@@ -20,7 +20,7 @@ DemotionToken sampleToken() {
 
 TEST(SiteState, RoundTripsAndRefusesGarbage) {
   SiteState s;
-  s.role = "fenced";
+  s.role = dcs::SiteRole::kFenced;
   s.epoch = 7;
   s.granted_epoch = 6;
   s.token = sampleToken();
@@ -59,7 +59,7 @@ TEST(SiteState, IsPartOfTheClusterSnapshotAndGarbageIsSkipped) {
   range.kvs.push_back(KeyValue{paths.site(), R"({"role":"fenced","epoch":4})", 1, 7, 1, 0});
   auto snapshot = parseCluster(range, paths, log);
   ASSERT_TRUE(snapshot.site);
-  EXPECT_EQ(snapshot.site->role, "fenced");
+  EXPECT_EQ(snapshot.site->role, dcs::SiteRole::kFenced);
   EXPECT_EQ(snapshot.site->epoch, 4);
   EXPECT_EQ(snapshot.site->mod_revision, 7);
   range.kvs[0].value = R"({"role":"leader"})";

@@ -261,7 +261,7 @@ std::vector<Row> rows() {
   r.push_back({"new standby leader follows the remote", Snap().leader("n2").s, replica(10, "n1"), standby,
                "standby_leader.follow", {{K::kRenewLock, ""}, {K::kFollow, kRemotePrimary}}});
   // A DC fenced by the coordinator (site key): no writes, nobody promotes.
-  auto fenced = [](std::string role = "fenced") {
+  auto fenced = [](dcs::SiteRole role = dcs::SiteRole::kFenced) {
     Snap snap;
     dcs::SiteState site;
     site.role = role;
@@ -272,7 +272,7 @@ std::vector<Row> rows() {
   // The stop comes before the renewal: a renewal that fails must not skip it.
   r.push_back({"fenced leader stops its primary cleanly", fenced().leader("n2").s, primary(10), me, "site.fenced",
                {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
-  r.push_back({"a primary in a DC whose site is a standby stops too", fenced("standby").leader("n2").s, primary(10), me,
+  r.push_back({"a primary in a DC whose site is a standby stops too", fenced(dcs::SiteRole::kStandby).leader("n2").s, primary(10), me,
                "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
   // Fail closed: a site key that is garbage, or gone after we saw it.
   auto garbled = primary(10);
@@ -301,14 +301,14 @@ std::vector<Row> rows() {
                "site.fenced", {{K::kCleanDemote, ""}}});
   r.push_back({"fenced DC: a replica keeps following its leader", fenced().leader("n1").s, replica(10, "n1"), me,
                "follower.steady", {}});
-  r.push_back({"a fenced DC that is already a standby cluster follows the standby rules", fenced("standby").leader("n2").s,
+  r.push_back({"a fenced DC that is already a standby cluster follows the standby rules", fenced(dcs::SiteRole::kStandby).leader("n2").s,
                replica(10, kRemotePrimary), standby, "leader.renew", {{K::kRenewLock, ""}}});
   // A switchover to this DC: only a member with every commit before the
   // other DC's demotion token may be promoted.
   auto taking_over = [](std::optional<std::string> leader) {
     Snap snap;
     dcs::SiteState site;
-    site.role = "primary";
+    site.role = dcs::SiteRole::kPrimary;
     site.epoch = 5;
     site.peer = dcs::PeerSite{"dc1", {"10.0.1.1:2379"}, "/service/", "pg"};
     site.token = dcs::DemotionToken{"7000", 3, 1000, "000000030000000000000001", "dc1", true};
@@ -331,24 +331,24 @@ std::vector<Row> rows() {
   r.push_back({"taking over: a member behind the token still follows its leader", taking_over("n1").s,
                on_timeline(replica(900, "n1"), 3), me, "follower.steady", {}});
   // The other DC's site key (peer): superseded, or not yet confirmed.
-  auto withPeer = [](LocalObservation l, std::string role, std::int64_t epoch, bool confirmed = true) {
-    l.peer_site = PeerSiteView{true, std::move(role), epoch};
+  auto withPeer = [](LocalObservation l, std::optional<dcs::SiteRole> role, std::int64_t epoch, bool confirmed = true) {
+    l.peer_site = PeerSiteView{true, role, epoch};
     l.site_confirmed = confirmed;
     return l;
   };
-  r.push_back({"the other DC is primary at a newer epoch: our primary stops", fenced("primary").leader("n2").s,
-               withPeer(primary(10), "primary", 5), me, "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
-  r.push_back({"the other DC is primary at the same epoch: both fence", fenced("primary").leader("n2").s,
-               withPeer(primary(10), "primary", 4), me, "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
-  r.push_back({"the other DC is primary at an older epoch: nothing changes", fenced("primary").leader("n2").s,
-               withPeer(primary(10), "primary", 3), me, "leader.renew", {{K::kRenewLock, ""}}});
-  r.push_back({"unconfirmed epoch: a running primary goes on", fenced("primary").leader("n2").s,
-               withPeer(primary(10), "", 0, false), me, "leader.renew", {{K::kRenewLock, ""}}});
-  r.push_back({"unconfirmed epoch: the leader does not start a primary", fenced("primary").leader("n2").s,
-               withPeer(stopped, "", 0, false), me, "site.fenced", {{K::kRenewLock, ""}}});
-  r.push_back({"unconfirmed epoch: nobody takes the free lock", fenced("primary").add(member("n1", "replica", 10)).s,
-               withPeer(replica(20, ""), "", 0, false), me, "site.fenced", {}});
-  r.push_back({"site role primary changes nothing", fenced("primary").leader("n2").s, primary(10), me, "leader.renew",
+  r.push_back({"the other DC is primary at a newer epoch: our primary stops", fenced(dcs::SiteRole::kPrimary).leader("n2").s,
+               withPeer(primary(10), dcs::SiteRole::kPrimary, 5), me, "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
+  r.push_back({"the other DC is primary at the same epoch: both fence", fenced(dcs::SiteRole::kPrimary).leader("n2").s,
+               withPeer(primary(10), dcs::SiteRole::kPrimary, 4), me, "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});
+  r.push_back({"the other DC is primary at an older epoch: nothing changes", fenced(dcs::SiteRole::kPrimary).leader("n2").s,
+               withPeer(primary(10), dcs::SiteRole::kPrimary, 3), me, "leader.renew", {{K::kRenewLock, ""}}});
+  r.push_back({"unconfirmed epoch: a running primary goes on", fenced(dcs::SiteRole::kPrimary).leader("n2").s,
+               withPeer(primary(10), std::nullopt, 0, false), me, "leader.renew", {{K::kRenewLock, ""}}});
+  r.push_back({"unconfirmed epoch: the leader does not start a primary", fenced(dcs::SiteRole::kPrimary).leader("n2").s,
+               withPeer(stopped, std::nullopt, 0, false), me, "site.fenced", {{K::kRenewLock, ""}}});
+  r.push_back({"unconfirmed epoch: nobody takes the free lock", fenced(dcs::SiteRole::kPrimary).add(member("n1", "replica", 10)).s,
+               withPeer(replica(20, ""), std::nullopt, 0, false), me, "site.fenced", {}});
+  r.push_back({"site role primary changes nothing", fenced(dcs::SiteRole::kPrimary).leader("n2").s, primary(10), me, "leader.renew",
                {{K::kRenewLock, ""}}});
   r.push_back({"standby leader without data clones the remote", Snap().leader("n2").s, empty(), standby,
                "standby_leader.clone", {{K::kRenewLock, ""}, {K::kClone, kRemotePrimary}}});

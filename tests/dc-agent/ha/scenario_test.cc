@@ -59,7 +59,7 @@ class FakePeerSites final : public PeerSiteReader {
     if (!state) return makeError(ErrorCode::kUnavailable, "the other DC does not answer");
     return std::optional<dcs::SiteState>(state);
   }
-  void set(const std::string& role, std::int64_t epoch) {
+  void set(dcs::SiteRole role, std::int64_t epoch) {
     state = dcs::SiteState{};
     state->role = role;
     state->epoch = epoch;
@@ -400,7 +400,7 @@ TEST_F(Scenario, AGarbledOrDeletedSiteKeyFencesTheDc) {
 TEST_F(Scenario, OnlyAMemberWithEveryCommitBeforeTheTokenIsPromoted) {
   addNodes(3);
   ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
-  peer_sites_.set("fenced", 5);  // dc1, fenced for the switchover
+  peer_sites_.set(dcs::SiteRole::kFenced, 5);  // dc1, fenced for the switchover
   const std::string leader = *leaderKey();
   kill(leader);
   Lsn ahead = 0;  // the most any survivor has
@@ -477,7 +477,7 @@ TEST_F(Scenario, TheOtherDcsEpochDecidesWhoMayBePrimary) {
     ASSERT_TRUE(observer_->put("/service/batman/site", std::regex_replace(site, std::regex("EPOCH"), std::to_string(epoch)), 0).ok());
     woken_ = true;
   };
-  peer_sites_.set("standby", 1);
+  peer_sites_.set(dcs::SiteRole::kStandby, 1);
   addNodes(3);
   setEpoch(1);
   ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
@@ -488,7 +488,7 @@ TEST_F(Scenario, TheOtherDcsEpochDecidesWhoMayBePrimary) {
   ASSERT_TRUE(runUntil([&] { return primaries().size() == 1 && leaderKey() && *leaderKey() != first; }, 60s))
       << "a confirmed DC fails over while the other DC is down";
   // The other DC was promoted past us while we could not see it.
-  peer_sites_.set("primary", 2);
+  peer_sites_.set(dcs::SiteRole::kPrimary, 2);
   ASSERT_TRUE(runUntil([&] { return primaries().empty(); }, 15s)) << "a superseded DC keeps writing";
   run(30s);
   EXPECT_TRUE(primaries().empty());
@@ -498,7 +498,7 @@ TEST_F(Scenario, TheOtherDcsEpochDecidesWhoMayBePrimary) {
   setEpoch(3);
   run(30s);
   EXPECT_TRUE(primaries().empty()) << "an unconfirmed epoch must not start a primary";
-  peer_sites_.set("fenced", 3);
+  peer_sites_.set(dcs::SiteRole::kFenced, 3);
   EXPECT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s)) << "confirmed, the DC takes writes again";
   EXPECT_EQ(max_primaries_, 1);
 }

@@ -79,9 +79,9 @@ TEST(HealthTest, PatroniCodes) {
   leader_pg_down.pg_primary = false;
   leader_pg_down.state = "stopped";
   agent::AgentStatus fenced = primary();  // the site key fenced the DC; PostgreSQL not stopped yet
-  fenced.site_role = "fenced";
+  fenced.site_role = dcs::SiteRole::kFenced;
   agent::AgentStatus site_primary = primary();
-  site_primary.site_role = "primary";
+  site_primary.site_role = dcs::SiteRole::kPrimary;
 
   const std::vector<Row> rows = {
       {"/ is /primary", primary(), "/", {}, 200},
@@ -264,7 +264,7 @@ TEST(MetricsTest, PatroniNamesAndOurs) {
 TEST(MetricsTest, SiteMetricsOnlyWithASiteKey) {
   agent::AgentStatus s = primary();
   EXPECT_EQ(renderMetrics(s, kNow, WallTime{} + 100s).find("pgtandem_site_"), std::string::npos);
-  s.site_role = "fenced";
+  s.site_role = dcs::SiteRole::kFenced;
   s.site_epoch = 3;
   const std::string text = renderMetrics(s, kNow, WallTime{} + 100s);
   EXPECT_NE(text.find("pgtandem_site_role{scope=\"batman\",name=\"pg1\",role=\"fenced\"} 1"), std::string::npos) << text;

@@ -1,0 +1,265 @@
+#pragma once
+// Two real DCs (tests/standby/two_data_centers.h) with what the site
+// operation tests share: a client that writes continuously and remembers
+// what was acknowledged, the system identifier, log offsets to tell a
+// rewind or re-clone, and checks that nothing acknowledged was lost.
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "common/dcs/cluster.h"
+#include "tests/standby/two_data_centers.h"
+#include "tests/support/ports.h"
+
+namespace pgtandem::testing {
+
+namespace fs = std::filesystem;
+
+// Inserts 1, 2, 3, ... one row per statement, reconnecting when the
+// connection breaks, to the next of `conninfos` when one fails (as a client
+// of two DC entry points does: libpq does not move on to the next host when
+// a load balancer with no server up accepts and closes). Remembers which ids
+// were acknowledged and the longest time between two acknowledged writes.
+class ContinuousWriter {
+ public:
+  explicit ContinuousWriter(std::vector<std::string> conninfos) : conninfos_(std::move(conninfos)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~ContinuousWriter() { stop(); }
+
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // The longest gap between acknowledged writes since the last reset.
+  std::chrono::milliseconds takeLongestGap() {
+    std::lock_guard lock(mutex_);
+    auto gap = longest_gap_;
+    longest_gap_ = {};
+    return gap;
+  }
+  std::vector<long> acknowledged() {
+    std::lock_guard lock(mutex_);
+    return acknowledged_;
+  }
+  // When each acknowledged write was acknowledged (same order).
+  std::vector<std::chrono::steady_clock::time_point> acknowledgedAt() {
+    std::lock_guard lock(mutex_);
+    return acknowledged_at_;
+  }
+  long failures() const { return failures_; }
+  std::string lastError() {
+    std::lock_guard lock(mutex_);
+    return last_error_;
+  }
+
+ private:
+  void run() {
+    std::unique_ptr<pg::PgSession> session;
+    auto last_ok = std::chrono::steady_clock::now();
+    long next = 1;
+    // Bounded in count and time: at most 20 minutes of 10 ms rounds.
+    for (int round = 0; round < 120000 && !stop_; ++round) {
+      if (!session) {
+        auto connected = pg::PgSession::connect(conninfos_[which_]);
+        if (!connected.ok()) {
+          setLastError(connected.error().message);
+          which_ = (which_ + 1) % conninfos_.size();
+          ++failures_;
+          std::this_thread::sleep_for(50ms);
+          continue;
+        }
+        session = std::move(*connected);
+      }
+      auto inserted = session->execute("INSERT INTO w VALUES (" + std::to_string(next) + ")");
+      if (!inserted.ok()) setLastError(inserted.error().message);
+      if (inserted.ok()) {
+        const auto now = std::chrono::steady_clock::now();
+        std::lock_guard lock(mutex_);
+        acknowledged_.push_back(next);
+        acknowledged_at_.push_back(now);
+        longest_gap_ = std::max(longest_gap_, std::chrono::duration_cast<std::chrono::milliseconds>(now - last_ok));
+        last_ok = now;
+        ++next;
+      } else {
+        ++failures_;
+        ++next;  // it may or may not have committed: never reuse the id
+        session.reset();
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  std::vector<std::string> conninfos_;
+  std::vector<std::chrono::steady_clock::time_point> acknowledged_at_;
+  std::size_t which_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<long> failures_{0};
+  std::mutex mutex_;
+  std::vector<long> acknowledged_;
+  std::chrono::milliseconds longest_gap_{0};
+  std::string last_error_;
+
+  void setLastError(const std::string& message) {
+    std::lock_guard lock(mutex_);
+    last_error_ = message;
+  }
+};
+
+class DcSwitchover : public TwoDataCenters {
+ protected:
+  void TearDown() override {
+    if (daemon_) {  // on every path, a failed assertion included
+      (void)daemon_->signal(SIGKILL);
+      (void)daemon_->waitExit(10s);
+      daemon_.reset();
+    }
+    TwoDataCenters::TearDown();
+  }
+
+  // Every member of both DCs, for libpq to find the writable one.
+  std::string everyMember() {
+    std::string hosts, ports;
+    for (const auto* group : {&nodes_, &dr_}) {
+      for (const auto& n : *group) {
+        hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1");
+        ports += (ports.empty() ? "" : ",") + std::to_string(n.pg_port);
+      }
+    }
+    return "host=" + hosts + " port=" + ports +
+           " user=postgres dbname=postgres connect_timeout=2 target_session_attrs=read-write";
+  }
+
+  std::optional<dcs::MemberInfo> memberKey(dcs::Dcs& client, const std::string& scope, const std::string& name) {
+    auto got = client.get("/service/" + scope + "/members/" + name);
+    if (!got.ok() || got->kvs.empty()) return std::nullopt;
+    auto m = dcs::parseMember(name, got->kvs[0].value);
+    if (!m.ok()) return std::nullopt;
+    return *m;
+  }
+
+  std::string systemId(const AgentNode& node) {
+    auto s = session(node);
+    if (!s) return "";
+    auto rows = s->query("SELECT system_identifier FROM pg_control_system()");
+    return rows.ok() && !rows->empty() ? rows->front().at(0).value_or("") : "";
+  }
+
+  std::vector<AgentNode*> everyNode() {
+    std::vector<AgentNode*> all;
+    for (auto& n : nodes_) all.push_back(&n);
+    for (auto& n : dr_) all.push_back(&n);
+    return all;
+  }
+
+  // What every agent logged since `offsets` were taken.
+  std::map<std::string, std::size_t> logSizes() {
+    std::map<std::string, std::size_t> sizes;
+    for (auto* n : everyNode()) sizes[n->name] = readFile(n->log_file).size();
+    return sizes;
+  }
+  void expectNoCloneNorRewindSince(const std::map<std::string, std::size_t>& offsets) {
+    expectNoCloneNorRewindSince(offsets, everyNode());
+  }
+  void expectNoCloneNorRewindSince(const std::map<std::string, std::size_t>& offsets, const std::vector<AgentNode*>& nodes) {
+    for (auto* n : nodes) {
+      const std::string log = readFile(n->log_file).substr(std::min(offsets.at(n->name), readFile(n->log_file).size()));
+      for (const char* word : {"clone", "pg_basebackup", "rewind"}) {
+        EXPECT_EQ(log.find(word), std::string::npos) << n->name << " logged '" << word << "':\n" << tailLines(log, 30);
+      }
+    }
+  }
+
+  // DC1 with tables t and w, DC2 following it with its lag published, a
+  // sites file; returns the database's system identifier.
+  std::string startBothDcs() {
+    // DC1 archives its WAL, so that the demotion token's WAL file can be
+    // seen pushed to the archive.
+    archive_ = dir_ + "/archive-dc1";
+    fs::create_directories(archive_);
+    fs::permissions(archive_, fs::perms::all);
+    for (auto& n : nodes_) {
+      std::ofstream(n.config_file) << std::regex_replace(
+          configFor(n), std::regex("  parameters:\n    unix_socket_directories:"),
+          "  parameters:\n    archive_mode: 'on'\n    archive_command: 'test ! -f " + archive_ + "/%f && cp %p " + archive_ +
+              "/%f'\n    unix_socket_directories:");
+    }
+    for (auto& n : nodes_) startAgent(n);
+    if (!eventually([&] { return healthy(3); }, 120s)) {
+      ADD_FAILURE() << "DC1 did not become healthy";
+      return "";
+    }
+    AgentNode& dc1_leader = byName(*leader());
+    EXPECT_TRUE(session(dc1_leader)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('before')").ok());
+    EXPECT_TRUE(session(dc1_leader)->execute("CREATE TABLE w (id bigint PRIMARY KEY)").ok());
+    addStandbyDc(dc1_leader.pg_port);
+    if (HasFatalFailure()) return "";
+    if (!startStandbyDcAndWaitFor("before")) {
+      ADD_FAILURE() << "DC2 did not follow DC1";
+      return "";
+    }
+    sites_ = writeSitesFile();
+    // The standby leader publishes its lag (the switchover's pre-check needs it).
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto m = drLeader() ? memberKey(*dcs2_, "itestdr", *drLeader()) : std::nullopt;
+          return m && m->standby_lag_bytes;
+        },
+        30s));
+    return systemId(dc1_leader);
+  }
+
+  int writablePrimariesInBothDcs() {
+    int primaries = 0;
+    for (auto* n : everyNode()) primaries += isPrimary(*n) ? 1 : 0;
+    return primaries;
+  }
+
+  // The ids in table w on the writable primary of `group` (none, and a
+  // failure, when it has no primary).
+  std::set<long> idsOnThePrimaryOf(std::vector<AgentNode>& group) {
+    std::set<long> present;
+    AgentNode* primary = nullptr;
+    for (auto& n : group) {
+      if (isPrimary(n)) primary = &n;
+    }
+    EXPECT_TRUE(primary) << "no writable primary";
+    if (!primary) return present;
+    auto rows = session(*primary)->query("SELECT id FROM w");
+    EXPECT_TRUE(rows.ok());
+    if (rows.ok()) {
+      for (const auto& row : *rows) present.insert(std::stol(row.at(0).value_or("0")));
+    }
+    return present;
+  }
+
+  // Every write acknowledged from the `from`th on is on the primary of `group`.
+  void expectNothingLost(ContinuousWriter& writer, std::vector<AgentNode>& group, std::size_t from = 0) {
+    const auto acknowledged = writer.acknowledged();
+    const std::set<long> present = idsOnThePrimaryOf(group);
+    std::size_t lost = 0;
+    for (std::size_t i = from; i < acknowledged.size(); ++i) lost += present.count(acknowledged[i]) ? 0 : 1;
+    EXPECT_EQ(lost, 0u) << "acknowledged writes lost, of " << acknowledged.size() - from;
+    std::cout << "[ measured ] " << acknowledged.size() << " acknowledged writes, " << writer.failures()
+              << " refused during the switchovers, " << lost << " lost\n";
+  }
+
+  std::string sites_;
+  std::string archive_;
+  std::unique_ptr<ProcessHandle> daemon_;
+
+  bool everyMemberStreams(std::vector<AgentNode>& group) {
+    for (auto& n : group) {
+      if (!isStreaming(n)) return false;
+    }
+    return true;
+  }
+};
+
+}  // namespace pgtandem::testing
