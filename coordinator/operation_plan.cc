@@ -239,7 +239,7 @@ Verdict switchoverPrecheck(const StepInput& in) {
                                                " bytes behind, more than switchover.maximum_lag_bytes (" +
                                                std::to_string(limits.maximum_lag_bytes) + ")", ErrorCode::kInvalidArgument);
   }
-  if (!from.leader_health) return wait("switchover.precheck.health", "the health of " + from.name() + "'s primary");
+  if (!from.leader_health) return wait("switchover.precheck.health", "checking the health of " + from.name() + "'s primary");
   if (!from.leader_health->ok()) {
     return fail("switchover.precheck.health_unknown",
                 "cannot check " + from.name() + "'s primary: " + from.leader_health->error().message, ErrorCode::kUnavailable);
@@ -279,7 +279,7 @@ Verdict switchoverFence(const StepInput& in) {
   const dcs::MemberInfo* leader = from.leader();
   for (const auto& m : from.snapshot.members) {
     auto it = from.primary_checks.find(m.name);
-    if (it == from.primary_checks.end()) return wait("switchover.fence.unprobed", m.name + "'s /primary");
+    if (it == from.primary_checks.end()) return wait("switchover.fence.unprobed", "asking " + m.name + "'s /primary");
     const Result<int>& code = it->second;
     if (code.ok() && *code == 200) return wait("switchover.fence.still_writable", m.name + " answering /primary with 503");
     // A leader whose API does not answer may still take writes: not fenced
@@ -326,7 +326,7 @@ Verdict switchoverCatchUp(const StepInput& in) {
   const DcView& to = *in.to;
   const std::optional<dcs::DemotionToken>& token = from.snapshot.site ? from.snapshot.site->token : std::nullopt;
   if (!token) return fail("switchover.catch_up.no_token", "the journaled token is missing from " + from.name() + "'s key");
-  if (!to.leader()) return wait("switchover.catch_up.no_leader", to.name() + "'s standby leader");
+  if (!to.leader()) return wait("switchover.catch_up.no_leader", to.name() + " electing a standby leader");
   if (!to.leader_point || !to.leader_point->ok()) {
     return wait("switchover.catch_up.unreadable", to.name() + "'s standby leader answering (restarting?)");
   }
@@ -361,7 +361,7 @@ Verdict promoteTo(const StepInput& in, const char* rule_prefix) {
   }
   if (!block.empty()) return act(Action::kLeaveStandbyTo, prefix + ".leave_standby");
   const dcs::MemberInfo* leader = to.leader();
-  if (!leader) return wait(prefix + ".no_leader", to.name() + "'s leader");
+  if (!leader) return wait(prefix + ".no_leader", to.name() + " electing a leader");
   const bool writable = to.leader_in_recovery && to.leader_in_recovery->ok() && !**to.leader_in_recovery &&
                         to.leader_primary_check && to.leader_primary_check->ok() && **to.leader_primary_check == 200;
   if (!writable) return wait(prefix + ".not_writable", to.name() + "'s leader becoming a writable primary");
@@ -375,13 +375,13 @@ Verdict switchoverFollow(const StepInput& in) {
   const DcView& to = *in.to;
   if (!hasStandbyCluster(from.snapshot)) {
     auto block = standbyBlockFor(from, to);
-    if (!block.ok()) return wait("switchover.follow.no_upstream", block.error().message);
+    if (!block.ok()) return wait("switchover.follow.no_upstream", to.name() + " having a leader to follow");
     return act(Action::kFollowFrom, "switchover.follow.configure", *block);
   }
   if (!keyAt(from, dcs::SiteRole::kStandby, in.epoch)) return act(Action::kMarkFromStandby, "switchover.follow.mark_standby");
   const dcs::MemberInfo* theirs = to.leader();
   const dcs::MemberInfo* ours = from.leader();
-  if (!theirs || !ours || !theirs->timeline) return wait("switchover.follow.leaders", "both DCs' leaders");
+  if (!theirs || !ours || !theirs->timeline) return wait("switchover.follow.leaders", "both DCs electing leaders");
   if (ours->role != "standby_leader" || ours->state != "running" || ours->timeline != theirs->timeline ||
       ours->replication_state != "streaming") {
     return wait("switchover.follow.not_streaming", from.name() + " streaming from " + to.name());
@@ -483,13 +483,13 @@ Verdict rejoinFollow(const StepInput& in) {
   const DcView& rejoining = *in.to;
   if (!hasStandbyCluster(rejoining.snapshot)) {
     auto block = standbyBlockFor(rejoining, primary_dc);
-    if (!block.ok()) return wait("rejoin.follow.no_upstream", block.error().message);
+    if (!block.ok()) return wait("rejoin.follow.no_upstream", primary_dc.name() + " having a leader to follow");
     return act(Action::kFollowTo, "rejoin.follow.configure", *block);
   }
   if (!keyAt(rejoining, dcs::SiteRole::kStandby, in.epoch)) return act(Action::kMarkToStandby, "rejoin.follow.mark_standby");
   const dcs::MemberInfo* primary = primary_dc.leader();
   if (!primary || !primary->timeline || rejoining.snapshot.members.empty()) {
-    return wait("rejoin.follow.leaders", primary_dc.name() + "'s primary and " + rejoining.name() + "'s members");
+    return wait("rejoin.follow.leaders", primary_dc.name() + " having a primary and " + rejoining.name() + " its members");
   }
   for (const auto& m : rejoining.snapshot.members) {
     if (m.state != "running" || m.timeline != primary->timeline || m.replication_state != "streaming") {

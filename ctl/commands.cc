@@ -13,8 +13,9 @@
 #include "common/pg/postgres.h"
 #include "ctl/table.h"
 #include "common/config/yaml_json.h"
-#include "dc-agent/ha/decision.h"
-#include "dc-agent/rest/views.h"
+#include "common/dcs/candidates.h"
+#include "common/util/clock.h"
+#include "common/dcs/cluster_json.h"
 
 namespace pgtandem::ctl {
 
@@ -49,9 +50,9 @@ std::string lagMb(const json::value* v) {
   return std::to_string(v->as_int64() / (1024 * 1024));
 }
 
-rest::ClusterFlags flagsOf(Context& ctx, const dcs::ClusterSnapshot& cluster) {
+dcs::ClusterFlags flagsOf(Context& ctx, const dcs::ClusterSnapshot& cluster) {
   const config::DynamicState d = ctx.dynamic(cluster);
-  return rest::ClusterFlags{d.config.standby_cluster.has_value(), d.config.synchronous_mode, d.pause};
+  return dcs::ClusterFlags{d.config.standby_cluster.has_value(), d.config.synchronous_mode, d.pause};
 }
 
 std::string titleOf(const std::string& scope, const dcs::ClusterSnapshot& cluster) {
@@ -62,7 +63,7 @@ std::string titleOf(const std::string& scope, const dcs::ClusterSnapshot& cluste
 // The rows of `list` and `topology`, from the same document as GET /cluster.
 Table memberTable(Context& ctx, const std::string& scope, const dcs::ClusterSnapshot& cluster, const ListOptions& o,
                   bool topology) {
-  const json::value doc = json::parse(rest::clusterJson(cluster, flagsOf(ctx, cluster)));
+  const json::value doc = json::parse(dcs::clusterJson(cluster, flagsOf(ctx, cluster)));
   const json::array& members = doc.at("members").as_array();
   // Host shows the port when any port differs from 5432 or a host repeats.
   bool with_port = false;
@@ -373,6 +374,10 @@ int switchoverCommand(Context& ctx, const std::string& scope, std::string leader
   if (scheduled.empty() && !ctx.force) scheduled = ctx.ask("When should the switchover take place (e.g. 2030-01-01T12:00+00:00)", "now");
   if (scheduled == "now") scheduled.clear();
   if (!scheduled.empty() && !parseIsoTime(scheduled)) return fail(ctx, "cannot parse the time '" + scheduled + "'");
+  // A scheduled switchover's target is judged when its time comes.
+  if (!candidate.empty() && scheduled.empty()) {
+    if (auto why = dcs::whyNotCandidate(*cluster, candidate)) return fail(ctx, "cannot switch over: " + *why);
+  }
   listCommand(ctx, ListOptions{scope});
   if (!ctx.confirm("Are you sure you want to switchover cluster " + name + ", demoting current leader " + leader + "?")) {
     return fail(ctx, "aborted");
@@ -403,6 +408,7 @@ int failoverCommand(Context& ctx, const std::string& scope, std::string candidat
   if (candidate.empty()) return fail(ctx, "failover needs a candidate (--candidate)");
   if (!cluster->member(candidate)) return fail(ctx, "member " + candidate + " does not exist in cluster " + name);
   if (cluster->leader && candidate == cluster->leader->name) return fail(ctx, "the candidate is the current leader");
+  if (auto why = dcs::whyNotCandidate(*cluster, candidate)) return fail(ctx, "cannot fail over: " + *why);
   listCommand(ctx, ListOptions{scope});
   if (!ctx.confirm("Are you sure you want to failover cluster " + name + "?")) return fail(ctx, "aborted");
   auto answer = ctx.callAny(*cluster, "POST", "/failover", "{\"candidate\":" + jsonString(candidate) + "}");

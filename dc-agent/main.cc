@@ -14,6 +14,7 @@
 
 #include "common/config/config.h"
 #include "common/config/dynamic_json.h"
+#include "common/config/reload.h"
 #include "common/config/etcd_options.h"
 #include "common/pg/postgres.h"
 #include "common/util/log.h"
@@ -68,7 +69,20 @@ Status checkNameAcrossDcs(const config::Config& config, dcs::Dcs& dcs, const dcs
   return okStatus();
 }
 
-int runAgent(const config::Config& config) {
+rest::HttpServerOptions httpOptions(const config::Config& config) {
+  rest::HttpServerOptions http;
+  http.listen = config.restapi.listen;
+  http.certfile = config.restapi.certfile;
+  http.keyfile = config.restapi.keyfile;
+  http.keyfile_password = config.restapi.keyfile_password;
+  http.cafile = config.restapi.cafile;
+  http.verify_client = config.restapi.verify_client.empty() ? "none" : config.restapi.verify_client;
+  return http;
+}
+
+// `config` is the running configuration: every component reads it, and a
+// reload (SIGHUP, POST /reload) changes it in place on the loop's thread.
+int runAgent(config::Config config) {
   auto client = dcs::EtcdDcs::create(
       config::etcdOptions(config.etcd, std::chrono::seconds(std::max(1, config.bootstrap.dcs.retry_timeout))));
   if (!client.ok()) {
@@ -109,20 +123,36 @@ int runAgent(const config::Config& config) {
     spdlog::critical("{}", api.error().message);
     return 2;
   }
-  rest::HttpServerOptions http;
-  http.listen = config.restapi.listen;
-  http.certfile = config.restapi.certfile;
-  http.keyfile = config.restapi.keyfile;
-  http.keyfile_password = config.restapi.keyfile_password;
-  http.cafile = config.restapi.cafile;
-  http.verify_client = config.restapi.verify_client.empty() ? "none" : config.restapi.verify_client;
   rest::RestApi* handler = api->get();
   auto server = rest::HttpServer::start(
-      http, {[handler](const rest::HttpRequest& r) { return handler->handle(r); }, &rest::RestApi::needsWorker});
+      httpOptions(config), {[handler](const rest::HttpRequest& r) { return handler->handle(r); }, &rest::RestApi::needsWorker});
   if (!server.ok()) {
     spdlog::critical("{}", server.error().message);
     return 2;
   }
+
+  // patroni.yml re-read: checked whole first (errors name file, line and
+  // key, and change nothing), then each live part applied.
+  ha.attachConfigReloader([&]() -> Result<std::string> {
+    auto loaded = config::loadConfigFile(config.source_file, config::processEnvironment());
+    if (!loaded.ok()) return loaded.error();
+    for (const auto& warning : loaded->warnings) spdlog::warn("{}", warning.toString());
+    const config::ReloadPlan plan = config::planReload(config, loaded->config);
+    if (plan.restApiTlsChanged(config)) PGT_TRY((*server)->reloadTls(httpOptions(plan.next)));
+    PGT_TRY((*api)->applyConfig(plan.next));
+    config = plan.next;
+    callbacks.setCommands(config.postgresql.callbacks);
+    setLogLevel(config.log_level);
+    for (const auto& key : plan.need_restart) {
+      spdlog::warn("{}: {} changed: it takes effect when the agent restarts", config.source_file, key);
+    }
+    for (const auto& key : plan.ignored) {
+      spdlog::info("{}: {} changed: it is read only when a cluster is created", config.source_file, key);
+    }
+    std::string summary;
+    for (const auto& key : plan.applied) summary += (summary.empty() ? "" : ", ") + key;
+    return "patroni.yml re-read: " + (summary.empty() ? std::string("no change to apply") : summary + " applied");
+  });
 
   // The watch wakes the loop at once when the cluster changes (a leader key
   // that disappears starts the race now, not at the next tick).
@@ -161,7 +191,7 @@ int runAgent(const config::Config& config) {
       signalfd_siginfo info{};
       (void)!::read(signal_fd, &info, sizeof info);
       if (info.ssi_signo == SIGHUP) {
-        spdlog::info("SIGHUP: reloading PostgreSQL's configuration (patroni.yml changes need an agent restart)");
+        spdlog::info("SIGHUP: re-reading {} and reloading PostgreSQL's configuration", config.source_file);
         agent::OperationRequest reload;
         reload.kind = agent::OperationRequest::Kind::kReload;
         (void)operations.submit(reload);

@@ -16,6 +16,8 @@ namespace pgtandem::config {
 struct Credentials {
   std::string username;
   std::string password;
+
+  bool operator==(const Credentials&) const = default;
 };
 
 struct RestApiConfig {
@@ -26,6 +28,8 @@ struct RestApiConfig {
   std::string verify_client;    // none | optional | required
   std::vector<std::string> allowlist;
   bool allowlist_include_members = false;
+
+  bool operator==(const RestApiConfig&) const = default;
 };
 
 // Patroni's `ctl` section: how the command line reaches the REST API.
@@ -33,6 +37,8 @@ struct CtlConfig {
   Credentials authentication;
   bool insecure = false;  // do not verify the REST API's certificate
   std::string cacert, certfile, keyfile, keyfile_password;
+
+  bool operator==(const CtlConfig&) const = default;
 };
 
 struct EtcdConfig {
@@ -40,6 +46,8 @@ struct EtcdConfig {
   std::string protocol = "http";
   std::string username, password;
   std::string cacert, cert, key;
+
+  bool operator==(const EtcdConfig&) const = default;
 };
 
 struct StandbyClusterConfig {
@@ -75,6 +83,8 @@ struct DynamicConfig {
 struct ReplicaMethod {
   std::string name;                            // basebackup, or a custom one
   std::map<std::string, std::string> options;  // command, keep_data, no_params, ...
+
+  bool operator==(const ReplicaMethod&) const = default;
 };
 
 struct PostgresqlConfig {
@@ -116,6 +126,8 @@ struct WatchdogConfig {
   std::string mode = "automatic";  // off | automatic | required
   std::string device = "/dev/watchdog";
   int safety_margin = 5;
+
+  bool operator==(const WatchdogConfig&) const = default;
 };
 
 struct Config {

@@ -522,9 +522,16 @@ void Agent::finishLongAction() {
 }
 
 Decision Agent::busyCycle() {
-  // Operations wait for PostgreSQL, which the worker owns: refuse them.
+  // Operations wait for PostgreSQL, which the worker owns: refuse them,
+  // except a reload (SIGHUP, POST /reload), which is harmless to run late
+  // and must not be lost: it runs once the long action is over.
   if (operations_) {
     for (auto& pending : operations_->takeAll()) {
+      if (pending.request.kind == OperationRequest::Kind::kReload) {
+        spdlog::info("[operation.reload] {} in progress: reloading when it ends", long_action_->state);
+        deferred_operations_.push_back(std::move(pending));
+        continue;
+      }
       pending.reply.set_value(makeError(ErrorCode::kConflict, long_action_->state + " already in progress"));
     }
   }
@@ -555,6 +562,9 @@ Decision Agent::busyCycle() {
 
 void Agent::runOperations() {
   auto pending = operations_->takeAll();
+  pending.insert(pending.begin(), std::make_move_iterator(deferred_operations_.begin()),
+                 std::make_move_iterator(deferred_operations_.end()));
+  deferred_operations_.clear();
   if (pending.empty()) return;
   const PgObservation pg = postgres_.observe();
   (void)readSnapshot();
@@ -566,10 +576,19 @@ OperationOutcome Agent::runOperation(const OperationRequest& request, const PgOb
   const char* role = pg.running ? (pg.primary ? "primary" : "replica") : "";
   switch (request.kind) {
     case OperationRequest::Kind::kReload: {
-      spdlog::info("[operation.reload] reloading PostgreSQL's configuration");
+      std::string changed = "reloaded";
+      if (config_reloader_) {
+        auto reread = config_reloader_();
+        if (!reread.ok()) {
+          spdlog::error("[operation.reload] patroni.yml not reloaded, nothing changed: {}", reread.error().message);
+          return reread.error();
+        }
+        changed = *reread;
+      }
+      spdlog::info("[operation.reload] {}; reloading PostgreSQL's configuration", changed);
       if (pg.running) PGT_TRY(postgres_.reload());
       callbacks_.notify("on_reload", role);
-      return std::string("reloaded");
+      return changed;
     }
     case OperationRequest::Kind::kCancelRestart: {
       if (!scheduled_restart_) return makeError(ErrorCode::kNotFound, "no restarts are scheduled");

@@ -67,6 +67,13 @@ class Agent {
   // lease deadline (lease_deadline.h). Armed on every renewal of a writable
   // DC's lock, disarmed when we stop leading.
   void attachLeaseGuard(LeaseGuard* guard) { guard_ = guard; }
+  // Re-reads patroni.yml and applies what can change at run time to the
+  // configuration this agent was built with (SIGHUP, POST /reload; see
+  // common/config/reload.h). Returns what changed, or why the file cannot
+  // be used (then nothing changed). Called on the loop's thread, never
+  // while a long action runs.
+  using ConfigReloader = std::function<Result<std::string>()>;
+  void attachConfigReloader(ConfigReloader reloader) { config_reloader_ = std::move(reloader); }
 
   // A long action is running: PostgreSQL belongs to the worker.
   bool busy() const { return long_action_.has_value(); }
@@ -160,6 +167,8 @@ class Agent {
   std::string site_unreadable_;   // why the site key cannot be trusted now ("" when it can)
   std::string repaired_, repaired_at_;
   LeaseGuard* guard_ = nullptr;
+  ConfigReloader config_reloader_;
+  std::vector<OperationMailbox::Pending> deferred_operations_;  // reloads asked while a long action ran
   // The earliest expiry of the lease our leader key is bound to, from the
   // last renewal that proved the key ours (0: none since we last released).
   // Atomic: a bootstrap acquires the lock on the worker thread.

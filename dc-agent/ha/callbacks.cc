@@ -14,9 +14,20 @@ ScriptCallbacks::~ScriptCallbacks() {
   if (running_ && running_->running()) (void)running_->waitExit(std::chrono::seconds(5));
 }
 
-void ScriptCallbacks::notify(const std::string& action, const std::string& role) {
+void ScriptCallbacks::setCommands(std::map<std::string, std::string> commands) {
+  std::lock_guard lock(mutex_);
+  commands_ = std::move(commands);
+}
+
+std::string ScriptCallbacks::commandFor(const std::string& action) {
+  std::lock_guard lock(mutex_);
   auto it = commands_.find(action);
-  if (it == commands_.end() || it->second.empty()) return;
+  return it == commands_.end() ? "" : it->second;
+}
+
+void ScriptCallbacks::notify(const std::string& action, const std::string& role) {
+  const std::string command = commandFor(action);
+  if (command.empty()) return;
   std::lock_guard lock(mutex_);
   if (running_ && running_->running()) {
     spdlog::info("callback still running; stopping it for {}", action);
@@ -25,7 +36,7 @@ void ScriptCallbacks::notify(const std::string& action, const std::string& role)
   }
   SpawnOptions spawn;
   // Through the shell, so a command line with arguments works as in Patroni.
-  spawn.argv = {"/bin/sh", "-c", it->second + " \"$@\"", "sh", action, role, scope_};
+  spawn.argv = {"/bin/sh", "-c", command + " \"$@\"", "sh", action, role, scope_};
   auto started = spawnProcess(spawn);
   if (!started.ok()) {
     spdlog::warn("callback {} could not start: {}", action, started.error().toString());
@@ -36,10 +47,10 @@ void ScriptCallbacks::notify(const std::string& action, const std::string& role)
 }
 
 Status ScriptCallbacks::prePromote() {
-  auto it = commands_.find("pre_promote");
-  if (it == commands_.end() || it->second.empty()) return okStatus();
+  const std::string script = commandFor("pre_promote");
+  if (script.empty()) return okStatus();
   Command command;
-  command.argv = {"/bin/sh", "-c", it->second + " \"$@\"", "sh", "pre_promote", "primary", scope_};
+  command.argv = {"/bin/sh", "-c", script + " \"$@\"", "sh", "pre_promote", "primary", scope_};
   command.timeout = std::chrono::seconds(60);
   auto ran = runner_.run(command);
   if (!ran.ok()) return ran.error();

@@ -30,8 +30,12 @@ class ScriptCallbacks final : public Callbacks {
   ~ScriptCallbacks() override;
   void notify(const std::string& action, const std::string& role) override;
   Status prePromote() override;
+  // patroni.yml re-read: the callbacks from now on.
+  void setCommands(std::map<std::string, std::string> commands);
 
  private:
+  std::string commandFor(const std::string& action);
+
   std::map<std::string, std::string> commands_;
   std::string scope_;
   ProcessRunner& runner_;

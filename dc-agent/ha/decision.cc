@@ -1,6 +1,7 @@
 #include "dc-agent/ha/decision.h"
 
 #include "dc-agent/ha/sync.h"
+#include "common/dcs/candidates.h"
 #include "common/util/lsn.h"
 
 #include <algorithm>
@@ -40,10 +41,6 @@ Decision make(const char* id, std::vector<Action> actions, std::string reason) {
 }
 
 bool eligible(const HaSettings& s) { return !s.nofailover && s.failover_priority > 0; }
-
-bool memberEligible(const MemberInfo& m) {
-  return !m.tags.nofailover && m.tags.failover_priority.value_or(1) > 0;
-}
 
 // A member's WAL position as published in its member key.
 std::optional<Lsn> publishedPosition(const MemberInfo& m) {
@@ -113,15 +110,6 @@ bool scheduledTimeReached(const dcs::FailoverInfo& failover, WallTime now) {
   if (failover.scheduled_at.empty()) return true;
   auto at = parseIsoTime(failover.scheduled_at);
   return at && *at <= now;
-}
-
-// A switchover target must be a running replica that may be promoted.
-std::optional<std::string> whyNotCandidate(const Context& c, const std::string& candidate) {
-  const MemberInfo* m = c.cluster.member(candidate);
-  if (!m) return "member " + candidate + " is not in the cluster";
-  if (!memberEligible(*m)) return "member " + candidate + " is tagged nofailover";
-  if (m->state != "running" && m->state != "streaming") return "member " + candidate + " is not running";
-  return std::nullopt;
 }
 
 const std::vector<RuleRow>& rules() {
@@ -268,6 +256,11 @@ const std::vector<RuleRow>& rules() {
          if (c.iAmLeader()) {
            return make("site.token_gate", {{ActionKind::kReleaseLock, ""}}, why + ": releasing the lock, promoting would lose its last commits");
          }
+         if (!c.cluster.leader && !c.local.pg_running) {
+           // Its WAL may well hold the token (a crash after catch_up): it
+           // must start to replay it and say where it is.
+           return make("site.token_gate", {{ActionKind::kFollow, ""}}, why + ": starting PostgreSQL read-only to learn where it is");
+         }
          if (!c.cluster.leader) return make("site.token_gate", {}, why + ": not taking the lock");
          return std::nullopt;  // follow the leader
        }},
@@ -345,13 +338,13 @@ const std::vector<RuleRow>& rules() {
          }
          if (!scheduledTimeReached(f, c.now.wall)) return std::nullopt;  // leader.renew until then
          if (!f.candidate.empty()) {
-           if (auto why = whyNotCandidate(c, f.candidate)) {
+           if (auto why = dcs::whyNotCandidate(c.cluster, f.candidate)) {
              return make("leader.switchover", {{ActionKind::kRenewLock, ""}, {ActionKind::kClearFailover, ""}},
                          "switchover cancelled: " + *why);
            }
          } else {
            const bool any = std::any_of(c.cluster.members.begin(), c.cluster.members.end(), [&](const MemberInfo& m) {
-             return m.name != c.settings.name && !whyNotCandidate(c, m.name);
+             return m.name != c.settings.name && dcs::eligibleCandidate(m);
            });
            if (!any) {
              return make("leader.switchover", {{ActionKind::kRenewLock, ""}, {ActionKind::kClearFailover, ""}},
@@ -556,13 +549,12 @@ std::optional<std::string> whyNotHealthiest(const ClusterSnapshot& cluster, cons
     const auto peer = local.peers.find(m.name);
     const bool probed = peer != local.peers.end();
     if (probed && peer->second.reachable && peer->second.primary) return m.name + " is still a running primary";
-    if (!memberEligible(m)) continue;
+    if (!dcs::eligibleCandidate(m)) continue;
     // A member whose PostgreSQL cannot be reached cannot take over either.
     if (probed && !peer->second.reachable) continue;
     // In synchronous mode only the synchronous standbys compete: an async
     // replica that received more WAL may not promote, so it must not block.
     if (settings.synchronous_mode && !allowedBySync(cluster, m.name)) continue;
-    if (m.state != "running" && m.state != "streaming") continue;
     const auto theirs = probed && peer->second.wal_position ? peer->second.wal_position : publishedPosition(m);
     if (!theirs) continue;
     if (*theirs > mine) return m.name + " has received more WAL";

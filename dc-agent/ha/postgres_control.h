@@ -105,7 +105,9 @@ class PostgresControl {
   virtual Status setSynchronousStandbyNames(const std::string& value) = 0;
   // Stops (fast) and starts PostgreSQL again in the role it had.
   virtual Status restart() = 0;
-  // Makes PostgreSQL re-read its configuration files.
+  // Rewrites PostgreSQL's configuration files from the agent's
+  // configuration (patroni.yml may have been re-read) and makes it re-read
+  // them.
   virtual Status reload() = 0;
   // Deletes the data directory (PostgreSQL must be stopped): reinitialize.
   virtual Status removeData() = 0;

@@ -216,14 +216,8 @@ Result<std::string> RealPostgres::bootstrap() {
   fs::create_directories(fs::path(paths_.data_dir).parent_path(), ec);
   PGT_TRY(postmaster_.initdb(config_.bootstrap.initdb, config_.postgresql.superuser.username,
                              config_.postgresql.superuser.password));
-  // pg_hba: bootstrap.pg_hba (Patroni), else postgresql.pg_hba, with local
-  // trust for the agent's own socket connections.
-  std::vector<std::string> hba = config_.bootstrap.pg_hba.empty() ? config_.postgresql.pg_hba : config_.bootstrap.pg_hba;
-  if (!hba.empty()) {
-    std::string text = "# Written by pgtandem from bootstrap.pg_hba\nlocal all all trust\n";
-    for (const auto& line : hba) text += line + "\n";
-    PGT_TRY(writeText(paths_.data_dir + "/pg_hba.conf", text));
-  }
+  // pg_hba: bootstrap.pg_hba (Patroni), else postgresql.pg_hba.
+  PGT_TRY(writeHba(config_.bootstrap.pg_hba.empty() ? config_.postgresql.pg_hba : config_.bootstrap.pg_hba));
   PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
   auto recovery = pg::writeRecoverySettings(paths_.data_dir, pg::RecoverySettings{});
   if (!recovery.ok()) return recovery.error();
@@ -565,8 +559,22 @@ Status RealPostgres::restart() {
   return standby ? ensureStartedAsStandby() : ensureStarted();
 }
 
+// With local trust for the agent's own socket connections. Empty: the
+// file is left as it is.
+Status RealPostgres::writeHba(const std::vector<std::string>& lines) {
+  if (lines.empty()) return okStatus();
+  std::string text = "# Written by pgtandem from postgresql.pg_hba (bootstrap.pg_hba at bootstrap)\nlocal all all trust\n";
+  for (const auto& line : lines) text += line + "\n";
+  return writeText(paths_.data_dir + "/pg_hba.conf", text);
+}
+
+// As Patroni's reload: postgresql.conf and pg_hba.conf from the agent's
+// configuration as it is now (patroni.yml may have been re-read), then
+// PostgreSQL re-reads them.
 Status RealPostgres::reload() {
   if (!postmaster_.running()) return makeError(ErrorCode::kUnavailable, "PostgreSQL is not running");
+  PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
+  PGT_TRY(writeHba(config_.postgresql.pg_hba));
   return postmaster_.reload();
 }
 

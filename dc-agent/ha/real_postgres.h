@@ -55,6 +55,7 @@ class RealPostgres final : public PostgresControl {
   int postmasterPidfd() { return postmaster_.pidfd(); }
 
  private:
+  Status writeHba(const std::vector<std::string>& lines);
   pg::ServerSettings serverSettings() const;
   std::string localConninfo() const;
   std::string statementTimeoutOption() const;

@@ -31,6 +31,7 @@ struct AccessPolicy {
   std::vector<IpNetwork> allowlist;  // empty: any address
   bool require_client_certificate = false;  // verify_client optional/required over TLS
   std::string basic_auth;  // the expected Authorization header ("Basic ..."); empty: no auth
+  bool include_members = false;  // allowlist_include_members: the members' addresses are allowed too
 };
 
 // nullopt when the request may proceed; otherwise the 401/403 response.

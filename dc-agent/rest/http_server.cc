@@ -30,7 +30,9 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   HttpHandlers handlers;
   std::atomic<std::size_t> connections{0};
-  std::optional<ssl::context> tls;
+  // Read and swapped on the I/O thread only (reloadTls posts the swap);
+  // each TLS session keeps the context it started with.
+  std::shared_ptr<ssl::context> tls;
   net::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   net::thread_pool workers;
@@ -83,8 +85,8 @@ HttpRequest toHttpRequest(http::request<http::string_body>& message, std::string
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(HttpServer::Impl& server, Stream stream, std::string peer)
-      : server_(server), stream_(std::move(stream)), peer_(std::move(peer)) {
+  Session(HttpServer::Impl& server, Stream stream, std::string peer, std::shared_ptr<void> context = {})
+      : context_(std::move(context)), server_(server), stream_(std::move(stream)), peer_(std::move(peer)) {
     ++server_.connections;
   }
   ~Session() { --server_.connections; }
@@ -102,6 +104,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
  private:
+  std::shared_ptr<void> context_;  // the TLS context stream_ uses, kept alive
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
   void read() {
@@ -202,7 +205,7 @@ void HttpServer::Impl::accept() {
         std::string address = peer.address().to_string();
         if (tls) {
           std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-              *this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls), std::move(address))
+              *this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls), std::move(address), tls)
               ->start();
         } else {
           std::make_shared<Session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(socket)), std::move(address))
@@ -264,7 +267,7 @@ Status configureTls(ssl::context& ctx, const HttpServerOptions& o) {
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& options, HttpHandlers handlers) {
   auto impl = std::make_unique<Impl>(options, std::move(handlers));
   if (!options.certfile.empty()) {
-    impl->tls.emplace(ssl::context::tls_server);
+    impl->tls = std::make_shared<ssl::context>(ssl::context::tls_server);
     PGT_TRY(configureTls(*impl->tls, options));
   }
   auto resolved = resolveListen(impl->ioc, options.listen);
@@ -322,6 +325,16 @@ HttpServer::~HttpServer() {
   impl_->ioc.stop();
   if (impl_->io_thread.joinable()) impl_->io_thread.join();
   impl_->workers.join();
+}
+
+Status HttpServer::reloadTls(const HttpServerOptions& options) {
+  std::shared_ptr<ssl::context> next;
+  if (!options.certfile.empty()) {
+    next = std::make_shared<ssl::context>(ssl::context::tls_server);
+    PGT_TRY(configureTls(*next, options));  // a bad file changes nothing
+  }
+  net::post(impl_->ioc, [impl = impl_.get(), next = std::move(next)]() mutable { impl->tls = std::move(next); });
+  return okStatus();
 }
 
 unsigned short HttpServer::port() const {

@@ -51,6 +51,11 @@ class HttpServer {
 
   unsigned short port() const;
 
+  // New connections use the TLS settings of `options` (certificate, key,
+  // CA, client verification; no certfile: plain HTTP); open ones keep
+  // theirs. A file that cannot be loaded is an error and changes nothing.
+  Status reloadTls(const HttpServerOptions& options);
+
   struct Impl;
 
  private:

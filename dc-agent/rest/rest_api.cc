@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "common/config/dynamic_json.h"
+#include "common/dcs/candidates.h"
+#include "common/dcs/cluster_json.h"
 #include "common/http/http_client.h"
 #include "common/util/log.h"
 #include "dc-agent/ha/decision.h"
@@ -66,9 +68,7 @@ std::string firstSegment(const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<RestApi>> RestApi::create(const config::Config& config, dcs::Dcs& dcs,
-                                                 const agent::StatusBoard& board,
-                                                 agent::OperationMailbox& operations, const Clock& clock) {
+Result<AccessPolicy> RestApi::accessPolicy(const config::Config& config) {
   AccessPolicy policy;
   for (const auto& entry : config.restapi.allowlist) {
     auto networks = IpNetwork::parse(entry);
@@ -82,7 +82,29 @@ Result<std::unique_ptr<RestApi>> RestApi::create(const config::Config& config, d
     policy.basic_auth =
         http::basicAuthorization(config.restapi.authentication.username, config.restapi.authentication.password);
   }
-  return std::unique_ptr<RestApi>(new RestApi(config, dcs, board, operations, clock, std::move(policy)));
+  policy.include_members = config.restapi.allowlist_include_members;
+  return policy;
+}
+
+Result<std::unique_ptr<RestApi>> RestApi::create(const config::Config& config, dcs::Dcs& dcs,
+                                                 const agent::StatusBoard& board,
+                                                 agent::OperationMailbox& operations, const Clock& clock) {
+  auto policy = accessPolicy(config);
+  if (!policy.ok()) return policy.error();
+  return std::unique_ptr<RestApi>(new RestApi(config, dcs, board, operations, clock, std::move(*policy)));
+}
+
+Status RestApi::applyConfig(const config::Config& config) {
+  auto policy = accessPolicy(config);
+  if (!policy.ok()) return policy.error();
+  std::lock_guard lock(policy_mutex_);
+  policy_ = std::make_shared<const AccessPolicy>(std::move(*policy));
+  return okStatus();
+}
+
+std::shared_ptr<const AccessPolicy> RestApi::policy() {
+  std::lock_guard lock(policy_mutex_);
+  return policy_;
 }
 
 RestApi::RestApi(const config::Config& config, dcs::Dcs& dcs, const agent::StatusBoard& board,
@@ -92,7 +114,7 @@ RestApi::RestApi(const config::Config& config, dcs::Dcs& dcs, const agent::Statu
       board_(board),
       operations_(operations),
       clock_(clock),
-      policy_(std::move(policy)),
+      policy_(std::make_shared<const AccessPolicy>(std::move(policy))),
       paths_(config.namespace_, config.scope),
       switchover_wait_(std::chrono::seconds(2 * std::max(10, config.bootstrap.dcs.loop_wait))) {}
 
@@ -151,9 +173,10 @@ HttpResponse RestApi::handleChange(const HttpRequest& request, const std::string
                      (m == "DELETE" && (segment == "switchover" || segment == "restart")) ||
                      ((m == "PATCH" || m == "PUT") && segment == "config");
   if (!known) return HttpResponse{405, "method not allowed for " + path, "text/plain", {{"Allow", "GET, HEAD, OPTIONS"}}};
-  const bool allowlist_active = !policy_.allowlist.empty() || config_.restapi.allowlist_include_members;
-  const auto members = config_.restapi.allowlist_include_members ? memberNetworks() : std::vector<IpNetwork>{};
-  if (auto denied = checkAccess(policy_, members, allowlist_active, request)) return *denied;
+  const std::shared_ptr<const AccessPolicy> policy = this->policy();
+  const bool allowlist_active = !policy->allowlist.empty() || policy->include_members;
+  const auto members = policy->include_members ? memberNetworks() : std::vector<IpNetwork>{};
+  if (auto denied = checkAccess(*policy, members, allowlist_active, request)) return *denied;
 
   if (segment == "switchover") return m == "POST" ? failover(request, true) : cancelSwitchover();
   if (segment == "failover") return failover(request, false);
@@ -219,9 +242,6 @@ HttpResponse RestApi::failover(const HttpRequest& request, bool switchover) {
     if (!leader->empty() && (!snapshot->leader || snapshot->leader->name != *leader)) {
       return text(412, "leader name does not match");
     }
-    const auto eligible = [](const dcs::MemberInfo& m) {
-      return !m.tags.nofailover && m.tags.failover_priority.value_or(1) > 0 && m.state == "running";
-    };
     const std::string current_leader = snapshot->leader ? snapshot->leader->name : "";
     if (!candidate->empty()) {
       if (switchover && synchronous && !agent::allowedBySync(*snapshot, *candidate)) {
@@ -230,14 +250,14 @@ HttpResponse RestApi::failover(const HttpRequest& request, bool switchover) {
       const dcs::MemberInfo* m = snapshot->member(*candidate);
       if (!m) return text(412, "candidate does not exists");
       if (*candidate == current_leader) return text(412, "candidate is already the leader");
-      if (!eligible(*m)) return text(412, action + " is not possible: no good candidates have been found");
+      if (!dcs::eligibleCandidate(*m)) return text(412, action + " is not possible: no good candidates have been found");
     } else {
       bool any = false, others = false;
       for (const auto& m : snapshot->members) {
         if (m.name == current_leader) continue;
         if (synchronous && !agent::allowedBySync(*snapshot, m.name)) continue;
         others = true;
-        any = any || eligible(m);
+        any = any || dcs::eligibleCandidate(m);
       }
       if (!others) {
         return text(412, synchronous ? action + " is not possible: can not find sync_standby"
@@ -328,7 +348,7 @@ HttpResponse RestApi::patchConfig(const HttpRequest& request, bool replace) {
 HttpResponse RestApi::clusterView() {
   auto snapshot = loadSnapshot();
   if (!snapshot.ok()) return text(503, "cannot read the DCS: " + snapshot.error().message);
-  ClusterFlags flags;
+  dcs::ClusterFlags flags;
   if (snapshot->config_json) {
     if (auto dynamic = config::parseDynamicJson(*snapshot->config_json, config_.bootstrap.dcs); dynamic.ok()) {
       flags.pause = dynamic->pause;
@@ -336,7 +356,7 @@ HttpResponse RestApi::clusterView() {
       flags.standby_cluster = dynamic->config.standby_cluster.has_value();
     }
   }
-  json::value doc = json::parse(clusterJson(*snapshot, flags));
+  json::value doc = json::parse(dcs::clusterJson(*snapshot, flags));
   doc.get_object()["scope"] = config_.scope;
   return jsonResponse(200, json::serialize(doc));
 }

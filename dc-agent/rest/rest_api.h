@@ -34,12 +34,19 @@ class RestApi {
   HttpResponse handle(const HttpRequest& request);
   static bool needsWorker(const HttpRequest& request);
 
+  // A re-read patroni.yml's authentication and allowlist, for the next
+  // requests (config/reload.h). On error nothing changes.
+  Status applyConfig(const config::Config& config);
+
   // How long a switchover/failover request waits for the new leader.
   void setSwitchoverWait(std::chrono::milliseconds wait) { switchover_wait_ = wait; }
 
  private:
   RestApi(const config::Config& config, dcs::Dcs& dcs, const agent::StatusBoard& board,
           agent::OperationMailbox& operations, const Clock& clock, AccessPolicy policy);
+
+  static Result<AccessPolicy> accessPolicy(const config::Config& config);
+  std::shared_ptr<const AccessPolicy> policy();
 
   HttpResponse handleRead(const HttpRequest& request, const std::string& path, const QueryParams& query);
   HttpResponse handleChange(const HttpRequest& request, const std::string& path);
@@ -57,12 +64,13 @@ class RestApi {
   Result<dcs::ClusterSnapshot> loadSnapshot();
   std::string statusDocument(const std::shared_ptr<const agent::AgentStatus>& status);
 
-  const config::Config& config_;
+  const config::Config config_;  // a copy: patroni.yml re-read elsewhere changes only applyConfig's parts
   dcs::Dcs& dcs_;
   const agent::StatusBoard& board_;
   agent::OperationMailbox& operations_;
   const Clock& clock_;
-  AccessPolicy policy_;
+  std::mutex policy_mutex_;
+  std::shared_ptr<const AccessPolicy> policy_;  // swapped whole by applyConfig
   dcs::ClusterPaths paths_;
   dcs::MalformedValueLog malformed_;
   std::chrono::milliseconds switchover_wait_{0};

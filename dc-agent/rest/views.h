@@ -1,7 +1,6 @@
 #pragma once
-// The JSON documents of Patroni's monitoring endpoints, built from state the
-// agent already holds: GET /patroni from the published AgentStatus, GET
-// /cluster from a DCS snapshot (dcctl renders the same document).
+// GET /patroni, built from the published AgentStatus. (GET /cluster is
+// common/dcs/cluster_json.h: dcctl renders it too.)
 
 #include <string>
 
@@ -13,15 +12,5 @@ namespace pgtandem::rest {
 // GET /patroni (and the body of GET health checks).
 std::string patroniJson(const agent::AgentStatus& status);
 
-// What /cluster needs from the dynamic configuration.
-struct ClusterFlags {
-  bool standby_cluster = false;
-  bool synchronous_mode = false;
-  bool pause = false;
-};
-
-// GET /cluster: members sorted by name with role, state, host, port,
-// timeline, tags and LSN/lag against the /status optime.
-std::string clusterJson(const dcs::ClusterSnapshot& cluster, const ClusterFlags& flags);
 
 }  // namespace pgtandem::rest

@@ -221,6 +221,14 @@ class DcSwitchover : public TwoDataCenters {
     return primaries;
   }
 
+  // Row `id` of table w is on `node`.
+  bool hasId(const AgentNode& node, long id) {
+    auto s = session(node);
+    if (!s) return false;
+    auto rows = s->query("SELECT 1 FROM w WHERE id = " + std::to_string(id));
+    return rows.ok() && !rows->empty();
+  }
+
   // The ids in table w on the writable primary of `group` (none, and a
   // failure, when it has no primary).
   std::set<long> idsOnThePrimaryOf(std::vector<AgentNode>& group) {

@@ -227,14 +227,7 @@ TEST_F(DcSwitchover, DisasterPromotionThenTheOldDcRejoinsAsAStandby) {
   const auto acknowledged = writer.acknowledged();
   const long last = acknowledged.back();
   for (auto& n : nodes_) {
-    EXPECT_TRUE(eventually(
-        [&] {
-          auto s = session(n);
-          auto rows = s ? s->query("SELECT 1 FROM w WHERE id = " + std::to_string(last)) : Result<pg::PgSession::Rows>(makeError(ErrorCode::kUnavailable, ""));
-          return rows.ok() && !rows->empty();
-        },
-        60s))
-        << n.name;
+    EXPECT_TRUE(eventually([&] { return hasId(n, last); }, 60s)) << n.name;
   }
   const std::set<long> present = idsOnThePrimaryOf(dr_);
   const auto acknowledged_at = writer.acknowledgedAt();

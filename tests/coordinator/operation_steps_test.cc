@@ -488,9 +488,13 @@ TEST_P(OperationStepsTest, Decides) {
   const Verdict verdict = world.decide(row.kind, row.step);
   EXPECT_EQ(verdict.rule, row.rule) << verdict.detail;
   EXPECT_EQ(verdict.type, row.type) << verdict.rule << ": " << verdict.detail;
-  if (row.action) EXPECT_EQ(verdict.action, *row.action) << actionName(verdict.action);
+  if (row.action) {
+    EXPECT_EQ(verdict.action, *row.action) << actionName(verdict.action);
+  }
   EXPECT_NE(verdict.detail.find(row.detail_has), std::string::npos) << verdict.detail;
-  if (verdict.type == T::kFail || verdict.type == T::kWait) EXPECT_FALSE(verdict.detail.empty()) << "says why";
+  if (verdict.type == T::kFail || verdict.type == T::kWait) {
+    EXPECT_FALSE(verdict.detail.empty()) << "says why";
+  }
 }
 
 std::string rowName(const ::testing::TestParamInfo<Row>& row) {

@@ -269,6 +269,26 @@ TEST_F(CtlTest, ChangesWithoutALiveMemberFailWithAReason) {
   EXPECT_EQ(err_.str(), "dcctl: cluster batman has no leader: use failover\n");
 }
 
+// The same candidate rule as the agents' (common/dcs/candidates.h), said
+// before anything is sent.
+TEST_F(CtlTest, ACandidateThatCannotBePromotedIsRefusedBeforeAsking) {
+  dcs::MemberInfo tagged;
+  tagged.name = "pg3";
+  tagged.conn_url = "postgres://127.0.0.1:5435/postgres";
+  tagged.state = "running";
+  tagged.tags.nofailover = true;
+  ASSERT_TRUE(observer_->put("/service/batman/members/pg3", dcs::toJson(tagged)).ok());
+  auto failover = context();
+  failover.force = true;
+  EXPECT_EQ(failoverCommand(failover, "", "pg3"), 1);
+  EXPECT_EQ(err_.str(), "dcctl: cannot fail over: member pg3 is tagged nofailover\n");
+  member("pg2", 5434, "stopped", "", "");
+  auto switchover = context();
+  switchover.force = true;
+  EXPECT_EQ(switchoverCommand(switchover, "", "", "pg2", ""), 1);
+  EXPECT_EQ(err_.str(), "dcctl: cannot switch over: member pg2 is not running (stopped)\n");
+}
+
 TEST(YamlJsonTest, RoundTrip) {
   const std::string json = R"({"ttl":30,"name":"a: b","flag":true,"none":null,"list":[1,"x"],"empty":{},"nested":{"k":"v"}})";
   auto yaml = config::jsonToYaml(json);

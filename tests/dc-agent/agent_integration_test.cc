@@ -4,6 +4,8 @@
 // pg_rewind), switch over to a named member, restart an agent without
 // restarting PostgreSQL, and stop gracefully without losing a commit.
 
+#include <regex>
+
 #include "tests/dc-agent/agent_cluster.h"
 
 namespace pgtandem::testing {
@@ -234,6 +236,68 @@ TEST_F(NoRewindAgentCluster, FormerPrimaryIsReclonedWithoutRewind) {
   EXPECT_NE(log.find("removing the data directory to re-clone"), std::string::npos) << log;
   EXPECT_NE(log.find("creating replica on a worker thread"), std::string::npos) << log;
   EXPECT_EQ(writablePrimaries(), 1);
+}
+
+// patroni.yml edited, then SIGHUP or POST /reload (as Ansible roles and
+// runbooks do): tags, parameters and the REST API's credentials take
+// effect without a restart; a broken file is refused with its line and
+// changes nothing; a new name waits for a restart, and says so.
+TEST_F(AgentCluster, ReloadRereadsPatroniYml) {
+  AgentNode& node = nodes_[0];
+  startAgent(node);
+  ASSERT_TRUE(eventually([&] { return healthy(1); }, 120s)) << "no leader";
+  auto showWorkMem = [&]() -> std::string {
+    auto s = session(node);
+    auto rows = s ? s->query("SHOW work_mem") : Result<pg::PgSession::Rows>(makeError(ErrorCode::kUnavailable, ""));
+    return rows.ok() && !rows->empty() ? rows->front().at(0).value_or("") : "";
+  };
+  auto memberTags = [&]() -> std::string {
+    auto got = dcs_->get("/service/itest/members/" + node.name);
+    return got.ok() && !got->kvs.empty() ? got->kvs[0].value : "";
+  };
+  const std::string original = configFor(node);
+  auto logSince = [&](std::size_t offset) { return readFile(node.log_file).substr(offset); };
+
+  // SIGHUP: a tag and a parameter.
+  std::size_t offset = readFile(node.log_file).size();
+  std::string yaml = std::regex_replace(original, std::regex("\npostgresql:\n"), "\ntags:\n  nofailover: true\npostgresql:\n");
+  yaml = std::regex_replace(yaml, std::regex("  parameters:\n    unix_socket_directories:"),
+                            "  parameters:\n    work_mem: 7MB\n    unix_socket_directories:");
+  std::ofstream(node.config_file) << yaml;
+  ASSERT_TRUE(node.process->signal(SIGHUP).ok());
+  EXPECT_TRUE(eventually([&] { return showWorkMem() == "7MB"; }, 30s))
+      << "work_mem is " << showWorkMem() << "\n---- agent log ----\n" << tailLines(logSince(offset), 40);
+  EXPECT_TRUE(eventually([&] { return memberTags().find(R"("nofailover":true)") != std::string::npos; }, 30s))
+      << memberTags();
+  EXPECT_NE(logSince(offset).find("tags, postgresql.parameters applied"), std::string::npos) << logSince(offset);
+
+  // POST /reload with a broken file: refused, named, nothing changed.
+  offset = readFile(node.log_file).size();
+  const std::string reloaded_yaml = readFile(node.config_file);
+  std::ofstream(node.config_file) << reloaded_yaml << "bootstrap: [unclosed\n";
+  EXPECT_EQ(api(node, "POST", "/reload").status, 202);
+  EXPECT_TRUE(eventually([&] { return logSince(offset).find("patroni.yml not reloaded, nothing changed") != std::string::npos; }, 30s))
+      << logSince(offset);
+  EXPECT_NE(logSince(offset).find(node.config_file), std::string::npos) << "the error names the file";
+  EXPECT_EQ(showWorkMem(), "7MB");
+
+  // A new name and new REST credentials: the name waits for a restart,
+  // the credentials apply at once.
+  offset = readFile(node.log_file).size();
+  std::string renamed = std::regex_replace(reloaded_yaml, std::regex("name: " + node.name + "\n"), "name: renamed\n");
+  renamed = std::regex_replace(renamed, std::regex("password: secret"), "password: changed");
+  std::ofstream(node.config_file) << renamed;
+  EXPECT_EQ(api(node, "POST", "/reload").status, 202);
+  EXPECT_TRUE(eventually([&] { return logSince(offset).find("name changed: it takes effect when the agent restarts") != std::string::npos; }, 30s))
+      << logSince(offset);
+  EXPECT_TRUE(eventually([&] { return api(node, "POST", "/reload").status == 401; }, 30s)) << "the old password still works";
+  http::CallOptions with_new;
+  with_new.authorization = http::basicAuthorization("admin", "changed");
+  auto answer = http::call("http://127.0.0.1:" + std::to_string(node.api_port), "POST", "/reload", "", with_new);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->status, 202);
+  EXPECT_FALSE(memberTags().empty()) << "still published under its running name";
+  std::ofstream(node.config_file) << original;  // TearDown stops it with the file it started with
 }
 
 }  // namespace

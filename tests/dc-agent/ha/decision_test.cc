@@ -326,6 +326,12 @@ std::vector<Row> rows() {
                on_timeline(replica(2000, ""), 2), me, "site.token_gate", {{K::kReleaseLock, ""}}});
   r.push_back({"taking over: a member behind the token does not take the free lock", taking_over(std::nullopt).s,
                on_timeline(replica(900, ""), 3), me, "site.token_gate", {}});
+  auto crashed = replica(0, "");
+  crashed.pg_running = false;
+  crashed.wal_position.reset();
+  crashed.timeline = 0;
+  r.push_back({"taking over: a crashed member starts read-only to learn whether it has the token",
+               taking_over(std::nullopt).s, crashed, me, "site.token_gate", {{K::kFollow, ""}}});
   r.push_back({"taking over: a leader at the token promotes", taking_over("n2").s, on_timeline(replica(1000, ""), 3), me,
                "leader.promote", {{K::kRenewLock, ""}, {K::kPromote, ""}}});
   r.push_back({"taking over: a member behind the token still follows its leader", taking_over("n1").s,

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/dcs/cluster_json.h"
+
 #include <boost/json.hpp>
 
 #include "dc-agent/rest/health.h"
@@ -221,7 +223,7 @@ TEST(ViewsTest, ClusterDocument) {
   c.status = dcs::StatusInfo{0x3000060, {}, {}, 0};
   c.sync = dcs::SyncInfo{"pg1", {"pg2"}, std::nullopt, 0};
   c.failover = dcs::FailoverInfo{"pg1", "pg2", "2030-01-01T00:00:00+00:00", 0};
-  const auto doc = boost::json::parse(clusterJson(c, {false, true, true})).as_object();
+  const auto doc = boost::json::parse(dcs::clusterJson(c, {false, true, true})).as_object();
   const auto& members = doc.at("members").as_array();
   ASSERT_EQ(members.size(), 2u);
   EXPECT_EQ(members[0].at("role"), "leader");
@@ -237,7 +239,7 @@ TEST(ViewsTest, ClusterDocument) {
   EXPECT_EQ(doc.at("pause"), true);
   EXPECT_EQ(doc.at("scheduled_switchover").at("to"), "pg2");
 
-  const auto standby = boost::json::parse(clusterJson(c, {true, false, false})).as_object();
+  const auto standby = boost::json::parse(dcs::clusterJson(c, {true, false, false})).as_object();
   EXPECT_EQ(standby.at("members").at(0).at("role"), "standby_leader");
   EXPECT_EQ(standby.at("members").at(1).at("role"), "replica") << "sync roles only in synchronous mode";
 }
