@@ -190,6 +190,35 @@ bool keyAt(const DcView& dc, dcs::SiteRole role, std::int64_t epoch) {
   return dc.snapshot.site && dc.snapshot.site->role == role && dc.snapshot.site->epoch == epoch;
 }
 
+// Whether the standby DC's stream can be cut by the fence before the
+// shutdown checkpoint reaches it: it goes through something that is not a
+// member of the primary DC (a load balancer checking /primary with
+// on-marked-down shutdown-sessions drops it as soon as the fence says 503)
+// and there is no archive to fetch the rest from.
+std::optional<std::string> streamAtRisk(const DcView& standby_dc, const DcView& primary_dc) {
+  if (!standby_dc.snapshot.config_json) return std::nullopt;
+  auto dynamic = config::parseDynamicJson(*standby_dc.snapshot.config_json, {});
+  if (!dynamic.ok() || !dynamic->config.standby_cluster) return std::nullopt;
+  const config::StandbyClusterConfig& standby = *dynamic->config.standby_cluster;
+  if (!standby.restore_command.empty() || standby.hosts.empty()) return std::nullopt;
+  const int port = standby.port.value_or(5432);
+  for (const std::string& hosts : standby.hosts) {
+    std::size_t start = 0;
+    while (start <= hosts.size()) {
+      const std::size_t comma = std::min(hosts.find(',', start), hosts.size());
+      const std::string host = hosts.substr(start, comma - start);
+      for (const auto& m : primary_dc.snapshot.members) {
+        auto url = pg::parseConnUrl(m.conn_url);
+        if (url.ok() && url->first == host && url->second == port) return std::nullopt;  // streams from a member
+      }
+      start = comma + 1;
+    }
+  }
+  std::string where;
+  for (const auto& h : standby.hosts) where += (where.empty() ? "" : ",") + h;
+  return where + ":" + std::to_string(port);
+}
+
 bool notPrimaryDc(const DcView& dc) {
   return hasStandbyCluster(dc.snapshot) || (dc.snapshot.site && !dc.snapshot.site->writable());
 }
@@ -232,6 +261,14 @@ Verdict switchoverPrecheck(const StepInput& in) {
     return fail("switchover.precheck.not_streaming", to.name() + "'s standby leader " + standby->name + " does not stream from " +
                                                          from.name() + " (source '" + standby->standby_source + "', state '" +
                                                          standby->replication_state + "')", ErrorCode::kUnavailable);
+  }
+  if (auto via = streamAtRisk(to, from)) {
+    return fail("switchover.precheck.stream_at_risk",
+                to.name() + " streams from " + *via + ", which is no member of " + from.name() +
+                    " (a load balancer?), and its standby_cluster has no restore_command: the fence can cut that "
+                    "stream before " + from.name() + "'s shutdown checkpoint reaches it. Give " + to.name() +
+                    "'s standby_cluster a restore_command on " + from.name() + "'s archive, or point it at a member",
+                ErrorCode::kInvalidArgument);
   }
   if (!standby->standby_lag_bytes) return fail("switchover.precheck.lag_unknown", to.name() + "'s lag is not known yet", ErrorCode::kUnavailable);
   if (*standby->standby_lag_bytes > limits.maximum_lag_bytes) {

@@ -1,5 +1,8 @@
 #include "dc-agent/ha/agent.h"
 
+#include "dc-agent/ha/operation_rules.h"
+#include "dc-agent/ha/site_check.h"
+
 #include <algorithm>
 #include <cmath>
 #include <future>
@@ -149,13 +152,6 @@ void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
   applyTimings(dynamic_);
   lease_binds_ = !settings_.pause && !settings_.standby_cluster;
   if (!lease_binds_ && guard_) guard_->disarm();
-  // While a long action runs, PostgreSQL belongs to the worker; the next
-  // refresh after it applies the parameters.
-  if (!busy()) {
-    if (auto applied = postgres_.setDynamicParameters(dynamic_.parameters); !applied.ok()) {
-      spdlog::warn("cannot apply /config's postgresql.parameters: {}", applied.error().toString());
-    }
-  }
   // Every member of a standby cluster may replay the other DC's archive and
   // applies its delay; only the standby leader cleans the archive up.
   UpstreamSettings local;
@@ -333,9 +329,7 @@ Decision Agent::runCycle() {
     noteSiteKey(snapshot);
   }
   local.site_unreadable = site_unreadable_;
-  local.site_confirmed = !peer_reader_ || !snapshot.site || !snapshot.site->peer ||
-                         confirmed_epoch_ == snapshot.site->epoch ||
-                         snapshot.site->granted_epoch == snapshot.site->epoch;
+  local.site_confirmed = siteConfirmed(snapshot, peer_reader_ != nullptr, confirmed_epoch_);
   // The lock is free: ask the peers themselves before anyone races.
   // In parallel, so unreachable members cost one connect timeout, not one each.
   if (local.dcs_ok && !snapshot.leader && pg.running && !settings_.pause) {
@@ -375,6 +369,15 @@ Decision Agent::runCycle() {
       noteDecision(decision);
       executed = executor_.run(decision, snapshot, pg);
       noteRepairs(executed);
+    }
+  }
+
+  // /config's parameters reach postgresql.conf here, after the decision:
+  // reading the snapshot changes nothing. While a long action runs,
+  // PostgreSQL belongs to the worker; the first cycle after it applies them.
+  if (!busy()) {
+    if (auto applied = postgres_.setDynamicParameters(dynamic_.parameters); !applied.ok()) {
+      spdlog::warn("cannot apply /config's postgresql.parameters: {}", applied.error().toString());
     }
   }
 
@@ -573,7 +576,20 @@ void Agent::runOperations() {
 }
 
 OperationOutcome Agent::runOperation(const OperationRequest& request, const PgObservation& pg, bool leads) {
-  const char* role = pg.running ? (pg.primary ? "primary" : "replica") : "";
+  OperationContext context;
+  context.data_initialized = pg.data_initialized;
+  context.pg_running = pg.running;
+  context.pg_primary = pg.running && pg.primary;
+  context.pending_restart = !pg.pending_restart.empty();
+  context.server_version = pg.server_version;
+  context.leads = leads;
+  context.standby_cluster = dynamic_.standby_cluster.has_value();
+  context.paused = settings_.pause;
+  context.restart_scheduled = scheduled_restart_.has_value();
+  context.cluster_unlocked = last_snapshot_.isUnlocked();
+  const OperationVerdict verdict = judgeOperation(request, context);
+  if (verdict.type == OperationVerdict::Type::kRefuse) return makeError(verdict.code, verdict.message);
+  const std::string role = restartRole(context);
   switch (request.kind) {
     case OperationRequest::Kind::kReload: {
       std::string changed = "reloaded";
@@ -590,50 +606,25 @@ OperationOutcome Agent::runOperation(const OperationRequest& request, const PgOb
       callbacks_.notify("on_reload", role);
       return changed;
     }
-    case OperationRequest::Kind::kCancelRestart: {
-      if (!scheduled_restart_) return makeError(ErrorCode::kNotFound, "no restarts are scheduled");
+    case OperationRequest::Kind::kCancelRestart:
       spdlog::info("[operation.restart] the restart scheduled at {} is cancelled", scheduled_restart_->schedule);
       scheduled_restart_.reset();
       return std::string("scheduled restart deleted");
-    }
-    case OperationRequest::Kind::kRestart: {
-      if (request.scheduled_at) {
-        if (scheduled_restart_) return makeError(ErrorCode::kConflict, "Another restart is already scheduled");
-        if (settings_.pause) return makeError(ErrorCode::kInvalidArgument, "Can't schedule restart in the paused state");
+    case OperationRequest::Kind::kRestart:
+      if (verdict.type == OperationVerdict::Type::kSchedule) {
         scheduled_restart_ = request;
         spdlog::info("[operation.restart] restart scheduled at {}", request.schedule);
-        return std::string("Restart scheduled");
+        return verdict.message;
       }
-      if (!pg.data_initialized) return makeError(ErrorCode::kConflict, "postgres is not initialized");
-      const std::string my_role = leads && dynamic_.standby_cluster ? "standby_leader" : role;
-      if (!request.role.empty() && request.role != my_role) {
-        return makeError(ErrorCode::kConflict, "restart conditions are not satisfied: role is " + my_role);
-      }
-      if (request.only_if_pending && pg.pending_restart.empty()) {
-        return makeError(ErrorCode::kConflict, "restart conditions are not satisfied: no restart pending");
-      }
-      if (!request.postgres_version.empty() && pg.server_version > 0) {
-        // "15.20" -> 150020; restart only when the running version is older.
-        int major = 0, minor = 0;
-        if (std::sscanf(request.postgres_version.c_str(), "%d.%d", &major, &minor) < 1) {
-          return makeError(ErrorCode::kInvalidArgument, "postgres_version must look like 15.20");
-        }
-        if (pg.server_version >= major * 10000 + minor) {
-          return makeError(ErrorCode::kConflict, "restart conditions are not satisfied: version is not older");
-        }
-      }
-      spdlog::info("[operation.restart] restarting PostgreSQL ({})", my_role.empty() ? "stopped" : my_role);
+      spdlog::info("[operation.restart] restarting PostgreSQL ({})", role.empty() ? "stopped" : role);
       // The leader keeps its lock through the restart: stop and start take
       // seconds, well within ttl, and no other member may take over.
       if (auto restarted = postgres_.restart(); !restarted.ok()) {
         return makeError(ErrorCode::kUnavailable, "restart failed: " + restarted.error().message);
       }
-      callbacks_.notify("on_restart", my_role);
+      callbacks_.notify("on_restart", role);
       return std::string("restarted successfully");
-    }
     case OperationRequest::Kind::kReinitialize: {
-      if (last_snapshot_.isUnlocked()) return makeError(ErrorCode::kConflict, "Cluster has no leader, can not reinitialize");
-      if (leads) return makeError(ErrorCode::kConflict, "I am the leader, can not reinitialize");
       spdlog::info("[operation.reinitialize] stopping PostgreSQL and removing its data; it will be cloned again");
       if (pg.running) {
         PGT_TRY(postgres_.demote());
@@ -788,12 +779,7 @@ Status Agent::shutdown() {
 }
 
 void Agent::noteSiteKey(const dcs::ClusterSnapshot& snapshot) {
-  std::string why;
-  if (!snapshot.site_error.empty()) {
-    why = "the site key cannot be parsed (" + snapshot.site_error + ")";
-  } else if (!snapshot.site && site_seen_) {
-    why = "the site key disappeared";
-  }
+  const std::string why = siteUnreadable(snapshot, site_seen_);
   if (snapshot.site || !snapshot.site_error.empty()) site_seen_ = true;
   if (why != site_unreadable_) {
     if (!why.empty()) spdlog::error("{}: this DC behaves as fenced until a valid site key is back", why);
@@ -804,36 +790,18 @@ void Agent::noteSiteKey(const dcs::ClusterSnapshot& snapshot) {
 
 std::optional<PeerSiteView> Agent::checkPeerSite(const dcs::ClusterSnapshot& snapshot) {
   peer_supersedes_ = false;
-  if (!peer_reader_ || !snapshot.site || !snapshot.site->peer || !snapshot.site->writable() ||
-      dynamic_.standby_cluster) {
+  if (!peer_reader_ || !peerReadNeeded(snapshot, config_.name, dynamic_.standby_cluster.has_value(), confirmed_epoch_)) {
     return std::nullopt;
   }
-  // Every member confirms once per epoch, so that a failover inside this DC
-  // still works while the other DC is down; who leads or could asks every loop.
-  const std::int64_t ours = snapshot.site->epoch;
-  const bool could_lead = !snapshot.leader || snapshot.leader->name == config_.name;
-  if (!could_lead && confirmed_epoch_ == ours) return std::nullopt;
-  auto read = peer_reader_->read(*snapshot.site->peer);
-  PeerSiteView view;
-  if (!read.ok()) {
-    if (!peer_unreachable_logged_) {
-      spdlog::warn("cannot read the other DC's site key ({}): {}", snapshot.site->peer->site, read.error().toString());
-      peer_unreachable_logged_ = true;
-    }
-    return view;
+  const auto read = peer_reader_->read(*snapshot.site->peer);
+  if (!read.ok() && !peer_unreachable_logged_) {
+    spdlog::warn("cannot read the other DC's site key ({}): {}", snapshot.site->peer->site, read.error().toString());
   }
-  peer_unreachable_logged_ = false;
-  view.reachable = true;
-  if (*read) {
-    view.role = (*read)->role;
-    view.epoch = (*read)->epoch;
-  }
-  // Both primary at one epoch cannot be told apart (the coordinator never
-  // writes that; a hand edit or a restored backup can): both DCs fence.
-  const bool theirs_wins = view.role == dcs::SiteRole::kPrimary && view.epoch >= ours;
-  if (!theirs_wins) confirmed_epoch_ = ours;
-  peer_supersedes_ = theirs_wins;
-  return view;
+  peer_unreachable_logged_ = !read.ok();
+  const PeerJudgement judged = judgePeer(snapshot.site->epoch, read);
+  if (judged.confirms) confirmed_epoch_ = snapshot.site->epoch;
+  peer_supersedes_ = judged.supersedes;
+  return judged.view;
 }
 
 void Agent::waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -177,8 +178,10 @@ class DcSwitchover : public TwoDataCenters {
   }
 
   // DC1 with tables t and w, DC2 following it with its lag published, a
-  // sites file; returns the database's system identifier.
-  std::string startBothDcs() {
+  // sites file; returns the database's system identifier. DC2's
+  // standby_cluster block (indented six spaces) is `standby_block` when
+  // given, else DC1's leader itself.
+  std::string startBothDcs(const std::function<std::string()>& standby_block = {}) {
     // DC1 archives its WAL, so that the demotion token's WAL file can be
     // seen pushed to the archive.
     archive_ = dir_ + "/archive-dc1";
@@ -198,7 +201,11 @@ class DcSwitchover : public TwoDataCenters {
     AgentNode& dc1_leader = byName(*leader());
     EXPECT_TRUE(session(dc1_leader)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('before')").ok());
     EXPECT_TRUE(session(dc1_leader)->execute("CREATE TABLE w (id bigint PRIMARY KEY)").ok());
-    addStandbyDc(dc1_leader.pg_port);
+    if (standby_block) {
+      addStandbyDcWith(standby_block());
+    } else {
+      addStandbyDc(dc1_leader.pg_port);
+    }
     if (HasFatalFailure()) return "";
     if (!startStandbyDcAndWaitFor("before")) {
       ADD_FAILURE() << "DC2 did not follow DC1";

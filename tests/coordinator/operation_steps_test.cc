@@ -21,7 +21,7 @@ using T = Verdict::Type;
 using dcs::SiteRole;
 
 constexpr std::int64_t kEpoch = 2;  // this run's epoch; both keys start at 1
-const std::string kStandbyConfig = R"({"ttl":30,"standby_cluster":{"host":"10.0.1.10","port":5432,"primary_slot_name":"dr"}})";
+const std::string kStandbyConfig = R"({"ttl":30,"standby_cluster":{"host":"10.0.0.32","port":5432,"primary_slot_name":"dr"}})";
 
 dcs::MemberInfo member(const std::string& name, const std::string& role, int port) {
   dcs::MemberInfo m;
@@ -211,6 +211,20 @@ std::vector<Row> rows() {
        "switchover.precheck.paused"},
       {"not streaming", S, Step::kPrecheck, [](World& w) { w.m(w.to, "dr1").replication_state = "in archive recovery"; },
        T::kFail, "switchover.precheck.not_streaming"},
+      {"streaming through a load balancer with no archive to fall back on", S, Step::kPrecheck,
+       [](World& w) {
+         w.to.snapshot.config_json = R"({"ttl":30,"standby_cluster":{"host":"10.0.1.100","port":5000}})";
+       },
+       T::kFail, "switchover.precheck.stream_at_risk", {}, "restore_command"},
+      {"through a load balancer, with the archive to fall back on", S, Step::kPrecheck,
+       [](World& w) {
+         w.to.snapshot.config_json =
+             R"({"ttl":30,"standby_cluster":{"host":"10.0.1.100","port":5000,"restore_command":"cp /archive/%f %p"}})";
+       },
+       T::kStepDone, "switchover.precheck.ok"},
+      {"from a member named in a host list", S, Step::kPrecheck,
+       [](World& w) { w.to.snapshot.config_json = R"({"ttl":30,"standby_cluster":{"host":"10.0.0.99,10.0.0.32","port":5432}})"; },
+       T::kStepDone, "switchover.precheck.ok"},
       {"lag unknown", S, Step::kPrecheck, [](World& w) { w.m(w.to, "dr1").standby_lag_bytes.reset(); }, T::kFail,
        "switchover.precheck.lag_unknown"},
       {"lag over the limit", S, Step::kPrecheck, [](World& w) { w.m(w.to, "dr1").standby_lag_bytes = 1LL << 30; }, T::kFail,

@@ -176,17 +176,22 @@ class SiteFaults : public DcSwitchover {
     bool dc2_primary = false;
     for (auto& n : dr_) dc2_primary |= isPrimary(n);
     EXPECT_TRUE(dc2_primary) << "dc2 has no primary";
+    expectDc2TookOverCleanly(writer, offsets);
+    for (auto* n : everyNode()) EXPECT_EQ(systemId(*n), system_id) << n->name;
+  }
+
+  // After a switchover to dc2: dc1 streams from it, writes go on, nothing
+  // acknowledged is lost, and dc1 followed with no rewind and no re-clone
+  // (it stopped exactly at the token, where dc2's new timeline forks).
+  void expectDc2TookOverCleanly(ContinuousWriter& writer, const std::map<std::string, std::size_t>& offsets) {
     EXPECT_TRUE(eventually([&] { return everyMemberStreams(nodes_); }, 120s)) << "dc1 does not stream from dc2";
     const std::size_t before = writer.acknowledged().size();
     ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > before + 20; }, 60s)) << "writes did not resume";
     writer.stop();
     expectNothingLost(writer, dr_);
-    // dc1 stopped exactly at the token, and dc2's new timeline forks there:
-    // dc1 follows with no rewind and no re-clone.
     std::vector<AgentNode*> dc1;
     for (auto& n : nodes_) dc1.push_back(&n);
     expectNoCloneNorRewindSince(offsets, dc1);
-    for (auto* n : everyNode()) EXPECT_EQ(systemId(*n), system_id) << n->name;
   }
 };
 
@@ -273,6 +278,49 @@ TEST_F(SiteFaults, TheStandbyLeaderFrozenAfterCatchUpLosesNothing) { faultAfterC
 // never promoted (rule site.token_gate); the switchover waits, says to run
 // it again, and finishes once the member at the token is back.
 TEST_F(SiteFaults, AMemberBehindTheTokenIsNeverPromoted) { faultAfterCatchUp(Fault::kKillWhileTheOtherLags); }
+
+// dc2 streams through dc1's write entry point, an HAProxy checking /primary
+// every 100 ms with on-marked-down shutdown-sessions (as Patroni's docs
+// suggest): the fence's 503 cuts the stream before dc1's shutdown
+// checkpoint can reach dc2. Without an archive to fall back on, the
+// switchover refuses at precheck and changes nothing; with restore_command
+// on dc1's archive, catch_up gets the rest from there: nothing lost, no
+// rewind.
+TEST_F(SiteFaults, AStreamThroughALoadBalancerCutByTheFenceCatchesUpFromTheArchive) {
+  int dc1_entry = 0;
+  const std::string system_id = startBothDcs([&] {
+    dc1_entry = startHaproxyFor(nodes_, "haproxy-dc1", "inter 100ms fall 1 rise 1");
+    return "      host: 127.0.0.1\n      port: " + std::to_string(dc1_entry) +
+           "\n      primary_slot_name: dr_standby\n      restore_command: 'cp " + archive_ + "/%f %p'\n";
+  });
+  ASSERT_FALSE(system_id.empty());
+  ASSERT_NE(dc1_entry, 0);
+  ContinuousWriter writer({everyMember()});
+  ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > 20; }, 30s)) << "the writer does not write";
+  const auto offsets = logSizes();
+
+  // The same link without restore_command: refused before anything changes.
+  auto stored = dcs2_->get("/service/itestdr/config");
+  ASSERT_TRUE(stored.ok() && !stored->kvs.empty());
+  const std::string with_archive = stored->kvs[0].value;
+  const std::string without_archive = std::regex_replace(with_archive, std::regex(R"(,?"restore_command":"[^"]*")"), "");
+  ASSERT_NE(without_archive, with_archive);
+  ASSERT_TRUE(dcs2_->put("/service/itestdr/config", without_archive, 0).ok());
+  auto refused = dcctl({"site", "--sites", sites_, "switchover", "--to", "dc2", "--force"}, 120s);
+  EXPECT_NE(refused.first, 0);
+  EXPECT_NE(refused.second.find("has no restore_command"), std::string::npos) << refused.second;
+  EXPECT_EQ(writablePrimariesInBothDcs(), 1);
+  ASSERT_TRUE(dcs2_->put("/service/itestdr/config", with_archive, 0).ok());
+
+  auto done = dcctl({"site", "--sites", sites_, "switchover", "--to", "dc2", "--force"}, 300s);
+  std::cout << "---- dcctl site switchover --to dc2 ----\n" << done.second;
+  ASSERT_EQ(done.first, 0) << done.second;
+  expectDc2TookOverCleanly(writer, offsets);
+  bool restored = false;
+  for (auto& n : dr_) restored |= readFile(n.data_dir + "/pgtandem-postmaster.log").find("restored log file") != std::string::npos;
+  std::cout << "[ measured ] dc2 " << (restored ? "fetched WAL from dc1's archive" : "got every WAL record by streaming")
+            << " during the switchover\n";
+}
 
 }  // namespace
 }  // namespace pgtandem::testing

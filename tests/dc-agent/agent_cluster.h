@@ -66,7 +66,8 @@ class AgentCluster : public ::testing::Test {
   // standard check (GET /primary, on-marked-down shutdown-sessions); returns
   // its port, or 0. Stopped in TearDown.
   int startHaproxy() { return startHaproxyFor(nodes_, "haproxy"); }
-  int startHaproxyFor(const std::vector<AgentNode>& nodes, const std::string& name) {
+  int startHaproxyFor(const std::vector<AgentNode>& nodes, const std::string& name,
+                      const std::string& check_timing = "inter 500ms fall 2 rise 1") {
     const int front = freeLoopbackPort();
     const std::string cfg_file = dir_ + "/" + name + ".cfg";
     {
@@ -75,7 +76,7 @@ class AgentCluster : public ::testing::Test {
           << "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30m\n  timeout server 30m\n  timeout check 2s\n"
           << "listen primary\n  bind 127.0.0.1:" << front << "\n  option httpchk GET /primary\n"
           << "  http-check expect status 200\n"
-          << "  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions\n";
+          << "  default-server " << check_timing << " on-marked-down shutdown-sessions\n";
       for (const auto& n : nodes) {
         cfg << "  server " << n.name << " 127.0.0.1:" << n.pg_port << " maxconn 100 check port " << n.api_port << "\n";
       }

@@ -158,9 +158,9 @@ TEST_P(LeaseDeadline, ALeaderCutFromEtcdRefusesWritesBeforeAnyoneElseCanTakeThem
 
 INSTANTIATE_TEST_SUITE_P(Timings, LeaseDeadline,
                          ::testing::Values(Timings{10, 1, 3, 3}, Timings{20, 2, 5, 1}, Timings{30, 10, 10, 1}),
-                         [](const auto& info) {
-                           return "ttl" + std::to_string(info.param.ttl) + "_loop" + std::to_string(info.param.loop_wait) +
-                                  "_retry" + std::to_string(info.param.retry_timeout);
+                         [](const auto& timing) {
+                           return "ttl" + std::to_string(timing.param.ttl) + "_loop" + std::to_string(timing.param.loop_wait) +
+                                  "_retry" + std::to_string(timing.param.retry_timeout);
                          });
 
 }  // namespace

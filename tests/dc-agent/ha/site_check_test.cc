@@ -1,0 +1,91 @@
+// The DC's fencing state as an agent sees it (dc-agent/ha/site_check.h),
+// row by row: fail closed on a garbled or vanished key, when to ask the
+// other DC, what its key says of ours, and when our epoch may be used.
+
+#include <gtest/gtest.h>
+
+#include "dc-agent/ha/site_check.h"
+
+namespace pgtandem::agent {
+namespace {
+
+dcs::SiteState key(dcs::SiteRole role, std::int64_t epoch) {
+  dcs::SiteState s;
+  s.role = role;
+  s.epoch = epoch;
+  s.peer = dcs::PeerSite{"dc2", {"10.0.2.1:2379"}, "/service/", "pgdr"};
+  return s;
+}
+
+dcs::ClusterSnapshot coordinated(std::int64_t epoch, std::optional<std::string> leader = std::nullopt) {
+  dcs::ClusterSnapshot s;
+  s.site = key(dcs::SiteRole::kPrimary, epoch);
+  if (leader) s.leader = dcs::LeaderInfo{*leader, 1, 1};
+  return s;
+}
+
+TEST(SiteCheck, FailsClosedOnAGarbledOrVanishedKey) {
+  dcs::ClusterSnapshot plain;
+  EXPECT_EQ(siteUnreadable(plain, false), "") << "no coordinator: a plain Patroni cluster";
+  EXPECT_EQ(siteUnreadable(plain, true), "the site key disappeared");
+  dcs::ClusterSnapshot garbled;
+  garbled.site_error = "'role' must be primary, fenced or standby";
+  EXPECT_EQ(siteUnreadable(garbled, false), "the site key cannot be parsed ('role' must be primary, fenced or standby)");
+  EXPECT_EQ(siteUnreadable(coordinated(3), true), "");
+}
+
+TEST(SiteCheck, WhoAsksTheOtherDc) {
+  EXPECT_TRUE(peerReadNeeded(coordinated(3), "pg1", false, std::nullopt)) << "nobody leads: could lead";
+  EXPECT_TRUE(peerReadNeeded(coordinated(3, "pg1"), "pg1", false, 3)) << "the leader asks every loop";
+  EXPECT_FALSE(peerReadNeeded(coordinated(3, "pg2"), "pg1", false, 3)) << "a replica confirms once per epoch";
+  EXPECT_TRUE(peerReadNeeded(coordinated(4, "pg2"), "pg1", false, 3)) << "a new epoch is confirmed again";
+  EXPECT_FALSE(peerReadNeeded(coordinated(3), "pg1", true, std::nullopt)) << "a standby cluster writes nothing";
+  dcs::ClusterSnapshot fenced = coordinated(3);
+  fenced.site->role = dcs::SiteRole::kFenced;
+  EXPECT_FALSE(peerReadNeeded(fenced, "pg1", false, std::nullopt)) << "fenced already";
+  dcs::ClusterSnapshot no_peer = coordinated(3);
+  no_peer.site->peer.reset();
+  EXPECT_FALSE(peerReadNeeded(no_peer, "pg1", false, std::nullopt));
+}
+
+struct PeerRow {
+  const char* name;
+  Result<std::optional<dcs::SiteState>> read;
+  bool reachable, confirms, supersedes;
+};
+
+TEST(SiteCheck, WhatTheOtherDcsKeySaysOfOurs) {
+  const std::int64_t ours = 4;
+  const std::vector<PeerRow> rows = {
+      {"unreachable: unknown", Result<std::optional<dcs::SiteState>>(makeError(ErrorCode::kUnavailable, "timeout")), false,
+       false, false},
+      {"no key there: ours stands", std::optional<dcs::SiteState>(), true, true, false},
+      {"fenced at a newer epoch: ours stands", std::optional<dcs::SiteState>(key(dcs::SiteRole::kFenced, 5)), true, true, false},
+      {"standby: ours stands", std::optional<dcs::SiteState>(key(dcs::SiteRole::kStandby, 4)), true, true, false},
+      {"primary at an older epoch: ours stands", std::optional<dcs::SiteState>(key(dcs::SiteRole::kPrimary, 3)), true, true,
+       false},
+      {"primary at our epoch: both fence", std::optional<dcs::SiteState>(key(dcs::SiteRole::kPrimary, 4)), true, false, true},
+      {"primary at a newer epoch: superseded", std::optional<dcs::SiteState>(key(dcs::SiteRole::kPrimary, 5)), true, false,
+       true},
+  };
+  for (const PeerRow& row : rows) {
+    const PeerJudgement j = judgePeer(ours, row.read);
+    EXPECT_EQ(j.view.reachable, row.reachable) << row.name;
+    EXPECT_EQ(j.confirms, row.confirms) << row.name;
+    EXPECT_EQ(j.supersedes, row.supersedes) << row.name;
+  }
+}
+
+TEST(SiteCheck, WhenOurEpochMayBeUsed) {
+  EXPECT_TRUE(siteConfirmed(coordinated(3), false, std::nullopt)) << "no peer reader: nothing to confirm";
+  EXPECT_FALSE(siteConfirmed(coordinated(3), true, std::nullopt)) << "never confirmed";
+  EXPECT_FALSE(siteConfirmed(coordinated(3), true, 2)) << "confirmed an older epoch only";
+  EXPECT_TRUE(siteConfirmed(coordinated(3), true, 3));
+  dcs::ClusterSnapshot granted = coordinated(3);
+  granted.site->granted_epoch = 3;
+  EXPECT_TRUE(siteConfirmed(granted, true, std::nullopt)) << "a disaster promotion's grant";
+  EXPECT_TRUE(siteConfirmed(dcs::ClusterSnapshot{}, true, std::nullopt)) << "no site key";
+}
+
+}  // namespace
+}  // namespace pgtandem::agent
