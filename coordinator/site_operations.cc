@@ -122,7 +122,13 @@ struct SiteOperations::Impl {
   Status observe(Run& run, unsigned probes) {
     for (SiteHandle* h : run.reachable()) {
       Status read = reload(*h);
-      if (!read.ok() && !(h == &run.from && run.from_optional)) return read;
+      if (!read.ok()) {
+        if (!(h == &run.from && run.from_optional)) return read;
+        // A DC a promotion can do without: this round it is unreachable,
+        // not as its last snapshot said.
+        h->view.reachable = false;
+        h->view.error = read.error().message;
+      }
       // Probes of one round describe that round only.
       h->view.primary_checks.clear();
       h->view.leader_point.reset();
