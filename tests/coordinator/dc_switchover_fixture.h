@@ -152,6 +152,16 @@ class DcSwitchover : public TwoDataCenters {
     return rows.ok() && !rows->empty() ? rows->front().at(0).value_or("") : "";
   }
 
+  // Every node is the same database. A node restarted by the test may still
+  // be replaying towards consistency, so each gets a bounded wait to answer.
+  void expectSameDatabaseEverywhere(const std::string& system_id) {
+    for (auto* n : everyNode()) {
+      std::string seen;
+      eventually([&] { return !(seen = systemId(*n)).empty(); }, 60s);
+      EXPECT_EQ(seen, system_id) << n->name << " is not the same database";
+    }
+  }
+
   std::vector<AgentNode*> everyNode() {
     std::vector<AgentNode*> all;
     for (auto& n : nodes_) all.push_back(&n);

@@ -93,9 +93,7 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
     std::cout << "[ measured ] DC switchover to " << target
               << ": longest write gap seen by a client of both DCs' HAProxy write entry points " << gap.count() << " ms\n";
     expectNoCloneNorRewindSince(offsets);
-    for (auto* n : everyNode()) {
-      EXPECT_EQ(systemId(*n), system_id) << n->name << " is not the same database";
-    }
+    expectSameDatabaseEverywhere(system_id);
   }
   writer.stop();
 
@@ -167,7 +165,7 @@ TEST_F(DcSwitchover, KilledAfterEachStepAndRunAgain) {
   writer.stop();
   expectNothingLost(writer, target == "dc2" ? nodes_ : dr_);  // `target` is the next one: the primary is the other
   expectNoCloneNorRewindSince(offsets);
-  for (auto* n : everyNode()) EXPECT_EQ(systemId(*n), system_id) << n->name;
+  expectSameDatabaseEverywhere(system_id);
 }
 
 // Disaster: every DC1 process dies (etcd, agents, PostgreSQL). `site promote
@@ -241,7 +239,7 @@ TEST_F(DcSwitchover, DisasterPromotionThenTheOldDcRejoinsAsAStandby) {
   EXPECT_EQ(lost_outside_the_bound, 0u) << "writes acknowledged before the printed bound were lost";
   std::cout << "[ measured ] disaster: " << lost_before << " acknowledged writes of DC1's last moments lost, "
             << lost_outside_the_bound << " of them outside the printed bound\n";
-  for (auto* n : everyNode()) EXPECT_EQ(systemId(*n), system_id) << n->name;
+  expectSameDatabaseEverywhere(system_id);
 }
 
 }  // namespace

@@ -177,7 +177,7 @@ class SiteFaults : public DcSwitchover {
     for (auto& n : dr_) dc2_primary |= isPrimary(n);
     EXPECT_TRUE(dc2_primary) << "dc2 has no primary";
     expectDc2TookOverCleanly(writer, offsets);
-    for (auto* n : everyNode()) EXPECT_EQ(systemId(*n), system_id) << n->name;
+    expectSameDatabaseEverywhere(system_id);
   }
 
   // After a switchover to dc2: dc1 streams from it, writes go on, nothing
@@ -262,7 +262,7 @@ TEST_F(SiteFaults, ARolledBackSwitchoverThenADisasterLeavesOneWritableDc) {
   writer.stop();
   // Everything acknowledged after the promotion is in dc2.
   expectNothingLost(writer, dr_, after_promotion);
-  for (auto* n : everyNode()) EXPECT_EQ(systemId(*n), system_id) << n->name;
+  expectSameDatabaseEverywhere(system_id);
 }
 
 // Issue 15, hole 2, SIGKILL: dc2's standby leader dies right after
