@@ -439,13 +439,23 @@ Verdict promotePrecheck(const StepInput& in) {
   if (!standby || standby->state != "running") {
     return fail("promote.precheck.no_standby_leader", to.name() + " has no running standby leader to promote", ErrorCode::kUnavailable);
   }
-  if (from.reachable && !in.settings.force) {
+  if (from.reachable && !in.settings.promote.while_primary_runs) {
     const dcs::MemberInfo* primary = from.leader();
     if (primary && isPrimaryRole(primary->role) && primary->state == "running") {
       return fail("promote.precheck.other_primary_runs",
                   from.name() + " is reachable and its primary " + primary->name + " runs: use `dcctl site switchover --to " +
-                      to.name() + "` (nothing lost), or --force to promote anyway", ErrorCode::kInvalidArgument);
+                      to.name() + "` (nothing lost), or --while-primary-runs to promote anyway", ErrorCode::kInvalidArgument);
     }
+  }
+  if (!from.reachable && !in.settings.promote.without_site_keys && (!to.snapshot.site || !to.snapshot.site->peer)) {
+    // Without site keys naming each other (`dcctl site init`), the other
+    // DC's agents cannot learn they were superseded: it would come back writable.
+    return fail("promote.precheck.never_initialized",
+                from.name() + " cannot be reached and the two DCs were never given site keys (`dcctl site init`): when " +
+                    from.name() + " comes back its agents cannot know " + to.name() +
+                    " took over, and its primary would accept writes again. Keep " + from.name() +
+                    "'s agents stopped until `dcctl site rejoin " + from.name() + "`, then run this again with --without-site-keys",
+                ErrorCode::kConflict);
   }
   const std::optional<LossBound> bound = lossBound(to, in.wall_now);
   return done("promote.precheck.ok", to.name() + "'s standby leader " + standby->name + " last heard from " + from.name() +

@@ -129,10 +129,16 @@ struct Verdict {
   std::string detail;  // one line
 };
 
+// What the operator takes responsibility for in a disaster promotion.
+struct PromoteOptions {
+  bool while_primary_runs = false;  // the other DC answers and its primary runs: it is fenced first
+  bool without_site_keys = false;   // `site init` never ran: the other DC cannot learn it was superseded
+};
+
 // The settings an operation runs with.
 struct OperationSettings {
   SwitchoverLimits switchover;
-  bool force = false;  // promote: even while the other DC's primary runs
+  PromoteOptions promote;
 };
 
 struct StepInput {

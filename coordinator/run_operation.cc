@@ -20,7 +20,7 @@ Result<std::string> runOperation(const SitesConfig& sites, const DcsFactory& con
   SiteOperations operations(sites, connect, peers, clock, {}, progress);
   if (request.verb == "init") return operations.init();
   if (request.verb == "switchover") return summaryOf(operations.switchover(request.site));
-  if (request.verb == "promote") return summaryOf(operations.promote(request.site, request.while_primary_runs));
+  if (request.verb == "promote") return summaryOf(operations.promote(request.site, request.promote));
   if (request.verb == "rejoin") return summaryOf(operations.rejoin(request.site));
   return makeError(ErrorCode::kInvalidArgument, "unknown site operation '" + request.verb + "'");
 }

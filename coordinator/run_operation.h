@@ -13,7 +13,7 @@ namespace pgtandem::coordinator {
 struct OperationRequest {
   std::string verb;  // "init", "switchover" (to `site`), "promote", "rejoin" (`site`)
   std::string site;
-  bool while_primary_runs = false;
+  PromoteOptions promote;  // promote only
 };
 
 // Runs it; `progress` gets one line per journaled step. The summary for the

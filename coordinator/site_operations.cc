@@ -487,7 +487,7 @@ struct SiteOperations::Impl {
     return report;
   }
 
-  Result<PromoteReport> runPromote(const std::string& site_name, bool force) {
+  Result<PromoteReport> runPromote(const std::string& site_name, PromoteOptions options) {
     const Site* target = nullptr;
     PGT_ASSIGN(target, findSite(site_name));
     Run run;
@@ -502,7 +502,7 @@ struct SiteOperations::Impl {
     report.site = run.to.name();
     report.other = run.from.name();
     report.other_reachable = run.from.reachable();
-    const Status driven = drive(run, OperationSettings{sites.switchover, force}, [&](StepEvent event, Step step, const StepInput& seen) {
+    const Status driven = drive(run, OperationSettings{sites.switchover, options}, [&](StepEvent event, Step step, const StepInput& seen) {
       if (event != StepEvent::kDone) return;
       const DcView& from = *seen.from;
       const DcView& to = *seen.to;
@@ -627,7 +627,9 @@ SiteOperations::~SiteOperations() = default;
 
 Result<SwitchoverReport> SiteOperations::switchover(const std::string& to_site) { return impl_->runSwitchover(to_site); }
 
-Result<PromoteReport> SiteOperations::promote(const std::string& site, bool force) { return impl_->runPromote(site, force); }
+Result<PromoteReport> SiteOperations::promote(const std::string& site, PromoteOptions options) {
+  return impl_->runPromote(site, options);
+}
 
 Result<RejoinReport> SiteOperations::rejoin(const std::string& site) { return impl_->runRejoin(site); }
 

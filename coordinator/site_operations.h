@@ -31,6 +31,7 @@
 
 #include "common/util/clock.h"
 #include "common/util/result.h"
+#include "coordinator/operation_plan.h"
 #include "coordinator/site_peers.h"
 #include "coordinator/site_status.h"
 #include "coordinator/sites.h"
@@ -102,8 +103,10 @@ class SiteOperations {
   // Disaster: makes the standby DC `site` primary although the other DC is
   // down. Raises the fencing epoch in `site`'s DCS and, when it answers, in
   // the other's (fenced there). Refuses while the other DC has a running
-  // primary it can see, unless `force`. Reports the data-loss bound.
-  Result<PromoteReport> promote(const std::string& site, bool force);
+  // primary it can see, and, when the other DC cannot be reached, while the
+  // DCs have no site keys naming each other, unless `options` say so.
+  // Reports the data-loss bound.
+  Result<PromoteReport> promote(const std::string& site, PromoteOptions options = {});
 
   // After a disaster promotion: `site` (superseded) becomes a standby
   // cluster of the other DC. Its agents rewind where they diverged (their

@@ -221,8 +221,10 @@ int main(int argc, char** argv) {
   auto* site_promote = site->add_subcommand("promote", "disaster: make the standby DC primary while the other is down");
   site_promote->add_option("site", site_verbs.request.operation.site, "the standby DC to promote")->required();
   site_promote->add_flag("--force", site_verbs.request.force, "do not ask for confirmation");
-  site_promote->add_flag("--while-primary-runs", site_verbs.request.operation.while_primary_runs,
+  site_promote->add_flag("--while-primary-runs", site_verbs.request.operation.promote.while_primary_runs,
                          "promote even though the other DC's primary answers (it is fenced)");
+  site_promote->add_flag("--without-site-keys", site_verbs.request.operation.promote.without_site_keys,
+                         "promote although `site init` never ran: you keep the other DC's agents stopped until `site rejoin`");
   site_verbs.promote = site_promote;
   auto* site_rejoin = site->add_subcommand("rejoin", "after a disaster: the superseded DC becomes a standby of the other");
   site_rejoin->add_option("site", site_verbs.request.operation.site, "the DC to rejoin")->required();

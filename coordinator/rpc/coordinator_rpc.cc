@@ -21,7 +21,7 @@ class Service final : public pb::Coordinator::Service {
 
   grpc::Status Run(grpc::ServerContext*, const pb::OperationRequest* in,
                    grpc::ServerWriter<pb::OperationEvent>* writer) override {
-    const OperationRequest request{in->verb(), in->site(), in->while_primary_runs()};
+    const OperationRequest request{in->verb(), in->site(), PromoteOptions{in->while_primary_runs(), in->without_site_keys()}};
     std::unique_lock lock(busy_, std::try_to_lock);
     if (!lock.owns_lock()) {
       std::lock_guard guard(running_mutex_);
@@ -126,7 +126,8 @@ std::optional<Result<std::string>> runRemote(const std::string& address, const C
   pb::OperationRequest in;
   in.set_verb(request.verb);
   in.set_site(request.site);
-  in.set_while_primary_runs(request.while_primary_runs);
+  in.set_while_primary_runs(request.promote.while_primary_runs);
+  in.set_without_site_keys(request.promote.without_site_keys);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(2));  // a rejoin may re-clone
   auto reader = stub->Run(&context, in);

@@ -64,7 +64,7 @@ class CoordinatorRpcTest : public ::testing::Test {
 
   // The outcome of `switchover --to nowhere` asked with `client`'s TLS.
   std::optional<Result<std::string>> ask(const SitesConfig& client) {
-    return runRemote(address_, client.tls, OperationRequest{"switchover", "nowhere", false}, {}, 3000ms);
+    return runRemote(address_, client.tls, OperationRequest{"switchover", "nowhere", {}}, {}, 3000ms);
   }
 
   std::string file(const std::string& name) const { return dir_ + "/" + name; }

@@ -37,6 +37,7 @@ dcs::SiteState siteKey(SiteRole role, std::int64_t epoch) {
   dcs::SiteState s;
   s.role = role;
   s.epoch = epoch;
+  s.peer = dcs::PeerSite{"the other DC", {"10.0.9.1:2379"}, "/service/", "other"};  // as `site init` writes it
   return s;
 }
 
@@ -403,7 +404,20 @@ std::vector<Row> rows() {
       {"no running standby leader", P, Step::kPrecheck, [](World& w) { w.m(w.to, "dr1").state = "stopped"; }, T::kFail,
        "promote.precheck.no_standby_leader"},
       {"the other DC's primary runs", P, Step::kPrecheck, noop, T::kFail, "promote.precheck.other_primary_runs"},
-      {"--force promotes anyway", P, Step::kPrecheck, [](World& w) { w.input.settings.force = true; }, T::kStepDone,
+      {"the other DC unreachable and never given site keys", P, Step::kPrecheck,
+       [](World& w) {
+         w.from.reachable = false;
+         w.to.snapshot.site->peer.reset();
+       },
+       T::kFail, "promote.precheck.never_initialized", {}, "would accept writes again"},
+      {"never given site keys, --without-site-keys", P, Step::kPrecheck,
+       [](World& w) {
+         w.from.reachable = false;
+         w.to.snapshot.site.reset();
+         w.input.settings.promote.without_site_keys = true;
+       },
+       T::kStepDone, "promote.precheck.ok"},
+      {"--while-primary-runs promotes anyway", P, Step::kPrecheck, [](World& w) { w.input.settings.promote.while_primary_runs = true; }, T::kStepDone,
        "promote.precheck.ok"},
       {"the granted epoch first", P, Step::kFence, noop, T::kAct, "promote.fence.grant", Action::kGrantTo},
       {"the other DC unreachable", P, Step::kFence,

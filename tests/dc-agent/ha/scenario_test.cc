@@ -21,6 +21,7 @@ namespace {
 
 using testing::FakePostgres;
 using testing::FakeServer;
+using testing::serverWithData;
 using testing::FakeWorld;
 
 using namespace std::chrono_literals;
@@ -645,7 +646,9 @@ TEST_F(Scenario, DivergedStandbyIsRewoundInsteadOfStuck) {
   // The old leader's server comes back as a standby of the new leader on
   // its old timeline, with a forked history: it cannot stream.
   FakeServer& old = world_.servers[old_leader];
-  old = FakeServer{true, "7000", true, false, 1, old.lsn + 500, leader, false, true};
+  old = serverWithData("7000", 1, old.lsn + 500, /*running=*/true, /*primary=*/false);
+  old.following = leader;
+  old.diverged = true;
   node(old_leader).alive = true;
   ASSERT_TRUE(runUntil([&] { return !world_.servers[old_leader].diverged; }, 90s)) << "stuck on a forked timeline";
   EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 60s));
@@ -747,7 +750,7 @@ TEST_F(Scenario, OperationsFromTheApi) {
 // the standby leader; nobody in this DC ever becomes a primary, and when
 // the standby leader dies another member takes over and follows the remote.
 TEST_F(Scenario, StandbyClusterFollowsTheRemotePrimary) {
-  world_.servers[kRemotePrimary] = FakeServer{true, "9000", true, true, 3, 500, "", false};
+  world_.servers[kRemotePrimary] = serverWithData("9000", 3, 500, /*running=*/true, /*primary=*/true);
   addNodes(3, [](config::Config& c) {
     config::StandbyClusterConfig standby;
     standby.hosts = {"dc1.example"};
@@ -818,7 +821,7 @@ class StandbyDiverged : public Scenario, public ::testing::WithParamInterface<bo
 
 TEST_P(StandbyDiverged, TheStandbyLeaderRewindsOrIsClonedAgain) {
   const bool reclone = GetParam();
-  world_.servers[kRemotePrimary] = FakeServer{true, "9000", true, true, 3, 500, "", false};
+  world_.servers[kRemotePrimary] = serverWithData("9000", 3, 500, /*running=*/true, /*primary=*/true);
   addNodes(2, [](config::Config& c) {
     config::StandbyClusterConfig standby;
     standby.hosts = {"dc1.example"};
