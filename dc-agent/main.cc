@@ -118,6 +118,9 @@ int runAgent(config::Config config) {
   ha.attachLeaseGuard(&guard);
   auto peer_sites = agent::makeEtcdPeerSiteReader(config.etcd);
   ha.attachPeerSiteReader(peer_sites.get());
+  auto site_memory = agent::makeFileSiteMemory(config.postgresql.data_dir,
+                                               agent::dcsIdentity(config.etcd.hosts, config.namespace_, config.scope));
+  ha.attachSiteMemory(site_memory.get());
   auto api = rest::RestApi::create(config, **client, board, operations, RealClock::instance());
   if (!api.ok()) {
     spdlog::critical("{}", api.error().message);

@@ -781,6 +781,11 @@ Status Agent::shutdown() {
 void Agent::noteSiteKey(const dcs::ClusterSnapshot& snapshot) {
   const std::string why = siteUnreadable(snapshot, site_seen_);
   if (snapshot.site || !snapshot.site_error.empty()) site_seen_ = true;
+  if (site_seen_ && site_memory_ && !site_remembered_) {
+    const Status kept = site_memory_->remember();
+    site_remembered_ = kept.ok();
+    if (!kept.ok()) spdlog::debug("cannot remember the site key yet: {}", kept.error().toString());
+  }
   if (why != site_unreadable_) {
     if (!why.empty()) spdlog::error("{}: this DC behaves as fenced until a valid site key is back", why);
     else spdlog::info("the site key is readable again");

@@ -17,6 +17,7 @@
 #include "dc-agent/ha/executor.h"
 #include "dc-agent/ha/lease_deadline.h"
 #include "dc-agent/ha/peer_site.h"
+#include "dc-agent/ha/site_memory.h"
 #include "dc-agent/ha/operations.h"
 #include "standby/standby_lag.h"
 
@@ -62,6 +63,13 @@ class Agent {
   // A coordinated DC's agents check their site epoch against the other DC
   // (peer_site.h). Without a reader they trust their own site key alone.
   void attachPeerSiteReader(PeerSiteReader* reader) { peer_reader_ = reader; }
+
+  // Keeps "this member has seen a site key" across restarts (site_memory.h).
+  // Without it the memory lasts as long as the agent runs.
+  void attachSiteMemory(SiteMemory* memory) {
+    site_memory_ = memory;
+    site_seen_ = site_seen_ || (memory && memory->seen());
+  }
 
   // The guard that makes PostgreSQL refuse writes when the loop misses its
   // lease deadline (lease_deadline.h). Armed on every renewal of a writable
@@ -163,7 +171,9 @@ class Agent {
   std::optional<std::int64_t> confirmed_epoch_;  // our site epoch the other DC last agreed with
   bool peer_supersedes_ = false;                 // the other DC is primary at a newer epoch
   bool peer_unreachable_logged_ = false;
-  bool site_seen_ = false;        // this agent has seen a site key (a coordinated DC)
+  bool site_seen_ = false;        // this agent (or, with site_memory_, this member) has seen a site key
+  bool site_remembered_ = false;  // site_memory_ holds it
+  SiteMemory* site_memory_ = nullptr;
   std::string site_unreadable_;   // why the site key cannot be trusted now ("" when it can)
   std::string repaired_, repaired_at_;
   LeaseGuard* guard_ = nullptr;

@@ -14,6 +14,7 @@
 #include "dc-agent/ha/agent.h"
 #include "tests/fakes/fake_lease_guard.h"
 #include "tests/fakes/fake_postgres.h"
+#include "tests/fakes/fake_site_memory.h"
 #include "tests/fakes/faulty_dcs.h"
 
 namespace pgtandem::agent {
@@ -75,6 +76,7 @@ class Scenario : public ::testing::Test {
     std::unique_ptr<dcs::MemoryDcs> client;
     std::unique_ptr<testing::FaultyDcs> faulty;  // what the agent talks to: `client`, with faults on demand
     testing::FakeLeaseGuard guard;
+    testing::FakeSiteMemory site_memory;  // outlives restarts of its agent
     std::unique_ptr<FakePostgres> postgres;
     std::unique_ptr<RecordingCallbacks> callbacks;
     std::unique_ptr<Agent> agent;
@@ -94,12 +96,19 @@ class Scenario : public ::testing::Test {
       node->postgres = std::make_unique<FakePostgres>(world_, node->name);
       node->callbacks = std::make_unique<RecordingCallbacks>();
       node->faulty = std::make_unique<testing::FaultyDcs>(*node->client);
-      node->agent = std::make_unique<Agent>(node->config, *node->faulty, *node->postgres, *node->callbacks, clock_);
-      node->agent->attachPeerSiteReader(&peer_sites_);
-      node->agent->attachLeaseGuard(&node->guard);
+      startAgent(*node);
       node->next_cycle = clock_.monotonicNow() + std::chrono::milliseconds(300 * i);  // agents are not in lockstep
       nodes_.push_back(std::move(node));
     }
+  }
+
+  // A new agent process on the node: what it knew is gone, but for its files.
+  void startAgent(Node& n) {
+    n.agent = std::make_unique<Agent>(n.config, *n.faulty, *n.postgres, *n.callbacks, clock_);
+    n.agent->attachPeerSiteReader(&peer_sites_);
+    n.agent->attachLeaseGuard(&n.guard);
+    n.agent->attachSiteMemory(&n.site_memory);
+    n.alive = true;
   }
 
   Node& node(const std::string& name) {
@@ -392,6 +401,24 @@ TEST_F(Scenario, AGarbledOrDeletedSiteKeyFencesTheDc) {
   ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":1})", 0).ok());
   woken_ = true;
   EXPECT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s));
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+// The memory of a seen site key outlives the agents: every member restarted
+// while the key is gone still behaves as fenced.
+TEST_F(Scenario, ASiteKeyDeletedWhileEveryAgentWasDownStillFencesTheDc) {
+  addNodes(3);
+  ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":1})", 0).ok());
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  for (auto& n : nodes_) kill(n->name);
+  ASSERT_TRUE(observer_->erasePrefix("/service/batman/site").ok());
+  run(40s);  // every lease runs out
+  for (auto& n : nodes_) startAgent(*n);
+  run(60s);
+  EXPECT_TRUE(primaries().empty()) << "restarted agents forgot that their DC had a site key";
+  ASSERT_TRUE(observer_->put("/service/batman/site", R"({"role":"primary","epoch":1})", 0).ok());
+  woken_ = true;
+  EXPECT_TRUE(runUntil([&] { return primaries().size() == 1; }, 60s)) << "a valid key back unfences the DC";
   EXPECT_EQ(max_primaries_, 1);
 }
 

@@ -6,6 +6,12 @@
 
 #include "dc-agent/ha/site_check.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "dc-agent/ha/site_memory.h"
+
 namespace pgtandem::agent {
 namespace {
 
@@ -85,6 +91,25 @@ TEST(SiteCheck, WhenOurEpochMayBeUsed) {
   granted.site->granted_epoch = 3;
   EXPECT_TRUE(siteConfirmed(granted, true, std::nullopt)) << "a disaster promotion's grant";
   EXPECT_TRUE(siteConfirmed(dcs::ClusterSnapshot{}, true, std::nullopt)) << "no site key";
+}
+
+// The memory of a seen site key is a file in the data directory: kept once
+// the directory exists, read by the next agent.
+TEST(SiteMemory, AFileInTheDataDirectoryOutlivesTheAgent) {
+  const std::string dir = std::filesystem::temp_directory_path() / ("pgt-site-memory-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const std::string dc1 = dcsIdentity({"10.0.1.2:2379", "10.0.1.1:2379"}, "/service/", "pg");
+  EXPECT_EQ(dc1, "/service/pg at 10.0.1.1:2379 10.0.1.2:2379");
+  auto memory = makeFileSiteMemory(dir, dc1);
+  EXPECT_FALSE(memory->seen());
+  EXPECT_FALSE(memory->remember().ok()) << "no data directory yet (before bootstrap or a clone)";
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(memory->remember().ok());
+  EXPECT_TRUE(memory->seen());
+  EXPECT_TRUE(makeFileSiteMemory(dir, dc1)->seen()) << "a restarted agent knows";
+  const std::string dc2 = dcsIdentity({"10.0.2.1:2379"}, "/service/", "pg");
+  EXPECT_FALSE(makeFileSiteMemory(dir, dc2)->seen()) << "a standby DC cloned from dc1 copied the file: not its own";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
