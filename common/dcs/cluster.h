@@ -159,6 +159,8 @@ struct ClusterSnapshot {
   std::string site_error;                       // the site key exists but cannot be parsed: why
 
   bool isUnlocked() const { return !leader.has_value(); }
+  // `name` holds the leader key (as this snapshot saw it).
+  bool ledBy(std::string_view name) const { return leader && leader->name == name; }
   const MemberInfo* member(std::string_view name) const;
   const MemberInfo* leaderMember() const;
 };

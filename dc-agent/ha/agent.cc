@@ -251,6 +251,7 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
     s->site_role = peer_supersedes_ ? dcs::SiteRole::kFenced : snapshot.site->role;
     s->site_epoch = snapshot.site->epoch;
   }
+  s->site_fenced = dcFenced(snapshot.site, site_unreadable_, peer_supersedes_, s->standby_cluster);
   s->cluster_unlocked = snapshot.isUnlocked();
   s->sync_standby = snapshot.sync && std::find(snapshot.sync->sync_standby.begin(), snapshot.sync->sync_standby.end(),
                                                config_.name) != snapshot.sync->sync_standby.end();
@@ -298,7 +299,7 @@ Decision Agent::runCycle() {
     lock_.forgetPublishedMember();  // deleted, or garbage: written again whatever we wrote last
     (void)lock_.publishMember(describeSelf(pg));
   }
-  const bool leads = snapshot.leader && snapshot.leader->name == config_.name;
+  const bool leads = snapshot.ledBy(config_.name);
   const auto now_mono = clock_.monotonicNow();
   if (leads && !pg.running) {
     if (!primary_down_since_) primary_down_since_ = now_mono;
@@ -571,7 +572,7 @@ void Agent::runOperations() {
   if (pending.empty()) return;
   const PgObservation pg = postgres_.observe();
   (void)readSnapshot();
-  const bool leads = last_snapshot_.leader && last_snapshot_.leader->name == config_.name;
+  const bool leads = last_snapshot_.ledBy(config_.name);
   for (auto& [request, reply] : pending) reply.set_value(runOperation(request, pg, leads));
 }
 
@@ -651,7 +652,7 @@ void Agent::runScheduledRestart() {
   scheduled_restart_.reset();
   due.scheduled_at.reset();
   const PgObservation pg = postgres_.observe();
-  const bool leads = last_snapshot_.leader && last_snapshot_.leader->name == config_.name;
+  const bool leads = last_snapshot_.ledBy(config_.name);
   auto outcome = runOperation(due, pg, leads);
   if (outcome.ok()) {
     spdlog::info("[operation.restart] scheduled restart: {}", *outcome);
@@ -702,7 +703,7 @@ void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {
   auto wanted = desiredPhysicalSlots(snapshot, config_.name, dynamic_.use_slots, permanent);
   // A replica's copies follow the primary's slots, never ahead of them.
   std::map<std::string, Lsn> advance;
-  const bool leads = snapshot.leader && snapshot.leader->name == config_.name;
+  const bool leads = snapshot.ledBy(config_.name);
   if (!leads && snapshot.status) {
     for (const auto& [name, position] : snapshot.status->slots) {
       if (wanted.count(name) && permanent.count(name)) advance[name] = position;
@@ -761,7 +762,7 @@ Status Agent::shutdown() {
     board_->publish(stopping);
   }
   auto loaded = dcs::loadCluster(dcs_, lock_.paths(), malformed_);
-  const bool leads = loaded.ok() && loaded->leader && loaded->leader->name == config_.name;
+  const bool leads = loaded.ok() && loaded->ledBy(config_.name);
   if (settings_.pause) {
     // In maintenance mode PostgreSQL is left alone and the lock is kept.
     spdlog::info("paused: leaving PostgreSQL running");

@@ -78,8 +78,9 @@ struct AgentStatus {
   std::map<std::string, std::uint64_t> decisions;  // rule id -> cycles it fired in
   std::chrono::microseconds lock_renew_latency{0};
 
-  // A coordinator fenced this DC: nothing here may take writes.
-  bool siteFenced() const { return site_role && *site_role != dcs::SiteRole::kPrimary && !standby_cluster; }
+  // A coordinator fenced this DC: nothing here may take writes (dcFenced).
+  bool site_fenced = false;
+  bool siteFenced() const { return site_fenced; }
 
   // Does this member hold an unexpired leader lock at `now`?
   bool leads(MonoTime now) const { return holds_lock && now < lock_valid_until; }

@@ -1,5 +1,6 @@
 #include "dc-agent/ha/decision.h"
 
+#include "dc-agent/ha/site_check.h"
 #include "dc-agent/ha/sync.h"
 #include "common/dcs/candidates.h"
 #include "common/util/lsn.h"
@@ -25,7 +26,7 @@ struct Context {
   const HaSettings& settings;
   DecisionTime now;
 
-  bool iAmLeader() const { return cluster.leader && cluster.leader->name == settings.name; }
+  bool iAmLeader() const { return cluster.ledBy(settings.name); }
   std::string leaderName() const { return cluster.leader ? cluster.leader->name : std::string(); }
 };
 
@@ -75,17 +76,14 @@ bool pastTheFork(const LocalObservation& local) {
 // were away): we are the stale side. Both primary at the same epoch: neither
 // may write (the coordinator never uses an epoch twice), both fence.
 bool siteSuperseded(const Context& c) {
-  const auto& peer = c.local.peer_site;
-  return c.cluster.site && peer && peer->reachable && peer->role == dcs::SiteRole::kPrimary && peer->epoch >= c.cluster.site->epoch;
+  return c.cluster.site && c.local.peer_site && peerSupersedes(*c.local.peer_site, c.cluster.site->epoch);
 }
 
 // The site key says this DC must take no writes (a coordinator fenced it,
 // or the other DC superseded it), and it is not (yet) a standby cluster,
 // whose own rules keep it read-only.
 bool siteFenced(const Context& c) {
-  if (c.settings.standby_cluster) return false;
-  if (!c.local.site_unreadable.empty()) return true;  // fail closed
-  return c.cluster.site && (!c.cluster.site->writable() || siteSuperseded(c));
+  return dcFenced(c.cluster.site, c.local.site_unreadable, siteSuperseded(c), c.settings.standby_cluster);
 }
 
 // A writable DC whose member never saw the other DC agree with its epoch:

@@ -11,7 +11,7 @@ std::string siteUnreadable(const dcs::ClusterSnapshot& snapshot, bool seen) {
 bool peerReadNeeded(const dcs::ClusterSnapshot& snapshot, const std::string& me, bool standby_cluster,
                     std::optional<std::int64_t> confirmed_epoch) {
   if (!snapshot.site || !snapshot.site->peer || !snapshot.site->writable() || standby_cluster) return false;
-  const bool could_lead = !snapshot.leader || snapshot.leader->name == me;
+  const bool could_lead = snapshot.isUnlocked() || snapshot.ledBy(me);
   return could_lead || confirmed_epoch != snapshot.site->epoch;
 }
 
@@ -23,11 +23,19 @@ PeerJudgement judgePeer(std::int64_t our_epoch, const Result<std::optional<dcs::
     j.view.role = (*read)->role;
     j.view.epoch = (*read)->epoch;
   }
-  // Both primary at one epoch cannot be told apart (the coordinator never
-  // writes that; a hand edit or a restored backup can): both DCs fence.
-  j.supersedes = j.view.role == dcs::SiteRole::kPrimary && j.view.epoch >= our_epoch;
+  j.supersedes = peerSupersedes(j.view, our_epoch);
   j.confirms = !j.supersedes;
   return j;
+}
+
+bool peerSupersedes(const PeerSiteView& peer, std::int64_t our_epoch) {
+  return peer.reachable && peer.role == dcs::SiteRole::kPrimary && peer.epoch >= our_epoch;
+}
+
+bool dcFenced(const std::optional<dcs::SiteState>& site, const std::string& unreadable, bool superseded, bool standby_cluster) {
+  if (standby_cluster) return false;
+  if (!unreadable.empty()) return true;
+  return site && (!site->writable() || superseded);
 }
 
 bool siteConfirmed(const dcs::ClusterSnapshot& snapshot, bool peer_checked, std::optional<std::int64_t> confirmed_epoch) {

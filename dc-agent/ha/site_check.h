@@ -11,7 +11,11 @@
 //                    (ours stands), superseded (theirs is primary at the
 //                    same or a newer epoch: equal epochs never mean both
 //                    may write), or unknown (unreachable);
-//   siteConfirmed    whether our epoch may be used to become primary.
+//   siteConfirmed    whether our epoch may be used to become primary;
+//   peerSupersedes   the other DC is primary at our epoch or a newer one;
+//   dcFenced         the one rule for "this DC takes no writes", read by the
+//                    decision (rule site.fenced) and published for the REST
+//                    API (/primary, /patroni, metrics).
 //
 // The decision (decision.h) reads the results: rule site.fenced.
 
@@ -44,5 +48,14 @@ struct PeerJudgement {
 PeerJudgement judgePeer(std::int64_t our_epoch, const Result<std::optional<dcs::SiteState>>& read);
 
 bool siteConfirmed(const dcs::ClusterSnapshot& snapshot, bool peer_checked, std::optional<std::int64_t> confirmed_epoch);
+
+// Both primary at one epoch cannot be told apart (the coordinator never
+// writes that; a hand edit or a restored backup can): it supersedes, so both DCs fence.
+bool peerSupersedes(const PeerSiteView& peer, std::int64_t our_epoch);
+
+// The DC must take no writes: its key cannot be trusted (fail closed), says
+// fenced or standby, or the other DC superseded it. A standby cluster is
+// never "fenced": its own rules keep it read-only.
+bool dcFenced(const std::optional<dcs::SiteState>& site, const std::string& unreadable, bool superseded, bool standby_cluster);
 
 }  // namespace pgtandem::agent

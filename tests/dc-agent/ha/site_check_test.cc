@@ -93,6 +93,32 @@ TEST(SiteCheck, WhenOurEpochMayBeUsed) {
   EXPECT_TRUE(siteConfirmed(dcs::ClusterSnapshot{}, true, std::nullopt)) << "no site key";
 }
 
+// One rule for "this DC takes no writes", for the decision and the REST API.
+TEST(SiteCheck, DcFencedRowByRow) {
+  const auto primary = key(dcs::SiteRole::kPrimary, 2), fenced = key(dcs::SiteRole::kFenced, 2),
+             standby = key(dcs::SiteRole::kStandby, 2);
+  struct Row {
+    std::string name;
+    std::optional<dcs::SiteState> site;
+    std::string unreadable;
+    bool superseded, standby_cluster, expected;
+  };
+  const std::vector<Row> rows = {
+      {"no site key: not coordinated", std::nullopt, "", false, false, false},
+      {"primary", primary, "", false, false, false},
+      {"fenced", fenced, "", false, false, true},
+      {"standby key, not yet a standby cluster", standby, "", false, false, true},
+      {"superseded by the other DC", primary, "", true, false, true},
+      {"unreadable: fail closed", std::nullopt, "the site key disappeared", false, false, true},
+      {"a standby cluster is kept read-only by its own rules", fenced, "", true, true, false},
+  };
+  for (const auto& r : rows) EXPECT_EQ(dcFenced(r.site, r.unreadable, r.superseded, r.standby_cluster), r.expected) << r.name;
+  EXPECT_TRUE(peerSupersedes(PeerSiteView{true, dcs::SiteRole::kPrimary, 2}, 2)) << "equal epochs: both fence";
+  EXPECT_FALSE(peerSupersedes(PeerSiteView{true, dcs::SiteRole::kPrimary, 1}, 2));
+  EXPECT_FALSE(peerSupersedes(PeerSiteView{false, dcs::SiteRole::kPrimary, 9}, 2)) << "unreachable: unknown";
+  EXPECT_FALSE(peerSupersedes(PeerSiteView{true, dcs::SiteRole::kFenced, 9}, 2));
+}
+
 // The memory of a seen site key is a file in the data directory: kept once
 // the directory exists, read by the next agent.
 TEST(SiteMemory, AFileInTheDataDirectoryOutlivesTheAgent) {

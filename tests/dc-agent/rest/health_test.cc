@@ -82,6 +82,7 @@ TEST(HealthTest, PatroniCodes) {
   leader_pg_down.state = "stopped";
   agent::AgentStatus fenced = primary();  // the site key fenced the DC; PostgreSQL not stopped yet
   fenced.site_role = dcs::SiteRole::kFenced;
+  fenced.site_fenced = true;
   agent::AgentStatus site_primary = primary();
   site_primary.site_role = dcs::SiteRole::kPrimary;
 
@@ -267,6 +268,7 @@ TEST(MetricsTest, SiteMetricsOnlyWithASiteKey) {
   agent::AgentStatus s = primary();
   EXPECT_EQ(renderMetrics(s, kNow, WallTime{} + 100s).find("pgtandem_site_"), std::string::npos);
   s.site_role = dcs::SiteRole::kFenced;
+  s.site_fenced = true;
   s.site_epoch = 3;
   const std::string text = renderMetrics(s, kNow, WallTime{} + 100s);
   EXPECT_NE(text.find("pgtandem_site_role{scope=\"batman\",name=\"pg1\",role=\"fenced\"} 1"), std::string::npos) << text;
