@@ -61,11 +61,20 @@ const char* actionName(Action action) {
 
 // --- pure readings ----------------------------------------------------------
 
-bool hasStandbyCluster(const dcs::ClusterSnapshot& snapshot) {
-  if (!snapshot.config_json) return false;
+std::optional<config::DynamicState> readDynamic(const dcs::ClusterSnapshot& snapshot) {
+  if (!snapshot.config_json) return std::nullopt;
   auto dynamic = config::parseDynamicJson(*snapshot.config_json, {});
-  return dynamic.ok() && dynamic->config.standby_cluster.has_value();
+  if (!dynamic.ok()) return std::nullopt;
+  return std::move(*dynamic);
 }
+
+void DcView::refresh() { dynamic = readDynamic(snapshot); }
+
+bool hasStandbyCluster(const std::optional<config::DynamicState>& dynamic) {
+  return dynamic && dynamic->config.standby_cluster.has_value();
+}
+
+bool hasStandbyCluster(const dcs::ClusterSnapshot& snapshot) { return hasStandbyCluster(readDynamic(snapshot)); }
 
 std::string standbyClusterBlock(const dcs::ClusterSnapshot& snapshot) {
   if (!snapshot.config_json) return "";
@@ -76,18 +85,9 @@ std::string standbyClusterBlock(const dcs::ClusterSnapshot& snapshot) {
   return block && block->is_object() ? json::serialize(*block) : "";
 }
 
-bool paused(const dcs::ClusterSnapshot& snapshot) {
-  if (!snapshot.config_json) return false;
-  auto dynamic = config::parseDynamicJson(*snapshot.config_json, {});
-  return dynamic.ok() && dynamic->pause;
-}
+bool paused(const std::optional<config::DynamicState>& dynamic) { return dynamic && dynamic->pause; }
 
-int ttlOf(const dcs::ClusterSnapshot& snapshot) {
-  if (snapshot.config_json) {
-    if (auto dynamic = config::parseDynamicJson(*snapshot.config_json, {}); dynamic.ok()) return dynamic->config.ttl;
-  }
-  return 30;
-}
+int ttlOf(const std::optional<config::DynamicState>& dynamic) { return dynamic ? dynamic->config.ttl : 30; }
 
 bool isPrimaryRole(const std::string& member_role) { return member_role == "primary" || member_role == "master"; }
 
@@ -121,7 +121,7 @@ std::optional<LossBound> lossBound(const DcView& standby_dc, std::chrono::system
   const dcs::MemberInfo* standby = standby_dc.leader();
   if (!standby || !standby->standby_contact_age) return std::nullopt;
   LossBound bound;
-  bound.silent_for_seconds = *standby->standby_contact_age + ttlOf(standby_dc.snapshot);
+  bound.silent_for_seconds = *standby->standby_contact_age + ttlOf(standby_dc.dynamic);
   bound.since = now - std::chrono::seconds(bound.silent_for_seconds);
   return bound;
 }
@@ -196,10 +196,8 @@ bool keyAt(const DcView& dc, dcs::SiteRole role, std::int64_t epoch) {
 // on-marked-down shutdown-sessions drops it as soon as the fence says 503)
 // and there is no archive to fetch the rest from.
 std::optional<std::string> streamAtRisk(const DcView& standby_dc, const DcView& primary_dc) {
-  if (!standby_dc.snapshot.config_json) return std::nullopt;
-  auto dynamic = config::parseDynamicJson(*standby_dc.snapshot.config_json, {});
-  if (!dynamic.ok() || !dynamic->config.standby_cluster) return std::nullopt;
-  const config::StandbyClusterConfig& standby = *dynamic->config.standby_cluster;
+  if (!hasStandbyCluster(standby_dc.dynamic)) return std::nullopt;
+  const config::StandbyClusterConfig& standby = *standby_dc.dynamic->config.standby_cluster;
   if (!standby.restore_command.empty() || standby.hosts.empty()) return std::nullopt;
   const int port = standby.port.value_or(5432);
   for (const std::string& hosts : standby.hosts) {
@@ -220,7 +218,7 @@ std::optional<std::string> streamAtRisk(const DcView& standby_dc, const DcView& 
 }
 
 bool notPrimaryDc(const DcView& dc) {
-  return hasStandbyCluster(dc.snapshot) || (dc.snapshot.site && !dc.snapshot.site->writable());
+  return hasStandbyCluster(dc.dynamic) || (dc.snapshot.site && !dc.snapshot.site->writable());
 }
 
 // --- switchover ---------------------------------------------------------------
@@ -231,10 +229,10 @@ Verdict switchoverPrecheck(const StepInput& in) {
   const dcs::MemberInfo* primary = from.leader();
   const dcs::MemberInfo* standby = to.leader();
   const SwitchoverLimits& limits = in.settings.switchover;
-  if (!hasStandbyCluster(to.snapshot) && (!to.snapshot.site || to.snapshot.site->writable())) {
+  if (!hasStandbyCluster(to.dynamic) && (!to.snapshot.site || to.snapshot.site->writable())) {
     return fail("switchover.precheck.to_is_primary", to.name() + " is already the primary DC: nothing to switch over", ErrorCode::kInvalidArgument);
   }
-  if (!hasStandbyCluster(to.snapshot)) {
+  if (!hasStandbyCluster(to.dynamic)) {
     return fail("switchover.precheck.to_not_standby",
                 to.name() + " is not a standby cluster (no standby_cluster in its /config): nothing to switch over to", ErrorCode::kInvalidArgument);
   }
@@ -253,7 +251,7 @@ Verdict switchoverPrecheck(const StepInput& in) {
     return fail("switchover.precheck.no_standby_leader", to.name() + " has no running standby leader", ErrorCode::kUnavailable);
   }
   for (const DcView* dc : {&from, &to}) {
-    if (paused(dc->snapshot)) {
+    if (paused(dc->dynamic)) {
       return fail("switchover.precheck.paused", dc->name() + " is paused (maintenance mode): resume it first", ErrorCode::kInvalidArgument);
     }
   }
@@ -410,7 +408,7 @@ Verdict switchoverPromote(const StepInput& in) { return promoteTo(in, "switchove
 Verdict switchoverFollow(const StepInput& in) {
   const DcView& from = *in.from;
   const DcView& to = *in.to;
-  if (!hasStandbyCluster(from.snapshot)) {
+  if (!hasStandbyCluster(from.dynamic)) {
     auto block = standbyBlockFor(from, to);
     if (!block.ok()) return wait("switchover.follow.no_upstream", to.name() + " having a leader to follow");
     return act(Action::kFollowFrom, "switchover.follow.configure", *block);
@@ -432,7 +430,7 @@ Verdict switchoverFollow(const StepInput& in) {
 Verdict promotePrecheck(const StepInput& in) {
   const DcView& from = *in.from;
   const DcView& to = *in.to;
-  if (!hasStandbyCluster(to.snapshot)) {
+  if (!hasStandbyCluster(to.dynamic)) {
     return fail("promote.precheck.already_primary", to.name() + " is already the primary DC: nothing to promote", ErrorCode::kInvalidArgument);
   }
   const dcs::MemberInfo* standby = to.leader();
@@ -501,7 +499,7 @@ Verdict rejoinPrecheck(const StepInput& in) {
   if (!primary || !isPrimaryRole(primary->role) || primary->state != "running") {
     return fail("rejoin.precheck.no_primary", primary_dc.name() + " has no running primary to follow", ErrorCode::kUnavailable);
   }
-  if (hasStandbyCluster(rejoining.snapshot)) {
+  if (hasStandbyCluster(rejoining.dynamic)) {
     return fail("rejoin.precheck.already_standby", rejoining.name() + " is already a standby cluster: nothing to rejoin", ErrorCode::kInvalidArgument);
   }
   const std::int64_t ours = rejoining.snapshot.site ? rejoining.snapshot.site->epoch : 0;
@@ -528,7 +526,7 @@ Verdict rejoinFence(const StepInput& in) {
 Verdict rejoinFollow(const StepInput& in) {
   const DcView& primary_dc = *in.from;
   const DcView& rejoining = *in.to;
-  if (!hasStandbyCluster(rejoining.snapshot)) {
+  if (!hasStandbyCluster(rejoining.dynamic)) {
     auto block = standbyBlockFor(rejoining, primary_dc);
     if (!block.ok()) return wait("rejoin.follow.no_upstream", primary_dc.name() + " having a leader to follow");
     return act(Action::kFollowTo, "rejoin.follow.configure", *block);

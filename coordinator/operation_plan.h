@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/config/dynamic_json.h"
 #include "common/dcs/cluster.h"
 #include "common/dcs/site_state.h"
 #include "common/util/result.h"
@@ -72,16 +73,22 @@ struct DcView {
   std::optional<Result<bool>> leader_in_recovery;
   std::optional<Result<int>> leader_primary_check;
   std::optional<Result<PrimaryHealth>> leader_health;
+  // The snapshot's /config, parsed once per observation (refresh): nullopt
+  // when it has none or it does not parse.
+  std::optional<config::DynamicState> dynamic;
 
+  void refresh();  // after the snapshot changed
   const std::string& name() const { return site->name; }
   const dcs::MemberInfo* leader() const { return snapshot.leaderMember(); }
 };
 
-// Pure readings of a DC's snapshot, shared by the deciders and the reports.
+// Pure readings of a DC's /config, shared by the deciders and the reports.
+std::optional<config::DynamicState> readDynamic(const dcs::ClusterSnapshot& snapshot);
+bool hasStandbyCluster(const std::optional<config::DynamicState>& dynamic);
 bool hasStandbyCluster(const dcs::ClusterSnapshot& snapshot);
 std::string standbyClusterBlock(const dcs::ClusterSnapshot& snapshot);  // JSON text, "" when none
-bool paused(const dcs::ClusterSnapshot& snapshot);
-int ttlOf(const dcs::ClusterSnapshot& snapshot);  // /config's ttl, 30 when unknown
+bool paused(const std::optional<config::DynamicState>& dynamic);
+int ttlOf(const std::optional<config::DynamicState>& dynamic);  // /config's ttl, 30 when unknown
 bool isPrimaryRole(const std::string& member_role);
 // The site key's role, or from /config when there is no key.
 dcs::SiteRole siteRoleOf(const dcs::ClusterSnapshot& snapshot);

@@ -113,6 +113,7 @@ struct SiteOperations::Impl {
       return makeError(snapshot.error().code, h.name() + ": cannot read its DCS: " + snapshot.error().message);
     }
     h.view.snapshot = std::move(*snapshot);
+    h.view.refresh();
     h.view.reachable = true;
     return okStatus();
   }

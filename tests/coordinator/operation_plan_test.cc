@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/row_name.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -72,13 +74,7 @@ TEST_P(OperationPlanTest, DecidesFromTheJournal) {
   }
 }
 
-std::string rowName(const ::testing::TestParamInfo<Row>& row) {
-  std::string name;
-  for (const char* c = row.param.name; *c; ++c) name += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
-  return name;
-}
-
-INSTANTIATE_TEST_SUITE_P(Rows, OperationPlanTest, ::testing::ValuesIn(rows()), rowName);
+INSTANTIATE_TEST_SUITE_P(Rows, OperationPlanTest, ::testing::ValuesIn(rows()), pgtandem::testing::rowName<Row>);
 
 TEST(OperationPlan, KindsAndStepsHaveNames) {
   for (OperationKind kind : {OperationKind::kSwitchover, OperationKind::kPromote, OperationKind::kRejoin}) {

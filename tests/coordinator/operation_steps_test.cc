@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/row_name.h"
+
 #include <fstream>
 #include <functional>
 #include <regex>
@@ -166,6 +168,8 @@ struct World {
     input.epoch = kEpoch;
     input.to_at_step_start = &to_before;
     input.wall_now = std::chrono::system_clock::time_point(std::chrono::hours(24 * 365 * 57));
+    from.refresh();  // as the driver does after each observation
+    to.refresh();
     for (const StepRow& row : stepTable(kind)) {
       if (row.step == step) return decideStep(row, input, 60s);
     }
@@ -525,13 +529,7 @@ TEST_P(OperationStepsTest, Decides) {
   }
 }
 
-std::string rowName(const ::testing::TestParamInfo<Row>& row) {
-  std::string name;
-  for (const char* c = row.param.name; *c; ++c) name += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
-  return name;
-}
-
-INSTANTIATE_TEST_SUITE_P(Rows, OperationStepsTest, ::testing::ValuesIn(rows()), rowName);
+INSTANTIATE_TEST_SUITE_P(Rows, OperationStepsTest, ::testing::ValuesIn(rows()), pgtandem::testing::rowName<Row>);
 
 TEST(OperationSteps, AWaitPastTheLimitIsAFailure) {
   World world;

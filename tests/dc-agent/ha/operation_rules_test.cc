@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/row_name.h"
+
 #include <set>
 
 #include "dc-agent/ha/operation_rules.h"
@@ -102,13 +104,7 @@ TEST_P(OperationRulesTest, Judges) {
   }
 }
 
-std::string rowName(const ::testing::TestParamInfo<Row>& row) {
-  std::string name;
-  for (const char* c = row.param.name; *c; ++c) name += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
-  return name;
-}
-
-INSTANTIATE_TEST_SUITE_P(Rows, OperationRulesTest, ::testing::ValuesIn(rows()), rowName);
+INSTANTIATE_TEST_SUITE_P(Rows, OperationRulesTest, ::testing::ValuesIn(rows()), pgtandem::testing::rowName<Row>);
 
 TEST(OperationRules, EveryRuleHasARow) {
   std::set<std::string> tested;
