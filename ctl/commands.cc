@@ -172,7 +172,7 @@ int showMembers(Context& ctx, const ListOptions& options, bool topology) {
   const std::string scope = ctx.scopeOr(options.scope);
   const int rounds = options.watch_seconds > 0 ? (options.watch_rounds > 0 ? options.watch_rounds : 1000000) : 1;
   for (int round = 0; round < rounds; ++round) {
-    if (round > 0) std::this_thread::sleep_for(std::chrono::duration<double>(options.watch_seconds));
+    if (round > 0) ctx.clock->sleepFor(std::chrono::milliseconds(static_cast<long>(options.watch_seconds * 1000)));
     auto cluster = ctx.load(scope);
     if (!cluster.ok()) return fail(ctx, cluster.error().message);
     render(memberTable(ctx, scope, *cluster, options, topology), options.format, ctx.out());
@@ -522,7 +522,7 @@ int reinitCommand(Context& ctx, const MemberSelection& selection, bool wait, boo
     ctx.out() << "Waiting for the reinitialization to finish...\n";
     // Bounded: an hour of 1 s rounds.
     for (int round = 0; round < 3600 && !started.empty(); ++round) {
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      ctx.clock->sleepFor(std::chrono::seconds(1));
       auto now = ctx.load(selection.scope);
       if (!now.ok()) continue;
       started.erase(std::remove_if(started.begin(), started.end(),
@@ -582,7 +582,7 @@ int pauseCommand(Context& ctx, const std::string& scope, bool pause, bool wait) 
     ctx.out() << "'" << (pause ? "pause" : "resume") << "' request sent, waiting until it is recognized by all members\n";
     bool everywhere = false;
     for (int round = 0; round < 120 && !everywhere; ++round) {  // 60 s
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      ctx.clock->sleepFor(std::chrono::milliseconds(500));
       auto now = ctx.load(scope);
       everywhere = now.ok() && std::all_of(now->members.begin(), now->members.end(),
                                            [&](const dcs::MemberInfo& m) { return m.pause == pause; });

@@ -13,6 +13,7 @@
 #include "common/config/dynamic_json.h"
 #include "common/dcs/cluster.h"
 #include "common/http/http_client.h"
+#include "common/util/clock.h"
 
 namespace pgtandem::ctl {
 
@@ -55,6 +56,8 @@ class Context {
   bool confirm(const std::string& question);
 
   bool force = false;
+  // Every wait between polls (tests give a simulated clock).
+  const Clock* clock = &RealClock::instance();
 
  private:
   std::string readAnswer(const std::string& fallback);

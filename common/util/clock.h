@@ -3,6 +3,7 @@
 // and the in-memory DCS run on simulated time in tests.
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <mutex>
@@ -50,8 +51,13 @@ class SimulatedClock final : public Clock {
     mono_ += step;
     wall_ += std::chrono::duration_cast<std::chrono::system_clock::duration>(step);
   }
-  // A wait moves simulated time by its length, at once.
-  void sleepFor(std::chrono::milliseconds duration) const override { advance(duration); }
+  // A wait moves simulated time by its length, at once, then lets the test
+  // act (what other processes do meanwhile).
+  void sleepFor(std::chrono::milliseconds duration) const override {
+    advance(duration);
+    if (on_sleep) on_sleep();
+  }
+  std::function<void()> on_sleep;
 
  private:
   mutable std::mutex mutex_;

@@ -281,7 +281,7 @@ HttpResponse RestApi::failover(const HttpRequest& request, bool switchover) {
   const std::string old_leader = snapshot->leader ? snapshot->leader->name : "";
   const long rounds = switchover_wait_.count() / 100;
   for (long round = 0; round < rounds; ++round) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    clock_.sleepFor(std::chrono::milliseconds(100));
     auto now = loadSnapshot();
     if (!now.ok()) continue;
     if (now->leader && now->leader->name != old_leader) {

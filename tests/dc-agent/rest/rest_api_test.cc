@@ -234,39 +234,38 @@ TEST_F(RestApiTest, ScheduledSwitchoverAndItsCancellation) {
 }
 
 TEST_F(RestApiTest, SwitchoverWaitsForTheNewLeader) {
-  // What the new leader's agent does once /failover appears: take the lock,
-  // clear /failover.
+  // What the new leader's agent does while the API waits, once /failover
+  // is there: take the lock, clear /failover.
   auto takeOver = [&](const std::string& name) {
-    return std::thread([this, name] {
-      for (int i = 0; i < 100 && !value(paths_.failover()); ++i) std::this_thread::sleep_for(5ms);
+    clock_.on_sleep = [this, name] {
+      if (!value(paths_.failover())) return;
       (void)dcs_->put(paths_.leader(), name);
       (void)dcs_->erasePrefix(paths_.failover());
-    });
+    };
   };
-  std::thread other_agent = takeOver("pg2");
+  takeOver("pg2");
   auto done = call("POST", "/switchover", R"({"leader":"pg1","candidate":"pg2"})");
-  other_agent.join();
   EXPECT_EQ(done.status, 200);
   EXPECT_EQ(done.body, "Successfully switched over to \"pg2\"");
 
   // Another member than the candidate took over: said so, as Patroni does.
-  std::thread elsewhere = takeOver("pg3");
+  takeOver("pg3");
   auto instead = call("POST", "/switchover", R"({"leader":"pg2","candidate":"pg1"})");
-  elsewhere.join();
   EXPECT_EQ(instead.status, 200);
   EXPECT_EQ(instead.body, "Switched over to \"pg3\" instead of \"pg1\"");
 
   // Nobody acts: the answer says so after the wait.
+  clock_.on_sleep = {};
   auto unknown = call("POST", "/failover", R"({"candidate":"pg1"})");
   EXPECT_EQ(unknown.status, 503);
   EXPECT_EQ(unknown.body, "Failover status unknown");
   // The key is removed (the decision found it impossible): failed.
-  std::thread cancel([&] {
-    std::this_thread::sleep_for(150ms);
-    (void)dcs_->erasePrefix(paths_.failover());
-  });
+  int sleeps = 0;
+  clock_.on_sleep = [&] {
+    if (++sleeps == 2) (void)dcs_->erasePrefix(paths_.failover());
+  };
   auto failed = call("POST", "/failover", R"({"candidate":"pg1"})");
-  cancel.join();
+  clock_.on_sleep = {};
   EXPECT_EQ(failed.status, 503);
   EXPECT_EQ(failed.body, "Failover failed");
 }
