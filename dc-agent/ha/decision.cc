@@ -448,6 +448,11 @@ const std::vector<RuleRow>& rules() {
          if (c.cluster.leader || !c.settings.synchronous_mode || allowedBySync(c.cluster, c.settings.name)) {
            return std::nullopt;
          }
+         if (!c.cluster.sync || c.cluster.sync->leader.empty()) {
+           return make("unlocked.not_synchronous", {},
+                       "synchronous mode, and /sync is missing or unreadable: nobody knows who has every commit, so "
+                       "nobody takes over (a manual failover can)");
+         }
          std::string names;
          for (const auto& n : c.cluster.sync->sync_standby) names += (names.empty() ? "" : ", ") + n;
          return make("unlocked.not_synchronous", {},

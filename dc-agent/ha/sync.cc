@@ -68,7 +68,7 @@ SyncPlan planSync(const dcs::ClusterSnapshot& cluster, const std::vector<Standby
 }
 
 bool allowedBySync(const dcs::ClusterSnapshot& cluster, const std::string& name) {
-  if (!cluster.sync || cluster.sync->leader.empty()) return true;
+  if (!cluster.sync || cluster.sync->leader.empty()) return false;
   return cluster.sync->leader == name || contains(cluster.sync->sync_standby, name);
 }
 

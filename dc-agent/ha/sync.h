@@ -40,8 +40,10 @@ extern const char* const kStrictPlaceholder;
 SyncPlan planSync(const dcs::ClusterSnapshot& cluster, const std::vector<StandbyStatus>& standbys,
                   const std::string& self, bool synchronous_mode, bool strict, int node_count);
 
-// May `name` take over in synchronous mode? (It must be in /sync, or be the
-// leader /sync names.) True when /sync says nothing.
+// May `name` take over in synchronous mode? It must be in /sync, or be the
+// leader /sync names. Fail closed: a /sync that is gone or does not parse
+// (it is skipped when read) says nothing about who has every commit, so
+// nobody may, until a leader (a manual failover) writes it again.
 bool allowedBySync(const dcs::ClusterSnapshot& cluster, const std::string& name);
 
 }  // namespace pgtandem::agent

@@ -230,6 +230,8 @@ std::vector<Row> rows() {
   synced.sync = dcs::SyncInfo{"n1", {"n3"}, std::nullopt, 4};
   r.push_back({"sync mode: not in /sync", synced, replica(20), [](HaSettings& s) { s.synchronous_mode = true; },
                "unlocked.not_synchronous", {}});
+  r.push_back({"sync mode: /sync gone or garbage, fail closed", Snap().add(member("n3", "replica", 10)).s, replica(20),
+               [](HaSettings& s) { s.synchronous_mode = true; }, "unlocked.not_synchronous", {}});
   auto synced_me = Snap().add(member("n3", "replica", 50)).s;
   synced_me.sync = dcs::SyncInfo{"n1", {"n2"}, std::nullopt, 4};
   r.push_back({"sync mode: in /sync, an async member ahead does not block", synced_me, replica(10),

@@ -705,6 +705,91 @@ TEST_F(Scenario, GarbageInTheDcsIsSkippedAndTheClusterKeepsWorking) {
       << "and must not prevent a failover";
 }
 
+// /initialize deleted (a hand-made `etcdctl del`, an etcd restore): nobody
+// takes the cluster for uninitialized (no re-bootstrap, no data removed),
+// the leader writes it back, and a failover still works.
+TEST_F(Scenario, ADeletedInitializeKeyIsWrittenBackAndNobodyBootstrapsAgain) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string system_id = world_.servers[*leaderKey()].system_id;
+  ASSERT_TRUE(observer_->erasePrefix("/service/batman/initialize").ok());
+  woken_ = true;
+  EXPECT_TRUE(runUntil(
+      [&] {
+        auto got = observer_->get("/service/batman/initialize");
+        return got.ok() && got->kvs.size() == 1 && got->kvs[0].value == system_id;
+      },
+      30s))
+      << "the leader did not write /initialize back";
+  for (const auto& [name, s] : world_.servers) EXPECT_EQ(s.system_id, system_id) << name << " was bootstrapped again";
+  const std::string leader = *leaderKey();
+  ASSERT_TRUE(observer_->erasePrefix("/service/batman/initialize").ok());
+  kill(leader);
+  EXPECT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() != leader && primaries().size() == 1; }, 60s))
+      << "no failover with /initialize gone";
+  for (const auto& [name, s] : world_.servers) {
+    if (s.initialized) {
+      EXPECT_EQ(s.system_id, system_id) << name << " was bootstrapped again";
+    }
+  }
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+// In synchronous mode a /sync that is garbage or gone says nothing about
+// who has every commit: fail closed, nobody promotes on it (the async
+// replica is ahead here, to tempt the rule), as when no sync standby is known.
+TEST_F(Scenario, AGarbledSyncKeyInSynchronousModePromotesNobody) {
+  for (const std::string& garbage : {std::string("{\"leader\": 42}"), std::string()}) {
+    SCOPED_TRACE(garbage.empty() ? "deleted" : "garbage");
+    nodes_.clear();
+    world_ = FakeWorld{};
+    ASSERT_TRUE(observer_->erasePrefix("/service/batman/").ok());
+    addNodes(3, [](config::Config& c) { c.bootstrap.dcs.synchronous_mode = true; });
+    ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+    ASSERT_TRUE(runUntil(
+        [&] {
+          auto sync = observer_->get("/service/batman/sync");
+          return sync.ok() && !sync->kvs.empty() && sync->kvs[0].value.find("\"sync_standby\":\"n") != std::string::npos;
+        },
+        60s));
+    const std::string leader = *leaderKey();
+    const std::string sync_standby = dcs::parseSync(observer_->get("/service/batman/sync")->kvs[0].value)->sync_standby.at(0);
+    for (auto& [name, s] : world_.servers) {
+      if (name != leader && name != sync_standby) s.lsn += 1'000'000;
+    }
+    kill(leader);  // first, so that the dead leader cannot write /sync again
+    if (garbage.empty()) {
+      ASSERT_TRUE(observer_->erasePrefix("/service/batman/sync").ok());
+    } else {
+      ASSERT_TRUE(observer_->put("/service/batman/sync", garbage, 0).ok());
+    }
+    run(60s);
+    EXPECT_TRUE(primaries().empty()) << "a replica was promoted on an unreadable /sync";
+    // The operator decides: a manual failover to the synchronous standby.
+    dcs::FailoverInfo manual;
+    manual.candidate = sync_standby;
+    ASSERT_TRUE(observer_->put("/service/batman/failover", dcs::toJson(manual), 0).ok());
+    woken_ = true;
+    EXPECT_TRUE(runUntil([&] { return primaries() == std::vector<std::string>{sync_standby}; }, 60s))
+        << "a manual failover does not get past the fail-closed /sync";
+  }
+}
+
+// A leader key that lost its lease (written by hand, or restored from a
+// backup without leases) would never expire: the holder binds it to its
+// lease again, so that its death still frees the lock.
+TEST_F(Scenario, ALeaderKeyWithoutALeaseIsBoundAgainAndStillExpires) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string leader = *leaderKey();
+  ASSERT_TRUE(observer_->put("/service/batman/leader", leader, 0).ok());
+  run(35s);
+  kill(leader);
+  EXPECT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() != leader && primaries().size() == 1; }, 90s))
+      << "the lock of a dead leader never expired";
+  EXPECT_EQ(max_primaries_, 1);
+}
+
 TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
   addNodes(3);
   ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
