@@ -184,6 +184,19 @@ class Scenario : public ::testing::Test {
     world_.servers[name].primary = false;
   }
 
+  // Three members in synchronous mode, healthy, with a synchronous standby in /sync.
+  void startSynchronousCluster() {
+    addNodes(3, [](config::Config& c) { c.bootstrap.dcs.synchronous_mode = true; });
+    ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+    ASSERT_TRUE(runUntil(
+        [&] {
+          auto sync = observer_->get("/service/batman/sync");
+          return sync.ok() && !sync->kvs.empty() && sync->kvs[0].value.find("\"sync_standby\":\"n") != std::string::npos;
+        },
+        60s))
+        << "no synchronous standby chosen";
+  }
+
   bool healthyCluster(std::size_t size) {
     const auto leader = leaderKey();
     if (!leader) return false;
@@ -608,15 +621,8 @@ TEST_F(Scenario, LeaderKeepsASlotPerMemberAndPermanentSlots) {
 }
 
 TEST_F(Scenario, SynchronousModeFailsOverOnlyToTheSynchronousStandby) {
-  addNodes(3, [](config::Config& c) { c.bootstrap.dcs.synchronous_mode = true; });
-  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
-  ASSERT_TRUE(runUntil(
-      [&] {
-        auto sync = observer_->get("/service/batman/sync");
-        return sync.ok() && !sync->kvs.empty() && sync->kvs[0].value.find("\"sync_standby\":\"n") != std::string::npos;
-      },
-      60s))
-      << "no synchronous standby chosen";
+  startSynchronousCluster();
+  if (HasFatalFailure()) return;
   auto parsed = dcs::parseSync(observer_->get("/service/batman/sync")->kvs[0].value);
   ASSERT_TRUE(parsed.ok());
   ASSERT_EQ(parsed->sync_standby.size(), 1u);
@@ -744,14 +750,8 @@ TEST_F(Scenario, AGarbledSyncKeyInSynchronousModePromotesNobody) {
     nodes_.clear();
     world_ = FakeWorld{};
     ASSERT_TRUE(observer_->erasePrefix("/service/batman/").ok());
-    addNodes(3, [](config::Config& c) { c.bootstrap.dcs.synchronous_mode = true; });
-    ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
-    ASSERT_TRUE(runUntil(
-        [&] {
-          auto sync = observer_->get("/service/batman/sync");
-          return sync.ok() && !sync->kvs.empty() && sync->kvs[0].value.find("\"sync_standby\":\"n") != std::string::npos;
-        },
-        60s));
+    startSynchronousCluster();
+    if (HasFatalFailure()) return;
     const std::string leader = *leaderKey();
     const std::string sync_standby = dcs::parseSync(observer_->get("/service/batman/sync")->kvs[0].value)->sync_standby.at(0);
     for (auto& [name, s] : world_.servers) {
