@@ -86,7 +86,7 @@ void BenchCluster::stopAgents(int signo) {
 
 std::string BenchCluster::configFor(const BenchNode& n, std::optional<int> standby_of) const {
   std::ostringstream y;
-  y << "scope: " << scope_ << "\nname: " << n.name << "\n"
+  y << "scope: " << scope_ << "\nname: " << n.name << "\nwatchdog:\n  mode: off\n"  // the bench kills leaders
     << "restapi:\n  listen: 127.0.0.1:" << n.api_port << "\n  connect_address: 127.0.0.1:" << n.api_port << "\n"
     << "etcd3:\n  hosts: " << etcd_->endpoint() << "\n"
     << "bootstrap:\n  dcs:\n    ttl: " << timings_.ttl << "\n    loop_wait: " << timings_.loop_wait

@@ -118,6 +118,8 @@ int runAgent(config::Config config) {
   ha.attachLeaseGuard(&guard);
   auto peer_sites = agent::makeEtcdPeerSiteReader(config.etcd);
   ha.attachPeerSiteReader(peer_sites.get());
+  agent::Watchdog watchdog(config.watchdog, agent::makeLinuxWatchdogDevice(config.watchdog.device), RealClock::instance());
+  ha.attachWatchdog(&watchdog);
   auto site_memory = agent::makeFileSiteMemory(config.postgresql.data_dir,
                                                agent::dcsIdentity(config.etcd.hosts, config.namespace_, config.scope));
   ha.attachSiteMemory(site_memory.get());

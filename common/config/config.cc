@@ -350,11 +350,10 @@ void validate(Reader& r, const YAML::Node& root, Config& c, ConfigPurpose purpos
   if (c.watchdog.mode != "off" && c.watchdog.mode != "automatic" && c.watchdog.mode != "required") {
     r.errors_.push_back({r.file(), Reader::lineOf(at(at(root, "watchdog"), "mode")), "watchdog.mode",
                          "must be off, automatic or required"});
-  } else if (c.watchdog.mode == "required" && purpose == ConfigPurpose::kAgent) {
-    // Patroni would refuse to lead without a watchdog; running without one
-    // silently would weaken what the operator asked for.
-    r.errors_.push_back({r.file(), Reader::lineOf(at(at(root, "watchdog"), "mode")), "watchdog.mode",
-                         "'required' cannot be honoured: pgtandem has no watchdog support yet (use automatic or off)"});
+  }
+  if (c.watchdog.safety_margin < -1) {
+    r.errors_.push_back({r.file(), Reader::lineOf(at(at(root, "watchdog"), "safety_margin")), "watchdog.safety_margin",
+                         "must be -1 (ttl / 2) or a number of seconds"});
   }
 }
 

@@ -330,6 +330,10 @@ Decision Agent::runCycle() {
     noteSiteKey(snapshot);
   }
   local.site_unreadable = site_unreadable_;
+  // Only a member that leads or could lead needs to know (probing arms the device for a moment).
+  if (watchdog_ && watchdog_->required() && !settings_.standby_cluster && (snapshot.isUnlocked() || snapshot.ledBy(config_.name))) {
+    local.watchdog_unusable = !watchdog_->usable(settings_.ttl, settings_.loop_wait);
+  }
   local.site_confirmed = siteConfirmed(snapshot, peer_reader_ != nullptr, confirmed_epoch_);
   // The lock is free: ask the peers themselves before anyone races.
   // In parallel, so unreachable members cost one connect timeout, not one each.
@@ -397,6 +401,11 @@ Decision Agent::runCycle() {
                                         clock_.wallNow(), clock_.monotonicNow());
   }
   last_seen_primary_ = after.running && after.primary;
+  if (watchdog_) {
+    // After the renewal: it fires ttl - safety_margin from now, before the lease can expire.
+    if (leads_now && last_seen_primary_ && !settings_.standby_cluster) (void)watchdog_->keepalive(settings_.ttl);
+    else watchdog_->disable();
+  }
   if (!leads_now && !last_seen_primary_) {
     // Neither leading nor writable: nothing left for the deadline to guard.
     lease_expires_ = 0;
@@ -776,6 +785,7 @@ Status Agent::shutdown() {
   if (leads) PGT_TRY(lock_.release());
   lease_expires_ = 0;
   if (guard_) guard_->disarm();
+  if (watchdog_) watchdog_->disable();  // stopped cleanly: nothing to reset
   return lock_.revoke();
 }
 

@@ -18,6 +18,7 @@
 #include "dc-agent/ha/lease_deadline.h"
 #include "dc-agent/ha/peer_site.h"
 #include "dc-agent/ha/site_memory.h"
+#include "dc-agent/ha/watchdog.h"
 #include "dc-agent/ha/operations.h"
 #include "standby/standby_lag.h"
 
@@ -63,6 +64,10 @@ class Agent {
   // A coordinated DC's agents check their site epoch against the other DC
   // (peer_site.h). Without a reader they trust their own site key alone.
   void attachPeerSiteReader(PeerSiteReader* reader) { peer_reader_ = reader; }
+
+  // Armed while this member leads a writable primary, kept alive after each
+  // renewal, disarmed otherwise (watchdog.h). Without it: no watchdog.
+  void attachWatchdog(Watchdog* watchdog) { watchdog_ = watchdog; }
 
   // Keeps "this member has seen a site key" across restarts (site_memory.h).
   // Without it the memory lasts as long as the agent runs.
@@ -174,6 +179,7 @@ class Agent {
   bool site_seen_ = false;        // this agent (or, with site_memory_, this member) has seen a site key
   bool site_remembered_ = false;  // site_memory_ holds it
   SiteMemory* site_memory_ = nullptr;
+  Watchdog* watchdog_ = nullptr;
   std::string site_unreadable_;   // why the site key cannot be trusted now ("" when it can)
   std::string repaired_, repaired_at_;
   LeaseGuard* guard_ = nullptr;

@@ -262,6 +262,17 @@ const std::vector<RuleRow>& rules() {
          if (!c.cluster.leader) return make("site.token_gate", {}, why + ": not taking the lock");
          return std::nullopt;  // follow the leader
        }},
+      {{"watchdog.required", "watchdog.mode is required and the device cannot be armed: a leader of a writable DC demotes and releases the lock; nobody takes a free lock"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.local.watchdog_unusable || c.settings.standby_cluster) return std::nullopt;
+         const std::string why = "the watchdog is required and cannot be armed";
+         if (c.iAmLeader() && c.local.pg_primary) {
+           return make("watchdog.required", {{ActionKind::kDemote, ""}, {ActionKind::kReleaseLock, ""}}, why + ": demoting and releasing the lock");
+         }
+         if (c.iAmLeader()) return make("watchdog.required", {{ActionKind::kReleaseLock, ""}}, why + ": releasing the lock");
+         if (!c.cluster.leader) return make("watchdog.required", {}, why + ": not taking the lock");
+         return std::nullopt;  // follow the leader
+       }},
       // --- this member holds the leader lock ---
       {{"leader.renew_failed", "we are the leader, PostgreSQL is a primary, and renewing the lock failed: demote"},
        [](const Context& c) -> std::optional<Decision> {

@@ -89,6 +89,9 @@ struct LocalObservation {
   // Our site key is garbage, or gone after this agent saw it: why. The DC
   // then behaves as fenced (fail closed), since the key may have fenced it.
   std::string site_unreadable;
+  // watchdog.mode is required and the device cannot be armed (watchdog.h):
+  // this member must not lead a writable DC.
+  bool watchdog_unusable = false;
 };
 
 // The target of actions that stream from the other data center's primary

@@ -129,7 +129,9 @@ class AgentCluster : public ::testing::Test {
 
   std::string configFor(const AgentNode& node) {
     std::ostringstream y;
-    y << "scope: itest\nname: " << node.name << "\n"
+    // No watchdog: the tests kill leaders on purpose, and a machine with
+    // /dev/watchdog would be reset for it.
+    y << "scope: itest\nname: " << node.name << "\nwatchdog:\n  mode: off\n"
       << "restapi:\n  listen: 127.0.0.1:" << node.api_port << "\n  connect_address: 127.0.0.1:" << node.api_port << "\n"
       << "  authentication:\n    username: admin\n    password: secret\n"
       << "etcd3:\n  hosts: " << (etcd_endpoints_.count(node.name) ? etcd_endpoints_[node.name] : etcd_->endpoint()) << "\n"

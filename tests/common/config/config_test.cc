@@ -282,14 +282,15 @@ TEST(ConfigTest, PatroniSettingsNotActedOnAreWarnings) {
   EXPECT_TRUE(has("bootstrap.dcs.failsafe_mode: is not acted on yet"));
   EXPECT_EQ(messages.size(), 6u) << ::testing::PrintToString(messages);
 
-  // watchdog: required cannot be honoured, so the agent refuses it (dcctl,
-  // which only reads the DCS settings, does not care).
+  // watchdog: required is honoured (dc-agent/ha/watchdog.h); a bad mode names its line.
   const std::string required = replace(kPatroniYaml, "  mode: automatic\n", "  mode: required\n");
-  auto refused = parseConfig(required, "p.yml", {});
-  ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.error().message.find("watchdog.mode: 'required' cannot be honoured"), std::string::npos)
-      << refused.error().message;
-  EXPECT_TRUE(parseConfig(required, "p.yml", {}, ConfigPurpose::kClient).ok());
+  auto accepted = parseConfig(required, "p.yml", {});
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message;
+  EXPECT_EQ(accepted->config.watchdog.mode, "required");
+  auto bad = parseConfig(replace(kPatroniYaml, "  mode: automatic\n", "  mode: sometimes\n"), "p.yml", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("watchdog.mode: must be off, automatic or required"), std::string::npos)
+      << bad.error().message;
 }
 // postgresql.basebackup in both of Patroni's forms; a bad entry names its line.
 TEST(ConfigTest, BasebackupOptionsAsAListOrAMapping) {

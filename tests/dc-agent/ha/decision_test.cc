@@ -285,6 +285,22 @@ std::vector<Row> rows() {
   garbled_replica.site_unreadable = "the site key disappeared";
   r.push_back({"a vanished site key: nobody takes the free lock", Snap().add(member("n1", "replica", 10)).s,
                garbled_replica, me, "site.fenced", {}});
+  // watchdog.mode required and the device cannot be armed.
+  auto no_watchdog = primary(10);
+  no_watchdog.watchdog_unusable = true;
+  r.push_back({"required watchdog unusable: the leader demotes and lets go", Snap().leader("n2").s, no_watchdog, me,
+               "watchdog.required", {{K::kDemote, ""}, {K::kReleaseLock, ""}}});
+  auto no_watchdog_replica = replica(20, "");
+  no_watchdog_replica.watchdog_unusable = true;
+  r.push_back({"required watchdog unusable: nobody takes the free lock", Snap().add(member("n1", "replica", 10)).s,
+               no_watchdog_replica, me, "watchdog.required", {}});
+  r.push_back({"required watchdog unusable: a replica still follows", Snap().leader("n1").s,
+               [] {
+                 auto o = replica(10, "n1");
+                 o.watchdog_unusable = true;
+                 return o;
+               }(),
+               me, "follower.steady", {}});
   // The fence wins over maintenance mode.
   r.push_back({"paused, yet fenced: the primary stops", fenced().leader("n2").s, primary(10),
                [](HaSettings& s) { s.pause = true; }, "site.fenced", {{K::kCleanDemote, ""}, {K::kRenewLock, ""}}});

@@ -15,6 +15,7 @@
 #include "tests/fakes/fake_lease_guard.h"
 #include "tests/fakes/fake_postgres.h"
 #include "tests/fakes/fake_site_memory.h"
+#include "tests/fakes/fake_watchdog.h"
 #include "tests/fakes/faulty_dcs.h"
 
 namespace pgtandem::agent {
@@ -77,6 +78,8 @@ class Scenario : public ::testing::Test {
     std::unique_ptr<testing::FaultyDcs> faulty;  // what the agent talks to: `client`, with faults on demand
     testing::FakeLeaseGuard guard;
     testing::FakeSiteMemory site_memory;  // outlives restarts of its agent
+    testing::WatchdogLog watchdog_log;    // the node's watchdog device
+    std::unique_ptr<Watchdog> watchdog;
     std::unique_ptr<FakePostgres> postgres;
     std::unique_ptr<RecordingCallbacks> callbacks;
     std::unique_ptr<Agent> agent;
@@ -108,6 +111,8 @@ class Scenario : public ::testing::Test {
     n.agent->attachPeerSiteReader(&peer_sites_);
     n.agent->attachLeaseGuard(&n.guard);
     n.agent->attachSiteMemory(&n.site_memory);
+    n.watchdog = std::make_unique<Watchdog>(n.config.watchdog, std::make_unique<testing::FakeWatchdogDevice>(n.watchdog_log, clock_), clock_);
+    n.agent->attachWatchdog(n.watchdog.get());
     n.alive = true;
   }
 
@@ -788,6 +793,58 @@ TEST_F(Scenario, ALeaderKeyWithoutALeaseIsBoundAgainAndStillExpires) {
   EXPECT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() != leader && primaries().size() == 1; }, 90s))
       << "the lock of a dead leader never expired";
   EXPECT_EQ(max_primaries_, 1);
+}
+
+// The leader arms its watchdog at ttl - safety_margin and keeps it alive;
+// frozen, it would be reset before its lease expires and another member
+// takes the lock. Replicas never arm theirs.
+TEST_F(Scenario, AFrozenLeadersWatchdogFiresBeforeItsLeaseExpires) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  run(30s);
+  const std::string leader = *leaderKey();
+  const auto& log = node(leader).watchdog_log;
+  EXPECT_TRUE(log.armed);
+  EXPECT_EQ(log.timeout, 30 - 5);
+  EXPECT_GE(log.keepalives.size(), 3u);
+  for (auto& n : nodes_) {
+    if (n->name != leader) {
+      EXPECT_EQ(n->watchdog_log.opens, 0) << n->name << " armed a watchdog";
+    }
+  }
+  node(leader).frozen = true;
+  std::optional<MonoTime> fired_at;
+  ASSERT_TRUE(runUntil(
+      [&] {
+        if (!fired_at && testing::fired(log, clock_.monotonicNow())) {
+          fired_at = clock_.monotonicNow();
+          kill(leader);  // the machine is reset, its PostgreSQL with it
+        }
+        return leaderKey() && *leaderKey() != leader;
+      },
+      60s));
+  ASSERT_TRUE(fired_at) << "the frozen leader's watchdog never fired before another member held the lock";
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+// watchdog.mode required: a member whose device cannot be armed never
+// leads; once one can, it takes over.
+TEST_F(Scenario, ARequiredWatchdogThatCannotBeArmedKeepsAMemberFromLeading) {
+  addNodes(3, [](config::Config& c) { c.watchdog.mode = "required"; });
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string leader = *leaderKey();
+  for (auto& n : nodes_) n->watchdog_log.can_open = false;
+  kill(leader);
+  run(60s);
+  EXPECT_TRUE(primaries().empty()) << "a member led without the required watchdog";
+  EXPECT_FALSE(leaderKey());
+  std::string able;
+  for (auto& n : nodes_) {
+    if (n->name != leader && able.empty()) able = n->name;
+  }
+  node(able).watchdog_log.can_open = true;
+  EXPECT_TRUE(runUntil([&] { return primaries() == std::vector<std::string>{able}; }, 60s));
+  EXPECT_TRUE(node(able).watchdog_log.armed);
 }
 
 TEST_F(Scenario, CrashedPostgresOnTheLeaderIsRestarted) {
