@@ -1,5 +1,6 @@
 #include "common/dcs/etcd_dcs.h"
 
+#include "common/dcs/etcd_status.h"
 #include "common/util/files.h"
 
 #include <grpc/support/log.h>
@@ -33,10 +34,7 @@ void grpcLog(gpr_log_func_args* args) {
   }
 }
 
-bool isRetryable(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-}
+bool isRetryable(const grpc::Status& status) { return etcdRetryable(static_cast<int>(status.error_code())); }
 
 // etcd reports several auth problems as INVALID_ARGUMENT; these are cured by
 // authenticating again.
@@ -49,25 +47,7 @@ bool needsReauthentication(const grpc::Status& status) {
 }
 
 Error toError(const grpc::Status& status, const std::string& what, const std::string& endpoint) {
-  const std::string& text = status.error_message();
-  const std::string message = "etcd " + what + " at " + endpoint + ": " + text;
-  switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::CANCELLED: return makeError(ErrorCode::kUnavailable, message);
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return makeError(ErrorCode::kTimeout, message);
-    case grpc::StatusCode::NOT_FOUND:
-      return makeError(text.find("lease") != std::string::npos ? ErrorCode::kLeaseLost : ErrorCode::kNotFound, message);
-    case grpc::StatusCode::OUT_OF_RANGE: return makeError(ErrorCode::kCompacted, message);
-    case grpc::StatusCode::UNAUTHENTICATED: return makeError(ErrorCode::kUnauthenticated, message);
-    case grpc::StatusCode::PERMISSION_DENIED: return makeError(ErrorCode::kPermissionDenied, message);
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      if (text.find("authentication failed") != std::string::npos || text.find("user name") != std::string::npos) {
-        return makeError(ErrorCode::kUnauthenticated, message);
-      }
-      return makeError(ErrorCode::kInvalidArgument, message);
-    case grpc::StatusCode::FAILED_PRECONDITION: return makeError(ErrorCode::kInvalidArgument, message);
-    default: return makeError(ErrorCode::kInternal, message);
-  }
+  return etcdError(static_cast<int>(status.error_code()), status.error_message(), what, endpoint);
 }
 
 KeyValue fromProto(const pb::KeyValue& kv) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/dcs/etcd_dcs.h"
+#include "common/dcs/etcd_status.h"
 #include "tests/common/dcs/dcs_harness.h"
 #include "tests/support/etcd_process.h"
 #include "tests/support/ports.h"
@@ -38,6 +39,37 @@ CommandResult sh(const std::string& script) {
   auto result = runner.run({{"/bin/bash", "-ec", script}, {}, 60s, {}});
   EXPECT_TRUE(result.ok());
   return result.ok() ? *result : CommandResult{};
+}
+
+// What each gRPC status of an etcd answer means (grpc::StatusCode values).
+TEST(EtcdStatus, EachCodeMeansOneThing) {
+  struct Row {
+    int code;
+    std::string text;
+    bool retryable;
+    ErrorCode error;
+  };
+  const std::vector<Row> rows = {
+      {14, "connection refused", true, ErrorCode::kUnavailable},
+      {4, "deadline exceeded", true, ErrorCode::kTimeout},
+      // etcd's "leader changed" / "request timed out" can come as UNKNOWN:
+      // another member is tried, and it never means the lease is gone.
+      {2, "etcdserver: leader changed", true, ErrorCode::kUnavailable},
+      {5, "etcdserver: requested lease not found", false, ErrorCode::kLeaseLost},
+      {5, "key not found", false, ErrorCode::kNotFound},
+      {11, "etcdserver: mvcc: required revision has been compacted", false, ErrorCode::kCompacted},
+      {16, "invalid auth token", false, ErrorCode::kUnauthenticated},
+      {3, "etcdserver: authentication failed, invalid user ID or password", false, ErrorCode::kUnauthenticated},
+      {3, "etcdserver: key is not provided", false, ErrorCode::kInvalidArgument},
+      {7, "etcdserver: permission denied", false, ErrorCode::kPermissionDenied},
+      {13, "internal", false, ErrorCode::kInternal},
+  };
+  for (const auto& r : rows) {
+    EXPECT_EQ(dcs::etcdRetryable(r.code), r.retryable) << r.text;
+    const Error e = dcs::etcdError(r.code, r.text, "lease keepalive", "10.0.0.1:2379");
+    EXPECT_EQ(e.code, r.error) << r.text;
+    EXPECT_EQ(e.message, "etcd lease keepalive at 10.0.0.1:2379: " + r.text);
+  }
 }
 
 TEST(EtcdEndpoints, AreNormalizedAndValidated) {
