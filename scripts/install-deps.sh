@@ -12,7 +12,7 @@ packages=(
   libssl-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   postgresql-15 postgresql-client-15
   etcd-server etcd-client haproxy
-  iproute2 procps util-linux curl openssl
+  iproute2 nftables procps util-linux curl openssl
 )
 
 if [[ $(id -u) -ne 0 ]]; then
