@@ -65,19 +65,45 @@ std::vector<std::unique_ptr<EtcdProcess>> EtcdProcess::startCluster(int size) {
   return members;
 }
 
+std::vector<std::unique_ptr<EtcdProcess>> EtcdProcess::startClusterOn(const std::vector<Placement>& hosts) {
+  std::vector<std::unique_ptr<EtcdProcess>> members;
+  std::string initial;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    std::unique_ptr<EtcdProcess> etcd(new EtcdProcess());
+    etcd->name_ = "m" + std::to_string(i + 1);
+    etcd->host_ = hosts[i].address;
+    etcd->prefix_ = hosts[i].prefix;
+    etcd->dir_ = makeTempDir("etcd");
+    etcd->log_file_ = etcd->dir_ + "/etcd.log";
+    etcd->client_port_ = 2379;
+    etcd->peer_port_ = 2380;
+    initial += (initial.empty() ? "" : ",") + etcd->name_ + "=http://" + etcd->host_ + ":2380";
+    members.push_back(std::move(etcd));
+  }
+  for (auto& member : members) {
+    member->initial_cluster_ = initial;
+    member->extra_args_ = {"--heartbeat-interval", "50", "--election-timeout", "500"};
+  }
+  for (auto& member : members) {
+    if (!member->launch(true)) return {};
+  }
+  return members;
+}
+
 bool EtcdProcess::launch(bool new_cluster) {
   SpawnOptions spawn;
   const std::string scheme = https_ ? "https://" : "http://";
-  spawn.argv = {"/usr/bin/etcd",
+  spawn.argv = prefix_;
+  spawn.argv.insert(spawn.argv.end(), {"/usr/bin/etcd",
                 "--name", name_,
                 "--data-dir", dir_ + "/data",
                 "--listen-client-urls", scheme + endpoint(),
                 "--advertise-client-urls", scheme + endpoint(),
-                "--listen-peer-urls", "http://127.0.0.1:" + std::to_string(peer_port_),
-                "--initial-advertise-peer-urls", "http://127.0.0.1:" + std::to_string(peer_port_),
+                "--listen-peer-urls", "http://" + host_ + ":" + std::to_string(peer_port_),
+                "--initial-advertise-peer-urls", "http://" + host_ + ":" + std::to_string(peer_port_),
                 "--initial-cluster", initial_cluster_,
                 "--initial-cluster-state", new_cluster && !started_once_ ? "new" : "existing",
-                "--initial-cluster-token", "pgtandem-test-" + std::to_string(std::hash<std::string>()(initial_cluster_))};
+                "--initial-cluster-token", "pgtandem-test-" + std::to_string(std::hash<std::string>()(initial_cluster_))});
   spawn.argv.insert(spawn.argv.end(), extra_args_.begin(), extra_args_.end());
   spawn.output_file = log_file_;
   auto process = spawnProcess(spawn);

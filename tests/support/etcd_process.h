@@ -24,9 +24,18 @@ class EtcdProcess {
   // A `size`-member cluster on loopback.
   static std::vector<std::unique_ptr<EtcdProcess>> startCluster(int size);
 
+  // Where one member of a cluster runs: a host's address, and the argv
+  // prefix that runs a command there (the netns lab: `ip netns exec NS`).
+  // Each host has its own network, so the ports are etcd's own 2379/2380.
+  struct Placement {
+    std::string address;
+    std::vector<std::string> prefix;
+  };
+  static std::vector<std::unique_ptr<EtcdProcess>> startClusterOn(const std::vector<Placement>& hosts);
+
   ~EtcdProcess();
 
-  std::string endpoint() const { return "127.0.0.1:" + std::to_string(client_port_); }
+  std::string endpoint() const { return host_ + ":" + std::to_string(client_port_); }
   std::string url() const { return (https_ ? "https://" : "http://") + endpoint(); }
   int clientPort() const { return client_port_; }
 
@@ -40,6 +49,8 @@ class EtcdProcess {
   bool launch(bool new_cluster);
 
   std::string name_;
+  std::string host_ = "127.0.0.1";
+  std::vector<std::string> prefix_;
   std::string dir_;
   std::string log_file_;
   int client_port_ = 0;

@@ -13,7 +13,10 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "common/process/process.h"
+#include "tests/support/etcd_process.h"
 
 namespace pgtandem::testing {
 namespace {
@@ -112,6 +115,48 @@ TEST_F(NetnsLabTest, CuttingTheDcLinkSeparatesTheDcsOnly) {
   EXPECT_TRUE(reachesA("b")) << "inside a DC nothing changes";
   ASSERT_TRUE(lab_->healDcs().ok());
   EXPECT_TRUE(reachesA("c"));
+}
+
+// A 3-member etcd across three hosts of one DC: losing one member keeps
+// the quorum, losing two (here: one dead, the other two cut apart) loses it,
+// and healing brings it back; clients run on the hosts (etcdctl).
+TEST(NetnsLabEtcd, OneMemberLostIsNotQuorumLost) {
+  if (const std::string why = NetnsLab::unavailableReason(); !why.empty()) GTEST_FAIL() << why;
+  NetnsLab lab;
+  std::vector<EtcdProcess::Placement> placements;
+  for (const std::string name : {"e1", "e2", "e3"}) {
+    auto added = lab.addHost(1, name);
+    ASSERT_TRUE(added.ok()) << added.error().message;
+    placements.push_back({added->address, lab.execPrefix(name)});
+  }
+  auto members = EtcdProcess::startClusterOn(placements);
+  ASSERT_EQ(members.size(), 3u);
+  PosixProcessRunner runner;
+  // A write through `host`'s own member, bounded by etcdctl's timeouts.
+  auto put = [&](const std::string& host) {
+    auto argv = lab.execPrefix(host);
+    argv.insert(argv.end(), {"/usr/bin/etcdctl", "--endpoints=http://" + lab.host(host).address + ":2379",
+                             "--dial-timeout=1s", "--command-timeout=2s", "put", "k", host});
+    auto ran = runner.run(Command{argv, {{"ETCDCTL_API", "3"}}, std::chrono::milliseconds(10'000), ""});
+    return ran.ok() && ran->exit_code == 0;
+  };
+  auto eventuallyPut = [&](const std::string& host) {
+    for (int i = 0; i < 40; ++i) {
+      if (put(host)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    return false;
+  };
+  ASSERT_TRUE(eventuallyPut("e1")) << "the cluster never formed; see " << members[0]->logFile();
+  members[2]->kill();
+  EXPECT_TRUE(eventuallyPut("e1")) << "two of three members must keep the quorum";
+  EXPECT_TRUE(put("e2"));
+  ASSERT_TRUE(lab.partition("e1", "e2").ok());
+  EXPECT_FALSE(put("e1")) << "one member alone has no quorum";
+  EXPECT_FALSE(put("e2"));
+  ASSERT_TRUE(lab.heal("e1", "e2").ok());
+  ASSERT_TRUE(members[2]->start());
+  EXPECT_TRUE(eventuallyPut("e3")) << "healed, the third member serves writes again";
 }
 
 TEST(NetnsLab, LeavesNoNamespaceBehind) {
