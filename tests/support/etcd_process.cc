@@ -42,30 +42,15 @@ std::unique_ptr<EtcdProcess> EtcdProcess::startSingle(Options options) {
 }
 
 std::vector<std::unique_ptr<EtcdProcess>> EtcdProcess::startCluster(int size) {
-  std::vector<std::unique_ptr<EtcdProcess>> members;
-  std::string initial;
-  for (int i = 0; i < size; ++i) {
-    std::unique_ptr<EtcdProcess> etcd(new EtcdProcess());
-    etcd->name_ = "m" + std::to_string(i + 1);
-    etcd->dir_ = makeTempDir("etcd");
-    etcd->log_file_ = etcd->dir_ + "/etcd.log";
-    etcd->client_port_ = freeLoopbackPort();
-    etcd->peer_port_ = freeLoopbackPort();
-    initial += (initial.empty() ? "" : ",") + etcd->name_ + "=http://127.0.0.1:" + std::to_string(etcd->peer_port_);
-    members.push_back(std::move(etcd));
-  }
-  for (auto& member : members) {
-    member->initial_cluster_ = initial;
-    member->extra_args_ = {"--heartbeat-interval", "50", "--election-timeout", "500"};
-  }
-  // Members wait for each other, so start them all before waiting.
-  for (auto& member : members) {
-    if (!member->launch(true)) return {};
-  }
-  return members;
+  std::vector<Placement> loopback(static_cast<std::size_t>(size), Placement{"127.0.0.1", {}});
+  return startMembers(loopback, /*own_ports=*/false);
 }
 
 std::vector<std::unique_ptr<EtcdProcess>> EtcdProcess::startClusterOn(const std::vector<Placement>& hosts) {
+  return startMembers(hosts, /*own_ports=*/true);
+}
+
+std::vector<std::unique_ptr<EtcdProcess>> EtcdProcess::startMembers(const std::vector<Placement>& hosts, bool own_ports) {
   std::vector<std::unique_ptr<EtcdProcess>> members;
   std::string initial;
   for (std::size_t i = 0; i < hosts.size(); ++i) {
@@ -75,15 +60,16 @@ std::vector<std::unique_ptr<EtcdProcess>> EtcdProcess::startClusterOn(const std:
     etcd->prefix_ = hosts[i].prefix;
     etcd->dir_ = makeTempDir("etcd");
     etcd->log_file_ = etcd->dir_ + "/etcd.log";
-    etcd->client_port_ = 2379;
-    etcd->peer_port_ = 2380;
-    initial += (initial.empty() ? "" : ",") + etcd->name_ + "=http://" + etcd->host_ + ":2380";
+    etcd->client_port_ = own_ports ? 2379 : freeLoopbackPort();
+    etcd->peer_port_ = own_ports ? 2380 : freeLoopbackPort();
+    initial += (initial.empty() ? "" : ",") + etcd->name_ + "=http://" + etcd->host_ + ":" + std::to_string(etcd->peer_port_);
     members.push_back(std::move(etcd));
   }
   for (auto& member : members) {
     member->initial_cluster_ = initial;
     member->extra_args_ = {"--heartbeat-interval", "50", "--election-timeout", "500"};
   }
+  // Members wait for each other, so start them all before waiting.
   for (auto& member : members) {
     if (!member->launch(true)) return {};
   }

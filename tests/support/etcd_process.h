@@ -46,6 +46,8 @@ class EtcdProcess {
 
  private:
   EtcdProcess() = default;
+  // `own_ports`: each host has its own network (2379/2380), else free loopback ports.
+  static std::vector<std::unique_ptr<EtcdProcess>> startMembers(const std::vector<Placement>& hosts, bool own_ports);
   bool launch(bool new_cluster);
 
   std::string name_;
