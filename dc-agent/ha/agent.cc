@@ -402,8 +402,11 @@ Decision Agent::runCycle() {
   }
   last_seen_primary_ = after.running && after.primary;
   if (watchdog_) {
-    // After the renewal: it fires ttl - safety_margin from now, before the lease can expire.
-    if (leads_now && last_seen_primary_ && !settings_.standby_cluster) (void)watchdog_->keepalive(settings_.ttl);
+    // After the renewal: it fires ttl - safety_margin from now, before the
+    // lease can expire. In maintenance mode nothing is armed, as in Patroni.
+    if (leads_now && last_seen_primary_ && !settings_.standby_cluster && !settings_.pause) {
+      (void)watchdog_->keepalive(settings_.ttl);
+    }
     else watchdog_->disable();
   }
   if (!leads_now && !last_seen_primary_) {

@@ -5,7 +5,7 @@
 // keepalive, and the loop keeps it alive after each renewal: an agent that
 // freezes (SIGSTOP, a hung kernel call, a stuck disk) gets its machine reset
 // before its lease can expire, so another member may take over safely.
-// Not leading: the device is disarmed (magic close).
+// Not leading, or in maintenance mode: the device is disarmed (magic close).
 //
 // `automatic` uses the device when it works and runs without it otherwise;
 // `required` never lets this member lead without it (rule watchdog.required).

@@ -812,6 +812,14 @@ TEST_F(Scenario, AFrozenLeadersWatchdogFiresBeforeItsLeaseExpires) {
       EXPECT_EQ(n->watchdog_log.opens, 0) << n->name << " armed a watchdog";
     }
   }
+  ASSERT_TRUE(pauseCluster());
+  woken_ = true;
+  run(15s);
+  EXPECT_FALSE(log.armed) << "maintenance mode disarms the watchdog";
+  ASSERT_TRUE(observer_->put("/service/batman/config", R"({"ttl":30,"loop_wait":10,"retry_timeout":10})", 0).ok());
+  woken_ = true;
+  run(15s);
+  ASSERT_TRUE(log.armed) << "armed again after maintenance mode";
   node(leader).frozen = true;
   std::optional<MonoTime> fired_at;
   ASSERT_TRUE(runUntil(
