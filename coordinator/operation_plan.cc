@@ -62,10 +62,7 @@ const char* actionName(Action action) {
 // --- pure readings ----------------------------------------------------------
 
 std::optional<config::DynamicState> readDynamic(const dcs::ClusterSnapshot& snapshot) {
-  if (!snapshot.config_json) return std::nullopt;
-  auto dynamic = config::parseDynamicJson(*snapshot.config_json, {});
-  if (!dynamic.ok()) return std::nullopt;
-  return std::move(*dynamic);
+  return config::storedDynamic(snapshot.config_json, {});
 }
 
 void DcView::refresh() { dynamic = readDynamic(snapshot); }

@@ -9,9 +9,8 @@ SiteView viewSite(const Site& site, const dcs::ClusterSnapshot& snapshot, const 
   v.name = site.name;
   v.reachable = true;
   if (snapshot.initialize) v.system_identifier = *snapshot.initialize;
-  if (snapshot.config_json) {
-    auto dynamic = config::parseDynamicJson(*snapshot.config_json, {});
-    if (dynamic.ok()) v.role = dynamic->config.standby_cluster ? "standby" : "primary";
+  if (const auto dynamic = config::storedDynamic(snapshot.config_json, {})) {
+    v.role = dynamic->config.standby_cluster ? "standby" : "primary";
   }
   v.members = static_cast<int>(snapshot.members.size());
   for (const auto& m : snapshot.members) v.running += m.state == "running" || m.state == "streaming" ? 1 : 0;

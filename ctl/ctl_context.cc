@@ -28,10 +28,8 @@ Result<dcs::ClusterSnapshot> Context::load(const std::string& scope) {
 }
 
 config::DynamicState Context::dynamic(const dcs::ClusterSnapshot& cluster) const {
-  if (cluster.config_json) {
-    if (auto parsed = config::parseDynamicJson(*cluster.config_json, config_.bootstrap.dcs); parsed.ok()) return *parsed;
-  }
-  return config::DynamicState{config_.bootstrap.dcs, false};
+  return config::storedDynamic(cluster.config_json, config_.bootstrap.dcs)
+      .value_or(config::DynamicState{config_.bootstrap.dcs, false});
 }
 
 std::string apiBase(const dcs::MemberInfo& member) {

@@ -199,6 +199,13 @@ Result<DynamicState> parseDynamicJson(const std::string& text, const DynamicConf
   return state;
 }
 
+std::optional<DynamicState> storedDynamic(const std::optional<std::string>& config_json, const DynamicConfig& defaults) {
+  if (!config_json) return std::nullopt;
+  auto parsed = parseDynamicJson(*config_json, defaults);
+  if (!parsed.ok()) return std::nullopt;
+  return std::move(*parsed);
+}
+
 Status validateDynamicJson(const std::string& text, const DynamicConfig& defaults) {
   auto parsed = parseDynamicJson(text, defaults);
   if (!parsed.ok()) return parsed.error();

@@ -1,6 +1,7 @@
 #pragma once
 // The dynamic configuration as Patroni stores it in the DCS /config key.
 
+#include <optional>
 #include <string>
 
 #include "common/config/config.h"
@@ -19,6 +20,11 @@ struct DynamicState {
   bool pause = false;
 };
 Result<DynamicState> parseDynamicJson(const std::string& json, const DynamicConfig& defaults);
+
+// The /config a snapshot holds, or nothing when the key is missing or does
+// not parse. What to use instead is the caller's decision: the agent keeps
+// its last good one, a reader shows the defaults.
+std::optional<DynamicState> storedDynamic(const std::optional<std::string>& config_json, const DynamicConfig& defaults);
 
 // Checks a whole /config document before it is written: it parses, every
 // value has the right type, and the timings keep loop_wait + 2*retry_timeout

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <thread>
 
+#include "common/util/files.h"
+
 namespace pgtandem::pg {
 
 namespace fs = std::filesystem;
@@ -29,22 +31,6 @@ std::string quote(const std::string& value) {
     else out += c;
   }
   return out + "'";
-}
-
-Status writeFileAtomically(const std::string& path, const std::string& content, mode_t mode = 0600) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return makeError(ErrorCode::kIo, "cannot write " + tmp);
-    out << content;
-    out.flush();
-    if (!out) return makeError(ErrorCode::kIo, "cannot write " + tmp);
-  }
-  ::chmod(tmp.c_str(), mode);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return makeError(ErrorCode::kIo, "cannot rename " + tmp + ": " + ec.message());
-  return okStatus();
 }
 
 // Reads `key = 'value'` lines of a file we wrote.

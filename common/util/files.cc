@@ -1,5 +1,12 @@
 #include "common/util/files.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +19,47 @@ Result<std::string> readWholeFile(const std::string& path, const std::string& wh
   buffer << in.rdbuf();
   if (in.bad()) return makeError(ErrorCode::kConfig, "cannot read " + what + " file " + path);
   return buffer.str();
+}
+
+namespace {
+
+Status syncPath(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return makeError(ErrorCode::kIo, "cannot open " + path + ": " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  if (rc != 0) return makeError(ErrorCode::kIo, "cannot fsync " + path + ": " + std::strerror(saved));
+  return okStatus();
+}
+
+}  // namespace
+
+Status writeFileAtomically(const std::string& path, const std::string& content, mode_t mode) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return makeError(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(errno));
+  size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int saved = errno;
+      ::close(fd);
+      return makeError(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(saved));
+    }
+    written += static_cast<size_t>(n);
+  }
+  // open() applies the umask; the mode asked for is the one wanted.
+  const bool ok = ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok) return makeError(ErrorCode::kIo, "cannot write " + tmp + ": " + std::strerror(saved));
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return makeError(ErrorCode::kIo, "cannot rename " + tmp + ": " + ec.message());
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return syncPath(dir.empty() ? "." : dir, O_RDONLY | O_DIRECTORY);
 }
 
 }  // namespace pgtandem

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/util/files.h"
+
 namespace pgtandem::agent {
 namespace {
 
@@ -23,17 +25,10 @@ class FileSiteMemory final : public SiteMemory {
     std::error_code ec;
     // Before bootstrap or a clone there is nowhere to keep it: the next cycle tries again.
     if (!fs::is_directory(data_dir_, ec)) return makeError(ErrorCode::kNotFound, data_dir_ + " does not exist yet");
-    const std::string temp = path() + ".tmp";
-    {
-      std::ofstream out(temp, std::ios::trunc);
-      out << identity_ << "\n"
-          << "This member has seen its DC's site key: while the key is missing it behaves as fenced.\n"
-             "See docs/site-operations.md (fail closed) before deleting this file.\n";
-      if (!out.flush()) return makeError(ErrorCode::kIo, "cannot write " + temp);
-    }
-    fs::rename(temp, path(), ec);
-    if (ec) return makeError(ErrorCode::kIo, "cannot rename " + temp + ": " + ec.message());
-    return okStatus();
+    return writeFileAtomically(path(), identity_ + "\n" +
+                                           "This member has seen its DC's site key: while the key is missing it behaves as fenced.\n"
+                                           "See docs/site-operations.md (fail closed) before deleting this file.\n",
+                               0600);
   }
 
  private:
