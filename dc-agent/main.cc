@@ -22,6 +22,7 @@
 #include "dc-agent/ha/peer_site.h"
 #include "dc-agent/ha/real_postgres.h"
 #include "dc-agent/rest/http_server.h"
+#include "dc-agent/rest/failsafe_peers.h"
 #include "dc-agent/rest/rest_api.h"
 #include "standby/remote_source.h"
 
@@ -123,11 +124,15 @@ int runAgent(config::Config config) {
   auto site_memory = agent::makeFileSiteMemory(config.postgresql.data_dir,
                                                agent::dcsIdentity(config.etcd.hosts, config.namespace_, config.scope));
   ha.attachSiteMemory(site_memory.get());
+  agent::FailsafeHeartbeats failsafe_heartbeats;
+  auto failsafe_peers = rest::makeHttpFailsafePeers(config);
+  ha.attachFailsafe(failsafe_peers.get(), &failsafe_heartbeats);
   auto api = rest::RestApi::create(config, **client, board, operations, RealClock::instance());
   if (!api.ok()) {
     spdlog::critical("{}", api.error().message);
     return 2;
   }
+  (*api)->attachFailsafeHeartbeats(&failsafe_heartbeats);
   rest::RestApi* handler = api->get();
   auto server = rest::HttpServer::start(
       httpOptions(config), {[handler](const rest::HttpRequest& r) { return handler->handle(r); }, &rest::RestApi::needsWorker});

@@ -128,11 +128,9 @@ void readDynamic(Reader& r, const YAML::Node& node, const std::string& path, Dyn
   r.readInt(node, "synchronous_node_count", path, out.synchronous_node_count);
   r.readBool(node, "failsafe_mode", path, out.failsafe_mode);
   r.readBool(node, "check_timeline", path, out.check_timeline);
-  // Kept in /config for Patroni's tools, but no rule acts on them yet.
-  for (const char* key : {"failsafe_mode", "check_timeline"}) {
-    if (at(node, key).IsDefined() && Reader::parseBool(at(node, key).Scalar()).value_or(false)) {
-      r.warn(at(node, key), path + "." + key, "is not acted on yet (pgtandem behaves as if it were off)");
-    }
+  // Kept in /config for Patroni's tools, but no rule acts on it yet.
+  if (at(node, "check_timeline").IsDefined() && Reader::parseBool(at(node, "check_timeline").Scalar()).value_or(false)) {
+    r.warn(at(node, "check_timeline"), path + ".check_timeline", "is not acted on yet (pgtandem behaves as if it were off)");
   }
   YAML::Node pg = r.section(node, "postgresql", path);
   if (pg.IsDefined() && !pg.IsNull()) {

@@ -395,6 +395,12 @@ Result<std::map<std::string, std::string>> parseFailsafe(std::string_view text) 
   return out;
 }
 
+std::string failsafeJson(const std::map<std::string, std::string>& members) {
+  json::object out;
+  for (const auto& [name, url] : members) out[name] = url;
+  return json::serialize(out);
+}
+
 namespace {
 // Stores a parsed value with its mod revision, or reports why it did not parse.
 template <typename T, typename Skip>

@@ -154,7 +154,7 @@ struct ClusterSnapshot {
   std::optional<FailoverInfo> failover;
   std::vector<HistoryEntry> history;
   Revision history_mod_revision = 0;
-  std::map<std::string, std::string> failsafe;  // member name -> api_url
+  std::map<std::string, std::string> failsafe;  // member name -> api_url (empty: absent or garbage)
   std::optional<SiteState> site;                // pgtandem's site key; absent without a coordinator
   std::string site_error;                       // the site key exists but cannot be parsed: why
 
@@ -197,6 +197,7 @@ std::string toJson(const FailoverInfo& failover);
 Result<std::vector<HistoryEntry>> parseHistory(std::string_view json);
 std::string toJson(const std::vector<HistoryEntry>& history);
 Result<std::map<std::string, std::string>> parseFailsafe(std::string_view json);
+std::string failsafeJson(const std::map<std::string, std::string>& members);
 // The tags as Patroni's JSON object text.
 std::string tagsJson(const MemberTags& tags);
 // Tags given as name -> JSON text (the configuration's form).

@@ -44,6 +44,7 @@ void applyDynamic(HaSettings& s, const config::DynamicConfig& d) {
   // Patroni ignores synchronous_mode in a standby cluster: there is no
   // primary here to acknowledge commits.
   s.synchronous_mode = d.synchronous_mode && !s.standby_cluster;
+  s.failsafe_mode = d.failsafe_mode;
 }
 
 const char* stateName(const PgObservation& pg) {
@@ -92,6 +93,7 @@ Agent::Agent(const config::Config& config, dcs::Dcs& dcs, PostgresControl& postg
 
 void Agent::applyTimings(const config::DynamicConfig& d) {
   const std::chrono::seconds retry_timeout(std::max(1, d.retry_timeout));
+  retry_timeout_ = retry_timeout;
   lease_margin_ms_ = leaseSafetyMargin(std::chrono::seconds(d.ttl), std::chrono::seconds(d.loop_wait), retry_timeout).count();
   // Every DCS call and every query of the agent is bounded by /config's
   // retry_timeout, not patroni.yml's bootstrap value.
@@ -107,7 +109,74 @@ void Agent::noteLeaseHeld(MonoTime expires) {
 std::optional<MonoTime> Agent::leaseDeadline() const {
   const auto expires = lease_expires_.load();
   if (expires == 0 || !lease_binds_) return std::nullopt;
-  return MonoTime(MonoTime::duration(expires)) - std::chrono::milliseconds(lease_margin_ms_.load());
+  const MonoTime lease = MonoTime(MonoTime::duration(expires)) - std::chrono::milliseconds(lease_margin_ms_.load());
+  return std::max(lease, MonoTime(MonoTime::duration(failsafe_until_.load())));
+}
+
+bool Agent::runFailsafeRound(const PgObservation& pg) {
+  if (!failsafe_peers_ || !dynamic_.failsafe_mode || !lease_binds_ || !holds_lock_ || !(pg.running && pg.primary)) {
+    return false;
+  }
+  // Patroni's rule too: a /failsafe that is gone, garbage or without us
+  // tells nothing about who promised to hold back.
+  // What we wrote last counts too: the snapshot may predate our last write,
+  // and every member that may believe itself listed must be asked.
+  auto members = last_snapshot_.failsafe;
+  members.insert(failsafe_written_.begin(), failsafe_written_.end());
+  if (!members.count(config_.name)) {
+    spdlog::warn("failsafe mode: /failsafe does not list this member, so it cannot keep it primary");
+    return false;
+  }
+  const auto peers = failsafePeersOf(members, config_.name);
+  const MonoTime sent = clock_.monotonicNow();
+  // Patroni allows each call 2 s; none may run past the current deadline.
+  auto timeout = std::min<std::chrono::milliseconds>(std::chrono::seconds(2), retry_timeout_);
+  if (const auto deadline = leaseDeadline()) {
+    timeout = std::min(timeout, std::max(std::chrono::milliseconds(0),
+                                         std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - sent)));
+  }
+  const std::set<std::string> acknowledged =
+      peers.empty() ? std::set<std::string>{} : failsafe_peers_->confirm(peers, failsafeHeartbeatJson(describeSelf(pg)), timeout);
+  std::string missing;
+  for (const auto& [name, url] : peers) {
+    if (!acknowledged.count(name)) missing += (missing.empty() ? "" : ", ") + name;
+  }
+  if (!missing.empty()) {
+    spdlog::warn("failsafe mode: {} did not acknowledge POST /failsafe", missing);
+    return false;
+  }
+  const MonoTime until = sent + settings_.ttl - std::chrono::milliseconds(lease_margin_ms_.load());
+  if (failsafe_until_.load() == 0) {
+    spdlog::warn("failsafe mode: the DCS cannot be reached, and all {} other member(s) acknowledged POST /failsafe: "
+                 "staying primary",
+                 peers.size());
+  }
+  failsafe_until_ = until.time_since_epoch().count();
+  if (guard_) guard_->arm(until);
+  return true;
+}
+
+bool Agent::failsafeLeaderHeard(MonoTime now) const {
+  if (!failsafe_heartbeats_ || !settings_.failsafe_mode) return false;
+  const auto last = failsafe_heartbeats_->last();
+  return last && last->leader != config_.name && now - last->at < settings_.ttl;
+}
+
+void Agent::maintainFailsafeKey(const dcs::ClusterSnapshot& snapshot, const dcs::MemberInfo& self) {
+  if (!dynamic_.failsafe_mode) {
+    if (!snapshot.failsafe.empty()) (void)lock_.deleteFailsafe();
+    return;
+  }
+  auto wanted = failsafeMembersOf(snapshot);
+  wanted[self.name] = self.api_url;  // our own key may not be in this snapshot yet
+  if (wanted == snapshot.failsafe) return;
+  // Remembered before the write: one that fails may still have landed.
+  failsafe_written_.insert(wanted.begin(), wanted.end());
+  if (auto written = lock_.writeFailsafe(wanted); !written.ok()) {
+    spdlog::debug("could not write /failsafe: {}", written.error().toString());
+  } else {
+    failsafe_written_ = wanted;
+  }
 }
 
 void Agent::boundCallsByTheLease(std::optional<dcs::CallDeadline>& scope, const PgObservation& pg) const {
@@ -256,6 +325,8 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->sync_standby = snapshot.sync && std::find(snapshot.sync->sync_standby.begin(), snapshot.sync->sync_standby.end(),
                                                config_.name) != snapshot.sync->sync_standby.end();
   s->failsafe_mode = dynamic_.failsafe_mode;
+  s->failsafe_active = failsafe_until_.load() != 0 || failsafeLeaderHeard(cycle_start);
+  s->failsafe_members = snapshot.failsafe;
   if (snapshot.status) s->cluster_optime = snapshot.status->optime;
   s->ttl = settings_.ttl;
   s->loop_wait = settings_.loop_wait;
@@ -335,6 +406,11 @@ Decision Agent::runCycle() {
     local.watchdog_unusable = !watchdog_->usable(settings_.ttl, settings_.loop_wait);
   }
   local.site_confirmed = siteConfirmed(snapshot, peer_reader_ != nullptr, confirmed_epoch_);
+  if (!local.dcs_ok) {
+    local.failsafe_acknowledged = runFailsafeRound(pg);
+    local.lease_deadline = leaseDeadline();
+  }
+  local.failsafe_leader_heard = failsafeLeaderHeard(now_mono);
   // The lock is free: ask the peers themselves before anyone races.
   // In parallel, so unreachable members cost one connect timeout, not one each.
   if (local.dcs_ok && !snapshot.leader && pg.running && !settings_.pause) {
@@ -370,6 +446,13 @@ Decision Agent::runCycle() {
     if (executed.lock_renewal_failed && pg.running && pg.primary) {
       // A primary acts on a failed renewal in this cycle, not a loop later.
       local.lock_renewal_failed = true;
+      // Failsafe mode covers a DCS that does not answer, never a lost
+      // compare-and-set or an expired lease: someone else may hold the lock.
+      const auto code = executed.error ? executed.error->code : ErrorCode::kUnavailable;
+      if (code == ErrorCode::kUnavailable || code == ErrorCode::kTimeout) {
+        local.failsafe_acknowledged = runFailsafeRound(pg);
+        local.lease_deadline = leaseDeadline();
+      }
       decision = decide(snapshot, local, settings_, DecisionTime{clock_.monotonicNow(), clock_.wallNow()});
       noteDecision(decision);
       executed = executor_.run(decision, snapshot, pg);
@@ -390,7 +473,13 @@ Decision Agent::runCycle() {
   const auto did = [&executed](ActionKind kind) {
     return std::find(executed.done.begin(), executed.done.end(), kind) != executed.done.end();
   };
-  const bool leads_now = did(ActionKind::kRenewLock) || did(ActionKind::kAcquireLock);
+  const bool renewed = did(ActionKind::kRenewLock) || did(ActionKind::kAcquireLock);
+  // Failsafe mode keeps us leading while the DCS is out of reach.
+  const bool leads_now = renewed || decision.rule == "failsafe.primary";
+  if (renewed && failsafe_until_.load() != 0) {
+    spdlog::info("failsafe mode: the DCS answers again, the lock is renewed");
+  }
+  if (renewed) failsafe_until_ = 0;
   holds_lock_ = leads_now;
   const PgObservation after = decision.actions.empty() || long_action_ ? pg : postgres_.observe();
   standby_lag_.reset();
@@ -412,6 +501,8 @@ Decision Agent::runCycle() {
   if (!leads_now && !last_seen_primary_) {
     // Neither leading nor writable: nothing left for the deadline to guard.
     lease_expires_ = 0;
+    failsafe_until_ = 0;
+    failsafe_written_.clear();
     if (guard_) guard_->disarm();
   }
   if (board_) board_->publish(describeStatus(after, snapshot, local.dcs_ok, leads_now, now_mono));
@@ -437,6 +528,7 @@ Decision Agent::runCycle() {
       maintainSlots(snapshot);
       maintainSync(snapshot, after);
       if (!snapshot.config_json) restoreConfig();  // keys the leader owns come back
+      maintainFailsafeKey(snapshot, self);
       publishStatus(snapshot, after);
     } else if (leads_now && settings_.standby_cluster && after.running && !long_action_) {
       // The standby leader publishes its position too, so that

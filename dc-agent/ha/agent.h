@@ -15,6 +15,7 @@
 #include "common/util/clock.h"
 #include "dc-agent/ha/agent_status.h"
 #include "dc-agent/ha/executor.h"
+#include "dc-agent/ha/failsafe.h"
 #include "dc-agent/ha/lease_deadline.h"
 #include "dc-agent/ha/peer_site.h"
 #include "dc-agent/ha/site_memory.h"
@@ -69,6 +70,14 @@ class Agent {
   // renewal, disarmed otherwise (watchdog.h). Without it: no watchdog.
   void attachWatchdog(Watchdog* watchdog) { watchdog_ = watchdog; }
 
+  // Failsafe mode (failsafe.h): `peers` carries a leader's POST /failsafe to
+  // the other members; `heartbeats` holds the ones this member received
+  // (the REST API writes them). Without them failsafe mode is never active.
+  void attachFailsafe(FailsafePeers* peers, const FailsafeHeartbeats* heartbeats) {
+    failsafe_peers_ = peers;
+    failsafe_heartbeats_ = heartbeats;
+  }
+
   // Keeps "this member has seen a site key" across restarts (site_memory.h).
   // Without it the memory lasts as long as the agent runs.
   void attachSiteMemory(SiteMemory* memory) {
@@ -118,8 +127,19 @@ class Agent {
   void waitForShutdownCheckpoint(const dcs::ClusterSnapshot& cluster);
   // The lease deadline (lease_deadline.h) while the lease deadline binds us:
   // we held the lock and lead a writable DC (not paused, not a standby
-  // cluster). nullopt otherwise.
+  // cluster), or the failsafe deadline when that is later (failsafe.h).
+  // nullopt otherwise.
   std::optional<MonoTime> leaseDeadline() const;
+  // Failsafe mode, on the leading primary that cannot get through to the
+  // DCS: asks every other member in /failsafe. True when all acknowledged;
+  // the failsafe deadline then moves (and the guard with it).
+  bool runFailsafeRound(const PgObservation& pg);
+  // Failsafe mode, on a member that does not lead: a leader's heartbeat
+  // arrived less than ttl ago.
+  bool failsafeLeaderHeard(MonoTime now) const;
+  // The leader keeps /failsafe equal to the members it sees; with failsafe
+  // mode off it deletes it.
+  void maintainFailsafeKey(const dcs::ClusterSnapshot& snapshot, const dcs::MemberInfo& self);
   // Runs when the lock proves ours (LeaderLock's held listener; any thread).
   void noteLeaseHeld(MonoTime expires_no_sooner_than);
   // (Re)sets `scope` so that the DCS calls that follow end by the lease
@@ -192,6 +212,14 @@ class Agent {
   std::atomic<std::chrono::milliseconds::rep> lease_margin_ms_{2500};
   std::atomic<bool> lease_binds_{true};  // not paused, not a standby cluster
   bool last_seen_primary_ = false;       // PostgreSQL was a primary at the end of the last cycle
+  FailsafePeers* failsafe_peers_ = nullptr;
+  const FailsafeHeartbeats* failsafe_heartbeats_ = nullptr;
+  // Sent + ttl - margin of the last round every member acknowledged, while
+  // the DCS stays out of reach (0: failsafe mode is not keeping us primary).
+  std::atomic<MonoTime::rep> failsafe_until_{0};
+  // What this leader last wrote to /failsafe (its next snapshot may not show it yet).
+  std::map<std::string, std::string> failsafe_written_;
+  std::chrono::seconds retry_timeout_{10};  // /config's
 };
 
 }  // namespace pgtandem::agent

@@ -60,6 +60,10 @@ struct AgentStatus {
   bool cluster_unlocked = true;
   bool sync_standby = false;  // named in /sync
   bool failsafe_mode = false;
+  // Failsafe mode keeps this primary running without the DCS, or (another
+  // member) a leader's heartbeat arrived less than ttl ago (failsafe.h).
+  bool failsafe_active = false;
+  std::map<std::string, std::string> failsafe_members;  // /failsafe as last read
   std::optional<Lsn> cluster_optime;  // /status optime: the leader's last reported position
   std::chrono::seconds ttl{30};
   std::chrono::seconds loop_wait{10};

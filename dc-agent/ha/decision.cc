@@ -120,6 +120,13 @@ const std::vector<RuleRow>& rules() {
          return make("leader.lease_deadline", {{ActionKind::kDemote, ""}},
                      "the lock was not renewed in time: demoting before the lease can expire and another member take over");
        }},
+      {{"failsafe.primary", "failsafe mode: the DCS cannot be reached (or the renewal cannot get through), and every member in /failsafe answered this loop's POST /failsafe: stay primary"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (!c.local.failsafe_acknowledged || !c.local.pg_primary || c.settings.pause) return std::nullopt;
+         if (c.local.dcs_ok && !c.local.lock_renewal_failed) return std::nullopt;
+         return make("failsafe.primary", {},
+                     "cannot reach the DCS, and every member acknowledged POST /failsafe: staying primary (failsafe mode)");
+       }},
       {{"dcs.unreachable.primary", "the DCS cannot be read and PostgreSQL runs as a primary: demote"},
        [](const Context& c) -> std::optional<Decision> {
          if (c.local.dcs_ok || !c.local.pg_primary || c.settings.pause) return std::nullopt;
@@ -413,6 +420,14 @@ const std::vector<RuleRow>& rules() {
          return make("follower.steady", {}, "following " + c.local.following);
        }},
       // --- nobody holds the lock ---
+      {{"failsafe.leader_alive", "no leader, failsafe mode, and a leader's POST /failsafe reached us less than ttl ago: it may still be writing, so nobody takes the lock, not even for a manual failover"},
+       [](const Context& c) -> std::optional<Decision> {
+         if (c.cluster.leader || !c.settings.failsafe_mode || !c.local.failsafe_leader_heard || c.local.pg_primary) {
+           return std::nullopt;
+         }
+         return make("failsafe.leader_alive", {},
+                     "no leader key, but a leader sent POST /failsafe less than ttl ago: not taking the lock");
+       }},
       {{"unlocked.failover", "no leader and /failover names a candidate: only that member takes over"},
        [](const Context& c) -> std::optional<Decision> {
          if (!c.cluster.failover || c.cluster.failover->candidate.empty()) return std::nullopt;
@@ -554,6 +569,10 @@ std::optional<std::string> whyNotHealthiest(const ClusterSnapshot& cluster, cons
                                             const HaSettings& settings) {
   if (!local.pg_running) return std::string("PostgreSQL is not running");
   if (!local.wal_position) return std::string("our WAL position is unknown");
+  // Only the members the leader listed were asked to hold back (failsafe.h).
+  if (settings.failsafe_mode && !cluster.failsafe.empty() && !cluster.failsafe.count(settings.name)) {
+    return std::string("failsafe mode, and /failsafe does not list this member");
+  }
   const Lsn mine = *local.wal_position;
   if (cluster.status && cluster.status->optime && *cluster.status->optime - mine > settings.maximum_lag_on_failover) {
     return "lag " + std::to_string(*cluster.status->optime - mine) + " bytes exceeds maximum_lag_on_failover";

@@ -18,7 +18,8 @@
 //  3. A primary that cannot renew its lock, or cannot reach the DCS, demotes
 //     in the same decision: it never outlives its lease as a primary. Its
 //     lease deadline (lease_deadline.h) comes first of all: once it passes,
-//     the primary demotes whatever else holds.
+//     the primary demotes whatever else holds. The one exception is failsafe
+//     mode (failsafe.h): every member promised this loop not to take over.
 
 #include <chrono>
 #include <map>
@@ -69,8 +70,15 @@ struct LocalObservation {
   bool lock_renewal_failed = false;  // the last attempt to renew the leader key failed
   // While we lead a writable DC: the instant by which PostgreSQL must refuse
   // writes, the earliest moment our lease can expire minus the safety margin
-  // (lease_deadline.h). Absent when we do not lead.
+  // (lease_deadline.h), or the failsafe deadline when that is later
+  // (failsafe.h). Absent when we do not lead.
   std::optional<MonoTime> lease_deadline;
+  // Failsafe mode (failsafe.h), on the leader: this loop, every member in
+  // /failsafe answered our POST /failsafe.
+  bool failsafe_acknowledged = false;
+  // Failsafe mode, on any other member: a leader's POST /failsafe arrived
+  // less than ttl ago.
+  bool failsafe_leader_heard = false;
   std::optional<MonoTime> primary_down_since;  // we hold the lock but PostgreSQL is down
   bool long_action_running = false;  // bootstrap, clone or rewind in progress
   bool needs_rewind = false;        // a former primary must rewind before following
@@ -107,6 +115,7 @@ struct HaSettings {
   std::int64_t maximum_lag_on_failover = 1048576;
   bool pause = false;
   bool synchronous_mode = false;  // always off in a standby cluster
+  bool failsafe_mode = false;     // /config's failsafe_mode (failsafe.h)
   // A standby cluster (standby_cluster in /config): the lock holder is the
   // standby leader; it streams from kRemotePrimary and never promotes.
   bool standby_cluster = false;

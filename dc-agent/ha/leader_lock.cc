@@ -199,6 +199,20 @@ Status LeaderLock::publishStatus(const dcs::StatusInfo& status) {
   return okStatus();
 }
 
+Status LeaderLock::writeFailsafe(const std::map<std::string, std::string>& members) {
+  std::lock_guard guard(mutex_);
+  auto put = dcs_.put(paths_.failsafe(), dcs::failsafeJson(members), 0);
+  if (!put.ok()) return put.error();
+  return okStatus();
+}
+
+Status LeaderLock::deleteFailsafe() {
+  std::lock_guard guard(mutex_);
+  auto erased = dcs_.txn({}, {dcs::WriteOp::erase(paths_.failsafe())}, {});
+  if (!erased.ok()) return erased.error();
+  return okStatus();
+}
+
 Status LeaderLock::appendHistory(const dcs::HistoryEntry& entry) {
   std::lock_guard guard(mutex_);
   auto current = dcs_.get(paths_.history());

@@ -80,6 +80,9 @@ class LeaderLock {
   Status deleteSync(dcs::Revision mod_revision);
   // Writes /status (the leader's optime).
   Status publishStatus(const dcs::StatusInfo& status);
+  // Writes /failsafe (name -> api_url), or deletes it (failsafe.h).
+  Status writeFailsafe(const std::map<std::string, std::string>& members);
+  Status deleteFailsafe();
   // Appends to /history (compare-and-set on its revision).
   Status appendHistory(const dcs::HistoryEntry& entry);
   // Revokes the lease: our member key and, if ours, the leader key go away.

@@ -91,7 +91,8 @@ std::string renderMetrics(const agent::AgentStatus& s, MonoTime now_mono, WallTi
           s.replication_state == "in archive recovery" ? 1 : 0);
   f.gauge("patroni_postgres_server_version", "Version of Postgres (if running), 0 otherwise.", s.server_version);
   f.gauge("patroni_cluster_unlocked", "Value is 1 if the cluster is unlocked, 0 if locked.", s.cluster_unlocked ? 1 : 0);
-  f.gauge("patroni_failsafe_mode_is_active", "Value is 1 if failsafe mode is active, 0 if inactive.", 0);
+  f.gauge("patroni_failsafe_mode_is_active", "Value is 1 if failsafe mode is active, 0 if inactive.",
+          s.failsafe_active ? 1 : 0);
   f.gauge("patroni_postgres_timeline", "Postgres timeline of this node (if running), 0 otherwise.", s.timeline);
   f.gauge("patroni_dcs_last_seen", "Epoch timestamp when DCS was last contacted successfully by Patroni.",
           std::floor(seconds(s.dcs_last_seen)));

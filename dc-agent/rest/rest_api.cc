@@ -148,7 +148,7 @@ HttpResponse RestApi::handleRead(const HttpRequest& request, const std::string& 
   if (segment == "cluster") return clusterView();
   if (segment == "history") return history();
   if (segment == "config") return readConfig();
-  if (segment == "failsafe") return text(502, "Failsafe mode is not enabled");
+  if (segment == "failsafe") return readFailsafe(*status);
   if (segment == "liveness") return text(livenessStatus(*status, now), "");
   if (segment == "readiness") return text(readinessStatus(query, *status, now), "");
   const int code = healthStatus(path, query, *status, now);
@@ -169,7 +169,7 @@ HttpResponse RestApi::handleChange(const HttpRequest& request, const std::string
   const std::string segment = firstSegment(path);
   const std::string& m = request.method;
   const bool known = (m == "POST" && (segment == "switchover" || segment == "failover" || segment == "restart" ||
-                                      segment == "reload" || segment == "reinitialize")) ||
+                                      segment == "reload" || segment == "reinitialize" || segment == "failsafe")) ||
                      (m == "DELETE" && (segment == "switchover" || segment == "restart")) ||
                      ((m == "PATCH" || m == "PUT") && segment == "config");
   if (!known) return HttpResponse{405, "method not allowed for " + path, "text/plain", {{"Allow", "GET, HEAD, OPTIONS"}}};
@@ -185,7 +185,28 @@ HttpResponse RestApi::handleChange(const HttpRequest& request, const std::string
     return m == "DELETE" ? cancelRestart() : restart(request);
   }
   if (segment == "reload") return reload();
+  if (segment == "failsafe") return failsafeHeartbeat(request);
   return reinitialize(request);
+}
+
+HttpResponse RestApi::readFailsafe(const agent::AgentStatus& status) {
+  if (!status.failsafe_mode) return text(502, "Failsafe mode is not enabled");
+  json::object members;
+  for (const auto& [name, url] : status.failsafe_members) members[name] = url;
+  return jsonResponse(200, json::serialize(members));
+}
+
+// A leader's heartbeat while it cannot reach the DCS (failsafe.h): a
+// replica promises not to take the lock for ttl; a primary refuses, since
+// two members claim to be the leader.
+HttpResponse RestApi::failsafeHeartbeat(const HttpRequest& request) {
+  const auto status = board_.current();
+  if (!status->failsafe_mode || !failsafe_heartbeats_) return text(502, "Failsafe mode is not enabled");
+  auto leader = agent::parseFailsafeHeartbeat(request.body);
+  if (!leader.ok()) return text(400, leader.error().message);
+  if (status->pg_primary) return text(500, "Running as a leader");
+  failsafe_heartbeats_->heard(*leader, clock_.monotonicNow());
+  return text(200, "Accepted");
 }
 
 Result<dcs::ClusterSnapshot> RestApi::loadSnapshot() { return dcs::loadCluster(dcs_, paths_, malformed_); }
@@ -218,10 +239,9 @@ HttpResponse RestApi::failover(const HttpRequest& request, bool switchover) {
   if (candidate->empty()) candidate = *member;
   auto snapshot = loadSnapshot();
   if (!snapshot.ok()) return text(503, "cannot read the DCS: " + snapshot.error().message);
-  auto dynamic = snapshot->config_json ? config::parseDynamicJson(*snapshot->config_json, config_.bootstrap.dcs)
-                                       : Result<config::DynamicState>(config::DynamicState{config_.bootstrap.dcs, false});
-  const bool paused = dynamic.ok() && dynamic->pause;
-  const bool synchronous = dynamic.ok() && dynamic->config.synchronous_mode;
+  const auto dynamic = config::storedDynamic(snapshot->config_json, config_.bootstrap.dcs);
+  const bool paused = dynamic && dynamic->pause;
+  const bool synchronous = dynamic && dynamic->config.synchronous_mode;
   spdlog::info("received {} request with leader={} candidate={} scheduled_at={}", action, *leader, *candidate,
                *scheduled_at);
 
@@ -349,12 +369,10 @@ HttpResponse RestApi::clusterView() {
   auto snapshot = loadSnapshot();
   if (!snapshot.ok()) return text(503, "cannot read the DCS: " + snapshot.error().message);
   dcs::ClusterFlags flags;
-  if (snapshot->config_json) {
-    if (auto dynamic = config::parseDynamicJson(*snapshot->config_json, config_.bootstrap.dcs); dynamic.ok()) {
-      flags.pause = dynamic->pause;
-      flags.synchronous_mode = dynamic->config.synchronous_mode;
-      flags.standby_cluster = dynamic->config.standby_cluster.has_value();
-    }
+  if (const auto dynamic = config::storedDynamic(snapshot->config_json, config_.bootstrap.dcs)) {
+    flags.pause = dynamic->pause;
+    flags.synchronous_mode = dynamic->config.synchronous_mode;
+    flags.standby_cluster = dynamic->config.standby_cluster.has_value();
   }
   json::value doc = json::parse(dcs::clusterJson(*snapshot, flags));
   doc.get_object()["scope"] = config_.scope;

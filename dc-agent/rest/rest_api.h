@@ -17,6 +17,7 @@
 #include "common/dcs/cluster.h"
 #include "common/util/clock.h"
 #include "dc-agent/ha/agent_status.h"
+#include "dc-agent/ha/failsafe.h"
 #include "dc-agent/ha/operations.h"
 #include "dc-agent/rest/access.h"
 #include "dc-agent/rest/health.h"
@@ -38,6 +39,10 @@ class RestApi {
   // requests (config/reload.h). On error nothing changes.
   Status applyConfig(const config::Config& config);
 
+  // Where POST /failsafe records a leader's heartbeat (failsafe.h). Without
+  // it the endpoint answers 502, as with failsafe mode off.
+  void attachFailsafeHeartbeats(agent::FailsafeHeartbeats* heartbeats) { failsafe_heartbeats_ = heartbeats; }
+
   // How long a switchover/failover request waits for the new leader.
   void setSwitchoverWait(std::chrono::milliseconds wait) { switchover_wait_ = wait; }
 
@@ -58,6 +63,8 @@ class RestApi {
   HttpResponse reload();
   HttpResponse reinitialize(const HttpRequest& request);
   HttpResponse readConfig();
+  HttpResponse readFailsafe(const agent::AgentStatus& status);
+  HttpResponse failsafeHeartbeat(const HttpRequest& request);
   HttpResponse clusterView();
   HttpResponse history();
   std::vector<IpNetwork> memberNetworks();
@@ -74,6 +81,7 @@ class RestApi {
   dcs::ClusterPaths paths_;
   dcs::MalformedValueLog malformed_;
   std::chrono::milliseconds switchover_wait_{0};
+  agent::FailsafeHeartbeats* failsafe_heartbeats_ = nullptr;
   std::mutex document_mutex_;
   std::shared_ptr<const agent::AgentStatus> document_status_;
   std::string document_;

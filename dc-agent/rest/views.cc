@@ -61,6 +61,7 @@ std::string patroniJson(const agent::AgentStatus& s) {
   if (s.sync_standby) o["sync_standby"] = true;
   if (s.cluster_unlocked) o["cluster_unlocked"] = true;
   if (s.pause) o["pause"] = true;
+  if (s.failsafe_active) o["failsafe_mode_is_active"] = true;
   if (!s.dynamic_config_error.empty()) o["dynamic_config_error"] = s.dynamic_config_error;
   if (s.site_role) {
     json::object site{{"role", dcs::siteRoleName(*s.site_role)}, {"epoch", s.site_epoch}};

@@ -261,7 +261,7 @@ TEST(ConfigTest, PatroniSettingsNotActedOnAreWarnings) {
                              "  pgpass: /tmp/pgpass0\n  config_dir: /etc/pg\n  basebackup:\n  - checkpoint: fast\n");
   yaml = replace(yaml, "      username: replicator\n", "      username: replicator\n      sslmode: verify-full\n");
   yaml = replace(yaml, "    maximum_lag_on_failover: 1048576\n",
-                 "    maximum_lag_on_failover: 1048576\n    failsafe_mode: true\n    member_slots_ttl: 1h\n");
+                 "    maximum_lag_on_failover: 1048576\n    failsafe_mode: true\n    check_timeline: true\n    member_slots_ttl: 1h\n");
   yaml = replace(yaml, "  listen: 127.0.0.1:8008\n", "  listen: 127.0.0.1:8008\n  ciphers: HIGH\n");
   yaml = replace(yaml, "    on_role_change:", "    before_stop: /bin/true\n    on_role_change:");
   auto loaded = parseConfig(yaml, "p.yml", {});
@@ -279,7 +279,9 @@ TEST(ConfigTest, PatroniSettingsNotActedOnAreWarnings) {
   EXPECT_TRUE(has("bootstrap.dcs.member_slots_ttl" + unsupported));
   EXPECT_TRUE(has("restapi.ciphers" + unsupported));
   EXPECT_TRUE(has("postgresql.callbacks.before_stop" + unsupported));
-  EXPECT_TRUE(has("bootstrap.dcs.failsafe_mode: is not acted on yet"));
+  EXPECT_TRUE(has("bootstrap.dcs.check_timeline: is not acted on yet"));
+  EXPECT_FALSE(has("failsafe_mode")) << "acted on now (dc-agent/ha/failsafe.h)";
+  EXPECT_TRUE(loaded->config.bootstrap.dcs.failsafe_mode);
   EXPECT_EQ(messages.size(), 6u) << ::testing::PrintToString(messages);
 
   // watchdog: required is honoured (dc-agent/ha/watchdog.h); a bad mode names its line.

@@ -105,6 +105,27 @@ std::vector<Row> rows() {
   auto lost_dcs = primary(100);
   lost_dcs.dcs_ok = false;
   r.push_back({"primary loses the DCS", Snap().leader("n2").s, lost_dcs, me, "dcs.unreachable.primary", {{K::kDemote, ""}}});
+  // Failsafe mode (failsafe.h): only a round every member acknowledged
+  // keeps the primary; a lost compare-and-set never does.
+  auto failsafe_kept = lost_dcs;
+  failsafe_kept.failsafe_acknowledged = true;
+  failsafe_kept.lease_deadline = kNow.mono + 5s;
+  r.push_back({"failsafe: DCS lost, every member acknowledged", Snap().leader("n2").s, failsafe_kept, me, "failsafe.primary", {}});
+  auto failsafe_renewal = primary(100);
+  failsafe_renewal.lock_renewal_failed = true;
+  failsafe_renewal.failsafe_acknowledged = true;
+  r.push_back({"failsafe: renewal did not get through, every member acknowledged", Snap().leader("n2").s, failsafe_renewal, me,
+               "failsafe.primary", {}});
+  auto failsafe_expired = failsafe_kept;
+  failsafe_expired.lease_deadline = kNow.mono - 1ms;
+  r.push_back({"failsafe: past the failsafe deadline", Snap().leader("n2").s, failsafe_expired, me, "leader.lease_deadline",
+               {{K::kDemote, ""}}});
+  r.push_back({"failsafe: paused", Snap().leader("n2").s, failsafe_kept, [](HaSettings& s) { s.pause = true; }, "dcs.unreachable",
+               {}});
+  auto failsafe_healthy = primary(100);
+  failsafe_healthy.failsafe_acknowledged = true;
+  r.push_back({"failsafe: the DCS answers, renew as usual", Snap().leader("n2").s, failsafe_healthy, me, "leader.renew",
+               {{K::kRenewLock, ""}}});
   auto lost_dcs_replica = replica(100);
   lost_dcs_replica.dcs_ok = false;
   r.push_back({"replica loses the DCS", Snap().leader("n1").s, lost_dcs_replica, me, "dcs.unreachable", {}});
@@ -222,6 +243,21 @@ std::vector<Row> rows() {
                "unlocked.not_healthiest", {}});
   r.push_back({"unlocked, too far behind the last optime", Snap().optime(10'000'000).s, replica(10), me,
                "unlocked.not_healthiest", {}});
+  auto heard = replica(10);
+  heard.failsafe_leader_heard = true;
+  auto failsafe_on = [](HaSettings& s) { s.failsafe_mode = true; };
+  r.push_back({"failsafe: a leader's heartbeat within ttl holds the race back", Snap().s, heard, failsafe_on,
+               "failsafe.leader_alive", {}});
+  r.push_back({"failsafe: ... and a manual failover", Snap().add(member("n2", "replica", 10)).failover("", "n2").s, heard,
+               failsafe_on, "failsafe.leader_alive", {}});
+  r.push_back({"failsafe off: a heartbeat means nothing", Snap().s, heard, me, "unlocked.race",
+               {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
+  auto listed = Snap().s;
+  listed.failsafe = {{"n1", "http://n1/patroni"}, {"n3", "http://n3/patroni"}};
+  r.push_back({"failsafe: not listed in /failsafe, no race", listed, replica(10), failsafe_on, "unlocked.not_healthiest", {}});
+  listed.failsafe["n2"] = "http://n2/patroni";
+  r.push_back({"failsafe: listed in /failsafe, race", listed, replica(10), failsafe_on, "unlocked.race",
+               {{K::kAcquireLock, ""}, {K::kPromote, ""}}});
   auto ahead_but_nofailover = member("n3", "replica", 20);
   ahead_but_nofailover.tags.nofailover = true;
   r.push_back({"unlocked, the member ahead may not be promoted", Snap().add(ahead_but_nofailover).s, replica(10), me,

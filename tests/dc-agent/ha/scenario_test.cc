@@ -9,6 +9,7 @@
 #include <regex>
 
 #include <map>
+#include <set>
 
 #include "common/dcs/memory_dcs.h"
 #include "dc-agent/ha/agent.h"
@@ -69,6 +70,25 @@ class FakePeerSites final : public PeerSiteReader {
   }
 };
 
+// POST /failsafe between scenario nodes (failsafe.h): `deliver` answers as
+// the target's REST API would.
+class ScenarioFailsafePeers final : public FailsafePeers {
+ public:
+  std::function<bool(const std::string& to, const std::string& leader)> deliver;
+  int rounds = 0;
+  std::set<std::string> confirm(const std::map<std::string, std::string>& members, const std::string& body,
+                                std::chrono::milliseconds) override {
+    ++rounds;
+    auto leader = parseFailsafeHeartbeat(body);
+    std::set<std::string> acknowledged;
+    if (!leader.ok()) return acknowledged;
+    for (const auto& [name, url] : members) {
+      if (deliver(name, *leader)) acknowledged.insert(name);
+    }
+    return acknowledged;
+  }
+};
+
 class Scenario : public ::testing::Test {
  protected:
   struct Node {
@@ -79,6 +99,7 @@ class Scenario : public ::testing::Test {
     testing::FakeLeaseGuard guard;
     testing::FakeSiteMemory site_memory;  // outlives restarts of its agent
     testing::WatchdogLog watchdog_log;    // the node's watchdog device
+    FailsafeHeartbeats heartbeats;        // what its REST API received
     std::unique_ptr<Watchdog> watchdog;
     std::unique_ptr<FakePostgres> postgres;
     std::unique_ptr<RecordingCallbacks> callbacks;
@@ -113,7 +134,36 @@ class Scenario : public ::testing::Test {
     n.agent->attachSiteMemory(&n.site_memory);
     n.watchdog = std::make_unique<Watchdog>(n.config.watchdog, std::make_unique<testing::FakeWatchdogDevice>(n.watchdog_log, clock_), clock_);
     n.agent->attachWatchdog(n.watchdog.get());
+    n.agent->attachFailsafe(&failsafe_peers_, &n.heartbeats);
     n.alive = true;
+  }
+
+  // A heartbeat reaches a live node whose API the test did not cut; a
+  // running primary refuses it, as does a member with failsafe mode off.
+  bool deliverFailsafe(const std::string& to, const std::string& leader) {
+    for (auto& n : nodes_) {
+      if (n->name != to) continue;
+      if (!n->alive || n->frozen || api_cut_.count(to) || !n->agent->settings().failsafe_mode) return false;
+      if (world_.servers[to].running && world_.servers[to].primary) return false;
+      n->heartbeats.heard(leader, clock_.monotonicNow());
+      return true;
+    }
+    return false;
+  }
+
+  // Three members with failsafe_mode on, healthy, /failsafe listing them all.
+  void startFailsafeCluster() {
+    addNodes(3, [](config::Config& c) { c.bootstrap.dcs.failsafe_mode = true; });
+    ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+    ASSERT_TRUE(runUntil(
+        [&] {
+          auto key = observer_->get("/service/batman/failsafe");
+          if (!key.ok() || key->kvs.empty()) return false;
+          auto members = dcs::parseFailsafe(key->kvs[0].value);
+          return members.ok() && members->size() == 3;
+        },
+        30s))
+        << "the leader does not keep /failsafe";
   }
 
   Node& node(const std::string& name) {
@@ -224,6 +274,11 @@ class Scenario : public ::testing::Test {
   std::atomic<bool> woken_{false};  // an operation was submitted: cycle at once, as the daemon does
   int max_primaries_ = 0;
   FakePeerSites peer_sites_;
+  ScenarioFailsafePeers failsafe_peers_;
+  std::set<std::string> api_cut_;  // nodes whose REST API no heartbeat reaches
+  void SetUp() override {
+    failsafe_peers_.deliver = [this](const std::string& to, const std::string& leader) { return deliverFailsafe(to, leader); };
+  }
 };
 
 TEST_F(Scenario, ThreeNodesBootstrapOneLeaderTwoReplicas) {
@@ -326,6 +381,73 @@ TEST_F(Scenario, ALeaderPastItsLeaseDeadlineDemotesEvenIfTheDcsStillAnswers) {
   const Decision late = l.agent->runCycle();
   EXPECT_EQ(late.rule, "leader.lease_deadline");
   EXPECT_FALSE(world_.servers[leader].primary);
+}
+
+// Failsafe mode, item 3 of the fault-lab issue: etcd lost while every
+// member is up and answers: the primary keeps running, and takes its lock
+// back when the DCS returns; nobody else promotes meanwhile.
+TEST_F(Scenario, FailsafeKeepsThePrimaryThroughADcsOutageWhileEveryMemberAnswers) {
+  startFailsafeCluster();
+  const std::string leader = *leaderKey();
+  for (auto& n : nodes_) n->client->setPartitioned(true);
+  const MonoTime lost_at = clock_.monotonicNow();
+  run(100s);
+  EXPECT_EQ(primaries(), std::vector<std::string>{leader}) << "failsafe mode must keep the primary";
+  EXPECT_GT(failsafe_peers_.rounds, 5);
+  // The guard moves with each acknowledged round, never past sent + ttl - margin.
+  ASSERT_TRUE(node(leader).guard.deadline());
+  EXPECT_GT(*node(leader).guard.deadline(), lost_at + 30s);
+  EXPECT_LE(*node(leader).guard.deadline(), clock_.monotonicNow() + 30s - 2500ms);
+  for (auto& n : nodes_) n->client->setPartitioned(false);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 60s));
+  EXPECT_EQ(*leaderKey(), leader) << "the primary takes its lock back: no failover";
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+// ... and one member that stops answering while etcd is down: the primary
+// demotes in that loop, and nobody promotes without the DCS.
+TEST_F(Scenario, FailsafeDemotesThePrimaryWhenAMemberStopsAnswering) {
+  startFailsafeCluster();
+  const std::string leader = *leaderKey();
+  const std::string replica = leader == "n1" ? "n2" : "n1";
+  for (auto& n : nodes_) n->client->setPartitioned(true);
+  run(40s);
+  ASSERT_EQ(primaries(), std::vector<std::string>{leader});
+  api_cut_.insert(replica);
+  const auto took = runUntil([&] { return primaries().empty(); }, 15s);
+  ASSERT_TRUE(took) << "a primary that cannot reach every member must demote";
+  EXPECT_LE(*took, 10 + 1) << "within one loop";
+  run(60s);
+  EXPECT_TRUE(primaries().empty()) << "nobody may promote without the DCS";
+  api_cut_.clear();
+  for (auto& n : nodes_) n->client->setPartitioned(false);
+  EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+// The leader alone cut from etcd, its heartbeats still reaching the
+// others: its lease runs out, but no member that heard it within ttl takes
+// the free lock. Once its heartbeats stop getting through it demotes, and
+// a replica takes over only after that: never two writable primaries.
+TEST_F(Scenario, FailsafeLeaderCutFromTheDcsAloneHoldsTheOthersBack) {
+  startFailsafeCluster();
+  const std::string leader = *leaderKey();
+  node(leader).client->setPartitioned(true);
+  run(90s);
+  EXPECT_EQ(primaries(), std::vector<std::string>{leader});
+  EXPECT_FALSE(leaderKey()) << "its lease ran out in the DCS";
+  for (auto& n : nodes_) api_cut_.insert(n->name);
+  ASSERT_TRUE(runUntil(
+      [&] {
+        const auto l = leaderKey();
+        return l && *l != leader && primaries().size() == 1;
+      },
+      90s))
+      << "no member took over after the heartbeats stopped";
+  api_cut_.clear();
+  node(leader).client->setPartitioned(false);
+  EXPECT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  EXPECT_EQ(max_primaries_, 1);
 }
 
 TEST_F(Scenario, FrozenReplicaLosesItsKeyAndRejoins) {

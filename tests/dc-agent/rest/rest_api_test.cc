@@ -125,6 +125,46 @@ TEST_F(RestApiTest, MonitoringEndpoints) {
   EXPECT_EQ(call("GET", "/config").status, 502);
 }
 
+// Patroni's failsafe endpoints (dc-agent/ha/failsafe.h): GET shows
+// /failsafe, POST is a leader's heartbeat that a replica accepts and a
+// primary refuses; both answer 502 with failsafe mode off.
+TEST_F(RestApiTest, FailsafeEndpoints) {
+  agent::FailsafeHeartbeats heartbeats;
+  api_->attachFailsafeHeartbeats(&heartbeats);
+  const std::string beat = R"({"name":"pg2","conn_url":"postgres://10.0.0.2:5432/postgres","api_url":"http://10.0.0.2:8008/patroni"})";
+  EXPECT_EQ(call("POST", "/failsafe", beat).status, 502) << "failsafe mode is off";
+  EXPECT_FALSE(heartbeats.last());
+
+  auto status = std::make_shared<agent::AgentStatus>(*board_.current());
+  status->failsafe_mode = true;
+  status->failsafe_members = {{"pg1", "http://10.0.0.1:8008/patroni"}, {"pg2", "http://10.0.0.2:8008/patroni"}};
+  board_.publish(status);
+  auto shown = call("GET", "/failsafe");
+  ASSERT_EQ(shown.status, 200);
+  EXPECT_EQ(boost::json::parse(shown.body).at("pg2"), "http://10.0.0.2:8008/patroni");
+
+  auto refused = call("POST", "/failsafe", beat);
+  EXPECT_EQ(refused.status, 500) << "a running primary refuses another leader's heartbeat";
+  EXPECT_EQ(refused.body, "Running as a leader");
+  EXPECT_FALSE(heartbeats.last());
+
+  auto replica = std::make_shared<agent::AgentStatus>(*status);
+  replica->role = "replica";
+  replica->pg_primary = false;
+  board_.publish(replica);
+  EXPECT_EQ(call("POST", "/failsafe", beat, "").status, 401) << "a heartbeat is a change: credentials are needed";
+  for (const char* bad : {"", "[]", "{}", R"({"name":""})", R"({"name":7})", "{"}) {
+    EXPECT_EQ(call("POST", "/failsafe", bad).status, 400) << bad;
+  }
+  clock_.advance(3s);
+  auto accepted = call("POST", "/failsafe", beat);
+  EXPECT_EQ(accepted.status, 200);
+  EXPECT_EQ(accepted.body, "Accepted");
+  ASSERT_TRUE(heartbeats.last());
+  EXPECT_EQ(heartbeats.last()->leader, "pg2");
+  EXPECT_EQ(heartbeats.last()->at, clock_.monotonicNow());
+}
+
 TEST_F(RestApiTest, ChangesNeedCredentials) {
   EXPECT_EQ(call("POST", "/switchover", R"({"leader":"pg1"})", "").status, 401);
   auto wrong = call("POST", "/switchover", R"({"leader":"pg1"})", "Basic YWRtaW46d3Jvbmc=");
