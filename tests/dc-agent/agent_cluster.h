@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <mutex>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "tests/support/etcd_process.h"
 #include "common/http/http_client.h"
 #include "tests/support/ports.h"
+#include "tests/support/write_probe.h"
 
 namespace pgtandem::testing {
 
@@ -30,6 +32,8 @@ using namespace std::chrono_literals;
 
 struct AgentNode {
   std::string name;
+  std::string address = "127.0.0.1";  // where its PostgreSQL and REST API listen
+  std::vector<std::string> prefix;    // argv prefix that runs it on its host (the lab: `ip netns exec NS`)
   int pg_port = 0;
   int api_port = 0;
   std::string config_file;
@@ -43,9 +47,19 @@ class AgentCluster : public ::testing::Test {
   void SetUp() override {
     etcd_ = EtcdProcess::startSingle({});
     ASSERT_TRUE(etcd_ && waitForEtcd(etcd_->url(), 20));
-    auto client = dcs::EtcdDcs::create({{etcd_->url()}, false, "", "", "", "", "", 3000ms});
+    connectDcs({etcd_->url()});
+    prepareNodes({});
+  }
+
+  void connectDcs(const std::vector<std::string>& urls) {
+    auto client = dcs::EtcdDcs::create({urls, false, "", "", "", "", "", 3000ms});
     ASSERT_TRUE(client.ok());
     dcs_ = std::move(*client);
+  }
+
+  // The working directory, the callback script and three nodes (pg1..pg3)
+  // with their patroni.yml; `place` may move a node onto a lab host first.
+  void prepareNodes(const std::function<void(AgentNode&)>& place) {
     dir_ = makeTempDir("agents");
     const passwd* pw = ::getpwnam("postgres");
     ASSERT_NE(pw, nullptr) << "no postgres user";
@@ -57,6 +71,7 @@ class AgentCluster : public ::testing::Test {
     ::chmod((dir_ + "/callback.sh").c_str(), 0755);
     for (int i = 1; i <= 3; ++i) {
       AgentNode node = makeNode("pg" + std::to_string(i));
+      if (place) place(node);
       std::ofstream(node.config_file) << configFor(node);
       nodes_.push_back(std::move(node));
     }
@@ -78,7 +93,7 @@ class AgentCluster : public ::testing::Test {
           << "  http-check expect status 200\n"
           << "  default-server " << check_timing << " on-marked-down shutdown-sessions\n";
       for (const auto& n : nodes) {
-        cfg << "  server " << n.name << " 127.0.0.1:" << n.pg_port << " maxconn 100 check port " << n.api_port << "\n";
+        cfg << "  server " << n.name << " " << n.address << ":" << n.pg_port << " maxconn 100 check port " << n.api_port << "\n";
       }
     }
     SpawnOptions spawn;
@@ -132,17 +147,19 @@ class AgentCluster : public ::testing::Test {
     // No watchdog: the tests kill leaders on purpose, and a machine with
     // /dev/watchdog would be reset for it.
     y << "scope: itest\nname: " << node.name << "\nwatchdog:\n  mode: off\n"
-      << "restapi:\n  listen: 127.0.0.1:" << node.api_port << "\n  connect_address: 127.0.0.1:" << node.api_port << "\n"
+      << "restapi:\n  listen: " << node.address << ":" << node.api_port << "\n  connect_address: " << node.address << ":"
+      << node.api_port << "\n"
       << "  authentication:\n    username: admin\n    password: secret\n"
       << "etcd3:\n  hosts: " << (etcd_endpoints_.count(node.name) ? etcd_endpoints_[node.name] : etcd_->endpoint()) << "\n"
       << "bootstrap:\n  dcs:\n    ttl: " << ttl_ << "\n    loop_wait: " << loop_wait_ << "\n    retry_timeout: " << retry_timeout_ << "\n"
-      << (synchronous_ ? "    synchronous_mode: true\n" : "")
+      << (synchronous_ ? "    synchronous_mode: true\n" : "") << (failsafe_ ? "    failsafe_mode: true\n" : "")
       << "    slots:\n      dr_standby:\n        type: physical\n"
       << "    postgresql:\n      use_pg_rewind: " << (rewind_ ? "true" : "false") << "\n      parameters:\n        shared_buffers: 16MB\n        fsync: 'off'\n"
       << "        dynamic_shared_memory_type: mmap\n"
       << "  initdb:\n  - data-checksums\n"
-      << "  pg_hba:\n  - host all all 127.0.0.1/32 trust\n  - host replication all 127.0.0.1/32 trust\n"
-      << "postgresql:\n  listen: 127.0.0.1:" << node.pg_port << "\n  connect_address: 127.0.0.1:" << node.pg_port << "\n"
+      << "  pg_hba:\n  - host all all " << clients_ << " trust\n  - host replication all " << clients_ << " trust\n"
+      << "postgresql:\n  listen: " << node.address << ":" << node.pg_port << "\n  connect_address: " << node.address << ":"
+      << node.pg_port << "\n"
       << "  data_dir: " << node.data_dir << "\n  bin_dir: /usr/lib/postgresql/15/bin\n"
       << "  use_pg_rewind: " << (rewind_ ? "true" : "false") << "\n"
       << "  parameters:\n    unix_socket_directories: " << dir_ << "\n"
@@ -156,8 +173,11 @@ class AgentCluster : public ::testing::Test {
 
   void startAgent(AgentNode& node) {
     SpawnOptions spawn;
-    spawn.argv = {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", DC_AGENT_BIN,
-                  node.config_file};
+    spawn.argv = node.prefix;
+    for (const std::string arg : {"/usr/bin/setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", DC_AGENT_BIN}) {
+      spawn.argv.push_back(arg);
+    }
+    spawn.argv.push_back(node.config_file);
     spawn.output_file = node.log_file;
     auto process = spawnProcess(spawn);
     ASSERT_TRUE(process.ok()) << process.error().toString();
@@ -190,7 +210,7 @@ class AgentCluster : public ::testing::Test {
   }
 
   std::unique_ptr<pg::PgSession> session(const AgentNode& node) {
-    auto s = pg::PgSession::connect(pg::conninfo({{"host", "127.0.0.1"}, {"port", std::to_string(node.pg_port)},
+    auto s = pg::PgSession::connect(pg::conninfo({{"host", node.address}, {"port", std::to_string(node.pg_port)},
                                                   {"user", "postgres"}, {"dbname", "postgres"}, {"connect_timeout", "2"}}));
     return s.ok() ? std::move(*s) : nullptr;
   }
@@ -257,7 +277,7 @@ class AgentCluster : public ::testing::Test {
                      const std::string& body = "", bool with_auth = true) {
     http::CallOptions options;
     if (with_auth) options.authorization = http::basicAuthorization("admin", "secret");
-    auto answer = http::call("http://127.0.0.1:" + std::to_string(node.api_port), method, target, body, options);
+    auto answer = http::call("http://" + node.address + ":" + std::to_string(node.api_port), method, target, body, options);
     return answer.ok() ? *answer : http::Response{};
   }
 
@@ -287,6 +307,13 @@ class AgentCluster : public ::testing::Test {
     return l && *l != old && isPrimary(byName(*l));
   }
 
+  // Every started node, for the single-writer probe.
+  std::vector<WriteProbe::Target> probeTargets() {
+    std::vector<WriteProbe::Target> out;
+    for (const auto& n : nodes_) out.push_back({n.name, n.address, n.pg_port});
+    return out;
+  }
+
   int writablePrimaries() {
     int count = 0;
     for (auto& n : nodes_) count += isPrimary(n) ? 1 : 0;
@@ -314,6 +341,8 @@ class AgentCluster : public ::testing::Test {
   dcs::MalformedValueLog member_key_log_;
   std::vector<std::unique_ptr<ProcessHandle>> haproxies_;
   bool synchronous_ = false;
+  bool failsafe_ = false;                 // failsafe_mode in bootstrap.dcs
+  std::string clients_ = "127.0.0.1/32";  // pg_hba's trusted network
   bool rewind_ = true;  // use_pg_rewind
   std::unique_ptr<EtcdProcess> etcd_;
   std::unique_ptr<dcs::EtcdDcs> dcs_;

@@ -13,68 +13,12 @@
 
 #include "tests/dc-agent/agent_cluster.h"
 #include "tests/support/tcp_proxy.h"
+#include "tests/support/write_probe.h"
 
 namespace pgtandem::testing {
 namespace {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
-
-// Every node asked directly, every 20 ms, to take a write; each acknowledged
-// write is recorded with its node and when the client got the answer.
-class WriteProbe {
- public:
-  struct Ack {
-    SteadyTime at;
-    std::string node;
-  };
-
-  void start(const std::vector<AgentNode>& nodes) {
-    stop_ = false;
-    for (const auto& node : nodes) {
-      threads_.emplace_back([this, name = node.name, port = node.pg_port] { probe(name, port); });
-    }
-  }
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-  }
-  std::vector<Ack> acks() {
-    std::lock_guard lock(mutex_);
-    return acks_;
-  }
-
- private:
-  void probe(const std::string& name, int port) {
-    const std::string conninfo = pg::conninfo({{"host", "127.0.0.1"}, {"port", std::to_string(port)}, {"user", "postgres"},
-                                               {"dbname", "postgres"}, {"connect_timeout", "1"},
-                                               {"options", "-c statement_timeout=1000"}});
-    std::unique_ptr<pg::PgSession> session;
-    // Bounded: at most 20 minutes of 20 ms rounds.
-    for (int round = 0; round < 60'000 && !stop_; ++round) {
-      if (!session) {
-        auto connected = pg::PgSession::connect(conninfo);
-        if (connected.ok()) session = std::move(*connected);
-      }
-      if (session) {
-        if (session->execute("INSERT INTO lease_probe VALUES ('" + name + "')").ok()) {
-          const SteadyTime now = std::chrono::steady_clock::now();
-          std::lock_guard lock(mutex_);
-          acks_.push_back({now, name});
-        } else {
-          session.reset();  // read-only, or gone: ask again with a fresh session
-          std::this_thread::sleep_for(30ms);
-        }
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::vector<Ack> acks_;
-};
+using SteadyTime = WriteProbe::SteadyTime;
 
 struct Timings {
   int ttl, loop_wait, retry_timeout, cuts;
@@ -117,8 +61,8 @@ TEST_P(LeaseDeadline, ALeaderCutFromEtcdRefusesWritesBeforeAnyoneElseCanTakeThem
   for (int cut = 1; cut <= timings.cuts; ++cut) {
     ASSERT_TRUE(eventually([&] { return healthy(3) && memberKeysRunning(); }, 120s)) << "cut " << cut << ": not healthy";
     const std::string old_leader = *leader();
-    WriteProbe probe;
-    probe.start(nodes_);
+    WriteProbe probe("lease_probe");
+    probe.start(probeTargets());
     // Cut at a random phase of the leader's loop.
     std::this_thread::sleep_for(1500ms + std::chrono::milliseconds(random() % (1000 * timings.loop_wait)));
     const SteadyTime cut_at = std::chrono::steady_clock::now();

@@ -110,6 +110,19 @@ Result<LabHost> NetnsLab::addHost(int dc, const std::string& name) {
   return h;
 }
 
+Status NetnsLab::reachFromTestProcess() {
+  if (namespaces_.empty()) return makeError(ErrorCode::kNotFound, "add the hosts first");
+  const std::string id = std::to_string(::getpid() % 100000);
+  const std::string test_end = "t" + id, router_end = "o" + id;
+  PGT_TRY(run({tool("ip"), "link", "add", test_end, "type", "veth", "peer", "name", router_end}));
+  PGT_TRY(run({tool("ip"), "link", "set", router_end, "netns", router_}));
+  PGT_TRY(run({tool("ip"), "addr", "add", "10.77.0.1/24", "dev", test_end}));
+  PGT_TRY(run({tool("ip"), "link", "set", test_end, "up"}));
+  PGT_TRY(run({tool("ip"), "-n", router_, "addr", "add", "10.77.0.254/24", "dev", router_end}));
+  PGT_TRY(run({tool("ip"), "-n", router_, "link", "set", router_end, "up"}));
+  return run({tool("ip"), "route", "add", "10.77.0.0/16", "via", "10.77.0.254"});
+}
+
 const LabHost& NetnsLab::host(const std::string& name) const {
   auto it = hosts_.find(name);
   if (it == hosts_.end()) throw std::runtime_error("the lab has no host " + name);

@@ -7,7 +7,8 @@
 // makes is named after this process's PID and removed by the destructor.
 //
 // Addresses: DC d (1, 2, ...) is 10.77.d.0/24, its router side 10.77.d.254,
-// its hosts 10.77.d.1, .2, ... in the order added.
+// its hosts 10.77.d.1, .2, ... in the order added; the test process, when
+// linked in, 10.77.0.1.
 //
 // Processes run in a host with its argv prefix (`ip netns exec NS`);
 // sockets of the test itself are opened inside a host with socketIn().
@@ -43,6 +44,12 @@ class NetnsLab {
   // Creates the router and DC bridges on first use.
   Result<LabHost> addHost(int dc, const std::string& name);
   const LabHost& host(const std::string& name) const;
+
+  // A link from the test's own namespace to the router (10.77.0.1, route
+  // 10.77.0.0/16), so that the test's clients (libpq, HTTP) reach every
+  // host's address as an outside client would. Host partitions do not touch
+  // it; the DC cut does not either. Gone with the router.
+  Status reachFromTestProcess();
 
   // The prefix that runs a command inside `host`: {"ip", "netns", "exec", NS}.
   std::vector<std::string> execPrefix(const std::string& host) const;
