@@ -284,6 +284,18 @@ TEST(EtcdDcs, AuthenticatesAndRenewsAnExpiredToken) {
   auto again = client->put("/k", "w", 0);
   ASSERT_TRUE(again.ok()) << again.error().toString();
   EXPECT_EQ(client->get("/k")->kvs.at(0).value, "w");
+
+  // Leases too (etcd 3.4.42 and 3.5.28 require authentication for
+  // keepalives, as Patroni 4.1.1 notes): a keepalive after the token
+  // expired authenticates again and keeps the key.
+  auto lease = client->grantLease(5s);
+  ASSERT_TRUE(lease.ok()) << lease.error().toString();
+  ASSERT_TRUE(client->put("/leased", "v", lease->id).ok());
+  std::this_thread::sleep_for(3s);
+  auto kept = client->keepAlive(lease->id);
+  ASSERT_TRUE(kept.ok()) << kept.error().toString();
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(client->get("/leased")->kvs.size(), 1u) << "the keepalive must have reached etcd";
 }
 
 TEST(EtcdDcs, TlsWithClientCertificates) {
