@@ -26,7 +26,9 @@ using namespace std::chrono_literals;
 // were acknowledged and the longest time between two acknowledged writes.
 class ContinuousWriter {
  public:
-  explicit ContinuousWriter(std::vector<std::string> conninfos) : conninfos_(std::move(conninfos)) {
+  // Ids start at `first_id` (several writers in turn on one table).
+  explicit ContinuousWriter(std::vector<std::string> conninfos, long first_id = 1)
+      : conninfos_(std::move(conninfos)), first_id_(first_id) {
     thread_ = std::thread([this] { run(); });
   }
   ~ContinuousWriter() { stop(); }
@@ -62,7 +64,7 @@ class ContinuousWriter {
   void run() {
     std::unique_ptr<pg::PgSession> session;
     auto last_ok = std::chrono::steady_clock::now();
-    long next = 1;
+    long next = first_id_;
     // Bounded in count and time: at most 20 minutes of 10 ms rounds.
     for (int round = 0; round < 120000 && !stop_; ++round) {
       if (!session) {
@@ -96,6 +98,7 @@ class ContinuousWriter {
   }
 
   std::vector<std::string> conninfos_;
+  long first_id_ = 1;
   std::vector<std::chrono::steady_clock::time_point> acknowledged_at_;
   std::size_t which_ = 0;
   std::thread thread_;
