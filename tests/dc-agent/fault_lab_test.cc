@@ -211,7 +211,9 @@ class FaultLab : public LabAgentCluster {
     stats.lost += lost;
     std::cout << row << ": writable again after " << to_writable << " s, " << overlaps.size() << " two-writer instants, "
               << lost << " of " << acked.size() << " acknowledged writes lost" << std::endl;
-    if (synchronous_) EXPECT_EQ(lost, 0u) << row << ": acknowledged writes lost in synchronous mode";
+    if (synchronous_) {
+      EXPECT_EQ(lost, 0u) << row << ": acknowledged writes lost in synchronous mode";
+    }
     for (const auto& o : overlaps) {
       ADD_FAILURE() << row << ": two writable primaries, " << o.a << " and " << o.b << ", "
                     << WriteProbe::ms(o.a_at, o.b_at) << " ms apart";
