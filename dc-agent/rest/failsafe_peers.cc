@@ -20,7 +20,7 @@ class HttpFailsafePeers final : public agent::FailsafePeers {
     // In parallel: an unreachable member costs one timeout, not one each.
     std::vector<std::pair<std::string, std::future<bool>>> calls;
     for (const auto& [name, url] : members) {
-      calls.emplace_back(name, std::async(std::launch::async, [url, &body, options] {
+      calls.emplace_back(name, std::async(std::launch::async, [url = url, &body, options] {
                            auto answer = http::call(url, "POST", "/failsafe", body, options);
                            return answer.ok() && answer->status == 200;
                          }));
