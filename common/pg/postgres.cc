@@ -84,18 +84,30 @@ Result<std::pair<std::string, int>> parseConnUrl(const std::string& url) {
   return std::make_pair(host, port);
 }
 
-std::optional<Lsn> timelineForkPoint(const std::string& history, int timeline) {
-  std::istringstream in(history);
+std::optional<std::vector<TimelineSwitch>> parseTimelineHistory(const std::string& text) {
+  std::vector<TimelineSwitch> lines;
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream fields(line);
-    int parent = 0;
+    TimelineSwitch entry;
     std::string lsn;
-    if (!(fields >> parent >> lsn)) return std::nullopt;
+    if (!(fields >> entry.parent >> lsn)) return std::nullopt;
     auto parsed = parseLsn(lsn);
     if (!parsed.ok()) return std::nullopt;
-    if (parent == timeline) return *parsed;
+    entry.lsn = *parsed;
+    std::getline(fields >> std::ws, entry.reason);
+    lines.push_back(std::move(entry));
+  }
+  return lines;
+}
+
+std::optional<Lsn> timelineForkPoint(const std::string& history, int timeline) {
+  auto lines = parseTimelineHistory(history);
+  if (!lines) return std::nullopt;
+  for (const auto& line : *lines) {
+    if (line.parent == timeline) return line.lsn;
   }
   return Lsn{0};
 }

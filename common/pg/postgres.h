@@ -31,8 +31,18 @@ Result<std::pair<std::string, int>> parseConnUrl(const std::string& url);
 using pgtandem::formatLsn;
 using pgtandem::parseLsn;
 
-// A timeline history file ("parent_tli<TAB>switch_lsn<TAB>reason" per line):
-// where it leaves `timeline`, the LSN past which a server still on
+// One line of a timeline history file ("parent_tli<TAB>switch_lsn<TAB>reason").
+struct TimelineSwitch {
+  int parent = 0;
+  Lsn lsn = 0;
+  std::string reason;
+  bool operator==(const TimelineSwitch&) const = default;
+};
+// Every line of a history file, oldest first ('#' lines and blank ones
+// skipped); nullopt when a line does not parse.
+std::optional<std::vector<TimelineSwitch>> parseTimelineHistory(const std::string& text);
+
+// A timeline history file: where it leaves `timeline`, the LSN past which a server still on
 // `timeline` has diverged. 0 when `timeline` is not in it (another history
 // altogether); nullopt when the text does not parse.
 std::optional<Lsn> timelineForkPoint(const std::string& history, int timeline);

@@ -179,6 +179,24 @@ void Agent::maintainFailsafeKey(const dcs::ClusterSnapshot& snapshot, const dcs:
   }
 }
 
+void Agent::maintainHistory(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg) {
+  if (historyIsCurrent(snapshot.history, pg.timeline)) return;
+  auto file = postgres_.ownTimelineHistory(pg.timeline);
+  if (!file.ok()) {
+    spdlog::debug("/history is behind timeline {}, and the history file cannot be read: {}", pg.timeline,
+                  file.error().toString());
+    return;
+  }
+  const auto rebuilt = historyFromFile(snapshot.history, *file, config_.name);
+  if (!historyIsCurrent(rebuilt, pg.timeline)) return;  // the file says less than we know: leave the key
+  if (auto written = lock_.replaceHistory(rebuilt); !written.ok()) {
+    spdlog::debug("could not write /history: {}", written.error().toString());
+  } else {
+    spdlog::info("/history was gone, unreadable or behind timeline {}: written again from the timeline history file",
+                 pg.timeline);
+  }
+}
+
 void Agent::boundCallsByTheLease(std::optional<dcs::CallDeadline>& scope, const PgObservation& pg) const {
   scope.reset();
   // Once the deadline has passed only a primary still has a reason to hurry
@@ -475,7 +493,7 @@ Decision Agent::runCycle() {
   };
   const bool renewed = did(ActionKind::kRenewLock) || did(ActionKind::kAcquireLock);
   // Failsafe mode keeps us leading while the DCS is out of reach.
-  const bool leads_now = renewed || decision.rule == "failsafe.primary";
+  const bool leads_now = renewed || decision.leads_without_renewal;
   if (renewed && failsafe_until_.load() != 0) {
     spdlog::info("failsafe mode: the DCS answers again, the lock is renewed");
   }
@@ -529,6 +547,7 @@ Decision Agent::runCycle() {
       maintainSync(snapshot, after);
       if (!snapshot.config_json) restoreConfig();  // keys the leader owns come back
       maintainFailsafeKey(snapshot, self);
+      maintainHistory(snapshot, after);  // a promotion's new timeline too
       publishStatus(snapshot, after);
     } else if (leads_now && settings_.standby_cluster && after.running && !long_action_) {
       // The standby leader publishes its position too, so that

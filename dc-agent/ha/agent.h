@@ -140,6 +140,8 @@ class Agent {
   // The leader keeps /failsafe equal to the members it sees; with failsafe
   // mode off it deletes it.
   void maintainFailsafeKey(const dcs::ClusterSnapshot& snapshot, const dcs::MemberInfo& self);
+  // /history written again when gone, garbled or behind our timeline.
+  void maintainHistory(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg);
   // Runs when the lock proves ours (LeaderLock's held listener; any thread).
   void noteLeaseHeld(MonoTime expires_no_sooner_than);
   // (Re)sets `scope` so that the DCS calls that follow end by the lease

@@ -124,8 +124,10 @@ const std::vector<RuleRow>& rules() {
        [](const Context& c) -> std::optional<Decision> {
          if (!c.local.failsafe_acknowledged || !c.local.pg_primary || c.settings.pause) return std::nullopt;
          if (c.local.dcs_ok && !c.local.lock_renewal_failed) return std::nullopt;
-         return make("failsafe.primary", {},
-                     "cannot reach the DCS, and every member acknowledged POST /failsafe: staying primary (failsafe mode)");
+         Decision stay = make("failsafe.primary", {},
+                              "cannot reach the DCS, and every member acknowledged POST /failsafe: staying primary (failsafe mode)");
+         stay.leads_without_renewal = true;
+         return stay;
        }},
       {{"dcs.unreachable.primary", "the DCS cannot be read and PostgreSQL runs as a primary: demote"},
        [](const Context& c) -> std::optional<Decision> {

@@ -132,7 +132,7 @@ enum class ActionKind {
   kAcquireLock,      // create the leader key with our lease if absent; later actions run only if we got it
   kRenewLock,        // keep our lease alive and make sure the leader key is ours
   kReleaseLock,      // delete the leader key if it holds our name
-  kPromote,          // pg_ctl promote; then record the new timeline in /history
+  kPromote,          // pg_ctl promote (the agent then records the new timeline in /history)
   kDemote,           // stop PostgreSQL (fast), so that it is no longer a writable primary
   kStartPrimary,     // start PostgreSQL as a primary (we hold the lock)
   kFollow,           // (re)configure recovery to stream from `target` and start or reload
@@ -155,6 +155,8 @@ struct Decision {
   std::vector<Action> actions;
   std::string rule;    // the id of the rule that fired, e.g. "leader.renew"
   std::string reason;  // one line for the log
+  // Failsafe mode: we go on leading although the lock was not renewed.
+  bool leads_without_renewal = false;
 };
 
 // The one "now" of a decision: monotonic for timeouts, wall for schedules.

@@ -99,17 +99,7 @@ Result<bool> Executor::runOne(const Action& action, const dcs::ClusterSnapshot& 
       }
       PGT_TRY(postgres_.promote());
       if (!pg.primary) callbacks_.notify("on_role_change", "primary");
-      const auto after = postgres_.observe();
-      if (after.timeline > 0 && pg.timeline > 0 && after.timeline > pg.timeline) {
-        dcs::HistoryEntry entry;
-        entry.timeline = pg.timeline;
-        entry.lsn = pg.wal_position.value_or(0);
-        entry.reason = "no recovery target specified";
-        entry.new_leader = lock_.name();
-        if (auto written = lock_.appendHistory(entry); !written.ok()) {
-          spdlog::warn("could not record the timeline switch in /history: {}", written.error().toString());
-        }
-      }
+      // The agent records the new timeline in /history from its history file.
       return true;
     }
     case ActionKind::kDemote:

@@ -213,19 +213,12 @@ Status LeaderLock::deleteFailsafe() {
   return okStatus();
 }
 
-Status LeaderLock::appendHistory(const dcs::HistoryEntry& entry) {
+Status LeaderLock::replaceHistory(const std::vector<dcs::HistoryEntry>& history) {
   std::lock_guard guard(mutex_);
+  // The key's own revision, garbage or not: the snapshot skips garbage.
   auto current = dcs_.get(paths_.history());
   if (!current.ok()) return current.error();
-  std::vector<dcs::HistoryEntry> history;
-  dcs::Revision revision = 0;
-  if (!current->kvs.empty()) {
-    revision = current->kvs[0].mod_revision;
-    auto parsed = dcs::parseHistory(current->kvs[0].value);
-    if (parsed.ok()) history = std::move(*parsed);
-  }
-  if (!history.empty() && history.back().timeline >= entry.timeline) return okStatus();  // already recorded
-  history.push_back(entry);
+  const dcs::Revision revision = current->kvs.empty() ? 0 : current->kvs[0].mod_revision;
   auto written = dcs::compareAndSet(dcs_, paths_.history(), dcs::toJson(history), revision);
   if (!written.ok()) return written.error();
   return okStatus();

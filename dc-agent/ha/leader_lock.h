@@ -83,8 +83,8 @@ class LeaderLock {
   // Writes /failsafe (name -> api_url), or deletes it (failsafe.h).
   Status writeFailsafe(const std::map<std::string, std::string>& members);
   Status deleteFailsafe();
-  // Appends to /history (compare-and-set on its revision).
-  Status appendHistory(const dcs::HistoryEntry& entry);
+  // Replaces /history whatever it holds (compare-and-set on its revision).
+  Status replaceHistory(const std::vector<dcs::HistoryEntry>& history);
   // Revokes the lease: our member key and, if ours, the leader key go away.
   Status revoke();
 

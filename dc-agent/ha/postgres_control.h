@@ -12,6 +12,7 @@
 #include "common/dcs/cluster.h"
 #include "common/util/result.h"
 #include "dc-agent/ha/decision.h"
+#include "dc-agent/ha/history.h"
 #include "dc-agent/ha/sync.h"
 
 namespace pgtandem::agent {
@@ -94,6 +95,9 @@ class PostgresControl {
   // timeline `ours`: 0 when ours is not in it. Reads the history file as the
   // superuser, short timeout.
   virtual Result<Lsn> forkPoint(const dcs::MemberInfo& member, int their_timeline, int ours) = 0;
+  // Our own timeline `timeline`'s history file (read from pg_wal), with
+  // when it was written. kNotFound when there is none.
+  virtual Result<TimelineHistoryFile> ownTimelineHistory(int timeline) = 0;
   // How far `member` has received WAL (asked of that member's PostgreSQL).
   virtual Result<Lsn> receivedBy(const dcs::MemberInfo& member) = 0;
   // The DC's PostgreSQL parameters from /config (postgresql.parameters); the

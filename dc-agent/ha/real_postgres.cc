@@ -409,6 +409,19 @@ Result<bool> RealPostgres::archiveWalFile(const std::string& file_name) {
   return true;
 }
 
+Result<TimelineHistoryFile> RealPostgres::ownTimelineHistory(int timeline) {
+  const std::string path = paths_.data_dir + "/pg_wal/" + pg::historyFileName(timeline);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return makeError(ErrorCode::kNotFound, path + ": " + std::strerror(errno));
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in.good() && !in.eof()) return makeError(ErrorCode::kIo, "cannot read " + path);
+  auto lines = pg::parseTimelineHistory(text.str());
+  if (!lines) return makeError(ErrorCode::kParse, path + " does not parse as a timeline history");
+  return TimelineHistoryFile{std::move(*lines), WallTime(std::chrono::seconds(st.st_mtime))};
+}
+
 Result<Lsn> RealPostgres::receivedBy(const dcs::MemberInfo& member) {
   auto conninfo = memberConninfo(member, false);
   if (!conninfo.ok()) return conninfo.error();

@@ -36,6 +36,7 @@ class RealPostgres final : public PostgresControl {
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override;
   PeerState probe(const dcs::MemberInfo& member) override;
   Result<Lsn> forkPoint(const dcs::MemberInfo& member, int their_timeline, int ours) override;
+  Result<TimelineHistoryFile> ownTimelineHistory(int timeline) override;
   Status restart() override;
   Status reload() override;
   Status removeData() override;

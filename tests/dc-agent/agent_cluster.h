@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,6 +140,9 @@ class AgentCluster : public ::testing::Test {
         std::cerr << "---- " << node.name << " postgres log (tail) ----\n" << tailLines(pgtext.str(), 15) << "\n";
       }
     }
+    // Mounts under dir_ (the lab's per-host disks) go before the tree.
+    for (const auto& mount : mounts_) ::umount2(mount.c_str(), MNT_DETACH);
+    mounts_.clear();
     removeTree(dir_);
   }
 
@@ -340,6 +344,7 @@ class AgentCluster : public ::testing::Test {
   int ttl_ = 8, loop_wait_ = 1, retry_timeout_ = 3;
   dcs::MalformedValueLog member_key_log_;
   std::vector<std::unique_ptr<ProcessHandle>> haproxies_;
+  std::vector<std::string> mounts_;  // unmounted in TearDown, before dir_ is removed
   bool synchronous_ = false;
   bool failsafe_ = false;                 // failsafe_mode in bootstrap.dcs
   std::string clients_ = "127.0.0.1/32";  // pg_hba's trusted network

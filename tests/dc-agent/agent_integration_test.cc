@@ -60,6 +60,22 @@ TEST_F(AgentCluster, BootstrapFailoverRejoinSwitchoverRestartStop) {
       10s))
       << "callbacks were not run";
 
+  // /history records the switch; deleted, the leader writes it again from
+  // PostgreSQL's timeline history file.
+  auto history = [&]() -> std::vector<dcs::HistoryEntry> {
+    auto got = dcs_->get("/service/itest/history");
+    if (!got.ok() || got->kvs.empty()) return {};
+    auto parsed = dcs::parseHistory(got->kvs[0].value);
+    return parsed.ok() ? *parsed : std::vector<dcs::HistoryEntry>{};
+  };
+  ASSERT_TRUE(eventually([&] { return history().size() == 1; }, 10s)) << "the promotion is not in /history";
+  const dcs::HistoryEntry recorded = history()[0];
+  ASSERT_TRUE(dcs_->erasePrefix("/service/itest/history").ok());
+  ASSERT_TRUE(eventually([&] { return history().size() == 1; }, 15s)) << "/history was not written again";
+  EXPECT_EQ(history()[0].timeline, 1);
+  EXPECT_EQ(history()[0].lsn, recorded.lsn) << "the switch point from the history file is the one recorded";
+  EXPECT_EQ(history()[0].new_leader, second);
+
   // The old leader comes back: it rewinds and follows.
   startAgent(old);
   ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "the old leader did not rejoin";

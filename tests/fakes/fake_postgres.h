@@ -265,6 +265,15 @@ class FakePostgres final : public PostgresControl {
     if (fork == s->history.end()) return makeError(ErrorCode::kNotFound, "timeline not in the history");
     return fork->second;
   }
+  Result<agent::TimelineHistoryFile> ownTimelineHistory(int timeline) override {
+    const FakeServer& s = me();
+    agent::TimelineHistoryFile file;
+    for (const auto& [parent, lsn] : s.history) {
+      if (parent < timeline) file.lines.push_back({parent, lsn, "no recovery target specified"});
+    }
+    if (file.lines.empty()) return makeError(ErrorCode::kNotFound, "no history file for timeline " + std::to_string(timeline));
+    return file;
+  }
   Result<Lsn> receivedBy(const dcs::MemberInfo& member) override {
     const FakeServer* s = world_.find(member);
     return s ? s->lsn : 0;

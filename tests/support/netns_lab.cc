@@ -24,10 +24,11 @@ std::string tool(const std::string& name) {
 
 std::string dcSubnet(int dc) { return "10.77." + std::to_string(dc); }
 
-// The host side filters its own traffic: one set of addresses it may not send to or hear from.
+// The host side filters its own traffic: one set of addresses it may not
+// send to or hear from, and a chain of the ports its users may not connect to.
 const char* const kHostTable =
-    "table inet pgtlab { set blocked_to { type ipv4_addr; }; set blocked_from { type ipv4_addr; }; "
-    "chain out { type filter hook output priority 0; ip daddr @blocked_to drop; }; "
+    "table inet pgtlab { set blocked_to { type ipv4_addr; }; set blocked_from { type ipv4_addr; }; chain ports { }; "
+    "chain out { type filter hook output priority 0; ip daddr @blocked_to drop; jump ports; }; "
     "chain in { type filter hook input priority 0; ip saddr @blocked_from drop; }; }";
 const char* const kRouterTable = "table inet pgtlab { chain between_dcs { type filter hook forward priority 0; }; }";
 
@@ -168,6 +169,12 @@ Status NetnsLab::heal(const std::string& from, const std::string& to) {
   }
   return okStatus();
 }
+
+Status NetnsLab::blockConnections(const std::string& name, int port, const std::string& user) {
+  return nftIn(host(name).netns, "add rule inet pgtlab ports meta skuid " + user + " tcp dport " + std::to_string(port) + " drop");
+}
+
+Status NetnsLab::unblockConnections(const std::string& name) { return nftIn(host(name).netns, "flush chain inet pgtlab ports"); }
 
 // By subnet: with br_netfilter the forward hook also sees traffic bridged inside a DC.
 Status NetnsLab::cutDcs() {

@@ -59,6 +59,12 @@ class NetnsLab {
   // Packets between two hosts are dropped: both ways, or only from `from` to `to`.
   Status partition(const std::string& from, const std::string& to, bool both_ways = true);
   Status heal(const std::string& from, const std::string& to);
+  // Connections that `user`'s processes in `host` open to `port` (any
+  // address, the host's own included) are dropped: e.g. the agent cut from
+  // every etcd member while etcd's peers, PostgreSQL and clients go on.
+  // unblockConnections lifts every such rule of the host.
+  Status blockConnections(const std::string& host, int port, const std::string& user);
+  Status unblockConnections(const std::string& host);
   // The DC1-DC2 link: every packet between the DCs dropped in the router.
   Status cutDcs();
   Status healDcs();

@@ -1,6 +1,7 @@
 // The fault lab's network on its own: hosts in two DCs reach each other
-// through the router; a partition, a one-way cut and a DC link cut drop
-// exactly what they say, and healing restores it; nothing is left behind.
+// through the router; a partition, a one-way cut, a user's blocked port and
+// a DC link cut drop exactly what they say, and healing restores it; nothing
+// is left behind.
 
 #include "tests/support/netns_lab.h"
 
@@ -115,6 +116,16 @@ TEST_F(NetnsLabTest, CuttingTheDcLinkSeparatesTheDcsOnly) {
   EXPECT_TRUE(reachesA("b")) << "inside a DC nothing changes";
   ASSERT_TRUE(lab_->healDcs().ok());
   EXPECT_TRUE(reachesA("c"));
+}
+
+TEST_F(NetnsLabTest, BlockedConnectionsAreThoseOfOneUserToOnePort) {
+  ASSERT_TRUE(lab_->blockConnections("b", kPort, "nobody").ok());
+  EXPECT_TRUE(reachesA("b")) << "the test runs as root, not as nobody";
+  ASSERT_TRUE(lab_->blockConnections("b", kPort, "root").ok());
+  EXPECT_FALSE(reachesA("b"));
+  EXPECT_TRUE(reachesA("c")) << "only b's own connections";
+  ASSERT_TRUE(lab_->unblockConnections("b").ok());
+  EXPECT_TRUE(reachesA("b"));
 }
 
 // A 3-member etcd across three hosts of one DC: losing one member keeps

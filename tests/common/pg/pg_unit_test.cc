@@ -50,6 +50,14 @@ TEST(TimelineHistory, ForkPoint) {
   EXPECT_EQ(historyFileName(26), "0000001A.history");
 }
 
+TEST(TimelineHistory, EveryLineWithItsReason) {
+  const auto lines = parseTimelineHistory("# comment\n1\t0/3000000\tno recovery target specified\n2\t0/5000A8\tbefore 2026-12-01 10:00\n");
+  ASSERT_TRUE(lines);
+  EXPECT_EQ(*lines, (std::vector<TimelineSwitch>{{1, 0x3000000, "no recovery target specified"}, {2, 0x5000A8, "before 2026-12-01 10:00"}}));
+  EXPECT_EQ(parseTimelineHistory(""), std::vector<TimelineSwitch>{});
+  EXPECT_EQ(parseTimelineHistory("1\tnot-an-lsn\n"), std::nullopt);
+}
+
 TEST(RecoveryTest, ReloadOrRestart) {
   RecoverySettings base;
   base.standby = true;

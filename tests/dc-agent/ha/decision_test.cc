@@ -460,6 +460,8 @@ TEST_P(DecisionTest, PicksTheRuleAndActions) {
   const Decision d = decide(row.cluster, row.local, settings, kNow);
   EXPECT_EQ(d.rule, row.rule) << row.name << ": " << d.reason;
   EXPECT_EQ(d.actions, row.actions) << row.name << ": " << d.reason;
+  // Only failsafe mode leads on without a renewal.
+  EXPECT_EQ(d.leads_without_renewal, row.rule == "failsafe.primary") << row.name;
   EXPECT_FALSE(d.reason.empty());
 }
 

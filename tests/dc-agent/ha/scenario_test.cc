@@ -486,6 +486,69 @@ TEST_F(Scenario, SwitchoverToANamedMember) {
   EXPECT_TRUE(observer_->get("/service/batman/failover")->kvs.empty()) << "the failover key is cleared";
 }
 
+// /history deleted, garbled or behind the leader's timeline is written
+// again by the leader, from its timeline history file: the switch stays
+// where PostgreSQL says it was, and who promoted is kept when still known.
+TEST_F(Scenario, HistoryDeletedGarbledOrBehindIsWrittenAgain) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string first = *leaderKey();
+  kill(first);
+  ASSERT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() != first && primaries().size() == 1; }, 60s));
+  const std::string second = *leaderKey();
+  auto history = [&]() -> std::vector<dcs::HistoryEntry> {
+    auto got = observer_->get("/service/batman/history");
+    if (!got.ok() || got->kvs.empty()) return {};
+    auto parsed = dcs::parseHistory(got->kvs[0].value);
+    return parsed.ok() ? *parsed : std::vector<dcs::HistoryEntry>{};
+  };
+  ASSERT_TRUE(runUntil([&] { return history().size() == 1; }, 10s)) << "the promotion was not recorded";
+  const dcs::HistoryEntry recorded = history()[0];
+  EXPECT_EQ(recorded.timeline, 1);
+  EXPECT_EQ(recorded.new_leader, second);
+  for (const std::string& broken : {std::string(), std::string("{garbage"), std::string("[]")}) {
+    SCOPED_TRACE(broken.empty() ? "deleted" : broken);
+    if (broken.empty()) {
+      ASSERT_TRUE(observer_->erasePrefix("/service/batman/history").ok());
+    } else {
+      ASSERT_TRUE(observer_->put("/service/batman/history", broken, 0).ok());
+    }
+    woken_ = true;
+    ASSERT_TRUE(runUntil([&] { return history().size() == 1; }, 15s)) << "/history was not written again";
+    EXPECT_EQ(history()[0].timeline, recorded.timeline);
+    EXPECT_EQ(history()[0].lsn, world_.servers[second].history.at(1)) << "the switch point comes from the history file";
+    EXPECT_EQ(history()[0].new_leader, second);
+  }
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+// A scheduled switchover whose /failover is deleted before its time (by
+// hand, by an etcd restore) is cancelled: nobody acts on a request that is
+// gone. Garbage in /failover is no request either.
+TEST_F(Scenario, AScheduledSwitchoverWhoseKeyIsDeletedNeverHappens) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string old_leader = *leaderKey();
+  const std::string target = old_leader == "n3" ? "n2" : "n3";
+  dcs::FailoverInfo later;
+  later.leader = old_leader;
+  later.candidate = target;
+  later.scheduled_at = formatIsoTime(clock_.wallNow() + 30s);
+  ASSERT_TRUE(observer_->put("/service/batman/failover", dcs::toJson(later), 0).ok());
+  run(10s);
+  ASSERT_EQ(*leaderKey(), old_leader) << "the switchover came before its time";
+  ASSERT_TRUE(observer_->erasePrefix("/service/batman/failover").ok());
+  woken_ = true;
+  run(40s);
+  EXPECT_EQ(*leaderKey(), old_leader) << "a deleted scheduled switchover still happened";
+  ASSERT_TRUE(observer_->put("/service/batman/failover", "{\"member\": 7, \"scheduled_at\": []}", 0).ok());
+  woken_ = true;
+  run(40s);
+  EXPECT_EQ(*leaderKey(), old_leader) << "garbage in /failover moved the leader";
+  EXPECT_EQ(primaries(), std::vector<std::string>{old_leader});
+  EXPECT_TRUE(healthyCluster(3));
+}
+
 // The coordinator fences a DC through its site key: the primary stops
 // cleanly and its leader publishes where it stopped; with the leader gone
 // nobody promotes; unfenced, the DC elects a primary again.
