@@ -498,7 +498,32 @@ Status RealPostgres::setDynamicParameters(const std::map<std::string, std::strin
 Status RealPostgres::setSynchronousStandbyNames(const std::string& value) {
   synchronous_standby_names_ = value;
   PGT_TRY(pg::writeServerSettings(paths_.data_dir, serverSettings()));
-  return postmaster_.running() ? postmaster_.reload() : okStatus();
+  if (!postmaster_.running()) return okStatus();
+  PGT_TRY(postmaster_.reload());
+  if (!value.empty()) releaseWaitingCommits();
+  return okStatus();
+}
+
+// Commits waiting for a standby that is gone are released only by a reply
+// of the new synchronous standby, and a standby replies when it gets new
+// WAL or every wal_receiver_status_interval (10 s): with every writer
+// waiting there is no new WAL. Once a walsender counts the new standby as
+// synchronous, one commit that waits for nobody gives it WAL to answer.
+void RealPostgres::releaseWaitingCommits() {
+  pg::PgSession* s = session();
+  if (!s) return;
+  for (int i = 0; i < 20; ++i) {  // the walsenders reload within milliseconds; bounded at 1 s
+    auto rows = s->query("SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')");
+    if (!rows.ok()) return;
+    if (!rows->empty() && rows->front()[0] && *rows->front()[0] != "0") {
+      if (auto nudged = s->execute("BEGIN; SET LOCAL synchronous_commit = local; SELECT txid_current(); COMMIT");
+          !nudged.ok()) {
+        spdlog::debug("could not write the WAL that releases waiting commits: {}", nudged.error().toString());
+      }
+      return;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
 }
 
 Status RealPostgres::follow(const dcs::MemberInfo* upstream) {

@@ -69,6 +69,7 @@ class RealPostgres final : public PostgresControl {
   Status ensureStarted();
   Status ensureStartedAsStandby();
   pg::PgSession* session();
+  void releaseWaitingCommits();
   void dropSession() { session_.reset(); }
   // Runs archive_command for one file of pg_wal; false when archiving is off.
   Result<bool> archiveWalFile(const std::string& file_name);
