@@ -560,7 +560,7 @@ const std::vector<StepRow>& stepTable(OperationKind kind) {
        "the primary DC's leader stopped cleanly and published where (the demotion token)"},
       {Step::kCatchUp, F::kRollBack, kProbeToControlPoint, switchoverCatchUp,
        "the standby DC's standby leader replayed exactly to the token"},
-      {Step::kPromote, F::kRunAgain, kProbeToWritable, switchoverPromote,
+      {Step::kPromote, F::kRollBackUntilSent, kProbeToWritable, switchoverPromote,
        "the standby DC's key says primary, standby_cluster leaves its /config, its leader is writable"},
       {Step::kFollow, F::kRunAgain, kProbeNone, switchoverFollow,
        "the old primary DC follows the new one as a standby cluster"},

@@ -42,7 +42,12 @@ enum class Step { kPrecheck, kCheckpoint, kFence, kToken, kCatchUp, kPromote, kF
 enum class OnFailure {
   kNothingChanged,  // report the error; the journal only records the attempt
   kRollBack,        // undo: the old primary DC takes writes again, nothing lost
-  kRunAgain,        // forward only: the error says to run the command again
+  // kRollBack until the step's first write is sent (the journal says
+  // "started" before it is sent), kRunAgain from then on: a write whose
+  // answer was lost may have landed. From then on the step needs only the
+  // DC taking over.
+  kRollBackUntilSent,
+  kRunAgain,  // forward only: the error says to run the command again
 };
 
 const char* kindName(OperationKind kind);

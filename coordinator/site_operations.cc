@@ -269,21 +269,45 @@ struct SiteOperations::Impl {
     return okStatus();
   }
 
+  static void closeOperation(dcs::SiteState& s, const dcs::SiteOperation& op) {
+    s.operation.reset();
+    s.history.push_back(op);
+    if (s.history.size() > dcs::kSiteHistoryLength) {
+      s.history.erase(s.history.begin(), s.history.end() - static_cast<std::ptrdiff_t>(dcs::kSiteHistoryLength));
+    }
+  }
+
   // Ends the operation: it moves to both DCs' histories.
   Status finish(Run& run, const std::string& result) {
     run.op.finished_at = now();
     run.op.result = result;
     for (SiteHandle* h : run.reachable()) {
-      Status written = updateSite(*h, [&](dcs::SiteState& s) {
-        s.operation.reset();
-        s.history.push_back(run.op);
-        if (s.history.size() > dcs::kSiteHistoryLength) {
-          s.history.erase(s.history.begin(), s.history.end() - static_cast<std::ptrdiff_t>(dcs::kSiteHistoryLength));
-        }
-      });
+      Status written = updateSite(*h, [&](dcs::SiteState& s) { closeOperation(s, run.op); });
       if (!written.ok() && !(h == &run.from && run.from_optional)) return written;
     }
     return okStatus();
+  }
+
+  // A journal still open in `h` whose operation the other DC's history
+  // closed: a run that could not reach `h` to close it there (a rollback
+  // cut off from the standby DC). It is closed in `h` with the same result
+  // and never resumed: the old primary DC has taken writes since.
+  Result<bool> closedElsewhere(Run& run, SiteHandle& h) {
+    SiteHandle& other = &h == &run.from ? run.to : run.from;
+    if (!other.reachable() || !other.snapshot().site || !h.snapshot().site || !h.snapshot().site->operation) return false;
+    const dcs::SiteOperation& open = *h.snapshot().site->operation;
+    const auto& history = other.snapshot().site->history;
+    const auto closed = std::find_if(history.begin(), history.end(), [&](const dcs::SiteOperation& o) {
+      return o.kind == open.kind && o.from_site == open.from_site && o.to_site == open.to_site && o.started_at == open.started_at;
+    });
+    if (closed == history.end()) return false;
+    const dcs::SiteOperation record = *closed;
+    say("the " + open.kind + " to " + open.to_site + " started " + open.started_at + " was closed in " + other.name() +
+        " (" + record.result + "); closing its journal in " + h.name() + " too");
+    PGT_TRY(updateSite(h, [&](dcs::SiteState& s) {
+      if (s.operation && s.operation->started_at == record.started_at) closeOperation(s, record);
+    }));
+    return true;
   }
 
   // Takes over the operation in progress (in either journal) if it is a
@@ -292,8 +316,11 @@ struct SiteOperations::Impl {
   Status adoptJournal(Run& run, const std::vector<OperationKind>& supersedes) {
     const std::string kind = kindName(run.kind);
     const std::optional<dcs::SiteOperation>* journaled = nullptr;
-    for (const SiteHandle* h : {&run.from, &run.to}) {
+    for (SiteHandle* h : {&run.from, &run.to}) {
       if (h->reachable() && h->snapshot().site && h->snapshot().site->operation) {
+        bool stale = false;
+        PGT_ASSIGN(stale, closedElsewhere(run, *h));
+        if (stale) continue;
         const auto& candidate = h->snapshot().site->operation;
         if (!journaled || candidate->steps.size() > (*journaled)->steps.size()) journaled = &candidate;
       }
@@ -383,6 +410,11 @@ struct SiteOperations::Impl {
     switch (row.on_failure) {
       case OnFailure::kNothingChanged: return why;
       case OnFailure::kRollBack: return rollBack(run, name, why);
+      case OnFailure::kRollBackUntilSent:
+        // Journaled as started (in this run or an earlier one): its first
+        // write may have landed, so only forward.
+        if (!run.op.step(name)) return rollBack(run, name, why);
+        [[fallthrough]];
       case OnFailure::kRunAgain:
         (void)journal(run, name, why.message, "failed");
         return makeError(why.code, runAgainMessage(run, row.step, why.message));
@@ -401,11 +433,16 @@ struct SiteOperations::Impl {
     dcs::ClusterSnapshot to_at_step_start;
     std::set<Action> executed;
     std::map<Action, std::string> failed;
+    const bool from_optional = run.from_optional;
     for (int round = 0; round < 1000000; ++round) {
       const Next next = decideNext(run.kind, run.op);
       if (next.type == Next::Type::kDone) return finish(run, "done");
       if (next.type == Next::Type::kFinishRollBack) return finishRollBack(run, next.reason, ErrorCode::kConflict);
       const StepRow& row = *next.row;
+      // Past its point of no return the step needs only the DC taking over
+      // (the old one is fenced, its token recorded): losing the old DC then
+      // does not keep the new one from taking writes.
+      run.from_optional = from_optional || (row.on_failure == OnFailure::kRollBackUntilSent && run.op.step(stepName(row.step)));
       Status observed = observe(run, row.probes);
       if (!observed.ok()) return stepFailed(run, row, observed.error());
       const bool started = current != row.step;
@@ -435,6 +472,15 @@ struct SiteOperations::Impl {
       spdlog::debug("{} {}: {} ({})", kindName(run.kind), stepName(row.step), verdict.rule, verdict.detail);
       switch (verdict.type) {
         case Verdict::Type::kAct: {
+          if (row.on_failure == OnFailure::kRollBackUntilSent && !run.op.step(stepName(row.step))) {
+            Status announced = journal(run, stepName(row.step),
+                                     std::string("sending ") + actionName(verdict.action) + " to " + run.to.name(), "started");
+            if (!announced.ok()) {
+              // Nothing of the step was sent: it can still be undone.
+              std::erase_if(run.op.steps, [&](const auto& s) { return s.name == stepName(row.step); });
+              return stepFailed(run, row, announced.error());
+            }
+          }
           Status acted = execute(run, verdict);
           if (acted.ok()) {
             executed.insert(verdict.action);

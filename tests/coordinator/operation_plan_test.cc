@@ -42,9 +42,13 @@ std::vector<Row> rows() {
       {"catch_up is the last step that rolls back", S,
        journalWith({{"precheck", "done"}, {"checkpoint", "done"}, {"fence", "done"}, {"token", "done"}}), T::kRun,
        Step::kCatchUp, F::kRollBack},
-      {"from promote on, only forward", S,
+      {"promote rolls back until it sends its first write, then only forward", S,
        journalWith({{"precheck", "done"}, {"checkpoint", "done"}, {"fence", "done"}, {"token", "done"}, {"catch_up", "done"}}),
-       T::kRun, Step::kPromote, F::kRunAgain},
+       T::kRun, Step::kPromote, F::kRollBackUntilSent},
+      {"a promote journaled as started is run again", S,
+       journalWith({{"precheck", "done"}, {"checkpoint", "done"}, {"fence", "done"}, {"token", "done"}, {"catch_up", "done"},
+                    {"promote", "started"}}),
+       T::kRun, Step::kPromote, F::kRollBackUntilSent},
       {"every step done: close the journal", S,
        journalWith({{"precheck", "done"}, {"checkpoint", "done"}, {"fence", "done"}, {"token", "done"},
                     {"catch_up", "done"}, {"promote", "done"}, {"follow", "done"}}),
@@ -93,8 +97,9 @@ TEST(OperationPlan, NoRollbackAfterAForwardOnlyStep) {
     for (const auto& row : stepTable(kind)) {
       if (forward_only) {
         EXPECT_NE(row.on_failure, OnFailure::kRollBack) << kindName(kind) << ": " << stepName(row.step);
+        EXPECT_NE(row.on_failure, OnFailure::kRollBackUntilSent) << kindName(kind) << ": " << stepName(row.step);
       }
-      forward_only |= row.on_failure == OnFailure::kRunAgain;
+      forward_only |= row.on_failure == OnFailure::kRunAgain || row.on_failure == OnFailure::kRollBackUntilSent;
     }
   }
 }

@@ -292,6 +292,93 @@ TEST_F(SiteOperationsTest, ARollbackCutShortIsFinishedByTheNextRun) {
   EXPECT_TRUE(w_.runUntil([&] { return w_.steady(kDc1); }, 60s)) << "dc1 is not writable again";
 }
 
+// The coordinator cut from dc2 (its DCS and members) once dc1 is fenced:
+// the rollback reaches dc1 alone, so dc2's key keeps the open journal.
+// dc1 takes writes again at once; after the heal the next run starts a new
+// switchover instead of resuming the one dc1 closed, and finishes it.
+TEST_F(SiteOperationsTest, CutFromTheStandbyDcOnceFencedRollsBackAndTheNextRunStartsAfresh) {
+  w_.on_progress = [&](const std::string& line) {
+    if (line.find("fence:") != std::string::npos) w_.coordinator_cut[kDc2] = true;
+  };
+  auto rolled_back = switchover("dc2");
+  ASSERT_FALSE(rolled_back.ok());
+  EXPECT_NE(rolled_back.error().message.find("dc1 is the primary DC again"), std::string::npos) << rolled_back.error().message;
+  EXPECT_TRUE(w_.runUntil([&] { return w_.writable() == std::vector<std::string>{w_.leader(kDc1)}; }, 60s))
+      << "dc1 does not take writes again while the coordinator is cut from dc2";
+  ASSERT_TRUE(w_.site(kDc2) && w_.site(kDc2)->operation) << "the test needs dc2's journal left open";
+  w_.on_progress = {};
+  w_.coordinator_cut[kDc2] = false;
+  w_.progress.clear();
+  auto report = switchover("dc2");
+  ASSERT_TRUE(report.ok()) << report.error().message << "\n" << said();
+  EXPECT_FALSE(report->resumed) << "the rolled-back switchover was resumed";
+  EXPECT_NE(said().find("closing its journal in dc2 too"), std::string::npos) << said();
+  EXPECT_FALSE(w_.site(kDc2)->operation);
+  EXPECT_TRUE(w_.runUntil([&] { return w_.steady(kDc2); }, 60s));
+  EXPECT_EQ(w_.lostOn(1), Lsn{0});
+  EXPECT_LE(w_.max_writable, 1) << w_.two_writers;
+}
+
+// Cut from dc2 after catch_up, before promote sends anything there: dc2
+// was never told to promote, so the switchover still rolls back and dc1
+// takes writes again (it used to stop there, leaving no primary at all).
+TEST_F(SiteOperationsTest, CutFromTheStandbyDcBeforePromoteSendsAnythingRollsBack) {
+  w_.on_progress = [&](const std::string& line) {
+    if (line.find("catch_up:") != std::string::npos) w_.coordinator_cut[kDc2] = true;
+  };
+  auto report = switchover("dc2");
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.error().message.find("aborted at promote"), std::string::npos) << report.error().message;
+  EXPECT_NE(report.error().message.find("dc1 is the primary DC again"), std::string::npos) << report.error().message;
+  EXPECT_TRUE(w_.runUntil([&] { return w_.writable() == std::vector<std::string>{w_.leader(kDc1)}; }, 60s));
+  EXPECT_NE(w_.key(kDc2, "config").find("standby_cluster"), std::string::npos) << "dc2 was promoted";
+  EXPECT_LE(w_.max_writable, 1) << w_.two_writers;
+}
+
+// Cut once promote journaled that it is sending dc2's new role: the write
+// may have landed, so only forward: the command says to run it again, dc1
+// stays fenced, and the next run finishes.
+TEST_F(SiteOperationsTest, CutFromTheStandbyDcOncePromoteIsUnderWayOnlyGoesForward) {
+  w_.on_progress = [&](const std::string& line) {
+    if (line.find("promote: sending") != std::string::npos) w_.coordinator_cut[kDc2] = true;
+  };
+  auto report = switchover("dc2");
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.error().message.find("run the command again"), std::string::npos) << report.error().message;
+  EXPECT_EQ(report.error().message.find("primary DC again"), std::string::npos) << report.error().message;
+  w_.run(5s);
+  EXPECT_TRUE(w_.writable().empty()) << "dc1 took writes although dc2 may be promoting";
+  w_.on_progress = {};
+  w_.coordinator_cut[kDc2] = false;
+  auto again = switchover("dc2");
+  ASSERT_TRUE(again.ok()) << again.error().message << "\n" << said();
+  EXPECT_TRUE(again->resumed);
+  EXPECT_TRUE(w_.runUntil([&] { return w_.steady(kDc2); }, 60s));
+  EXPECT_EQ(w_.lostOn(1), Lsn{0});
+  EXPECT_LE(w_.max_writable, 1) << w_.two_writers;
+}
+
+// Cut from dc1 once promote is under way: dc1 is fenced and its token
+// recorded, so dc2 is promoted without it and takes writes; the command
+// says to run it again for dc1 to follow, and the next run does that.
+TEST_F(SiteOperationsTest, CutFromTheOldDcOncePromoteIsUnderWayStillPromotesTheNewDc) {
+  w_.on_progress = [&](const std::string& line) {
+    if (line.find("promote: sending") != std::string::npos) w_.coordinator_cut[kDc1] = true;
+  };
+  auto report = switchover("dc2");
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.error().message.find("dc2 is the primary DC, but"), std::string::npos) << report.error().message;
+  EXPECT_TRUE(w_.runUntil([&] { return w_.writable() == std::vector<std::string>{w_.leader(kDc2)}; }, 60s))
+      << "dc2 does not take writes while the coordinator is cut from dc1";
+  w_.on_progress = {};
+  w_.coordinator_cut[kDc1] = false;
+  auto again = switchover("dc2");
+  ASSERT_TRUE(again.ok()) << again.error().message << "\n" << said();
+  EXPECT_TRUE(w_.runUntil([&] { return w_.steady(kDc2); }, 60s));
+  EXPECT_EQ(w_.lostOn(1), Lsn{0});
+  EXPECT_LE(w_.max_writable, 1) << w_.two_writers;
+}
+
 // A primary whose agent hangs publishes no token (its lease guard stops
 // PostgreSQL once the lease runs out, as the real guard thread does): the
 // switchover rolls back and dc2 is never promoted.

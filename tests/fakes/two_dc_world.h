@@ -29,6 +29,7 @@
 #include "dc-agent/rest/health.h"
 #include "tests/fakes/fake_lease_guard.h"
 #include "tests/fakes/fake_postgres.h"
+#include "tests/fakes/faulty_dcs.h"
 
 namespace pgtandem::testing {
 
@@ -241,7 +242,9 @@ class TwoDcWorld {
     coordinator::DcsFactory connect = [this](const coordinator::Site& s) -> Result<std::unique_ptr<dcs::Dcs>> {
       const int dc = s.name == "dc1" ? 0 : 1;
       if (down[dc]) return makeError(ErrorCode::kUnavailable, "no route to host");
-      return std::unique_ptr<dcs::Dcs>(stores[dc]->connect());
+      auto client = std::make_unique<FaultyDcs>(std::unique_ptr<dcs::Dcs>(stores[dc]->connect()));
+      client->unreachable = [this, dc] { return coordinator_cut[dc]; };
+      return std::unique_ptr<dcs::Dcs>(std::move(client));
     };
     auto said = [this](const std::string& line) {
       progress.push_back(line);
@@ -287,7 +290,9 @@ class TwoDcWorld {
     Result<int> primaryCheck(const dcs::MemberInfo& m) override {
       for (auto& n : w_.nodes) {
         if (n->name != m.name) continue;
-        if (!n->alive || unreachable.count(m.name)) return makeError(ErrorCode::kUnavailable, "connection refused");
+        if (!n->alive || unreachable.count(m.name) || w_.coordinator_cut[n->dc]) {
+          return makeError(ErrorCode::kUnavailable, "connection refused");
+        }
         return rest::healthStatus("/primary", {}, *n->board.current(), w_.clock.monotonicNow());
       }
       return makeError(ErrorCode::kUnavailable, "no such host");
@@ -296,7 +301,9 @@ class TwoDcWorld {
    private:
     const FakeServer* running(const dcs::MemberInfo& m) {
       auto it = w_.world.servers.find(m.name);
-      return it != w_.world.servers.end() && it->second.running && w_.node(m.name).alive ? &it->second : nullptr;
+      if (it == w_.world.servers.end() || !it->second.running) return nullptr;
+      const auto& node = w_.node(m.name);
+      return node.alive && !w_.coordinator_cut[node.dc] ? &it->second : nullptr;
     }
     TwoDcWorld& w_;
   };
@@ -307,6 +314,7 @@ class TwoDcWorld {
   std::array<std::shared_ptr<dcs::MemoryStore>, 2> stores;
   std::array<std::unique_ptr<dcs::MemoryDcs>, 2> observers;
   std::array<bool, 2> down = {false, false};  // the DC's etcd and agents do not answer
+  std::array<bool, 2> coordinator_cut = {false, false};  // the coordinator cannot reach the DC (its DCS nor members)
   coordinator::SitesConfig sites;
   std::vector<std::unique_ptr<Node>> nodes;
   std::map<int, Lsn> committed;  // timeline -> the last position clients saw committed on it
