@@ -38,7 +38,7 @@ class DcSwitchover : public TwoDataCenters {
     std::string hosts, ports;
     for (const auto* group : {&nodes_, &dr_}) {
       for (const auto& n : *group) {
-        hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1");
+        hosts += (hosts.empty() ? "" : ",") + n.address;
         ports += (ports.empty() ? "" : ",") + std::to_string(n.pg_port);
       }
     }
@@ -122,6 +122,8 @@ class DcSwitchover : public TwoDataCenters {
     EXPECT_TRUE(session(dc1_leader)->execute("CREATE TABLE w (id bigint PRIMARY KEY)").ok());
     if (standby_block) {
       addStandbyDcWith(standby_block());
+    } else if (lab_) {
+      addStandbyDcOnLab();
     } else {
       addStandbyDc(dc1_leader.pg_port);
     }
@@ -184,6 +186,79 @@ class DcSwitchover : public TwoDataCenters {
               << " refused during the switchovers, " << lost << " lost\n";
   }
 
+  // Waits for `process` (at most `limit`), asserting on every 100 ms sample
+  // that no two primaries take writes. Returns its exit code, -1 on timeout.
+  int waitCheckingOneWriter(ProcessHandle& process, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto code = process.waitExit(100ms);
+      if (code.ok()) return *code;
+      EXPECT_LE(writablePrimariesInBothDcs(), 1) << "two writable primaries";
+    }
+    (void)process.signal(SIGKILL);
+    (void)process.waitExit(5s);
+    return -1;
+  }
+
+  // Starts `dcctl site switchover --to dc2` (behind `prefix`: on a lab
+  // host); returns it once its output says `step` is journaled (polled
+  // every 2 ms, at most 120 s).
+  std::unique_ptr<ProcessHandle> switchoverUntil(const std::string& step, const std::string& out,
+                                                 const std::vector<std::string>& prefix = {}) {
+    SpawnOptions spawn;
+    spawn.argv = prefix;
+    for (const std::string arg : {DCCTL_BIN, "site", "--sites", sites_.c_str(), "switchover", "--to", "dc2", "--force"}) {
+      spawn.argv.push_back(arg);
+    }
+    spawn.output_file = out;
+    auto ran = spawnProcess(spawn);
+    if (!ran.ok()) return nullptr;
+    for (int i = 0; i < 60000; ++i) {
+      if (readFile(out).find("] " + step + ":") != std::string::npos) return std::move(*ran);
+      if (!(*ran)->running()) break;
+      std::this_thread::sleep_for(2ms);
+    }
+    ADD_FAILURE() << step << " was never journaled:\n" << readFile(out);
+    (void)(*ran)->signal(SIGKILL);
+    (void)(*ran)->waitExit(5s);
+    return nullptr;
+  }
+
+  // Runs `dcctl site switchover --to dc2` again (at most 5 times) until it
+  // finishes or says dc2 already is the primary DC; whether it did.
+  bool switchoverRunAgainUntilDone(const std::vector<std::string>& prefix = {}) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      SpawnOptions spawn;
+      spawn.argv = prefix;
+      for (const std::string arg : {DCCTL_BIN, "site", "--sites", sites_.c_str(), "switchover", "--to", "dc2", "--force"}) {
+        spawn.argv.push_back(arg);
+      }
+      const std::string again_out = dir_ + "/again-" + std::to_string(++reruns_) + ".out";
+      spawn.output_file = again_out;
+      auto again = spawnProcess(spawn);
+      EXPECT_TRUE(again.ok());
+      if (!again.ok()) return false;
+      const int code = waitCheckingOneWriter(**again, 300s);
+      std::cout << "---- run again (exit " << code << ") ----\n" << readFile(again_out);
+      if (code == 0 || readFile(again_out).find("dc2 is already the primary DC") != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  // After a switchover to dc2: dc1 streams from it, writes go on, nothing
+  // acknowledged is lost, and dc1 followed with no rewind and no re-clone
+  // (it stopped exactly at the token, where dc2's new timeline forks).
+  void expectDc2TookOverCleanly(ContinuousWriter& writer, const std::map<std::string, std::size_t>& offsets) {
+    EXPECT_TRUE(eventually([&] { return everyMemberStreams(nodes_); }, 120s)) << "dc1 does not stream from dc2";
+    const std::size_t before = writer.acknowledged().size();
+    ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > before + 20; }, 60s)) << "writes did not resume";
+    writer.stop();
+    expectNothingLost(writer, dr_);
+    std::vector<AgentNode*> dc1;
+    for (auto& n : nodes_) dc1.push_back(&n);
+    expectNoCloneNorRewindSince(offsets, dc1);
+  }
+  int reruns_ = 0;
   std::string sites_;
   std::string archive_;
   std::unique_ptr<ProcessHandle> daemon_;

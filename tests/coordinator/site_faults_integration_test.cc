@@ -67,39 +67,6 @@ class SiteFaults : public DcSwitchover {
     for (pid_t pid : postgresProcesses(node)) ::kill(pid, signo);
   }
 
-  // Waits for `process` (at most `limit`), asserting on every 100 ms sample
-  // that no two primaries take writes. Returns its exit code, -1 on timeout.
-  int waitCheckingOneWriter(ProcessHandle& process, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto code = process.waitExit(100ms);
-      if (code.ok()) return *code;
-      EXPECT_LE(writablePrimariesInBothDcs(), 1) << "two writable primaries";
-    }
-    (void)process.signal(SIGKILL);
-    (void)process.waitExit(5s);
-    return -1;
-  }
-
-  // Starts `dcctl site switchover --to dc2`; returns it once its output
-  // says `step` is journaled (polled every 2 ms, at most 120 s).
-  std::unique_ptr<ProcessHandle> switchoverUntil(const std::string& step, const std::string& out) {
-    SpawnOptions spawn;
-    spawn.argv = {DCCTL_BIN, "site", "--sites", sites_, "switchover", "--to", "dc2", "--force"};
-    spawn.output_file = out;
-    auto ran = spawnProcess(spawn);
-    if (!ran.ok()) return nullptr;
-    for (int i = 0; i < 60000; ++i) {
-      if (readFile(out).find("] " + step + ":") != std::string::npos) return std::move(*ran);
-      if (!(*ran)->running()) break;
-      std::this_thread::sleep_for(2ms);
-    }
-    ADD_FAILURE() << step << " was never journaled:\n" << readFile(out);
-    (void)(*ran)->signal(SIGKILL);
-    (void)(*ran)->waitExit(5s);
-    return nullptr;
-  }
-
   enum class Fault {
     kKill,                 // SIGKILL of its agent and postmaster
     kFreeze,               // SIGSTOP of its agent and PostgreSQL for longer than ttl
@@ -159,18 +126,7 @@ class SiteFaults : public DcSwitchover {
       EXPECT_NE(first, 0) << "nobody at the token could be promoted until " << victim.name << " came back";
     }
     // Finished, or finished by running it again (forward only from promote).
-    bool done = readFile(out).find("switchover done") != std::string::npos;
-    for (int attempt = 0; attempt < 5 && !done; ++attempt) {
-      SpawnOptions spawn;
-      spawn.argv = {DCCTL_BIN, "site", "--sites", sites_, "switchover", "--to", "dc2", "--force"};
-      const std::string again_out = dir_ + "/again-" + std::to_string(attempt) + ".out";
-      spawn.output_file = again_out;
-      auto again = spawnProcess(spawn);
-      ASSERT_TRUE(again.ok());
-      const int code = waitCheckingOneWriter(**again, 300s);
-      std::cout << "---- run again (exit " << code << ") ----\n" << readFile(again_out);
-      done = code == 0 || readFile(again_out).find("dc2 is already the primary DC") != std::string::npos;
-    }
+    const bool done = readFile(out).find("switchover done") != std::string::npos || switchoverRunAgainUntilDone();
     ASSERT_TRUE(done) << "the switchover never finished";
     EXPECT_EQ(writablePrimariesInBothDcs(), 1);
     bool dc2_primary = false;
@@ -178,20 +134,6 @@ class SiteFaults : public DcSwitchover {
     EXPECT_TRUE(dc2_primary) << "dc2 has no primary";
     expectDc2TookOverCleanly(writer, offsets);
     expectSameDatabaseEverywhere(system_id);
-  }
-
-  // After a switchover to dc2: dc1 streams from it, writes go on, nothing
-  // acknowledged is lost, and dc1 followed with no rewind and no re-clone
-  // (it stopped exactly at the token, where dc2's new timeline forks).
-  void expectDc2TookOverCleanly(ContinuousWriter& writer, const std::map<std::string, std::size_t>& offsets) {
-    EXPECT_TRUE(eventually([&] { return everyMemberStreams(nodes_); }, 120s)) << "dc1 does not stream from dc2";
-    const std::size_t before = writer.acknowledged().size();
-    ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > before + 20; }, 60s)) << "writes did not resume";
-    writer.stop();
-    expectNothingLost(writer, dr_);
-    std::vector<AgentNode*> dc1;
-    for (auto& n : nodes_) dc1.push_back(&n);
-    expectNoCloneNorRewindSince(offsets, dc1);
   }
 };
 

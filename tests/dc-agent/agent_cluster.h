@@ -1,7 +1,13 @@
 #pragma once
-// A three-node dc-agent cluster on loopback for integration tests: real etcd,
-// real PostgreSQL 15, agents run as the postgres user. Each node has its own
-// PostgreSQL port and REST port.
+// A three-node dc-agent cluster for integration tests: real etcd, real
+// PostgreSQL 15, agents run as the postgres user. On loopback (each node
+// with its own PostgreSQL and REST ports, one etcd), or, with on_lab_, on
+// the fault lab (tests/support/netns_lab.h): three hosts in one DC, each
+// running an etcd member, a PostgreSQL and its agent on the host's own
+// address, and the test process reaching every host as an outside client
+// would. On the lab, losing one etcd member and losing etcd's quorum are
+// different faults, a partition cuts real links, and each host's data
+// directory is on a disk of its own (a tmpfs), which can fill.
 
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -23,6 +29,7 @@
 #include "common/dcs/etcd_dcs.h"
 #include "common/pg/pg_session.h"
 #include "tests/support/etcd_process.h"
+#include "tests/support/netns_lab.h"
 #include "common/http/http_client.h"
 #include "tests/support/ports.h"
 #include "tests/support/write_probe.h"
@@ -37,6 +44,7 @@ struct AgentNode {
   std::vector<std::string> prefix;    // argv prefix that runs it on its host (the lab: `ip netns exec NS`)
   int pg_port = 0;
   int api_port = 0;
+  std::string socket_dir;  // PostgreSQL's Unix socket; default: the cluster's directory
   std::string config_file;
   std::string data_dir;
   std::string log_file;
@@ -46,11 +54,70 @@ struct AgentNode {
 class AgentCluster : public ::testing::Test {
  protected:
   void SetUp() override {
+    if (on_lab_) {
+      setUpOnLab();
+      return;
+    }
     etcd_ = EtcdProcess::startSingle({});
     ASSERT_TRUE(etcd_ && waitForEtcd(etcd_->url(), 20));
     connectDcs({etcd_->url()});
     prepareNodes({});
   }
+
+  void setUpOnLab() {
+    if (const std::string why = NetnsLab::unavailableReason(); !why.empty()) GTEST_FAIL() << why;
+    lab_ = std::make_unique<NetnsLab>();
+    std::vector<EtcdProcess::Placement> placements;
+    std::string endpoints;
+    std::vector<std::string> urls;
+    for (int i = 1; i <= 3; ++i) {
+      auto host = lab_->addHost(1, "pg" + std::to_string(i));
+      ASSERT_TRUE(host.ok()) << host.error().message;
+      placements.push_back({host->address, lab_->execPrefix(host->name)});
+      endpoints += (endpoints.empty() ? "" : ",") + host->address + ":2379";
+      urls.push_back("http://" + host->address + ":2379");
+    }
+    auto linked = lab_->reachFromTestProcess();
+    ASSERT_TRUE(linked.ok()) << linked.error().message;
+    etcd_members_ = EtcdProcess::startClusterOn(placements);
+    ASSERT_EQ(etcd_members_.size(), 3u) << "etcd did not start on the lab hosts";
+    for (const auto& url : urls) ASSERT_TRUE(waitForEtcd(url, 30)) << url;
+    connectDcs(urls);
+    clients_ = "10.77.0.0/16";
+    for (int i = 1; i <= 3; ++i) etcd_endpoints_["pg" + std::to_string(i)] = endpoints;
+    prepareNodes([this](AgentNode& node) { placeOnLab(node); });
+  }
+
+  // A node on its lab host's address. Each host has its own network, so
+  // every PostgreSQL listens on 5432 and every REST API on Patroni's 8008;
+  // the Unix socket is on the host's own disk, which holds its data
+  // directory (a disk per host, so that one host's disk can fill up).
+  void placeOnLab(AgentNode& node) {
+    node.address = lab_->host(node.name).address;
+    node.prefix = lab_->execPrefix(node.name);
+    node.pg_port = 5432;
+    node.api_port = 8008;
+    const std::string disk = diskOf(node.name);
+    ASSERT_TRUE(mountDisk(disk)) << disk;
+    node.socket_dir = disk;
+    node.data_dir = disk + "/data";
+  }
+
+  // A tmpfs of kDiskMb owned by postgres at `path`.
+  bool mountDisk(const std::string& path) {
+    const passwd* pw = ::getpwnam("postgres");
+    if (!pw || ::mkdir(path.c_str(), 0700) != 0) return false;
+    const std::string options = "size=" + std::to_string(kDiskMb) + "m,mode=0700,uid=" + std::to_string(pw->pw_uid) +
+                                ",gid=" + std::to_string(pw->pw_gid);
+    if (::mount("tmpfs", path.c_str(), "tmpfs", 0, options.c_str()) != 0) return false;
+    mounts_.push_back(path);
+    return true;
+  }
+
+  std::string diskOf(const std::string& host) const { return dir_ + "/" + host + "-disk"; }
+
+  // DC1's etcd, as a sites file or patroni.yml names it.
+  std::string dc1EtcdHosts() { return lab_ ? etcd_endpoints_[nodes_.front().name] : etcd_->endpoint(); }
 
   void connectDcs(const std::vector<std::string>& urls) {
     auto client = dcs::EtcdDcs::create({urls, false, "", "", "", "", "", 3000ms});
@@ -144,6 +211,8 @@ class AgentCluster : public ::testing::Test {
     for (const auto& mount : mounts_) ::umount2(mount.c_str(), MNT_DETACH);
     mounts_.clear();
     removeTree(dir_);
+    etcd_members_.clear();
+    lab_.reset();
   }
 
   std::string configFor(const AgentNode& node) {
@@ -166,7 +235,7 @@ class AgentCluster : public ::testing::Test {
       << node.pg_port << "\n"
       << "  data_dir: " << node.data_dir << "\n  bin_dir: /usr/lib/postgresql/15/bin\n"
       << "  use_pg_rewind: " << (rewind_ ? "true" : "false") << "\n"
-      << "  parameters:\n    unix_socket_directories: " << dir_ << "\n"
+      << "  parameters:\n    unix_socket_directories: " << (node.socket_dir.empty() ? dir_ : node.socket_dir) << "\n"
       << "  callbacks:\n    on_role_change: " << dir_ << "/callback.sh " << node.name << "\n"
       << "    on_reload: " << dir_ << "/callback.sh " << node.name << "\n"
       << "    on_restart: " << dir_ << "/callback.sh " << node.name << "\n"
@@ -340,6 +409,10 @@ class AgentCluster : public ::testing::Test {
     for (auto& node : nodes_) std::ofstream(node.config_file) << configFor(node);
   }
 
+  static constexpr int kDiskMb = 1024;  // a lab host's disk; tmpfs takes only what is written
+  bool on_lab_ = false;                 // set by the fixture's constructor
+  std::unique_ptr<NetnsLab> lab_;
+  std::vector<std::unique_ptr<EtcdProcess>> etcd_members_;  // on the lab: DC1's, one per host
   std::map<std::string, std::string> etcd_endpoints_;  // by node name; default: etcd_ itself
   int ttl_ = 8, loop_wait_ = 1, retry_timeout_ = 3;
   dcs::MalformedValueLog member_key_log_;

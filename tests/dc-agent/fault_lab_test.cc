@@ -4,8 +4,12 @@
 // mode. Faults: the leader isolated from the other hosts (its etcd member in
 // the minority, its replicas out of reach, its clients still reaching it),
 // the leader's agent alone cut from etcd, kill -9 of the leader (agent and
-// postmaster), the etcd member on the leader's host lost, and the
-// synchronous standby's disk full (no failover may follow the last two).
+// postmaster), the etcd member on the leader's host lost, the synchronous
+// standby's disk full, and the DC1-DC2 link cut while DC2 streams (no
+// failover may follow the last three). DC2 is a standby cluster on two hosts
+// of the lab's second DC, with its own etcd, following whichever DC1 host is
+// writable: every cycle starts with it streaming, so it also follows DC1
+// through every failover.
 // A client on a multi-host DSN with target_session_attrs=read-write writes
 // throughout (the acknowledged-write ledger); the single-writer probe asks
 // every node directly for a write every 20 ms. Synchronous mode: 0
@@ -101,6 +105,8 @@ struct Fault {
   Victim victim;
   bool fails_over;  // another member must take over
   std::function<void(const std::string& victim)> inject, heal;
+  std::function<void()> check_before_heal = [] {};
+  std::function<void()> check_after_heal = [] {};
 };
 
 class FaultLab : public LabAgentCluster {
@@ -111,14 +117,57 @@ class FaultLab : public LabAgentCluster {
     retry_timeout_ = 3;
   }
 
+  // Every member of both DCs, for libpq to find the writable one.
   std::string everyNodeDsn() {
     std::string hosts, ports;
-    for (const auto& n : nodes_) {
-      hosts += (hosts.empty() ? "" : ",") + n.address;
-      ports += (ports.empty() ? "" : ",") + std::to_string(n.pg_port);
+    for (const auto* group : {&nodes_, &dr_}) {
+      for (const auto& n : *group) {
+        hosts += (hosts.empty() ? "" : ",") + n.address;
+        ports += (ports.empty() ? "" : ",") + std::to_string(n.pg_port);
+      }
     }
     return "host=" + hosts + " port=" + ports +
            " user=postgres dbname=postgres connect_timeout=2 target_session_attrs=read-write";
+  }
+
+  std::vector<WriteProbe::Target> everyProbeTarget() {
+    auto targets = probeTargets();
+    for (const auto& n : dr_) targets.push_back({n.name, n.address, n.pg_port});
+    return targets;
+  }
+
+  // DC2 has a standby leader and both its members stream.
+  bool standbyDcStreams() {
+    if (!drLeader()) return false;
+    for (auto& n : dr_) {
+      if (!isStreaming(n)) return false;
+    }
+    return true;
+  }
+
+  std::optional<std::int64_t> standbyContactAge() {
+    const auto l = drLeader();
+    if (!l) return std::nullopt;
+    auto got = dcs2_->get("/service/itestdr/members/" + *l);
+    if (!got.ok() || got->kvs.empty()) return std::nullopt;
+    auto m = dcs::parseMember(*l, got->kvs[0].value);
+    return m.ok() ? m->standby_contact_age : std::nullopt;
+  }
+
+  // The highest id DC1's leader has; DC2's standby leader has it too.
+  bool standbyDcHasLastRow() {
+    auto max_at = [&](AgentNode& n) -> std::optional<std::string> {
+      auto s = session(n);
+      if (!s) return std::nullopt;
+      auto rows = s->query("SELECT coalesce(max(id), 0) FROM w");
+      if (!rows.ok() || rows->empty()) return std::nullopt;
+      return rows->front().at(0);
+    };
+    const auto l = leader();
+    const auto dl = drLeader();
+    if (!l || !dl) return false;
+    const auto want = max_at(byName(*l));
+    return want && max_at(dr(*dl)) == want;
   }
 
   bool syncStandbyChosen() {
@@ -178,6 +227,21 @@ class FaultLab : public LabAgentCluster {
            ASSERT_TRUE(s && s->execute("SELECT pg_switch_wal()").ok());
          },
          [&](const std::string& victim) { freeDisk(victim); }},
+        // DC1 goes on alone, DC2 stays a standby cluster, knows how long it
+        // has not heard from DC1, and catches up once the link is back.
+        {"DC1-DC2 link cut while DC2 streams", Victim::kLeader, false,
+         [&](const std::string&) {
+           dr_leader_before_ = drLeader().value_or("");
+           ASSERT_TRUE(lab_->cutDcs().ok());
+         },
+         [&](const std::string&) { ASSERT_TRUE(lab_->healDcs().ok()); },
+         [&] {
+           EXPECT_EQ(drLeader().value_or(""), dr_leader_before_) << "DC2's standby leader changed while cut off";
+           const auto age = standbyContactAge();
+           EXPECT_TRUE(age && *age >= ttl_) << "DC2's standby leader does not say how long it has not heard from DC1: "
+                                           << (age ? std::to_string(*age) : "null");
+         },
+         [&] { EXPECT_TRUE(eventually([&] { return standbyDcHasLastRow(); }, 60s)) << "DC2 did not catch up"; }},
     };
   }
 
@@ -190,6 +254,9 @@ class FaultLab : public LabAgentCluster {
       ASSERT_TRUE(s && s->execute("CREATE TABLE w (id bigint primary key)").ok());
       ASSERT_TRUE(s->execute("CREATE TABLE probe (node text, at timestamptz DEFAULT now())").ok());
     }
+    addStandbyDcOnLab();
+    if (HasFatalFailure()) return;
+    for (auto& n : dr_) startAgent(n);
     const int cycles = cyclesWanted();
     for (int c = 1; c <= cycles; ++c) {
       for (const auto& fault : faults()) {
@@ -203,10 +270,11 @@ class FaultLab : public LabAgentCluster {
   void cycle(const std::string& mode, const Fault& fault) {
     const std::string row = mode + ": " + fault.name;
     ASSERT_TRUE(eventually([&] { return healthy(3) && syncStandbyChosen(); }, 180s)) << row << ": not healthy";
+    ASSERT_TRUE(eventually([&] { return standbyDcStreams(); }, 180s)) << row << ": DC2 does not stream";
     const std::string leader_before = *leader();
     const std::string victim = fault.victim == Victim::kLeader ? leader_before : syncStandbyOrReplica();
     WriteProbe probe("probe");
-    probe.start(probeTargets());
+    probe.start(everyProbeTarget());
     // The ids go on from the last cycle's: the table keeps every row.
     ContinuousWriter writer({everyNodeDsn()}, nextId());
     ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > 20; }, 30s)) << "the ledger does not write";
@@ -219,6 +287,7 @@ class FaultLab : public LabAgentCluster {
       std::this_thread::sleep_for(std::chrono::seconds(2 * ttl_));
       EXPECT_EQ(leader(), leader_before) << row << ": a failover that should not have happened";
     }
+    fault.check_before_heal();
     const std::size_t before = writer.acknowledged().size();
     ASSERT_TRUE(eventually([&] { return writer.acknowledged().size() > before + 10; }, 60s)) << row << ": writes did not resume";
     fault.heal(victim);
@@ -226,6 +295,7 @@ class FaultLab : public LabAgentCluster {
     std::this_thread::sleep_for(1s);
     writer.stop();
     probe.stop();
+    fault.check_after_heal();
 
     // Time to writable: the end of the longest write gap after the fault
     // (0 when writes never stopped for more than 300 ms).
@@ -285,6 +355,7 @@ class FaultLab : public LabAgentCluster {
   static constexpr std::chrono::seconds kPromotionBound{15};
   long nextId() const { return last_id_ + 1'000'000; }
   long last_id_ = 0;
+  std::string dr_leader_before_;
 };
 
 class SyncFaultLab : public FaultLab {

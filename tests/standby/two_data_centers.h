@@ -1,8 +1,10 @@
 #pragma once
-// Two data centers on loopback, each with its own etcd: DC1 is the
-// three-node primary cluster (AgentCluster), DC2 a two-node standby cluster
-// whose standby leader streams from DC1 and whose other member cascades from
-// it. Real etcd, real PostgreSQL 15, real dc-agents.
+// Two data centers, each with its own etcd: DC1 is the three-node primary
+// cluster (AgentCluster), DC2 a two-node standby cluster whose standby
+// leader streams from DC1 and whose other member cascades from it. Real
+// etcd, real PostgreSQL 15, real dc-agents. On loopback, or on the fault lab
+// (on_lab_), where DC2 is two hosts of the lab's second DC and
+// NetnsLab::cutDcs() cuts the link between the DCs.
 
 #include <regex>
 
@@ -19,6 +21,7 @@ class TwoDataCenters : public AgentCluster {
     for (auto& n : dr_) {
       if (auto pid = postmasterPid(n)) ::kill(*pid, SIGKILL);
     }
+    etcd2_.reset();
     if (HasFailure()) {
       for (auto& n : dr_) {
         std::cerr << "---- " << n.name << " agent log (tail) ----\n" << tailLines(readFile(n.log_file), 60) << "\n";
@@ -41,25 +44,56 @@ class TwoDataCenters : public AgentCluster {
   // The same with any standby_cluster body (indented six spaces), and
   // `postgresql_extra` (indented two) added to the postgresql section.
   void addStandbyDcWith(const std::string& standby_cluster, const std::string& postgresql_extra = "") {
-    EtcdProcess::Options options;
-    options.name = "n2";
-    etcd2_ = EtcdProcess::startSingle(options);
-    ASSERT_TRUE(etcd2_ && waitForEtcd(etcd2_->url(), 20));
+    etcd2_ = startStandbyDcEtcd();
+    ASSERT_TRUE(etcd2_ && waitForEtcd(etcd2_->url(), 20)) << "DC2's etcd did not start";
     auto client = dcs::EtcdDcs::create({{etcd2_->url()}, false, "", "", "", "", "", 3000ms});
     ASSERT_TRUE(client.ok());
     dcs2_ = std::move(*client);
     standby_cluster_ = standby_cluster;
     for (int i = 1; i <= 2; ++i) {
       AgentNode node = makeNode("dr" + std::to_string(i));
+      placeStandbyNode(node);
       std::ofstream(node.config_file) << standbyConfigFor(node, postgresql_extra);
       dr_.push_back(std::move(node));
     }
   }
 
+  // DC2's etcd and members run on loopback, or on two hosts of the lab's
+  // second DC.
+  std::unique_ptr<EtcdProcess> startStandbyDcEtcd() {
+    if (lab_) return startStandbyDcEtcdOnLab();
+    EtcdProcess::Options options;
+    options.name = "n2";
+    return EtcdProcess::startSingle(options);
+  }
+  void placeStandbyNode(AgentNode& node) {
+    if (lab_) placeOnLab(node);
+  }
+
+  // DC2 on the lab: its standby leader follows DC1's writable host through
+  // slot dr_standby (standby_cluster with every DC1 host).
+  void addStandbyDcOnLab() {
+    std::string hosts;
+    for (const auto& n : nodes_) hosts += (hosts.empty() ? "" : ",") + n.address;
+    addStandbyDcWith("      host: " + hosts + "\n      port: 5432\n      primary_slot_name: dr_standby\n");
+  }
+
+  std::unique_ptr<EtcdProcess> startStandbyDcEtcdOnLab() {
+    for (const std::string name : {"dr1", "dr2"}) {
+      auto host = lab_->addHost(2, name);
+      if (!host.ok()) {
+        ADD_FAILURE() << host.error().message;
+        return nullptr;
+      }
+    }
+    auto members = EtcdProcess::startClusterOn({{lab_->host("dr1").address, lab_->execPrefix("dr1")}});
+    return members.empty() ? nullptr : std::move(members.front());
+  }
+
   std::string standbyConfigFor(const AgentNode& node, const std::string& postgresql_extra = "") {
+    etcd_endpoints_[node.name] = etcd2_->endpoint();
     std::string yaml = configFor(node);
     yaml = std::regex_replace(yaml, std::regex("scope: itest"), "scope: itestdr");
-    yaml = std::regex_replace(yaml, std::regex("hosts: " + etcd_->endpoint()), "hosts: " + etcd2_->endpoint());
     yaml = std::regex_replace(yaml, std::regex("bootstrap:\n  dcs:\n"),
                               "bootstrap:\n  dcs:\n    standby_cluster:\n" + standby_cluster_);
     return std::regex_replace(yaml, std::regex("\npostgresql:\n"), "\npostgresql:\n" + postgresql_extra);
@@ -107,7 +141,7 @@ class TwoDataCenters : public AgentCluster {
   // returns its path.
   std::string writeSitesFile(const std::string& extra = "") {
     const std::string path = dir_ + "/sites.yml";
-    std::ofstream(path) << "sites:\n  dc1:\n    etcd3: {hosts: " << etcd_->endpoint() << "}\n    scope: itest\n"
+    std::ofstream(path) << "sites:\n  dc1:\n    etcd3: {hosts: '" << dc1EtcdHosts() << "'}\n    scope: itest\n"
                         << "  dc2:\n    etcd3: {hosts: " << etcd2_->endpoint() << "}\n    scope: itestdr\n"
                         << extra;
     return path;
