@@ -385,7 +385,7 @@ const std::vector<RuleRow>& rules() {
          return make("follower.demote", {{ActionKind::kDemote, ""}},
                      c.leaderName() + " holds the leader lock: demoting this primary");
        }},
-      {{"follower.rewind", "a former primary that diverged: pg_rewind from the leader, then follow"},
+      {{"follower.rewind", "a former primary, or a standby past the fork point, that diverged: pg_rewind from the leader, then follow"},
        [](const Context& c) -> std::optional<Decision> {
          if (!c.cluster.leader || !c.local.needs_rewind || c.local.pg_running) return std::nullopt;
          return make("follower.rewind",

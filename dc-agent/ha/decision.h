@@ -81,7 +81,7 @@ struct LocalObservation {
   bool failsafe_leader_heard = false;
   std::optional<MonoTime> primary_down_since;  // we hold the lock but PostgreSQL is down
   bool long_action_running = false;  // bootstrap, clone or rewind in progress
-  bool needs_rewind = false;        // a former primary must rewind before following
+  bool needs_rewind = false;        // a former primary, or a standby past the fork point, must rewind before following
   // The upstream we are configured to follow (a member, or the other DC's
   // primary), asked directly when we have not streamed for two loops.
   std::optional<PeerState> upstream;

@@ -157,6 +157,8 @@ PgObservation RealPostgres::observe() {
     if (!standby_signal) {
       auto control = pg::readControlData(runner_, paths_);
       o.needs_rewind = control.ok() && (control->cluster_state == "shut down" || control->cluster_state == "in production");
+    } else {
+      o.needs_rewind = diverged_standby_;
     }
     return o;
   }
@@ -208,6 +210,14 @@ Status RealPostgres::ensureStartedAsStandby() {
   // waiting for that here would stall the HA loop. Running is enough.
   auto started = postmaster_.start(kStandbyStartWait);
   if (!started.ok() && started.error().code == ErrorCode::kTimeout && postmaster_.running()) return okStatus();
+  // A standby that received WAL past the new leader's fork point (ahead of
+  // the synchronous standby that was promoted) cannot start on the new
+  // timeline: only a rewind brings it back (observe says so).
+  if (!started.ok() && (started.error().message.find("does not contain minimum recovery point") != std::string::npos ||
+                        started.error().message.find("is not a child of this server's history") != std::string::npos)) {
+    spdlog::warn("this standby has WAL past the new timeline's fork point: it must rewind before it can follow");
+    diverged_standby_ = true;
+  }
   return started;
 }
 
@@ -665,6 +675,7 @@ Status RealPostgres::syncSlots(const std::set<std::string>& wanted, const std::m
 }
 
 Status RealPostgres::rewind(const dcs::MemberInfo& source) {
+  diverged_standby_ = false;  // a failed start after this says so again
   if (!(config_.bootstrap.dcs.use_pg_rewind || config_.postgresql.use_pg_rewind)) {
     // Without pg_rewind the only way back is a fresh clone.
     spdlog::warn("use_pg_rewind is off: removing the data directory to re-clone from {}", source.name);

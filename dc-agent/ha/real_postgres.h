@@ -83,6 +83,7 @@ class RealPostgres final : public PostgresControl {
   std::string system_id_;
   UpstreamSettings upstream_;
   std::string synchronous_standby_names_;
+  bool diverged_standby_ = false;  // its last start failed: WAL past the new timeline's fork point
   std::map<std::string, std::string> dynamic_parameters_;  // /config's, seeded from bootstrap.dcs
   std::string archived_redo_file_;  // pushed once per demotion: archive commands often refuse a second copy
   std::atomic<int> query_timeout_s_;  // statement_timeout of the agent's own queries (/config's retry_timeout)
