@@ -168,6 +168,7 @@ void WriteProbe::run() {
       std::lock_guard lock(mutex_);
       acked_at_.push_back(BenchClock::now());
       acked_ids_.push_back(next_id++);
+      acked_ports_.push_back(ports_[target]);
     } else {
       s.reset();
       target = (target + 1) % ports_.size();
@@ -183,6 +184,15 @@ double WriteProbe::largestGap() const {
     gap = std::max(gap, std::chrono::duration<double>(acked_at_[i] - acked_at_[i - 1]).count());
   }
   return gap;
+}
+
+double WriteProbe::firstAckAfter(BenchClock::time_point t, int excluded_port) const {
+  std::lock_guard lock(mutex_);
+  for (auto i = static_cast<std::size_t>(std::upper_bound(acked_at_.begin(), acked_at_.end(), t) - acked_at_.begin());
+       i < acked_at_.size(); ++i) {
+    if (acked_ports_[i] != excluded_port) return std::chrono::duration<double>(acked_at_[i] - t).count();
+  }
+  return -1;
 }
 
 std::vector<long> WriteProbe::acknowledged() const {

@@ -84,6 +84,10 @@ class WriteProbe {
   void stop();
   // The longest interval between two acknowledged inserts, in seconds.
   double largestGap() const;
+  // Seconds from `t` to the first insert acknowledged after it by a node
+  // other than the one on `excluded_port` (the victim, which may still
+  // acknowledge one in flight); -1 if none.
+  double firstAckAfter(BenchClock::time_point t, int excluded_port) const;
   // The ids of acknowledged inserts.
   std::vector<long> acknowledged() const;
 
@@ -96,6 +100,7 @@ class WriteProbe {
   mutable std::mutex mutex_;
   std::vector<BenchClock::time_point> acked_at_;
   std::vector<long> acked_ids_;
+  std::vector<int> acked_ports_;
 };
 
 std::unique_ptr<pg::PgSession> connectTo(int port);

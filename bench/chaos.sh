@@ -7,14 +7,27 @@
 # acked_lost_sync, acked_lost_async, max_time_to_writable_s.
 # Run as root on Debian 12.
 #
-#   bench/chaos.sh [CYCLES]     (default 5; at most 100)
+#   bench/chaos.sh [CYCLES] [--timings TTL/LOOP_WAIT/RETRY_TIMEOUT]
+#                               (default 5 cycles, at most 100; timings 10/1/3)
 #
 # Each cycle of each fault takes about 20-40 s; bounded by a timeout of
 # 30 minutes plus 5 minutes per cycle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cycles=${1:-5}
+cycles=5
+timings=10/1/3
+while (($#)); do
+  case $1 in
+    --timings) timings=${2:-}; shift 2 || { echo "chaos.sh: --timings needs a value" >&2; exit 2; } ;;
+    *) cycles=$1; shift ;;
+  esac
+done
 [[ $cycles =~ ^[0-9]+$ ]] && ((cycles >= 1 && cycles <= 100)) || { echo "chaos.sh: CYCLES must be 1..100" >&2; exit 2; }
+if [[ ! $timings =~ ^([0-9]+)/([0-9]+)/([0-9]+)$ ]] || ((BASH_REMATCH[1] < 4 || BASH_REMATCH[1] > 60 || BASH_REMATCH[2] < 1 ||
+    BASH_REMATCH[3] < 1 || BASH_REMATCH[2] + 2 * BASH_REMATCH[3] > BASH_REMATCH[1])); then
+  echo "chaos.sh: --timings must be TTL/LOOP_WAIT/RETRY_TIMEOUT with 4 <= TTL <= 60 and LOOP_WAIT + 2*RETRY_TIMEOUT <= TTL" >&2
+  exit 2
+fi
 ./scripts/install-deps.sh
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DPGTANDEM_SANITIZE=OFF >/dev/null
 cmake --build build-release -j "$(nproc)" --target dc-agent fault_lab_test
@@ -30,10 +43,11 @@ cleanup() {
 trap cleanup EXIT
 log=$run_dir/chaos.log
 set +e
-PGTANDEM_TEST_TMPDIR=$run_dir PGTANDEM_FAULT_CYCLES=$cycles \
+PGTANDEM_TEST_TMPDIR=$run_dir PGTANDEM_FAULT_CYCLES=$cycles PGTANDEM_FAULT_TIMINGS=$timings \
   timeout $((1800 + 300 * cycles)) ./build-release/tests/fault_lab_test >"$log" 2>&1
 rc=$?
 set -e
+echo "timings (ttl/loop_wait/retry_timeout): $timings, $cycles cycles of each fault"
 grep -E '^(sync|async): ' "$log" || true
 echo
 grep -E '^\||^\{' "$log" || true

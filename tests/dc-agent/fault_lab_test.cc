@@ -21,6 +21,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <iomanip>
 #include <set>
@@ -92,6 +94,20 @@ int cyclesWanted() {
   return std::clamp(n, 1, 100);  // bounded
 }
 
+// PGTANDEM_FAULT_TIMINGS=ttl/loop_wait/retry_timeout (default 10/1/3), for
+// bench/chaos.sh --timings; anything that does not parse or breaks the
+// timing rule keeps the default.
+std::array<int, 3> timingsWanted() {
+  std::array<int, 3> t = {10, 1, 3};
+  const char* text = std::getenv("PGTANDEM_FAULT_TIMINGS");
+  std::array<int, 3> asked{};
+  if (text && std::sscanf(text, "%d/%d/%d", &asked[0], &asked[1], &asked[2]) == 3 && asked[0] >= 4 && asked[0] <= 60 &&
+      asked[1] >= 1 && asked[2] >= 1 && asked[1] + 2 * asked[2] <= asked[0]) {
+    t = asked;
+  }
+  return t;
+}
+
 enum class Victim { kLeader, kSyncStandby };  // kSyncStandby: any replica in asynchronous mode
 
 // PGTANDEM_FAULT_ONLY=text runs only the faults whose name holds it.
@@ -112,9 +128,10 @@ struct Fault {
 class FaultLab : public LabAgentCluster {
  protected:
   FaultLab() {
-    ttl_ = 10;
-    loop_wait_ = 1;
-    retry_timeout_ = 3;
+    const auto timings = timingsWanted();
+    ttl_ = timings[0];
+    loop_wait_ = timings[1];
+    retry_timeout_ = timings[2];
   }
 
   // Every member of both DCs, for libpq to find the writable one.
