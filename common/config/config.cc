@@ -52,7 +52,7 @@ std::set<std::string> unsupportedKeys() {
       "etcd3.srv", "etcd3.url", "etcd3.proxy", "etcd.srv_suffix", "etcd3.srv_suffix", "etcd.retry_timeout",
       "etcd3.retry_timeout", "bootstrap.method", "restapi.http_extra_headers", "restapi.https_extra_headers",
       "restapi.request_queue_size", "restapi.server_tokens", "restapi.ciphers", "postgresql.callbacks.before_stop"};
-  for (const char* key : {"maximum_lag_on_syncnode", "primary_stop_timeout", "ignore_slots", "max_timelines_history",
+  for (const char* key : {"primary_stop_timeout", "ignore_slots", "max_timelines_history",
                           "member_slots_ttl", "postgresql.recovery_conf", "postgresql.pg_hba"}) {
     keys.insert(std::string("bootstrap.dcs.") + key);
   }
@@ -108,13 +108,14 @@ void readStandbyCluster(Reader& r, const YAML::Node& node, const std::string& pa
 void readDynamic(Reader& r, const YAML::Node& node, const std::string& path, DynamicConfig& out) {
   if (!node.IsDefined() || node.IsNull()) return;
   r.checkKeys(node, path,
-              {"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "primary_start_timeout",
+              {"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "maximum_lag_on_syncnode", "primary_start_timeout",
                "master_start_timeout", "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count",
                "failsafe_mode", "check_timeline", "postgresql", "standby_cluster", "slots"});
   r.readInt(node, "ttl", path, out.ttl);
   r.readInt(node, "loop_wait", path, out.loop_wait);
   r.readInt(node, "retry_timeout", path, out.retry_timeout);
   r.readInt64(node, "maximum_lag_on_failover", path, out.maximum_lag_on_failover);
+  r.readInt64(node, "maximum_lag_on_syncnode", path, out.maximum_lag_on_syncnode);
   r.readInt(node, "master_start_timeout", path, out.primary_start_timeout);  // Patroni < 4 name
   r.readInt(node, "primary_start_timeout", path, out.primary_start_timeout);
   if (at(node, "synchronous_mode").IsDefined() && at(node, "synchronous_mode").IsScalar() &&

@@ -67,6 +67,9 @@ struct DynamicConfig {
   int loop_wait = 10;
   int retry_timeout = 10;
   std::int64_t maximum_lag_on_failover = 1048576;
+  // A synchronous standby further behind than this (bytes) is swapped for a
+  // healthy asynchronous one; <= 0: never (Patroni's default, -1).
+  std::int64_t maximum_lag_on_syncnode = -1;
   int primary_start_timeout = 300;
   bool synchronous_mode = false;
   bool synchronous_mode_strict = false;

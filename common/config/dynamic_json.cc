@@ -12,6 +12,7 @@ std::string toJson(const DynamicConfig& d) {
   o["loop_wait"] = d.loop_wait;
   o["retry_timeout"] = d.retry_timeout;
   o["maximum_lag_on_failover"] = d.maximum_lag_on_failover;
+  o["maximum_lag_on_syncnode"] = d.maximum_lag_on_syncnode;
   o["primary_start_timeout"] = d.primary_start_timeout;
   o["synchronous_mode"] = d.synchronous_mode;
   o["synchronous_mode_strict"] = d.synchronous_mode_strict;
@@ -106,6 +107,7 @@ Result<DynamicState> parseDynamicJson(const std::string& text, const DynamicConf
   PGT_TRY(readNumber(o, "loop_wait", d.loop_wait));
   PGT_TRY(readNumber(o, "retry_timeout", d.retry_timeout));
   PGT_TRY(readNumber(o, "maximum_lag_on_failover", d.maximum_lag_on_failover));
+  PGT_TRY(readNumber(o, "maximum_lag_on_syncnode", d.maximum_lag_on_syncnode));
   PGT_TRY(readNumber(o, "master_start_timeout", d.primary_start_timeout));
   PGT_TRY(readNumber(o, "primary_start_timeout", d.primary_start_timeout));
   PGT_TRY(readBool(o, "synchronous_mode", d.synchronous_mode));

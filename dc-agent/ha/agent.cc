@@ -848,7 +848,8 @@ void Agent::maintainSlots(const dcs::ClusterSnapshot& snapshot) {
 
 void Agent::maintainSync(const dcs::ClusterSnapshot& snapshot, const PgObservation& pg) {
   const SyncPlan plan = planSync(snapshot, pg.standbys, config_.name, dynamic_.synchronous_mode,
-                                 dynamic_.synchronous_mode_strict, dynamic_.synchronous_node_count);
+                                 dynamic_.synchronous_mode_strict, dynamic_.synchronous_node_count,
+                                 SyncLagLimit{dynamic_.maximum_lag_on_syncnode, pg.wal_position});
   const dcs::Revision revision = snapshot.sync ? snapshot.sync->mod_revision : 0;
   // /sync first: a standby leaves it before it stops being synchronous.
   if (plan.key_op == SyncPlan::KeyOp::kWrite) {

@@ -186,7 +186,7 @@ PgObservation RealPostgres::observe() {
     o.wal_position = state->current_lsn;
     o.following.clear();
     for (const auto& r : state->replication) {
-      o.standbys.push_back({r.application_name, r.state, r.sync_state, r.usename, r.client_addr, r.sync_priority});
+      o.standbys.push_back({r.application_name, r.state, r.sync_state, r.usename, r.client_addr, r.sync_priority, r.flush_lsn});
     }
   } else {
     o.wal_position = std::max(state->receive_lsn.value_or(0), state->replay_lsn.value_or(0));

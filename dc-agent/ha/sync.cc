@@ -16,10 +16,25 @@ std::string quoteName(const std::string& name) {
   return out + "\"";
 }
 
+// What a standby's lag is measured from (Patroni: the furthest standby when
+// there are several, else the leader's position); none: no limit.
+std::optional<Lsn> lagReference(const std::vector<StandbyStatus>& standbys, const SyncLagLimit& limit) {
+  if (limit.maximum_bytes <= 0) return std::nullopt;
+  std::optional<Lsn> furthest;
+  int streaming = 0;
+  for (const auto& s : standbys) {
+    if (s.state != "streaming") continue;
+    ++streaming;
+    if (s.flush_lsn && (!furthest || *s.flush_lsn > *furthest)) furthest = s.flush_lsn;
+  }
+  return streaming > 1 ? furthest : limit.leader_lsn;
+}
+
 }  // namespace
 
 SyncPlan planSync(const dcs::ClusterSnapshot& cluster, const std::vector<StandbyStatus>& standbys,
-                  const std::string& self, bool synchronous_mode, bool strict, int node_count) {
+                  const std::string& self, bool synchronous_mode, bool strict, int node_count,
+                  const SyncLagLimit& lag_limit) {
   SyncPlan plan;
   if (!synchronous_mode) {
     plan.key_op = cluster.sync ? SyncPlan::KeyOp::kDelete : SyncPlan::KeyOp::kKeep;
@@ -27,13 +42,15 @@ SyncPlan planSync(const dcs::ClusterSnapshot& cluster, const std::vector<Standby
   }
   const std::vector<std::string> current =
       cluster.sync && cluster.sync->leader == self ? cluster.sync->sync_standby : std::vector<std::string>{};
-  // Candidates: streaming members not tagged nosync; current ones first, so
-  // that the set does not churn.
+  // Candidates: streaming members not tagged nosync and not too far behind;
+  // current ones first, so that the set does not churn.
+  const std::optional<Lsn> reference = lagReference(standbys, lag_limit);
   std::vector<std::string> candidates;
   for (const auto& s : standbys) {
     const dcs::MemberInfo* m = cluster.member(s.application_name);
     if (!m || m->name == self || m->tags.nosync || s.state != "streaming") continue;
     if (m->tags.sync_priority && *m->tags.sync_priority <= 0) continue;
+    if (reference && (!s.flush_lsn || *reference - *s.flush_lsn > lag_limit.maximum_bytes)) continue;
     candidates.push_back(m->name);
   }
   std::stable_sort(candidates.begin(), candidates.end(), [&](const std::string& a, const std::string& b) {

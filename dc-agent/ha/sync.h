@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/dcs/cluster.h"
+#include "common/util/lsn.h"
 
 namespace pgtandem::agent {
 
@@ -24,6 +25,16 @@ struct StandbyStatus {
   std::string usename{};
   std::string client_addr{};
   int sync_priority = 0;
+  std::optional<Lsn> flush_lsn{};  // what it has made durable
+};
+
+// maximum_lag_on_syncnode (Patroni's): a standby whose flush position is
+// further than `maximum_bytes` behind the furthest standby's (the leader's
+// own position when it has one standby) is no candidate for /sync, so a
+// lagging synchronous standby is swapped for a healthy one. Off when <= 0.
+struct SyncLagLimit {
+  std::int64_t maximum_bytes = -1;
+  std::optional<Lsn> leader_lsn;
 };
 
 struct SyncPlan {
@@ -38,7 +49,8 @@ struct SyncPlan {
 extern const char* const kStrictPlaceholder;
 
 SyncPlan planSync(const dcs::ClusterSnapshot& cluster, const std::vector<StandbyStatus>& standbys,
-                  const std::string& self, bool synchronous_mode, bool strict, int node_count);
+                  const std::string& self, bool synchronous_mode, bool strict, int node_count,
+                  const SyncLagLimit& lag_limit = {});
 
 // May `name` take over in synchronous mode? It must be in /sync, or be the
 // leader /sync names. Fail closed: a /sync that is gone or does not parse

@@ -254,6 +254,26 @@ TEST(ConfigTest, UnknownAndUnsupportedKeysAreWarnings) {
 }
 
 
+TEST(ConfigTest, MaximumLagOnSyncnodeIsReadFromPatroniYmlAndFromConfig) {
+  auto off = parseConfig(kPatroniYaml, "p.yml", {});
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_EQ(off->config.bootstrap.dcs.maximum_lag_on_syncnode, -1) << "Patroni's default: off";
+  const std::string yaml = replace(kPatroniYaml, "    maximum_lag_on_failover: 1048576\n",
+                                   "    maximum_lag_on_failover: 1048576\n    maximum_lag_on_syncnode: 8388608\n");
+  auto loaded = parseConfig(yaml, "p.yml", {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.bootstrap.dcs.maximum_lag_on_syncnode, 8388608);
+  EXPECT_TRUE(loaded->warnings.empty()) << loaded->warnings.front().toString();
+  auto dynamic = parseDynamicJson(R"({"maximum_lag_on_syncnode":1048576})", {});
+  ASSERT_TRUE(dynamic.ok()) << dynamic.error().message;
+  EXPECT_EQ(dynamic->config.maximum_lag_on_syncnode, 1048576);
+  EXPECT_EQ(parseDynamicJson(toJson(dynamic->config), {})->config.maximum_lag_on_syncnode, 1048576);
+  EXPECT_FALSE(parseDynamicJson(R"({"maximum_lag_on_syncnode":"lots"})", {}).ok());
+  auto bad = parseConfig(replace(yaml, "maximum_lag_on_syncnode: 8388608", "maximum_lag_on_syncnode: lots"), "p.yml", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("maximum_lag_on_syncnode"), std::string::npos) << bad.error().message;
+}
+
 // Patroni settings pgtandem does not act on are named with their line, not
 // accepted in silence: an operator relying on one must hear about it.
 TEST(ConfigTest, PatroniSettingsNotActedOnAreWarnings) {

@@ -55,6 +55,42 @@ TEST(SyncPlan, StrictModeBlocksWithoutCandidatesAndOffDeletesTheKey) {
   EXPECT_EQ(planSync(cluster, {}, "n1", false, false, 1).key_op, SyncPlan::KeyOp::kDelete);
 }
 
+// maximum_lag_on_syncnode: the synchronous standby 20 MB behind the other
+// one leaves /sync first, and the healthy one is made synchronous instead.
+TEST(SyncPlan, ASyncStandbyLaggingPastTheLimitIsSwappedForAHealthyOne) {
+  constexpr Lsn kMb = 1 << 20;
+  auto cluster = clusterWith({"n1", "n2", "n3"}, dcs::SyncInfo{"n1", {"n2"}, std::nullopt, 3});
+  const std::vector<StandbyStatus> standbys = {{"n2", "streaming", "sync", "", "", 1, 100 * kMb},
+                                               {"n3", "streaming", "potential", "", "", 2, 120 * kMb}};
+  auto swapped = planSync(cluster, standbys, "n1", true, false, 1, SyncLagLimit{16 * kMb, 121 * kMb});
+  EXPECT_TRUE(swapped.sync_standby.empty()) << "n2 leaves /sync before it stops being synchronous";
+  EXPECT_EQ(swapped.key_op, SyncPlan::KeyOp::kWrite);
+  EXPECT_EQ(swapped.synchronous_standby_names, "FIRST 1 (\"n3\")");
+
+  // Within the limit, or with the limit off (Patroni's -1 and 0), nothing moves.
+  for (const SyncLagLimit& limit : {SyncLagLimit{32 * kMb, 121 * kMb}, SyncLagLimit{-1, 121 * kMb}, SyncLagLimit{0, 121 * kMb}}) {
+    auto kept = planSync(cluster, standbys, "n1", true, false, 1, limit);
+    EXPECT_EQ(kept.sync_standby, std::vector<std::string>{"n2"}) << limit.maximum_bytes;
+    EXPECT_EQ(kept.key_op, SyncPlan::KeyOp::kKeep) << limit.maximum_bytes;
+  }
+}
+
+// With one standby its lag is measured from the leader's position; a
+// standby whose position is unknown is no candidate while a limit is set.
+TEST(SyncPlan, ALoneStandbyIsMeasuredFromTheLeaderAndAnUnknownPositionIsNoCandidate) {
+  constexpr Lsn kMb = 1 << 20;
+  auto cluster = clusterWith({"n1", "n2"}, dcs::SyncInfo{"n1", {"n2"}, std::nullopt, 3});
+  const std::vector<StandbyStatus> behind = {{"n2", "streaming", "sync", "", "", 1, 10 * kMb}};
+  EXPECT_TRUE(planSync(cluster, behind, "n1", true, false, 1, SyncLagLimit{1 * kMb, 20 * kMb}).sync_standby.empty());
+  EXPECT_EQ(planSync(cluster, behind, "n1", true, true, 1, SyncLagLimit{1 * kMb, 20 * kMb}).synchronous_standby_names,
+            std::string("\"") + kStrictPlaceholder + "\"")
+      << "strict mode blocks commits rather than running without a synchronous standby";
+  EXPECT_EQ(planSync(cluster, behind, "n1", true, false, 1, SyncLagLimit{16 * kMb, 20 * kMb}).sync_standby,
+            std::vector<std::string>{"n2"});
+  const std::vector<StandbyStatus> unknown = {{"n2", "streaming", "sync"}};
+  EXPECT_TRUE(planSync(cluster, unknown, "n1", true, false, 1, SyncLagLimit{16 * kMb, 20 * kMb}).sync_standby.empty());
+}
+
 TEST(SyncPlan, OnlySyncMembersMayTakeOver) {
   auto cluster = clusterWith({"n1", "n2"}, dcs::SyncInfo{"n1", {"n2"}, std::nullopt, 3});
   EXPECT_TRUE(allowedBySync(cluster, "n2"));
