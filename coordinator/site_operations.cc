@@ -22,6 +22,10 @@ struct SiteHandle {
   dcs::ClusterPaths paths{"/service/", "x"};
   dcs::MalformedValueLog malformed;
   DcView view;
+  // A DC the operation can do without that failed a call in this step: not
+  // called again until the next step (each call to a lost DC waits out its
+  // deadline, and a step polls many rounds).
+  bool lost_this_step = false;
 
   bool reachable() const { return dcs != nullptr; }
   const std::string& name() const { return view.site->name; }
@@ -43,7 +47,7 @@ struct Run {
   std::vector<SiteHandle*> reachable() {
     std::vector<SiteHandle*> out;
     for (SiteHandle* h : {&from, &to}) {
-      if (h->reachable()) out.push_back(h);
+      if (h->reachable() && !h->lost_this_step) out.push_back(h);
     }
     return out;
   }
@@ -125,8 +129,9 @@ struct SiteOperations::Impl {
       Status read = reload(*h);
       if (!read.ok()) {
         if (!(h == &run.from && run.from_optional)) return read;
-        // A DC a promotion can do without: this round it is unreachable,
-        // not as its last snapshot said.
+        // A DC a promotion can do without: unreachable for the rest of the
+        // step, not as its last snapshot said.
+        h->lost_this_step = true;
         h->view.reachable = false;
         h->view.error = read.error().message;
       }
@@ -264,6 +269,7 @@ struct SiteOperations::Impl {
     for (SiteHandle* h : run.reachable()) {
       Status written = updateSite(*h, [&](dcs::SiteState& s) { s.operation = run.op; });
       if (!written.ok() && !(h == &run.from && run.from_optional)) return written;
+      if (!written.ok()) h->lost_this_step = true;
     }
     say(step + ": " + detail);  // only once it is durable: a printed step is never redone
     return okStatus();
@@ -443,9 +449,10 @@ struct SiteOperations::Impl {
       // (the old one is fenced, its token recorded): losing the old DC then
       // does not keep the new one from taking writes.
       run.from_optional = from_optional || (row.on_failure == OnFailure::kRollBackUntilSent && run.op.step(stepName(row.step)));
+      const bool started = current != row.step;
+      if (started) run.from.lost_this_step = false;  // each step tries a lost DC again, once
       Status observed = observe(run, row.probes);
       if (!observed.ok()) return stepFailed(run, row, observed.error());
-      const bool started = current != row.step;
       if (started) {
         current = row.step;
         step_started = clock.monotonicNow();

@@ -30,13 +30,10 @@ class SiteLab : public DcSwitchover {
     ASSERT_TRUE(dcctl.signal(SIGCONT).ok());
   }
 
-  // dcctl's host, in a network of its own.
-  std::vector<std::string> coordinatorHost() {
-    if (!coordinator_) {
-      auto host = lab_->addHost(3, "coord");
-      EXPECT_TRUE(host.ok()) << (host.ok() ? "" : host.error().message);
-      coordinator_ = true;
-    }
+  // Adds dcctl's host, in a network of its own (once per test).
+  std::vector<std::string> addCoordinatorHost() {
+    auto host = lab_->addHost(3, "coord");
+    EXPECT_TRUE(host.ok()) << (host.ok() ? "" : host.error().message);
     return lab_->execPrefix("coord");
   }
 
@@ -62,7 +59,7 @@ class SiteLab : public DcSwitchover {
   void switchoverCutAfter(const std::string& step, std::vector<AgentNode>& dc) {
     system_id_ = startBothDcs();
     ASSERT_FALSE(system_id_.empty());
-    host_ = coordinatorHost();
+    host_ = addCoordinatorHost();
     writer_ = std::make_unique<ContinuousWriter>(std::vector<std::string>{everyMember()});
     ASSERT_TRUE(eventually([&] { return writer_->acknowledged().size() > 20; }, 30s)) << "the writer does not write";
     offsets_ = logSizes();
@@ -98,7 +95,6 @@ class SiteLab : public DcSwitchover {
   std::unique_ptr<ContinuousWriter> writer_;
   std::map<std::string, std::size_t> offsets_;
   int exit_code_ = -1;
-  bool coordinator_ = false;
 };
 
 TEST_F(SiteLab, CutFromTheStandbyDcDuringTheFenceRollsBackThenStartsAfreshAndFinishes) {

@@ -243,7 +243,10 @@ class TwoDcWorld {
       const int dc = s.name == "dc1" ? 0 : 1;
       if (down[dc]) return makeError(ErrorCode::kUnavailable, "no route to host");
       auto client = std::make_unique<FaultyDcs>(std::unique_ptr<dcs::Dcs>(stores[dc]->connect()));
-      client->unreachable = [this, dc] { return coordinator_cut[dc]; };
+      client->unreachable = [this, dc] {
+        if (coordinator_cut[dc]) ++coordinator_cut_calls[dc];
+        return coordinator_cut[dc];
+      };
       return std::unique_ptr<dcs::Dcs>(std::move(client));
     };
     auto said = [this](const std::string& line) {
@@ -315,6 +318,7 @@ class TwoDcWorld {
   std::array<std::unique_ptr<dcs::MemoryDcs>, 2> observers;
   std::array<bool, 2> down = {false, false};  // the DC's etcd and agents do not answer
   std::array<bool, 2> coordinator_cut = {false, false};  // the coordinator cannot reach the DC (its DCS nor members)
+  std::array<int, 2> coordinator_cut_calls = {0, 0};     // DCS calls refused by that cut (each a deadline waited out)
   coordinator::SitesConfig sites;
   std::vector<std::unique_ptr<Node>> nodes;
   std::map<int, Lsn> committed;  // timeline -> the last position clients saw committed on it
