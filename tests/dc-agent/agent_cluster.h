@@ -315,6 +315,14 @@ class AgentCluster : public ::testing::Test {
     return rows.ok() && !rows->empty() && (*rows)[0][0] == "1";
   }
 
+  // Rows in `table` on `node`; -1 when it cannot be read (no table, down).
+  long rowCount(const AgentNode& node, const std::string& table) {
+    auto s = session(node);
+    if (!s) return -1;
+    auto rows = s->query("SELECT count(*) FROM " + table);
+    return rows.ok() && !rows->empty() && (*rows)[0][0] ? std::stol(*(*rows)[0][0]) : -1;
+  }
+
   static std::string readFile(const std::string& path) {
     std::ifstream in(path);
     std::stringstream text;
