@@ -12,10 +12,12 @@
 //                             [--loop-wait S] [--retry-timeout S]
 //                             [--clients N] [--rate TPS] [--scale N]
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
