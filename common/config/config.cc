@@ -108,8 +108,8 @@ void readStandbyCluster(Reader& r, const YAML::Node& node, const std::string& pa
 void readDynamic(Reader& r, const YAML::Node& node, const std::string& path, DynamicConfig& out) {
   if (!node.IsDefined() || node.IsNull()) return;
   r.checkKeys(node, path,
-              {"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "maximum_lag_on_syncnode", "primary_start_timeout",
-               "master_start_timeout", "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count",
+              {"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "maximum_lag_on_syncnode",
+               "primary_start_timeout", "master_start_timeout", "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count",
                "failsafe_mode", "check_timeline", "postgresql", "standby_cluster", "slots"});
   r.readInt(node, "ttl", path, out.ttl);
   r.readInt(node, "loop_wait", path, out.loop_wait);
