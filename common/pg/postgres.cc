@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -429,6 +430,59 @@ Result<CommandResult> runRewind(ProcessRunner& runner, const PgPaths& paths, con
                   "--progress"};  // PG 13+ runs crash recovery first when needed
   command.timeout = timeout;
   return runner.run(command);
+}
+
+bool rewindBeganChangingTarget(std::string_view output) {
+  // "need to copy N MB (total source directory size is M MB)" is printed
+  // right before the file map is executed.
+  return output.find("need to copy ") != std::string_view::npos;
+}
+
+std::optional<std::string> backupLabelStartWalFile(std::string_view backup_label) {
+  const auto line = backup_label.find("START WAL LOCATION:");
+  if (line == std::string_view::npos) return std::nullopt;
+  const auto file = backup_label.find("(file ", line);
+  const auto end = backup_label.find('\n', line);
+  if (file == std::string_view::npos || (end != std::string_view::npos && file > end)) return std::nullopt;
+  const std::string name(backup_label.substr(file + 6, 24));
+  if (name.size() != 24 || name.find_first_not_of("0123456789ABCDEF") != std::string::npos) return std::nullopt;
+  return name;
+}
+
+std::optional<Lsn> rewindForkPoint(std::string_view output) {
+  constexpr std::string_view kSays = "servers diverged at WAL location ";
+  const auto at = output.find(kSays);
+  if (at == std::string_view::npos) return std::nullopt;
+  const auto start = at + kSays.size();
+  const auto end = output.find(' ', start);
+  auto lsn = parseLsn(output.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+  if (!lsn.ok()) return std::nullopt;
+  return *lsn;
+}
+
+std::optional<std::uint64_t> walSegmentNumber(std::string_view file, std::uint64_t segment_size) {
+  if (file.size() != 24 || file.find_first_not_of("0123456789ABCDEF") != std::string_view::npos || segment_size == 0) {
+    return std::nullopt;
+  }
+  const std::uint64_t log = std::stoull(std::string(file.substr(8, 8)), nullptr, 16);
+  const std::uint64_t seg = std::stoull(std::string(file.substr(16, 8)), nullptr, 16);
+  return log * (0x100000000ULL / segment_size) + seg;
+}
+
+bool rewoundWalReachable(const std::string& start_file, Lsn fork, const std::string& source_oldest_file,
+                         const std::vector<std::string>& local_files, std::uint64_t segment_size) {
+  const auto start = walSegmentNumber(start_file, segment_size);
+  const auto source_oldest = walSegmentNumber(source_oldest_file, segment_size);
+  if (!start || !source_oldest) return true;  // nothing to compare: assume so
+  if (*source_oldest > fork / segment_size) return false;
+  std::set<std::uint64_t> local;
+  for (const auto& name : local_files) {
+    if (auto n = walSegmentNumber(name, segment_size)) local.insert(*n);
+  }
+  for (std::uint64_t n = *start; n < *source_oldest; ++n) {
+    if (!local.count(n)) return false;
+  }
+  return true;
 }
 
 std::string conninfo(const std::map<std::string, std::string>& fields) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -174,6 +175,28 @@ Result<CommandResult> runBasebackup(ProcessRunner& runner, const PgPaths& paths,
 // pg_rewind of paths.data_dir (cleanly shut down) from a running source.
 Result<CommandResult> runRewind(ProcessRunner& runner, const PgPaths& paths, const std::string& source_conninfo,
                                 std::chrono::milliseconds timeout);
+// Whether a pg_rewind run (its --progress output) had begun copying into the
+// target: from then on a failure leaves a data directory that neither starts
+// nor rewinds again (its WAL is partly the source's), so only a re-clone
+// brings it back. Before that, pg_rewind has only read it.
+bool rewindBeganChangingTarget(std::string_view output);
+// The WAL file a rewound (or restored) data directory replays from: the
+// "START WAL LOCATION: 0/5000028 (file 000000010000000000000005)" line of
+// its backup_label.
+std::optional<std::string> backupLabelStartWalFile(std::string_view backup_label);
+// Where pg_rewind found the servers diverged ("servers diverged at WAL
+// location 0/600A448 on timeline 1").
+std::optional<Lsn> rewindForkPoint(std::string_view output);
+// The segment number of a WAL file name ("000000010000000000000005"), for
+// segments of `segment_size` bytes; nothing for other names.
+std::optional<std::uint64_t> walSegmentNumber(std::string_view file, std::uint64_t segment_size);
+// Whether a rewound data directory can replay to consistency without an
+// archive. It replays from `start_file`; the WAL from the fork's segment on
+// exists only on the source (whose oldest segment is `source_oldest_file`,
+// any timeline), and the segments before the source's oldest must be among
+// its own `local_files` (names in its pg_wal).
+bool rewoundWalReachable(const std::string& start_file, Lsn fork, const std::string& source_oldest_file,
+                         const std::vector<std::string>& local_files, std::uint64_t segment_size);
 
 // Builds a libpq keyword/value connection string; values are quoted.
 std::string conninfo(const std::map<std::string, std::string>& fields);

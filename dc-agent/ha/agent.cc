@@ -646,6 +646,9 @@ void Agent::finishLongAction() {
   }
   long_action_.reset();
   last_logged_.clear();  // the next decision is logged even if it repeats the last one
+  // A rewind or clone restarted PostgreSQL: how long it has not streamed is
+  // counted from now, not from before.
+  not_streaming_since_.reset();
 }
 
 Decision Agent::busyCycle() {

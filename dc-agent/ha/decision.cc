@@ -68,6 +68,10 @@ std::string upstreamOf(const ClusterSnapshot& cluster, const std::string& name, 
 // could not be read, assume it has.
 bool pastTheFork(const LocalObservation& local) {
   if (!local.upstream) return false;  // not asked this loop
+  // PostgreSQL does not answer yet (it replays towards consistency): our
+  // timeline and position are unknown, and stopping it would only restart
+  // that replay.
+  if (local.timeline <= 0) return false;
   if (!local.upstream->fork_lsn || !local.wal_position) return true;
   return *local.wal_position > *local.upstream->fork_lsn;
 }

@@ -698,6 +698,15 @@ Status RealPostgres::rewind(const dcs::MemberInfo& source) {
   if (!result.ok()) return result.error();
   if (result->exit_code != 0) {
     spdlog::warn("pg_rewind from {} failed: {}", source.name, tailLines(result->output, 5));
+    if (pg::rewindBeganChangingTarget(result->output)) {
+      // Interrupted mid-copy (e.g. the source went away): part of our WAL is
+      // now the source's, so nothing but a clone can use this directory.
+      spdlog::warn("pg_rewind had begun changing the data directory when it failed: removing it to re-clone from {}",
+                   source.name);
+      std::error_code ec;
+      fs::remove_all(paths_.data_dir, ec);
+      return makeError(ErrorCode::kIo, "pg_rewind failed after it began changing the data directory; removed for a re-clone");
+    }
     if (config_.postgresql.remove_data_directory_on_rewind_failure) {
       std::error_code ec;
       fs::remove_all(paths_.data_dir, ec);
@@ -706,8 +715,46 @@ Status RealPostgres::rewind(const dcs::MemberInfo& source) {
     return makeError(ErrorCode::kIo, "pg_rewind failed: " + tailLines(result->output, 3));
   }
   spdlog::info("rewound from {}", source.name);
+  PGT_TRY(refuseRewindTheSourceCannotFeed(source, *conninfo, result->output));
   // pg_rewind copied the source's configuration and signal files.
   return pg::writeServerSettings(paths_.data_dir, serverSettings());
+}
+
+// A rewound directory replays from the last common checkpoint: the WAL
+// before the fork from its own pg_wal or the source, after it only from the
+// source (or with restore_command). A source that no longer has it (cloned
+// since, or recycled) leaves it never consistent: clone instead, saying why.
+Status RealPostgres::refuseRewindTheSourceCannotFeed(const dcs::MemberInfo& source, const std::string& conninfo,
+                                                     const std::string& rewind_output) {
+  if (!upstream_.restore_command.empty()) return okStatus();  // the archive has it
+  std::ifstream label_file(paths_.data_dir + "/backup_label");
+  std::stringstream label;
+  label << label_file.rdbuf();
+  const auto start = pg::backupLabelStartWalFile(label.str());
+  const auto fork = pg::rewindForkPoint(rewind_output);
+  auto control = pg::readControlData(runner_, paths_);
+  if (!start || !fork || !control.ok()) return okStatus();
+  const auto size_field = control->raw.find("Bytes per WAL segment");
+  const std::uint64_t segment_size =
+      size_field == control->raw.end() ? 16 * 1024 * 1024 : std::strtoull(size_field->second.c_str(), nullptr, 10);
+  auto session = pg::PgSession::connect(conninfo);
+  auto oldest = session.ok() ? (*session)->query("SELECT min(f) FROM pg_ls_dir('pg_wal') AS f WHERE f ~ '^[0-9A-F]{24}$'")
+                             : Result<pg::PgSession::Rows>(session.error());
+  if (!oldest.ok() || oldest->empty() || !oldest->front().at(0)) {
+    spdlog::warn("cannot tell whether {} still has the WAL the rewound data directory needs: {}", source.name,
+                 oldest.ok() ? "no WAL files listed" : oldest.error().toString());
+    return okStatus();
+  }
+  std::vector<std::string> local;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(paths_.data_dir + "/pg_wal", ec)) local.push_back(entry.path().filename());
+  const std::string& source_oldest = *oldest->front().at(0);
+  if (pg::rewoundWalReachable(*start, *fork, source_oldest, local, segment_size)) return okStatus();
+  spdlog::warn("the rewound data directory replays from WAL file {}, and from the fork at {} on only {} could send it, "
+               "but its oldest WAL file is {}: the WAL in between is gone; removing the data directory to re-clone",
+               *start, pg::formatLsn(*fork), source.name, source_oldest);
+  fs::remove_all(paths_.data_dir, ec);
+  return makeError(ErrorCode::kIo, "the rewind source lacks the WAL to replay; data directory removed for a re-clone");
 }
 
 }  // namespace pgtandem::agent

@@ -68,6 +68,8 @@ class RealPostgres final : public PostgresControl {
   Result<std::unique_ptr<pg::PgSession>> askMember(const dcs::MemberInfo& member) const;
   Status ensureStarted();
   Status ensureStartedAsStandby();
+  Status refuseRewindTheSourceCannotFeed(const dcs::MemberInfo& source, const std::string& conninfo,
+                                         const std::string& rewind_output);
   pg::PgSession* session();
   void releaseWaitingCommits();
   void dropSession() { session_.reset(); }

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "tests/standby/two_data_centers.h"
+#include "tests/support/tcp_proxy.h"
 
 namespace pgtandem::testing {
 namespace {
@@ -301,38 +302,51 @@ TEST_F(TwoDataCenters, StandbyClusterFedOnlyFromTheWalArchive) {
 // fork point (from the timeline history), rewinds instead of re-cloning,
 // and follows; its cascade does the same. The rows only DC2 had are gone,
 // as they are from DC1.
-TEST_F(TwoDataCenters, StandbyDcRewindsWhenThePrimaryDcForkedBehindIt) {
-  for (auto& n : nodes_) startAgent(n);
-  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "DC1 did not become healthy";
-  AgentNode& old_primary = byName(*leader());
-  ASSERT_TRUE(session(old_primary)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('common')").ok());
-  addStandbyDc(old_primary.pg_port);
-  ASSERT_FALSE(HasFatalFailure());
-  ASSERT_TRUE(startStandbyDcAndWaitFor("common")) << "DC2 did not follow DC1";
-  std::vector<AgentNode*> replicas;
-  for (auto& n : nodes_) {
-    if (n.name != old_primary.name) replicas.push_back(&n);
+class ForkedDcs : public TwoDataCenters {
+ protected:
+  // DC1 fails over to a replica that was behind DC2: `primary` is set to
+  // DC1's new primary, which has the row 'after-fork' on a new timeline,
+  // while DC2 still follows the dead old primary and has the row 'lost',
+  // which DC1 never will.
+  void forkDc1BehindDc2(AgentNode*& primary) {
+    for (auto& n : nodes_) startAgent(n);
+    ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "DC1 did not become healthy";
+    AgentNode& old_primary = byName(*leader());
+    ASSERT_TRUE(session(old_primary)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('common')").ok());
+    addStandbyDc(old_primary.pg_port);
+    ASSERT_FALSE(HasFatalFailure());
+    ASSERT_TRUE(startStandbyDcAndWaitFor("common")) << "DC2 did not follow DC1";
+    std::vector<AgentNode*> replicas;
+    for (auto& n : nodes_) {
+      if (n.name != old_primary.name) replicas.push_back(&n);
+    }
+    AgentNode& next = *replicas[0];
+    AgentNode& third = *replicas[1];
+    ASSERT_TRUE(eventually([&] { return hasRow(next, "common"); }, 30s));
+    // `next` stops receiving: its agent dies, its PostgreSQL shuts down cleanly.
+    const auto next_postmaster = postmasterPid(next);
+    ASSERT_TRUE(next_postmaster);
+    (void)next.process->signal(SIGKILL);
+    (void)next.process->waitExit(10s);
+    next.process.reset();
+    ::kill(*next_postmaster, SIGINT);
+    ASSERT_TRUE(eventually([&] { return !postmasterPid(next); }, 30s));
+    // What only DC2 receives.
+    ASSERT_TRUE(session(old_primary)->execute("INSERT INTO t VALUES ('lost')").ok());
+    for (auto& n : dr_) ASSERT_TRUE(eventually([&] { return hasRow(n, "lost"); }, 30s)) << n.name;
+    killNode(old_primary);
+    killNode(third);
+    startAgent(next);
+    ASSERT_TRUE(eventually([&] { return leader() == next.name && isPrimary(next); }, 90s)) << "DC1 did not fail over to " << next.name;
+    ASSERT_TRUE(session(next)->execute("INSERT INTO t VALUES ('after-fork')").ok());
+    primary = &next;
   }
-  AgentNode& next = *replicas[0];
-  AgentNode& third = *replicas[1];
-  ASSERT_TRUE(eventually([&] { return hasRow(next, "common"); }, 30s));
-  // `next` stops receiving: its agent dies, its PostgreSQL shuts down cleanly.
-  const auto next_postmaster = postmasterPid(next);
-  ASSERT_TRUE(next_postmaster);
-  (void)next.process->signal(SIGKILL);
-  (void)next.process->waitExit(10s);
-  next.process.reset();
-  ::kill(*next_postmaster, SIGINT);
-  ASSERT_TRUE(eventually([&] { return !postmasterPid(next); }, 30s));
-  // What only DC2 receives.
-  ASSERT_TRUE(session(old_primary)->execute("INSERT INTO t VALUES ('lost')").ok());
-  for (auto& n : dr_) ASSERT_TRUE(eventually([&] { return hasRow(n, "lost"); }, 30s)) << n.name;
-  killNode(old_primary);
-  killNode(third);
-  startAgent(next);
-  ASSERT_TRUE(eventually([&] { return leader() == next.name && isPrimary(next); }, 90s)) << "DC1 did not fail over to " << next.name;
-  ASSERT_TRUE(session(next)->execute("INSERT INTO t VALUES ('after-fork')").ok());
+};
 
+TEST_F(ForkedDcs, StandbyDcRewindsWhenThePrimaryDcForkedBehindIt) {
+  AgentNode* primary = nullptr;
+  ASSERT_NO_FATAL_FAILURE(forkDc1BehindDc2(primary));
+  AgentNode& next = *primary;
   // The operator points DC2 at DC1's new primary.
   const std::string standby_leader = *drLeader();
   const auto patched = api(dr(standby_leader), "PATCH", "/config",
@@ -349,6 +363,34 @@ TEST_F(TwoDataCenters, StandbyDcRewindsWhenThePrimaryDcForkedBehindIt) {
   for (auto& n : dr_) {
     EXPECT_EQ(readFile(n.log_file).find("data directory removed"), std::string::npos) << n.name << " was re-cloned";
   }
+}
+
+// The same fork, and the source goes away while pg_rewind copies (the
+// connection closed once 2 MB of files came through). pg_rewind had begun
+// writing: part of the standby leader's WAL is now the source's, so it can
+// neither start nor be rewound again. It is cloned again, saying why, and
+// DC2 follows DC1's new timeline (in CI's fault loop, before this, DC2 never
+// streamed again).
+TEST_F(ForkedDcs, StandbyDcIsClonedAgainWhenItsRewindIsCutMidCopy) {
+  AgentNode* primary = nullptr;
+  ASSERT_NO_FATAL_FAILURE(forkDc1BehindDc2(primary));
+  TcpProxy source(primary->pg_port);
+  ASSERT_NE(source.port(), 0);
+  source.closeOnceClientSends("pg_read_binary_file", 2 << 20);  // only pg_rewind reads files
+  const std::string standby_leader = *drLeader();
+  const auto patched = api(dr(standby_leader), "PATCH", "/config",
+                           R"({"standby_cluster":{"port":)" + std::to_string(source.port()) + "}}");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  for (auto& n : dr_) {
+    EXPECT_TRUE(eventually([&] { return hasRow(n, "after-fork") && !hasRow(n, "lost"); }, 180s))
+        << n.name << " does not follow DC1's new timeline";
+    EXPECT_FALSE(isPrimary(n)) << n.name;
+  }
+  EXPECT_TRUE(source.closedOnMarker()) << "pg_rewind was never cut";
+  const std::string log = readFile(dr(standby_leader).log_file);
+  EXPECT_NE(log.find("pg_rewind had begun changing the data directory when it failed"), std::string::npos)
+      << tailLines(log, 40);
+  EXPECT_NE(log.find("[standby_leader.clone]"), std::string::npos) << tailLines(log, 40);
 }
 
 }  // namespace

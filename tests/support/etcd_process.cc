@@ -117,7 +117,7 @@ void EtcdProcess::kill() {
 
 EtcdProcess::~EtcdProcess() {
   kill();
-  if (std::getenv("PGT_KEEP_TEST_DIRS") == nullptr) removeTree(dir_);
+  removeTree(dir_);
 }
 
 }  // namespace pgtandem::testing

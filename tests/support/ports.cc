@@ -48,6 +48,7 @@ std::string makeTempDir(const std::string& tag) {
 }
 
 void removeTree(const std::string& path) {
+  if (std::getenv("PGT_KEEP_TEST_DIRS") != nullptr) return;  // for a post-mortem
   std::error_code ignored;
   std::filesystem::remove_all(path, ignored);
 }

@@ -30,6 +30,52 @@ TEST(BasebackupTest, TheUsersOptionsComeLast) {
   EXPECT_NE(std::find(argv.begin(), argv.end(), "fast"), argv.end()) << "pgtandem's default is still there, first";
 }
 
+// pg_rewind 15's --progress output: the target is written only once it
+// says how much it will copy.
+TEST(RewindOutputTest, ChangesToTheTargetBeginWithTheCopy) {
+  EXPECT_FALSE(rewindBeganChangingTarget(
+      "pg_rewind: rewinding from last common checkpoint at 0/5000060 on timeline 1\n"
+      "pg_rewind: reading source file list\n"
+      "pg_rewind: error: could not fetch file list: server closed the connection unexpectedly\n"));
+  EXPECT_FALSE(rewindBeganChangingTarget(
+      "pg_rewind: servers diverged at WAL location 0/600A448 on timeline 1\n"
+      "pg_rewind: error: could not read WAL record at 0/601E2F8: invalid magic number 0000\n"));
+  EXPECT_TRUE(rewindBeganChangingTarget(
+      "pg_rewind: reading WAL in target\n"
+      "pg_rewind: need to copy 99 MB (total source directory size is 119 MB)\n"
+      "  4803/102332 kB (4%) copied\n"
+      "pg_rewind: error: unexpected result while fetching remote files: FATAL:  terminating connection\n"));
+}
+
+TEST(RewindOutputTest, TheWalFileARewoundDirectoryReplaysFrom) {
+  EXPECT_EQ(backupLabelStartWalFile("START WAL LOCATION: 0/5000028 (file 000000010000000000000005)\n"
+                                    "CHECKPOINT LOCATION: 0/5000060\nBACKUP METHOD: pg_rewind\n"),
+            "000000010000000000000005");
+  EXPECT_FALSE(backupLabelStartWalFile("CHECKPOINT LOCATION: 0/5000060\n"));
+  EXPECT_FALSE(backupLabelStartWalFile("START WAL LOCATION: 0/5000028\nx (file 000000010000000000000005)"));
+  EXPECT_FALSE(backupLabelStartWalFile("START WAL LOCATION: 0/5000028 (file 0000000100000000zz000005)\n"));
+}
+
+TEST(RewindOutputTest, WhetherTheRewoundDirectoryCanReachConsistency) {
+  constexpr std::uint64_t k16Mb = 16 * 1024 * 1024;
+  EXPECT_EQ(rewindForkPoint("pg_rewind: servers diverged at WAL location 0/600A448 on timeline 1\n"), Lsn{0x600A448});
+  EXPECT_FALSE(rewindForkPoint("pg_rewind: no rewind required\n"));
+  EXPECT_EQ(walSegmentNumber("000000010000000100000002", k16Mb), 258u);
+  EXPECT_FALSE(walSegmentNumber("00000002.history", k16Mb));
+  const std::vector<std::string> own = {"000000010000000000000005", "000000010000000000000006", "00000002.history"};
+  // The source still has the fork's segment (on its new timeline): it feeds the rest.
+  EXPECT_TRUE(rewoundWalReachable("000000010000000000000005", 0x600A448, "000000020000000000000006", own, k16Mb));
+  EXPECT_TRUE(rewoundWalReachable("000000010000000000000005", 0x600A448, "000000010000000000000004", {}, k16Mb));
+  // A source cloned after the fork starts at segment 8: segments 6 and 7 of
+  // the new timeline exist nowhere (our own segment 6 is the diverged one).
+  EXPECT_FALSE(rewoundWalReachable("000000010000000000000005", 0x600A448, "000000020000000000000008", own, k16Mb));
+  // Before the fork, our own segments fill the gap; a missing one does not.
+  EXPECT_TRUE(rewoundWalReachable("000000010000000000000004", 0x600A448, "000000020000000000000006",
+                                  {"000000010000000000000004", "000000010000000000000005"}, k16Mb));
+  EXPECT_FALSE(rewoundWalReachable("000000010000000000000004", 0x600A448, "000000020000000000000006",
+                                   {"000000010000000000000005"}, k16Mb));
+}
+
 TEST(LsnTest, ParsesAndFormats) {
   EXPECT_EQ(*parseLsn("0/3000060"), 0x3000060);
   EXPECT_EQ(*parseLsn("16/B374D848"), 0x16B374D848);

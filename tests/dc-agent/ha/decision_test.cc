@@ -202,6 +202,10 @@ std::vector<Row> rows() {
   before_fork.upstream->fork_lsn = 10;
   r.push_back({"standby behind a newer timeline but not past its fork: only reconnects", Snap().leader("n1").add(leader_tl2).s,
                before_fork, me, "follower.steady", {}});
+  auto not_consistent = stuck;
+  not_consistent.timeline = 0;  // it does not answer yet
+  r.push_back({"standby not answering yet behind a newer timeline: waits", Snap().leader("n1").add(leader_tl2).s,
+               not_consistent, me, "follower.steady", {}});
   auto not_asked = stuck;
   not_asked.upstream.reset();
   r.push_back({"standby behind a newer timeline, upstream not asked this loop: waits", Snap().leader("n1").add(leader_tl2).s,
@@ -419,6 +423,10 @@ std::vector<Row> rows() {
   r.push_back({"standby leader stuck behind the remote's newer timeline rewinds", Snap().leader("n2").s, standby_stuck,
                standby, "standby_leader.diverged",
                {{K::kRenewLock, ""}, {K::kDemote, ""}, {K::kRewind, kRemotePrimary}, {K::kFollow, kRemotePrimary}}});
+  auto standby_not_consistent = standby_stuck;
+  standby_not_consistent.timeline = 0;
+  r.push_back({"standby leader not answering yet, remote on a newer timeline: wait", Snap().leader("n2").s,
+               standby_not_consistent, standby, "leader.renew", {{K::kRenewLock, ""}}});
   auto standby_same_tl = standby_stuck;
   standby_same_tl.upstream->timeline = 3;
   r.push_back({"standby leader not streaming, remote on the same timeline: wait", Snap().leader("n2").s, standby_same_tl,
