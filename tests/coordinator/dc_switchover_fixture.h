@@ -104,14 +104,7 @@ class DcSwitchover : public TwoDataCenters {
     // DC1 archives its WAL, so that the demotion token's WAL file can be
     // seen pushed to the archive.
     archive_ = dir_ + "/archive-dc1";
-    fs::create_directories(archive_);
-    fs::permissions(archive_, fs::perms::all);
-    for (auto& n : nodes_) {
-      std::ofstream(n.config_file) << std::regex_replace(
-          configFor(n), std::regex("  parameters:\n    unix_socket_directories:"),
-          "  parameters:\n    archive_mode: 'on'\n    archive_command: 'test ! -f " + archive_ + "/%f && cp %p " + archive_ +
-              "/%f'\n    unix_socket_directories:");
-    }
+    for (auto& n : nodes_) std::ofstream(n.config_file) << withArchive(configFor(n), archive_);
     for (auto& n : nodes_) startAgent(n);
     if (!eventually([&] { return healthy(3); }, 120s)) {
       ADD_FAILURE() << "DC1 did not become healthy";
@@ -128,6 +121,12 @@ class DcSwitchover : public TwoDataCenters {
       addStandbyDc(dc1_leader.pg_port);
     }
     if (HasFatalFailure()) return "";
+    if (archive_dc2_) {
+      for (auto& n : dr_) {
+        const std::string yaml = withArchive(readFile(n.config_file), dir_ + "/archive-dc2");
+        std::ofstream(n.config_file) << yaml;
+      }
+    }
     if (!startStandbyDcAndWaitFor("before")) {
       ADD_FAILURE() << "DC2 did not follow DC1";
       return "";
@@ -141,6 +140,15 @@ class DcSwitchover : public TwoDataCenters {
         },
         30s));
     return systemId(dc1_leader);
+  }
+
+  // A node's configuration that archives its WAL to `archive` (created).
+  std::string withArchive(const std::string& yaml, const std::string& archive) {
+    fs::create_directories(archive);
+    fs::permissions(archive, fs::perms::all);
+    return std::regex_replace(yaml, std::regex("  parameters:\n    unix_socket_directories:"),
+                              "  parameters:\n    archive_mode: 'on'\n    archive_command: 'test ! -f " + archive +
+                                  "/%f && cp %p " + archive + "/%f'\n    unix_socket_directories:");
   }
 
   int writablePrimariesInBothDcs() {
@@ -261,6 +269,7 @@ class DcSwitchover : public TwoDataCenters {
   int reruns_ = 0;
   std::string sites_;
   std::string archive_;
+  bool archive_dc2_ = false;  // DC2 archives too, to archive-dc2 (once it is primary)
   std::unique_ptr<ProcessHandle> daemon_;
 
   bool everyMemberStreams(std::vector<AgentNode>& group) {
