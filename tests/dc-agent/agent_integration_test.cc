@@ -4,6 +4,9 @@
 // pg_rewind), switch over to a named member, restart an agent without
 // restarting PostgreSQL, and stop gracefully without losing a commit.
 
+#include <pwd.h>
+
+#include <filesystem>
 #include <regex>
 
 #include "tests/dc-agent/agent_cluster.h"
@@ -236,65 +239,113 @@ TEST_F(SyncAgentCluster, RepeatedLeaderKillsLoseNoAcknowledgedRow) {
   EXPECT_EQ(lost, 0u) << "acknowledged commits were lost in synchronous mode";
 }
 
-// A replica that received WAL the synchronous standby never got (written
-// with synchronous_commit = local while the standby's WAL receiver was
-// frozen, then killed) is ahead of the new timeline's fork point once that standby is
-// promoted. It cannot simply follow; it is rewound and follows the new
-// primary. (This run reaches it while the replica keeps running; the case
-// where PostgreSQL then refuses to start it, "requested timeline does not
-// contain minimum recovery point", seen in CI's fault loop, has no test yet.)
-TEST_F(SyncAgentCluster, AReplicaAheadOfThePromotedSyncStandbyIsRewoundAndFollows) {
-  for (auto& n : nodes_) startAgent(n);
-  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
-  const std::string old_leader = *leader();
-  std::optional<dcs::SyncInfo> sync;
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto got = dcs_->get("/service/itest/sync");
-        if (!got.ok() || got->kvs.empty()) return false;
-        auto parsed = dcs::parseSync(got->kvs[0].value);
-        if (!parsed.ok() || parsed->leader != old_leader || parsed->sync_standby.size() != 1) return false;
-        sync = *parsed;
-        return true;
-      },
-      120s));
-  AgentNode& standby = byName(sync->sync_standby.front());
-  AgentNode* ahead = nullptr;
-  for (auto& n : nodes_) {
-    if (n.name != old_leader && n.name != standby.name) ahead = &n;
+// A replica that received WAL the promoted synchronous standby never got
+// (rows written with synchronous_commit = local while the standby's WAL
+// receiver was frozen) is past the new timeline's fork point.
+class ReplicaAheadOfTheSyncStandby : public SyncAgentCluster {
+ protected:
+  void TearDown() override {
+    if (frozen_receiver_ > 0) ::kill(frozen_receiver_, SIGCONT);
+    SyncAgentCluster::TearDown();
   }
-  ASSERT_TRUE(ahead);
-  auto primary = session(byName(old_leader));
-  ASSERT_TRUE(primary && primary->execute("CREATE TABLE ahead (id int)").ok());
-  ASSERT_TRUE(eventually([&] { return rowCount(standby, "ahead") == 0 && rowCount(*ahead, "ahead") == 0; }, 30s));
 
-  // Freeze the synchronous standby's WAL receiver; write past it locally.
-  auto receiver = session(standby)->query("SELECT pid FROM pg_stat_wal_receiver");
-  ASSERT_TRUE(receiver.ok() && !receiver->empty() && receiver->front()[0]);
-  const pid_t receiver_pid = std::stoi(*receiver->front()[0]);
-  ASSERT_EQ(::kill(receiver_pid, SIGSTOP), 0);
-  struct Thaw {
-    pid_t pid;
-    ~Thaw() { ::kill(pid, SIGCONT); }
-  } thaw{receiver_pid};
-  ASSERT_TRUE(primary->execute("SET synchronous_commit = local").ok());
-  ASSERT_TRUE(primary->execute("INSERT INTO ahead SELECT generate_series(1, 200)").ok());
-  ASSERT_TRUE(eventually([&] { return rowCount(*ahead, "ahead") == 200; }, 30s)) << "the replica did not receive the rows";
-  primary.reset();
+  // Sets old_leader_, standby_ (the synchronous standby, frozen) and ahead_
+  // (the replica that has 200 rows of table `ahead` the standby has not).
+  void writePastTheSyncStandby() {
+    for (auto& n : nodes_) startAgent(n);
+    ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
+    old_leader_ = *leader();
+    std::optional<dcs::SyncInfo> sync;
+    ASSERT_TRUE(eventually(
+        [&] {
+          auto got = dcs_->get("/service/itest/sync");
+          if (!got.ok() || got->kvs.empty()) return false;
+          auto parsed = dcs::parseSync(got->kvs[0].value);
+          if (!parsed.ok() || parsed->leader != old_leader_ || parsed->sync_standby.size() != 1) return false;
+          sync = *parsed;
+          return true;
+        },
+        120s));
+    standby_ = &byName(sync->sync_standby.front());
+    for (auto& n : nodes_) {
+      if (n.name != old_leader_ && n.name != standby_->name) ahead_ = &n;
+    }
+    ASSERT_TRUE(ahead_);
+    auto primary = session(byName(old_leader_));
+    ASSERT_TRUE(primary && primary->execute("CREATE TABLE ahead (id int)").ok());
+    ASSERT_TRUE(eventually([&] { return rowCount(*standby_, "ahead") == 0 && rowCount(*ahead_, "ahead") == 0; }, 30s));
+    // Freeze the synchronous standby's WAL receiver; write past it locally.
+    auto receiver = session(*standby_)->query("SELECT pid FROM pg_stat_wal_receiver");
+    ASSERT_TRUE(receiver.ok() && !receiver->empty() && receiver->front()[0]);
+    frozen_receiver_ = std::stoi(*receiver->front()[0]);
+    ASSERT_EQ(::kill(frozen_receiver_, SIGSTOP), 0);
+    ASSERT_TRUE(primary->execute("SET synchronous_commit = local").ok());
+    ASSERT_TRUE(primary->execute("INSERT INTO ahead SELECT generate_series(1, 200)").ok());
+    ASSERT_TRUE(eventually([&] { return rowCount(*ahead_, "ahead") == 200; }, 30s)) << "the replica did not receive the rows";
+  }
 
-  killLeader(old_leader);
-  // Not SIGCONT: what the leader sent waits in the frozen receiver's socket.
-  // Killed, it takes the standby's postmaster through a restart of recovery.
-  ::kill(receiver_pid, SIGKILL);
-  ASSERT_TRUE(eventually([&] { return leader() == standby.name && isPrimary(standby); }, 90s))
-      << "the synchronous standby was not promoted";
-  EXPECT_EQ(rowCount(standby, "ahead"), 0) << "the test needs the standby behind the other replica";
-  // The replica ahead is rewound onto the new timeline and streams from it.
-  EXPECT_TRUE(eventually([&] { return isStreaming(*ahead) && rowCount(*ahead, "ahead") == 0; }, 120s))
-      << "the replica ahead of the fork point does not follow the new primary";
-  startAgent(byName(old_leader));
-  EXPECT_TRUE(eventually([&] { return healthy(3); }, 120s));
-  EXPECT_EQ(writablePrimaries(), 1);
+  // The leader killed; the synchronous standby, without the rows, promoted.
+  void failOverToTheSyncStandby() {
+    killLeader(old_leader_);
+    // Not SIGCONT: what the leader sent waits in the frozen receiver's socket.
+    // Killed, it takes the standby's postmaster through a restart of recovery.
+    ::kill(frozen_receiver_, SIGKILL);
+    frozen_receiver_ = 0;
+    ASSERT_TRUE(eventually([&] { return leader() == standby_->name && isPrimary(*standby_); }, 90s))
+        << "the synchronous standby was not promoted";
+    EXPECT_EQ(rowCount(*standby_, "ahead"), 0) << "the test needs the standby behind the other replica";
+  }
+
+  // The replica ahead is rewound onto the new timeline and streams from it;
+  // the old leader comes back too.
+  void expectEveryoneFollowsTheNewTimeline() {
+    EXPECT_TRUE(eventually([&] { return isStreaming(*ahead_) && rowCount(*ahead_, "ahead") == 0; }, 120s))
+        << "the replica ahead of the fork point does not follow the new primary";
+    startAgent(byName(old_leader_));
+    EXPECT_TRUE(eventually([&] { return healthy(3); }, 120s));
+    EXPECT_EQ(writablePrimaries(), 1);
+  }
+
+  std::string old_leader_;
+  AgentNode* standby_ = nullptr;
+  AgentNode* ahead_ = nullptr;
+  pid_t frozen_receiver_ = 0;
+};
+
+// Running through the failover, it stops streaming and is rewound
+// (follower.diverged).
+TEST_F(ReplicaAheadOfTheSyncStandby, ItIsRewoundAndFollows) {
+  ASSERT_NO_FATAL_FAILURE(writePastTheSyncStandby());
+  ASSERT_NO_FATAL_FAILURE(failOverToTheSyncStandby());
+  expectEveryoneFollowsTheNewTimeline();
+}
+
+// Stopped cleanly with the new timeline's history file already in its
+// pg_wal (as when its WAL receiver fetched it just before the stop), then
+// started: PostgreSQL refuses to start on the new timeline ("requested
+// timeline 2 does not contain minimum recovery point"). That failure marks
+// it for a rewind (follower.rewind) instead of failing to start forever.
+TEST_F(ReplicaAheadOfTheSyncStandby, StartedAfterTheFailoverItIsRewoundAndFollows) {
+  ASSERT_NO_FATAL_FAILURE(writePastTheSyncStandby());
+  const auto postmaster = postmasterPid(*ahead_);
+  ASSERT_TRUE(postmaster);
+  (void)ahead_->process->signal(SIGKILL);
+  (void)ahead_->process->waitExit(10s);
+  ahead_->process.reset();
+  ::kill(*postmaster, SIGINT);  // a clean, fast shutdown
+  ASSERT_TRUE(eventually([&] { return !postmasterPid(*ahead_); }, 30s));
+  ASSERT_NO_FATAL_FAILURE(failOverToTheSyncStandby());
+  const std::string history = "/pg_wal/00000002.history";
+  std::error_code ec;
+  std::filesystem::copy_file(standby_->data_dir + history, ahead_->data_dir + history, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const passwd* pw = ::getpwnam("postgres");
+  ASSERT_TRUE(pw && ::chown((ahead_->data_dir + history).c_str(), pw->pw_uid, pw->pw_gid) == 0);
+  startAgent(*ahead_);
+  expectEveryoneFollowsTheNewTimeline();
+  const std::string log = readFile(ahead_->log_file);
+  EXPECT_NE(log.find("it must rewind before it can follow"), std::string::npos) << tailLines(log, 30);
+  EXPECT_NE(log.find("[follower.rewind]"), std::string::npos) << tailLines(log, 30);
 }
 
 // Without pg_rewind (use_pg_rewind: false) a former primary cannot rewind:

@@ -188,6 +188,18 @@ Status NetnsLab::cutDcs() {
   return okStatus();
 }
 
+Status NetnsLab::makeDcLinkLossy(int percent) {
+  if (percent < 0 || percent > 100) return makeError(ErrorCode::kInvalidArgument, "loss must be 0..100 %");
+  for (int from : dcs_) {
+    for (int to : dcs_) {
+      if (from == to) continue;
+      PGT_TRY(nftIn(router_, "add rule inet pgtlab between_dcs ip saddr " + dcSubnet(from) + ".0/24 ip daddr " + dcSubnet(to) +
+                                 ".0/24 numgen random mod 100 < " + std::to_string(percent) + " drop"));
+    }
+  }
+  return okStatus();
+}
+
 Status NetnsLab::healDcs() { return nftIn(router_, "flush chain inet pgtlab between_dcs"); }
 
 }  // namespace pgtandem::testing

@@ -13,7 +13,8 @@
 // Processes run in a host with its argv prefix (`ip netns exec NS`);
 // sockets of the test itself are opened inside a host with socketIn().
 // Needs root, iproute2 and nftables (scripts/install-deps.sh). The kernel
-// here has no sch_netem: WAN delay goes through a delaying proxy instead.
+// here has no sch_netem: the DC link is made lossy with nftables, and WAN
+// delay goes through a delaying proxy (tests/support/tcp_proxy.h).
 
 #include <map>
 #include <memory>
@@ -67,6 +68,10 @@ class NetnsLab {
   Status unblockConnections(const std::string& host);
   // The DC1-DC2 link: every packet between the DCs dropped in the router.
   Status cutDcs();
+  // A lossy DC link: each packet between the DCs dropped with probability
+  // `percent` / 100 (nftables' numgen random), both ways.
+  Status makeDcLinkLossy(int percent);
+  // Lifts the cut and the loss.
   Status healDcs();
 
  private:

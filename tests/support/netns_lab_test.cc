@@ -1,6 +1,6 @@
 // The fault lab's network on its own: hosts in two DCs reach each other
 // through the router; a partition, a one-way cut, a user's blocked port and
-// a DC link cut drop exactly what they say, and healing restores it; nothing
+// a DC link cut or made lossy drop exactly what they say, and healing restores it; nothing
 // is left behind.
 
 #include "tests/support/netns_lab.h"
@@ -116,6 +116,37 @@ TEST_F(NetnsLabTest, CuttingTheDcLinkSeparatesTheDcsOnly) {
   EXPECT_TRUE(reachesA("b")) << "inside a DC nothing changes";
   ASSERT_TRUE(lab_->healDcs().ok());
   EXPECT_TRUE(reachesA("c"));
+}
+
+// Of 400 datagrams from c (DC2) to a (DC1), about half arrive through a
+// link that loses 50 %: the bounds are 30 standard deviations wide.
+TEST_F(NetnsLabTest, ALossyDcLinkDropsAboutThatShareOfPackets) {
+  const int receiver = lab_->socketIn("a", AF_INET, SOCK_DGRAM);
+  const int sender = lab_->socketIn("c", AF_INET, SOCK_DGRAM);
+  ASSERT_GE(receiver, 0);
+  ASSERT_GE(sender, 0);
+  const sockaddr_in at = addressOf(lab_->host("a").address, kPort + 1);
+  ASSERT_EQ(::bind(receiver, reinterpret_cast<const sockaddr*>(&at), sizeof at), 0);
+  auto delivered = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      (void)::sendto(sender, "x", 1, 0, reinterpret_cast<const sockaddr*>(&at), sizeof at);
+    }
+    int got = 0;
+    char byte;
+    pollfd p{receiver, POLLIN, 0};
+    while (::poll(&p, 1, 300) == 1 && ::recv(receiver, &byte, 1, 0) == 1) ++got;
+    return got;
+  };
+  EXPECT_EQ(delivered(100), 100) << "a healthy link loses nothing";
+  ASSERT_TRUE(lab_->makeDcLinkLossy(50).ok());
+  const int half = delivered(400);
+  EXPECT_GT(half, 80);
+  EXPECT_LT(half, 320);
+  EXPECT_TRUE(lab_->makeDcLinkLossy(101).error().message.find("0..100") != std::string::npos);
+  ASSERT_TRUE(lab_->healDcs().ok());
+  EXPECT_EQ(delivered(100), 100) << "healed";
+  ::close(receiver);
+  ::close(sender);
 }
 
 TEST_F(NetnsLabTest, BlockedConnectionsAreThoseOfOneUserToOnePort) {
