@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config ccache git clang libclang-rt-14-dev
   libpqxx-dev libpq-dev libyaml-cpp-dev
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libssh-dev libspdlog-dev libfmt-dev libcli11-dev
+  libssh-dev libspdlog-dev libfmt-dev libcli11-dev libzstd-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   postgresql-15 postgresql-client-15

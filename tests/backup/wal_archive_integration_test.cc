@@ -1,0 +1,173 @@
+// dc-backup's WAL archive with real PostgreSQL 15 (run as postgres):
+// archive_command pushes every segment to a local repository, and a standby
+// with no connection to the primary, fed only by restore_command from that
+// repository, replays the primary's rows. Another cluster cannot push into
+// the stanza; bad input gets a clear error and writes nothing.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "common/pg/pg_session.h"
+#include "common/pg/postgres.h"
+#include "tests/support/ports.h"
+
+namespace pgtandem::pg {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+class WalArchiveIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() == 0) GTEST_SKIP() << "must run as the postgres user (ctest uses setpriv)";
+    dir_ = testing::makeTempDir("backup");
+    repo_ = dir_ + "/repo";
+    fs::create_directories(repo_);
+  }
+  void TearDown() override {
+    for (auto* pm : {primary_.get(), standby_.get(), other_.get()}) {
+      if (pm) (void)pm->stop(StopMode::kImmediate, 30s);
+    }
+    if (!dir_.empty() && !HasFailure()) testing::removeTree(dir_);
+  }
+
+  // dc-backup with `args`: its exit code and what it printed.
+  std::pair<int, std::string> dcBackup(const std::vector<std::string>& args) {
+    Command command;
+    command.argv = {DC_BACKUP_BIN};
+    command.argv.insert(command.argv.end(), args.begin(), args.end());
+    auto ran = runner_.run(command);
+    if (!ran.ok()) return {-1, ran.error().toString()};
+    return {ran->exit_code, ran->output};
+  }
+  std::string archiveFlags() { return std::string(" --repo ") + repo_ + " --stanza main "; }
+
+  std::unique_ptr<Postmaster> initdb(const std::string& name, PgPaths& paths) {
+    paths = PgPaths{"/usr/lib/postgresql/15/bin", dir_ + "/" + name};
+    auto pm = std::make_unique<Postmaster>(paths, runner_);
+    EXPECT_TRUE(pm->initdb({}, "postgres", "").ok());
+    return pm;
+  }
+
+  ServerSettings settingsFor(int port) {
+    ServerSettings s;
+    s.port = port;
+    s.unix_socket_directories = dir_;
+    s.parameters = {{"wal_level", "replica"}, {"hot_standby", "on"}, {"shared_buffers", "16MB"}, {"fsync", "off"},
+                    {"dynamic_shared_memory_type", "mmap"}, {"wal_retrieve_retry_interval", "200ms"}};
+    return s;
+  }
+
+  std::string connect(int port) {
+    return conninfo({{"host", dir_}, {"port", std::to_string(port)}, {"user", "postgres"}, {"dbname", "postgres"}});
+  }
+
+  bool hasRow(int port, const std::string& value) {
+    auto s = PgSession::connect(connect(port));
+    if (!s.ok()) return false;
+    auto rows = (*s)->query("SELECT count(*) FROM t WHERE v = '" + value + "'");
+    return rows.ok() && rows->size() == 1 && (*rows)[0][0] == "1";
+  }
+
+  template <typename Predicate>
+  bool eventually(Predicate predicate, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (predicate()) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return predicate();
+  }
+
+  PosixProcessRunner runner_;
+  std::string dir_, repo_;
+  std::unique_ptr<Postmaster> primary_, standby_, other_;
+};
+
+TEST_F(WalArchiveIntegrationTest, AStandbyFedOnlyFromTheArchiveReplaysThePrimary) {
+  PgPaths primary_paths;
+  primary_ = initdb("primary", primary_paths);
+  ASSERT_FALSE(HasFailure());
+  auto created = dcBackup({"stanza-create", "--repo", repo_, "--stanza", "main", "--pg-data", primary_paths.data_dir});
+  ASSERT_EQ(created.first, 0) << created.second;
+  const int port = testing::freeLoopbackPort();
+  auto settings = settingsFor(port);
+  settings.parameters["archive_mode"] = "on";
+  settings.parameters["archive_command"] = std::string(DC_BACKUP_BIN) + " archive-push" + archiveFlags() + "%p";
+  ASSERT_TRUE(writeServerSettings(primary_paths.data_dir, settings).ok());
+  ASSERT_TRUE(primary_->start(60s).ok());
+  auto s = PgSession::connect(connect(port));
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('one')").ok());
+
+  // A base backup (its own WAL included), then a standby on it with only
+  // restore_command: no primary_conninfo at all.
+  PgPaths standby_paths{"/usr/lib/postgresql/15/bin", dir_ + "/standby"};
+  auto backup = runBasebackup(runner_, primary_paths, connect(port), standby_paths.data_dir, 120s);
+  ASSERT_TRUE(backup.ok() && backup->exit_code == 0) << (backup.ok() ? backup->output : backup.error().toString());
+  const int standby_port = testing::freeLoopbackPort();
+  ASSERT_TRUE(writeServerSettings(standby_paths.data_dir, settingsFor(standby_port)).ok());
+  RecoverySettings recovery;
+  recovery.standby = true;
+  recovery.restore_command = std::string(DC_BACKUP_BIN) + " archive-get" + archiveFlags() + "%f %p";
+  ASSERT_TRUE(writeRecoverySettings(standby_paths.data_dir, recovery).ok());
+  standby_ = std::make_unique<Postmaster>(standby_paths, runner_);
+  ASSERT_TRUE(standby_->start(60s).ok());
+  EXPECT_TRUE(eventually([&] { return hasRow(standby_port, "one"); }, 60s));
+
+  for (const std::string row : {"two", "three"}) {
+    // Two statements: in one transaction the commit record would follow the switch.
+    ASSERT_TRUE((*s)->execute("INSERT INTO t VALUES ('" + row + "')").ok());
+    ASSERT_TRUE((*s)->execute("SELECT pg_switch_wal()").ok());
+    EXPECT_TRUE(eventually([&] { return hasRow(standby_port, row); }, 60s)) << row << " never reached the standby";
+  }
+  auto archiver = (*s)->query("SELECT failed_count FROM pg_stat_archiver");
+  ASSERT_TRUE(archiver.ok() && !archiver->empty());
+  EXPECT_EQ((*archiver)[0][0], "0") << "archive-push failed at least once";
+
+  // Pushing the same segment again (an archiver retry) is success.
+  std::string segment;
+  for (const auto& entry : fs::directory_iterator(primary_paths.data_dir + "/pg_wal/archive_status")) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == 29 && name.compare(24, 5, ".done") == 0) segment = name.substr(0, 24);
+  }
+  ASSERT_FALSE(segment.empty());
+  auto again = dcBackup({"archive-push", "--repo", repo_, "--stanza", "main", primary_paths.data_dir + "/pg_wal/" + segment});
+  EXPECT_EQ(again.first, 0) << again.second;
+
+  // Another cluster's segment under the same stanza is refused.
+  PgPaths other_paths;
+  other_ = initdb("other", other_paths);
+  std::string other_segment;
+  for (const auto& entry : fs::directory_iterator(other_paths.data_dir + "/pg_wal")) {
+    if (entry.path().filename().string().size() == 24) other_segment = entry.path().string();
+  }
+  ASSERT_FALSE(other_segment.empty());
+  auto refused = dcBackup({"archive-push", "--repo", repo_, "--stanza", "main", other_segment});
+  EXPECT_EQ(refused.first, 1);
+  EXPECT_NE(refused.second.find("belongs to system"), std::string::npos) << refused.second;
+}
+
+TEST_F(WalArchiveIntegrationTest, BadInputGetsAClearErrorAndWritesNothing) {
+  auto missing = dcBackup({"archive-push", "--repo", dir_ + "/nowhere", "--stanza", "main", "pg_wal/x"});
+  EXPECT_EQ(missing.first, 1);
+  EXPECT_NE(missing.second.find("is not a directory"), std::string::npos) << missing.second;
+  auto relative = dcBackup({"archive-get", "--repo", "repo", "--stanza", "main", "000000010000000000000001", "x"});
+  EXPECT_EQ(relative.first, 1);
+  EXPECT_NE(relative.second.find("absolute path"), std::string::npos) << relative.second;
+  auto no_stanza = dcBackup({"archive-get", "--repo", repo_, "--stanza", "main", "000000010000000000000001", "x"});
+  EXPECT_EQ(no_stanza.first, 1) << "not archived: PostgreSQL reads 1 as 'not there'";
+  auto usage = dcBackup({"archive-push"});
+  EXPECT_EQ(usage.first, 2) << usage.second;
+  auto not_a_data_dir = dcBackup({"stanza-create", "--repo", repo_, "--stanza", "main", "--pg-data", dir_});
+  EXPECT_EQ(not_a_data_dir.first, 1);
+  EXPECT_NE(not_a_data_dir.second.find("pg_control"), std::string::npos) << not_a_data_dir.second;
+  EXPECT_TRUE(fs::is_empty(repo_)) << "bad input wrote into the repository";
+}
+
+}  // namespace
+}  // namespace pgtandem::pg

@@ -1,0 +1,139 @@
+// The WAL archive's rules on a repository in memory: where files go, that a
+// retried push is success and a different file under the same name is not,
+// that another cluster's segments are refused, that damage is detected;
+// and the stanza's info file with its checksum and copy.
+
+#include "backup/wal_archive.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "backup/codec.h"
+#include "backup/stanza.h"
+#include "tests/fakes/fake_repository.h"
+
+namespace pgtandem::backup {
+namespace {
+
+using testing::MemoryRepository;
+
+constexpr const char* kSegment = "000000010000000000000005";
+
+// A segment's bytes whose first page carries `system_id` in a long header.
+std::string segmentOf(std::uint64_t system_id, char fill = 'x') {
+  std::string bytes(8192, fill);
+  const std::uint16_t magic = 0xD110, info = 0x0002;
+  std::memcpy(bytes.data(), &magic, sizeof magic);
+  std::memcpy(bytes.data() + 2, &info, sizeof info);
+  std::memcpy(bytes.data() + 24, &system_id, sizeof system_id);
+  return bytes;
+}
+
+class WalArchiveTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(createStanza(repo_, "main", {"7300000000000000001", 15, "2026-12-03T00:00:00Z"}).ok()); }
+  MemoryRepository repo_;
+};
+
+TEST(WalNames, OnlyWhatPostgresqlArchives) {
+  EXPECT_TRUE(isArchivableWalName(kSegment));
+  EXPECT_TRUE(isArchivableWalName("000000010000000000000005.partial"));
+  EXPECT_TRUE(isArchivableWalName("000000010000000000000005.00000028.backup"));
+  EXPECT_TRUE(isArchivableWalName("00000002.history"));
+  for (const char* bad : {"", "00000001000000000000000", "00000001000000000000000g", "../../etc/passwd",
+                          "000000010000000000000005.partialx", "0000000X.history", "RECOVERYXLOG"}) {
+    EXPECT_FALSE(isArchivableWalName(bad)) << bad;
+  }
+}
+
+TEST_F(WalArchiveTest, PushedOnceCompressedUnderItsChecksumAndReadBack) {
+  const std::string bytes = segmentOf(7300000000000000001ULL);
+  auto pushed = pushWal(repo_, "main", kSegment, bytes);
+  ASSERT_TRUE(pushed.ok()) << pushed.error().toString();
+  EXPECT_FALSE(pushed->already_archived);
+  const std::string stored = "main/wal/0000000100000000/" + std::string(kSegment) + "-" + sha256Hex(bytes) + ".zst";
+  ASSERT_TRUE(repo_.files.count(stored)) << "not where the layout says";
+  EXPECT_LT(repo_.files[stored].size(), bytes.size() / 10) << "not compressed";
+  auto got = getWal(repo_, "main", kSegment);
+  ASSERT_TRUE(got.ok()) << got.error().toString();
+  EXPECT_EQ(*got, bytes);
+  // History files sit directly under wal/.
+  ASSERT_TRUE(pushWal(repo_, "main", "00000002.history", "1\t0/6000000\tno recovery target specified\n").ok());
+  EXPECT_TRUE(getWal(repo_, "main", "00000002.history").ok());
+  EXPECT_EQ(getWal(repo_, "main", "000000010000000000000006").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(WalArchiveTest, TheSameFileAgainIsSuccessAnotherUnderTheSameNameIsRefused) {
+  const std::string bytes = segmentOf(7300000000000000001ULL);
+  ASSERT_TRUE(pushWal(repo_, "main", kSegment, bytes).ok());
+  const auto files_before = repo_.files;
+  auto again = pushWal(repo_, "main", kSegment, bytes);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_archived);
+  const std::string other = segmentOf(7300000000000000001ULL, 'y');
+  auto conflict = pushWal(repo_, "main", kSegment, other);
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_EQ(conflict.error().code, ErrorCode::kConflict);
+  EXPECT_NE(conflict.error().message.find(sha256Hex(bytes)), std::string::npos) << conflict.error().message;
+  EXPECT_NE(conflict.error().message.find(sha256Hex(other)), std::string::npos) << conflict.error().message;
+  EXPECT_EQ(repo_.files, files_before) << "a refused push wrote something";
+}
+
+TEST_F(WalArchiveTest, AnotherClustersSegmentIsRefused) {
+  auto pushed = pushWal(repo_, "main", kSegment, segmentOf(42));
+  ASSERT_FALSE(pushed.ok());
+  EXPECT_EQ(pushed.error().code, ErrorCode::kConflict);
+  EXPECT_NE(pushed.error().message.find("belongs to system 42"), std::string::npos) << pushed.error().message;
+  EXPECT_FALSE(getWal(repo_, "main", kSegment).ok());
+}
+
+TEST_F(WalArchiveTest, BadInputIsRefusedAndWritesNothing) {
+  const auto files_before = repo_.files;
+  EXPECT_EQ(pushWal(repo_, "main", "../x", "x").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(pushWal(repo_, "nope", kSegment, segmentOf(1)).error().code, ErrorCode::kNotFound);
+  EXPECT_NE(pushWal(repo_, "nope", kSegment, segmentOf(1)).error().message.find("stanza-create"), std::string::npos);
+  EXPECT_EQ(pushWal(repo_, "bad/name", kSegment, segmentOf(1)).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(repo_.files, files_before);
+}
+
+TEST_F(WalArchiveTest, ADamagedFileIsNeverHandedToPostgresql) {
+  const std::string bytes = segmentOf(7300000000000000001ULL);
+  ASSERT_TRUE(pushWal(repo_, "main", kSegment, bytes).ok());
+  for (auto& [path, stored] : repo_.files) {
+    if (path.find(kSegment) != std::string::npos) stored[stored.size() / 2] ^= 0x5a;
+  }
+  auto got = getWal(repo_, "main", kSegment);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, ErrorCode::kParse);
+}
+
+TEST(Stanza, InfoHasAChecksumAndACopy) {
+  MemoryRepository repo;
+  const StanzaInfo info{"7300000000000000001", 15, "2026-12-03T00:00:00Z"};
+  ASSERT_TRUE(createStanza(repo, "main", info).ok());
+  EXPECT_EQ(*readStanza(repo, "main"), info);
+  EXPECT_TRUE(createStanza(repo, "main", info).ok()) << "again for the same cluster";
+  auto other = createStanza(repo, "main", {"99", 15, "x"});
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code, ErrorCode::kConflict);
+  // One damaged copy: the other is read.
+  repo.files["main/stanza.info"][5] ^= 1;
+  EXPECT_EQ(*readStanza(repo, "main"), info);
+  repo.files["main/stanza.info.copy"] = "garbage";
+  auto both_bad = readStanza(repo, "main");
+  ASSERT_FALSE(both_bad.ok());
+  EXPECT_EQ(both_bad.error().code, ErrorCode::kParse);
+  EXPECT_EQ(readStanza(repo, "missing").error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(checkStanzaName("a b").ok());
+}
+
+TEST(Codec, RoundTripsAndRejectsGarbage) {
+  const std::string text(100000, 'a');
+  EXPECT_EQ(*decompress(compress(text)), text);
+  EXPECT_FALSE(decompress("not zstd").ok());
+  EXPECT_EQ(sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+}  // namespace
+}  // namespace pgtandem::backup
