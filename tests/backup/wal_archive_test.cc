@@ -1,17 +1,21 @@
 // The WAL archive's rules on a repository in memory: where files go, that a
 // retried push is success and a different file under the same name is not,
 // that another cluster's segments are refused, that damage is detected;
-// and the stanza's info file with its checksum and copy.
+// and the stanza's info file with its checksum and copy; a local
+// repository after a killed write.
 
 #include "backup/wal_archive.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "backup/codec.h"
 #include "backup/stanza.h"
 #include "tests/fakes/fake_repository.h"
+#include "tests/support/ports.h"
 
 namespace pgtandem::backup {
 namespace {
@@ -126,6 +130,26 @@ TEST(Stanza, InfoHasAChecksumAndACopy) {
   EXPECT_EQ(both_bad.error().code, ErrorCode::kParse);
   EXPECT_EQ(readStanza(repo, "missing").error().code, ErrorCode::kNotFound);
   EXPECT_FALSE(checkStanzaName("a b").ok());
+}
+
+// A push killed before its rename leaves only a temporary file: nobody sees
+// it, and the push run again succeeds. Paths never leave the repository.
+TEST(LocalRepositoryTest, AKilledWriteIsInvisibleAndTheRetrySucceeds) {
+  const std::string root = pgtandem::testing::makeTempDir("repo");
+  LocalRepository repo(root);
+  ASSERT_TRUE(createStanza(repo, "main", {"7300000000000000001", 15, "2026-12-03T00:00:00Z"}).ok());
+  const std::string bytes = segmentOf(7300000000000000001ULL);
+  const std::string dir = root + "/main/wal/0000000100000000";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/" + std::string(kSegment) + "-" + sha256Hex(bytes) + ".zst.tmp") << "half a file";
+  EXPECT_EQ(getWal(repo, "main", kSegment).error().code, ErrorCode::kNotFound);
+  auto pushed = pushWal(repo, "main", kSegment, bytes);
+  ASSERT_TRUE(pushed.ok()) << pushed.error().toString();
+  EXPECT_FALSE(pushed->already_archived);
+  EXPECT_EQ(*getWal(repo, "main", kSegment), bytes);
+  EXPECT_EQ(repo.read("../etc/passwd").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(repo.write("/etc/x", "x").error().code, ErrorCode::kInvalidArgument);
+  pgtandem::testing::removeTree(root);
 }
 
 TEST(Codec, RoundTripsAndRejectsGarbage) {
