@@ -5,13 +5,16 @@
 //   archive_command = 'dc-backup archive-push --repo DIR --stanza NAME %p'
 //   restore_command = 'dc-backup archive-get --repo DIR --stanza NAME %f %p'
 //
-// Exit codes: 0 done; 1 failed (for archive-get: not in the archive, which
-// PostgreSQL takes as "not there yet"); 2 bad command line.
+// Every verb takes --config FILE (backup/backup_config.h) instead of, or
+// under, --repo and --stanza. Exit codes: 0 done; 1 failed (for
+// archive-get: not in the archive, which PostgreSQL takes as "not there
+// yet"); 2 bad command line or configuration.
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
+#include "backup/backup_config.h"
 #include "backup/cluster_identity.h"
 #include "backup/repository.h"
 #include "backup/stanza.h"
@@ -66,19 +69,42 @@ int archiveGet(const std::string& location, const std::string& stanza, const std
   return 0;
 }
 
+// The options, from --config and then the command line; `needs` names the
+// settings the verb cannot do without.
+Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& flags, bool needs_pg_data) {
+  BackupConfig c;
+  if (!config_file.empty()) {
+    auto loaded = loadBackupConfig(config_file);
+    if (!loaded.ok()) return loaded.error();
+    c = std::move(*loaded);
+    for (const auto& warning : c.warnings) std::cerr << "dc-backup: warning: " << warning << "\n";
+  }
+  if (!flags.repo.empty()) c.repo = flags.repo;
+  if (!flags.stanza.empty()) c.stanza = flags.stanza;
+  if (!flags.pg_data.empty()) c.pg_data = flags.pg_data;
+  if (c.repo.empty()) return makeError(ErrorCode::kConfig, "no repository: give --repo, or repo: in --config");
+  if (c.stanza.empty()) return makeError(ErrorCode::kConfig, "no stanza: give --stanza, or stanza: in --config");
+  if (needs_pg_data && c.pg_data.empty()) {
+    return makeError(ErrorCode::kConfig, "no data directory: give --pg-data, or pg_data: in --config");
+  }
+  return c;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"dc-backup: pgtandem's WAL archive and backups"};
   app.require_subcommand(1);
-  std::string repo, stanza, data_dir, wal_path, wal_name, dest;
+  std::string config_file, wal_path, wal_name, dest;
+  BackupConfig flags;
   auto common = [&](CLI::App* verb) {
-    verb->add_option("--repo", repo, "the repository: an absolute local path")->required();
-    verb->add_option("--stanza", stanza, "the stanza (the cluster's name in the repository)")->required();
+    verb->add_option("--config", config_file, "a YAML file with repo, stanza and pg_data");
+    verb->add_option("--repo", flags.repo, "the repository: an absolute local path");
+    verb->add_option("--stanza", flags.stanza, "the stanza (the cluster's name in the repository)");
   };
   auto* create = app.add_subcommand("stanza-create", "create a stanza for the cluster in a data directory");
   common(create);
-  create->add_option("--pg-data", data_dir, "the cluster's data directory")->required();
+  create->add_option("--pg-data", flags.pg_data, "the cluster's data directory");
   auto* push = app.add_subcommand("archive-push", "archive one WAL file (archive_command, %p)");
   common(push);
   push->add_option("wal", wal_path, "the WAL file's path")->required();
@@ -92,7 +118,13 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  if (create->parsed()) return stanzaCreate(repo, stanza, data_dir);
-  if (push->parsed()) return archivePush(repo, stanza, wal_path);
-  return archiveGet(repo, stanza, wal_name, dest);
+  const std::string verb = create->parsed() ? "stanza-create" : push->parsed() ? "archive-push" : "archive-get";
+  auto settled = settle(config_file, flags, create->parsed());
+  if (!settled.ok()) {
+    std::cerr << "dc-backup " << verb << ": " << settled.error().message << "\n";
+    return 2;
+  }
+  if (create->parsed()) return stanzaCreate(settled->repo, settled->stanza, settled->pg_data);
+  if (push->parsed()) return archivePush(settled->repo, settled->stanza, wal_path);
+  return archiveGet(settled->repo, settled->stanza, wal_name, dest);
 }

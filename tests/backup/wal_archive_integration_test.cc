@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/pg/pg_session.h"
@@ -113,7 +114,10 @@ TEST_F(WalArchiveIntegrationTest, AStandbyFedOnlyFromTheArchiveReplaysThePrimary
   ASSERT_TRUE(writeServerSettings(standby_paths.data_dir, settingsFor(standby_port)).ok());
   RecoverySettings recovery;
   recovery.standby = true;
-  recovery.restore_command = std::string(DC_BACKUP_BIN) + " archive-get" + archiveFlags() + "%f %p";
+  // The standby names the repository through a configuration file.
+  const std::string config = dir_ + "/dc-backup.yml";
+  std::ofstream(config) << "repo: " << repo_ << "\nstanza: main\n";
+  recovery.restore_command = std::string(DC_BACKUP_BIN) + " archive-get --config " + config + " %f %p";
   ASSERT_TRUE(writeRecoverySettings(standby_paths.data_dir, recovery).ok());
   standby_ = std::make_unique<Postmaster>(standby_paths, runner_);
   ASSERT_TRUE(standby_->start(60s).ok());
@@ -163,6 +167,14 @@ TEST_F(WalArchiveIntegrationTest, BadInputGetsAClearErrorAndWritesNothing) {
   EXPECT_EQ(no_stanza.first, 1) << "not archived: PostgreSQL reads 1 as 'not there'";
   auto usage = dcBackup({"archive-push"});
   EXPECT_EQ(usage.first, 2) << usage.second;
+  auto no_repo = dcBackup({"archive-push", "--stanza", "main", "pg_wal/x"});
+  EXPECT_EQ(no_repo.first, 2);
+  EXPECT_NE(no_repo.second.find("no repository"), std::string::npos) << no_repo.second;
+  const std::string broken = dir_ + "/broken.yml";
+  std::ofstream(broken) << "stanza: main\nrepo: relative/repo\n";
+  auto bad_config = dcBackup({"archive-push", "--config", broken, "pg_wal/x"});
+  EXPECT_EQ(bad_config.first, 2);
+  EXPECT_NE(bad_config.second.find(broken + ":2: repo: must be an absolute path"), std::string::npos) << bad_config.second;
   auto not_a_data_dir = dcBackup({"stanza-create", "--repo", repo_, "--stanza", "main", "--pg-data", dir_});
   EXPECT_EQ(not_a_data_dir.first, 1);
   EXPECT_NE(not_a_data_dir.second.find("pg_control"), std::string::npos) << not_a_data_dir.second;

@@ -1,0 +1,44 @@
+#include "backup/backup_config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "common/config/yaml_reader.h"
+
+namespace pgtandem::backup {
+
+Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return makeError(ErrorCode::kConfig, file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (!root.IsMap()) return makeError(ErrorCode::kConfig, file + ":1: the top level must be a mapping");
+  config::Reader r(file);
+  BackupConfig c;
+  r.checkKeys(root, "", {"repo", "stanza", "pg_data"});
+  r.readString(root, "repo", "", c.repo);
+  r.readString(root, "stanza", "", c.stanza);
+  r.readString(root, "pg_data", "", c.pg_data);
+  if (!c.repo.empty() && c.repo.front() != '/' && c.repo.rfind("sftp://", 0) != 0) {
+    r.error(config::at(root, "repo"), "repo", "must be an absolute path, got '" + c.repo + "'");
+  }
+  if (!r.errors_.empty()) {
+    std::string message;
+    for (const auto& issue : r.errors_) message += (message.empty() ? "" : "\n") + issue.toString();
+    return makeError(ErrorCode::kConfig, message);
+  }
+  for (const auto& warning : r.warnings_) c.warnings.push_back(warning.toString());
+  return c;
+}
+
+Result<BackupConfig> loadBackupConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return makeError(ErrorCode::kConfig, path + ": cannot open the configuration file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parseBackupConfig(buffer.str(), path);
+}
+
+}  // namespace pgtandem::backup

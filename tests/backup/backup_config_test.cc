@@ -1,0 +1,44 @@
+// dc-backup's --config file: every problem names the file, the line and the
+// key; unknown keys are warnings.
+
+#include "backup/backup_config.h"
+
+#include <gtest/gtest.h>
+
+namespace pgtandem::backup {
+namespace {
+
+TEST(BackupConfigTest, ReadsTheSettings) {
+  auto c = parseBackupConfig("repo: /srv/repo\nstanza: main\npg_data: /var/lib/postgresql/15/main\n", "b.yml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->repo, "/srv/repo");
+  EXPECT_EQ(c->stanza, "main");
+  EXPECT_EQ(c->pg_data, "/var/lib/postgresql/15/main");
+  EXPECT_TRUE(c->warnings.empty());
+}
+
+TEST(BackupConfigTest, ErrorsNameFileLineAndKey) {
+  auto relative = parseBackupConfig("stanza: main\nrepo: srv/repo\n", "b.yml");
+  ASSERT_FALSE(relative.ok());
+  EXPECT_NE(relative.error().message.find("b.yml:2: repo: must be an absolute path"), std::string::npos)
+      << relative.error().message;
+  auto wrong_type = parseBackupConfig("repo: /srv/repo\nstanza: [a, b]\n", "b.yml");
+  ASSERT_FALSE(wrong_type.ok());
+  EXPECT_NE(wrong_type.error().message.find("b.yml:2: stanza: must be a string"), std::string::npos)
+      << wrong_type.error().message;
+  auto not_yaml = parseBackupConfig("repo: /srv\n  stanza: [\n", "b.yml");
+  ASSERT_FALSE(not_yaml.ok());
+  EXPECT_NE(not_yaml.error().message.find("b.yml:"), std::string::npos);
+  EXPECT_FALSE(parseBackupConfig("- a\n", "b.yml").ok());
+  EXPECT_NE(loadBackupConfig("/nonexistent/b.yml").error().message.find("/nonexistent/b.yml"), std::string::npos);
+}
+
+TEST(BackupConfigTest, UnknownKeysAreWarnings) {
+  auto c = parseBackupConfig("repo: /srv/repo\nstanza: main\nrepo_path: x\n", "b.yml");
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_NE(c->warnings[0].find("b.yml:3: repo_path"), std::string::npos) << c->warnings[0];
+}
+
+}  // namespace
+}  // namespace pgtandem::backup
