@@ -24,21 +24,15 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   if (!c.repo.empty() && c.repo.front() != '/' && c.repo.rfind("sftp://", 0) != 0) {
     r.error(config::at(root, "repo"), "repo", "must be an absolute path, got '" + c.repo + "'");
   }
-  if (!r.errors_.empty()) {
-    std::string message;
-    for (const auto& issue : r.errors_) message += (message.empty() ? "" : "\n") + issue.toString();
-    return makeError(ErrorCode::kConfig, message);
-  }
+  PGT_TRY(r.errorsAsStatus());
   for (const auto& warning : r.warnings_) c.warnings.push_back(warning.toString());
   return c;
 }
 
 Result<BackupConfig> loadBackupConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return makeError(ErrorCode::kConfig, path + ": cannot open the configuration file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parseBackupConfig(buffer.str(), path);
+  auto text = config::readConfigText(path, "configuration file");
+  if (!text.ok()) return text.error();
+  return parseBackupConfig(*text, path);
 }
 
 }  // namespace pgtandem::backup

@@ -151,11 +151,7 @@ Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& 
       r.error(at(coordinator, "client_certfile"), "coordinator.cafile", "is required with client_certfile (to verify the daemon)");
     }
   }
-  if (!r.errors_.empty()) {
-    std::string message;
-    for (const auto& issue : r.errors_) message += (message.empty() ? "" : "\n") + issue.toString();
-    return makeError(ErrorCode::kConfig, message);
-  }
+  PGT_TRY(r.errorsAsStatus());
   c.warnings = std::move(r.warnings_);
   return c;
 }
@@ -167,11 +163,9 @@ std::string sitesFilePath(const std::string& given) {
 }
 
 Result<SitesConfig> loadSitesFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return makeError(ErrorCode::kConfig, path + ": cannot open the sites file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parseSites(buffer.str(), path);
+  auto text = config::readConfigText(path, "sites file");
+  if (!text.ok()) return text.error();
+  return parseSites(*text, path);
 }
 
 }  // namespace pgtandem::coordinator

@@ -541,20 +541,14 @@ Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string
   if (c.namespace_.empty()) c.namespace_ = "/service/";
   validate(r, root, c, purpose);
 
-  if (!r.errors_.empty()) {
-    std::string message;
-    for (const auto& issue : r.errors_) message += (message.empty() ? "" : "\n") + issue.toString();
-    return makeError(ErrorCode::kConfig, message);
-  }
+  PGT_TRY(r.errorsAsStatus());
   return LoadedConfig{std::move(c), std::move(r.warnings_)};
 }
 
 Result<LoadedConfig> loadConfigFile(const std::string& path, const Environment& env, ConfigPurpose purpose) {
-  std::ifstream in(path);
-  if (!in) return makeError(ErrorCode::kConfig, path + ": cannot open the configuration file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parseConfig(buffer.str(), path, env, purpose);
+  auto text = readConfigText(path, "configuration file");
+  if (!text.ok()) return text.error();
+  return parseConfig(*text, path, env, purpose);
 }
 
 }  // namespace pgtandem::config

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -18,6 +19,15 @@
 #include "common/config/config.h"
 
 namespace pgtandem::config {
+
+// The text of a configuration file; the error is "<path>: cannot open the <what>".
+inline Result<std::string> readConfigText(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return makeError(ErrorCode::kConfig, path + ": cannot open the " + what);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
 
 // Child lookup that never throws: yaml-cpp throws InvalidNode on most calls
 // made on a missing child, so a missing key becomes a plain undefined node.
@@ -175,6 +185,14 @@ class Reader {
   }
 
   const std::string& file() const { return file_; }
+  // Every error as one kConfig error, a line each; ok when there is none.
+  Status errorsAsStatus() const {
+    if (errors_.empty()) return okStatus();
+    std::string message;
+    for (const auto& issue : errors_) message += (message.empty() ? "" : "\n") + issue.toString();
+    return makeError(ErrorCode::kConfig, message);
+  }
+
   std::vector<ConfigIssue> errors_;
   std::vector<ConfigIssue> warnings_;
 
