@@ -4,6 +4,7 @@
 //   dc-backup stanza-create --repo DIR --stanza NAME --pg-data DATA_DIR
 //   archive_command = 'dc-backup archive-push --repo DIR --stanza NAME %p'
 //   restore_command = 'dc-backup archive-get --repo DIR --stanza NAME %f %p'
+//   dc-backup verify --repo DIR --stanza NAME     (exit 1 on a bad file or a gap)
 //
 // Every verb takes --config FILE (backup/backup_config.h) instead of, or
 // under, --repo and --stanza. Exit codes: 0 done; 1 failed (for
@@ -69,6 +70,18 @@ int archiveGet(const std::string& location, const std::string& stanza, const std
   return 0;
 }
 
+int verify(const std::string& location, const std::string& stanza) {
+  auto repo = openRepository(location);
+  if (!repo.ok()) return fail("verify", repo.error());
+  auto report = verifyWalArchive(**repo, stanza);
+  if (!report.ok()) return fail("verify", report.error());
+  for (const auto& bad : report->bad_files) std::cout << "bad file: " << bad << "\n";
+  for (const auto& gap : report->gaps) std::cout << "gap: " << gap << "\n";
+  std::cout << "stanza " << stanza << ": " << report->files_checked << " WAL files checked, " << report->bad_files.size()
+            << " bad, " << report->gaps.size() << " gaps\n";
+  return report->clean() ? 0 : 1;
+}
+
 // The options, from --config and then the command line; `needs` names the
 // settings the verb cannot do without.
 Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& flags, bool needs_pg_data) {
@@ -112,13 +125,18 @@ int main(int argc, char** argv) {
   common(get);
   get->add_option("name", wal_name, "the WAL file's name (%f)")->required();
   get->add_option("destination", dest, "where to write it (%p)")->required();
+  auto* check = app.add_subcommand("verify", "read every archived file back; name damaged files and gaps");
+  common(check);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  const std::string verb = create->parsed() ? "stanza-create" : push->parsed() ? "archive-push" : "archive-get";
+  const std::string verb = create->parsed() ? "stanza-create"
+                           : push->parsed() ? "archive-push"
+                           : check->parsed() ? "verify"
+                                             : "archive-get";
   auto settled = settle(config_file, flags, create->parsed());
   if (!settled.ok()) {
     std::cerr << "dc-backup " << verb << ": " << settled.error().message << "\n";
@@ -126,5 +144,6 @@ int main(int argc, char** argv) {
   }
   if (create->parsed()) return stanzaCreate(settled->repo, settled->stanza, settled->pg_data);
   if (push->parsed()) return archivePush(settled->repo, settled->stanza, wal_path);
+  if (check->parsed()) return verify(settled->repo, settled->stanza);
   return archiveGet(settled->repo, settled->stanza, wal_name, dest);
 }

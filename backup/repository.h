@@ -20,8 +20,8 @@ class Repository {
   // Never a half file under `path`: the bytes go to a temporary name, are
   // flushed, and only then renamed over `path` (parents created).
   virtual Status write(const std::string& path, const std::string& bytes) = 0;
-  // The names (not paths) of the files directly in `dir`, sorted; none when
-  // `dir` does not exist.
+  // The names (not paths) of the files and directories directly in `dir`,
+  // sorted; none when `dir` does not exist. Writes under way are not listed.
   virtual Result<std::vector<std::string>> list(const std::string& dir) = 0;
   // For messages: the repository's location.
   virtual std::string describe() const = 0;

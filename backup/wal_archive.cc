@@ -1,6 +1,10 @@
 #include "backup/wal_archive.h"
 
+#include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <map>
+#include <set>
 
 #include "backup/codec.h"
 #include "backup/stanza.h"
@@ -109,6 +113,69 @@ Result<std::string> getWal(Repository& repo, const std::string& stanza, const st
     return makeError(ErrorCode::kParse, dir + "/" + **stored + " does not match its checksum");
   }
   return bytes;
+}
+
+namespace {
+
+// The segment number of a 24-character name, for `segment_size` segments.
+std::uint64_t segmentNumber(const std::string& name, std::uint64_t segment_size) {
+  const std::uint64_t log = std::stoull(name.substr(8, 8), nullptr, 16);
+  const std::uint64_t seg = std::stoull(name.substr(16, 8), nullptr, 16);
+  return log * (0x100000000ULL / segment_size) + seg;
+}
+
+std::string segmentName(const std::string& timeline, std::uint64_t number, std::uint64_t segment_size) {
+  const std::uint64_t per_log = 0x100000000ULL / segment_size;
+  char name[25];
+  std::snprintf(name, sizeof name, "%s%08llX%08llX", timeline.c_str(), static_cast<unsigned long long>(number / per_log),
+                static_cast<unsigned long long>(number % per_log));
+  return name;
+}
+
+}  // namespace
+
+Result<WalVerifyReport> verifyWalArchive(Repository& repo, const std::string& stanza, std::uint64_t segment_size) {
+  auto info = readStanza(repo, stanza);
+  if (!info.ok()) return info.error();
+  WalVerifyReport report;
+  std::map<std::string, std::set<std::uint64_t>> segments;  // by timeline
+  auto check = [&](const std::string& dir, const std::string& stored) {
+    const auto dash = stored.rfind('-');
+    const std::string file_name = dash == std::string::npos ? stored : stored.substr(0, dash);
+    if (!isArchivableWalName(file_name) || stored.size() != file_name.size() + 1 + 64 + 4) {
+      report.bad_files.push_back(dir + "/" + stored + ": not a name the archive writes");
+      return;
+    }
+    ++report.files_checked;
+    auto bytes = getWal(repo, stanza, file_name);
+    if (!bytes.ok()) {
+      report.bad_files.push_back(dir + "/" + stored + ": " + bytes.error().message);
+      return;
+    }
+    if (file_name.size() == 24) segments[file_name.substr(0, 8)].insert(segmentNumber(file_name, segment_size));
+  };
+  const std::string wal = stanza + "/wal";
+  auto top = repo.list(wal);
+  if (!top.ok()) return top.error();
+  for (const auto& entry : *top) {
+    if (entry.size() == 16 && entry.find_first_not_of("0123456789ABCDEF") == std::string::npos) {
+      auto names = repo.list(wal + "/" + entry);
+      if (!names.ok()) return names.error();
+      for (const auto& stored : *names) check(wal + "/" + entry, stored);
+    } else {
+      check(wal, entry);
+    }
+  }
+  for (const auto& [timeline, numbers] : segments) {
+    for (auto it = numbers.begin(); std::next(it) != numbers.end(); ++it) {
+      const std::uint64_t next = *std::next(it);
+      if (next == *it + 1) continue;
+      report.gaps.push_back("timeline " + std::to_string(std::stoul(timeline, nullptr, 16)) + ": " +
+                            segmentName(timeline, *it + 1, segment_size) +
+                            (next - *it > 2 ? " to " + segmentName(timeline, next - 1, segment_size) : "") + " missing");
+    }
+  }
+  return report;
 }
 
 }  // namespace pgtandem::backup

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "backup/repository.h"
 
@@ -34,5 +35,19 @@ Result<PushResult> pushWal(Repository& repo, const std::string& stanza, const st
 // The file's bytes, checked against its checksum; kNotFound when it was
 // never archived.
 Result<std::string> getWal(Repository& repo, const std::string& stanza, const std::string& file_name);
+
+// What `dc-backup verify` found in a stanza's WAL archive.
+struct WalVerifyReport {
+  int files_checked = 0;
+  std::vector<std::string> bad_files;  // "<stored path>: <why>"
+  std::vector<std::string> gaps;       // "timeline 1: 000000010000000000000007 to ...09 missing"
+  bool clean() const { return bad_files.empty() && gaps.empty(); }
+};
+
+// Every archived file read back against its checksum, and every gap in each
+// timeline's run of segments named (`segment_size`: the cluster's WAL
+// segment size, 16 MB by default).
+Result<WalVerifyReport> verifyWalArchive(Repository& repo, const std::string& stanza,
+                                         std::uint64_t segment_size = 16 * 1024 * 1024);
 
 }  // namespace pgtandem::backup

@@ -2,11 +2,13 @@
 // archive_command pushes every segment to a local repository, and a standby
 // with no connection to the primary, fed only by restore_command from that
 // repository, replays the primary's rows. Another cluster cannot push into
-// the stanza; bad input gets a clear error and writes nothing.
+// the stanza; verify names a damaged file and a gap; bad input gets a
+// clear error and writes nothing.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -142,6 +144,31 @@ TEST_F(WalArchiveIntegrationTest, AStandbyFedOnlyFromTheArchiveReplaysThePrimary
   ASSERT_FALSE(segment.empty());
   auto again = dcBackup({"archive-push", "--repo", repo_, "--stanza", "main", primary_paths.data_dir + "/pg_wal/" + segment});
   EXPECT_EQ(again.first, 0) << again.second;
+
+  // verify: clean; then one byte of an archived file changed and one
+  // segment removed are both named.
+  auto clean = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
+  EXPECT_EQ(clean.first, 0) << clean.second;
+  EXPECT_NE(clean.second.find("0 bad, 0 gaps"), std::string::npos) << clean.second;
+  std::vector<fs::path> stored;
+  for (const auto& entry : fs::directory_iterator(repo_ + "/main/wal/0000000100000000")) {
+    if (entry.path().filename().string().size() == 24 + 1 + 64 + 4) stored.push_back(entry.path());
+  }
+  std::sort(stored.begin(), stored.end());
+  ASSERT_GE(stored.size(), 4u);
+  {
+    std::fstream damaged(stored.back(), std::ios::in | std::ios::out | std::ios::binary);
+    damaged.seekp(20);
+    damaged.put('\x7f');
+  }
+  fs::remove(stored[1]);
+  auto found = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
+  EXPECT_EQ(found.first, 1) << found.second;
+  EXPECT_NE(found.second.find("bad file: main/wal/0000000100000000/" + stored.back().filename().string()), std::string::npos)
+      << found.second;
+  EXPECT_NE(found.second.find("gap: timeline 1: " + stored[1].filename().string().substr(0, 24) + " missing"),
+            std::string::npos)
+      << found.second;
 
   // Another cluster's segment under the same stanza is refused.
   PgPaths other_paths;

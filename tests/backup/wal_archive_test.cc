@@ -112,6 +112,33 @@ TEST_F(WalArchiveTest, ADamagedFileIsNeverHandedToPostgresql) {
   EXPECT_EQ(got.error().code, ErrorCode::kParse);
 }
 
+// verify reads every file back and names damaged ones and the gaps in each
+// timeline's run of segments (not the step from one timeline to the next).
+TEST_F(WalArchiveTest, VerifyNamesDamagedFilesAndGaps) {
+  for (const char* name : {"000000010000000000000001", "000000010000000000000002", "000000010000000000000003",
+                           "000000010000000000000006", "000000020000000000000006", "000000020000000000000007"}) {
+    ASSERT_TRUE(pushWal(repo_, "main", name, segmentOf(7300000000000000001ULL, name[23])).ok());
+  }
+  ASSERT_TRUE(pushWal(repo_, "main", "00000002.history", "1\t0/6000000\tno recovery target specified\n").ok());
+  auto report = verifyWalArchive(repo_, "main");
+  ASSERT_TRUE(report.ok()) << report.error().toString();
+  EXPECT_EQ(report->files_checked, 7);
+  EXPECT_TRUE(report->bad_files.empty());
+  ASSERT_EQ(report->gaps.size(), 1u);
+  EXPECT_EQ(report->gaps[0], "timeline 1: 000000010000000000000004 to 000000010000000000000005 missing");
+  for (auto& [path, stored] : repo_.files) {
+    if (path.find("000000020000000000000007") != std::string::npos) stored[stored.size() / 2] ^= 0x5a;
+  }
+  repo_.files["main/wal/0000000100000000/stray"] = "x";
+  report = verifyWalArchive(repo_, "main");
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->bad_files.size(), 2u);
+  EXPECT_NE(report->bad_files[0].find("stray: not a name"), std::string::npos) << report->bad_files[0];
+  EXPECT_NE(report->bad_files[1].find("000000020000000000000007-"), std::string::npos) << report->bad_files[1];
+  EXPECT_FALSE(report->clean());
+  EXPECT_EQ(verifyWalArchive(repo_, "nope").error().code, ErrorCode::kNotFound);
+}
+
 TEST(Stanza, InfoHasAChecksumAndACopy) {
   MemoryRepository repo;
   const StanzaInfo info{"7300000000000000001", 15, "2026-12-03T00:00:00Z"};

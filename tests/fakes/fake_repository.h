@@ -2,6 +2,7 @@
 // A backup repository in memory, for unit tests of what is stored where.
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,14 +23,14 @@ class MemoryRepository : public backup::Repository {
     return okStatus();
   }
   Result<std::vector<std::string>> list(const std::string& dir) override {
-    std::vector<std::string> names;
+    std::set<std::string> names;  // files, and directories that hold some
     const std::string prefix = dir + "/";
     for (const auto& [path, bytes] : files) {
-      if (path.rfind(prefix, 0) == 0 && path.find('/', prefix.size()) == std::string::npos) {
-        names.push_back(path.substr(prefix.size()));
-      }
+      if (path.rfind(prefix, 0) != 0) continue;
+      const auto slash = path.find('/', prefix.size());
+      names.insert(path.substr(prefix.size(), slash == std::string::npos ? std::string::npos : slash - prefix.size()));
     }
-    return names;
+    return std::vector<std::string>(names.begin(), names.end());
   }
   std::string describe() const override { return "memory"; }
 
