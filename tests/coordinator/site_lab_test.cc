@@ -12,6 +12,7 @@
 // - Cut from DC1 once DC2 is being promoted: DC2 takes the writes; DC1
 //   stays fenced while nobody can tell it to follow, and the command run
 //   again after the heal makes it follow.
+// - The DC link lossy (5 % of packets dropped): the switchover finishes.
 // Nothing acknowledged is lost, and no node is rewound or re-cloned.
 
 #include "tests/coordinator/dc_switchover_fixture.h"
@@ -119,6 +120,35 @@ TEST_F(SiteLab, CutFromTheOldPrimaryDcDuringThePromotionStillPromotesThenFollows
   for (auto& n : nodes_) EXPECT_FALSE(isPrimary(n)) << n.name << " is writable while dc2 is the primary DC";
   healCoordinatorWith(nodes_);
   expectTheRunAgainFinishes();
+}
+
+// The DC link loses 5 % of its packets (both ways) throughout: DC2 streams
+// through the loss, and a DC switchover over it finishes, with DC1 then
+// streaming from DC2 through it. Nothing lost, nobody rewound.
+TEST_F(SiteLab, OverALossyDcLinkTheSwitchoverFinishes) {
+  system_id_ = startBothDcs();
+  ASSERT_FALSE(system_id_.empty());
+  ASSERT_TRUE(lab_->makeDcLinkLossy(5).ok());
+  host_ = addCoordinatorHost();
+  writer_ = std::make_unique<ContinuousWriter>(std::vector<std::string>{everyMember()});
+  ASSERT_TRUE(eventually([&] { return writer_->acknowledged().size() > 20; }, 30s)) << "the writer does not write";
+  ASSERT_TRUE(eventually([&] { return everyMemberStreams(dr_); }, 60s)) << "dc2 does not stream through the loss";
+  offsets_ = logSizes();
+  SpawnOptions spawn;
+  spawn.argv = host_;
+  for (const std::string arg : {DCCTL_BIN, "site", "--sites", sites_.c_str(), "switchover", "--to", "dc2", "--force"}) {
+    spawn.argv.push_back(arg);
+  }
+  spawn.output_file = dir_ + "/switchover.out";
+  auto run = spawnProcess(spawn);
+  ASSERT_TRUE(run.ok());
+  const int code = waitCheckingOneWriter(**run, 300s);
+  std::cout << "---- the switchover over a lossy link (exit " << code << ") ----\n" << readFile(spawn.output_file);
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(writablePrimariesInBothDcs(), 1);
+  expectDc2TookOverCleanly(*writer_, offsets_);
+  expectSameDatabaseEverywhere(system_id_);
+  ASSERT_TRUE(lab_->healDcs().ok());
 }
 
 }  // namespace
