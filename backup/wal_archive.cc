@@ -1,6 +1,5 @@
 #include "backup/wal_archive.h"
 
-#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <map>
@@ -8,6 +7,7 @@
 
 #include "backup/codec.h"
 #include "backup/stanza.h"
+#include "common/util/lsn.h"
 
 namespace pgtandem::backup {
 
@@ -115,25 +115,6 @@ Result<std::string> getWal(Repository& repo, const std::string& stanza, const st
   return bytes;
 }
 
-namespace {
-
-// The segment number of a 24-character name, for `segment_size` segments.
-std::uint64_t segmentNumber(const std::string& name, std::uint64_t segment_size) {
-  const std::uint64_t log = std::stoull(name.substr(8, 8), nullptr, 16);
-  const std::uint64_t seg = std::stoull(name.substr(16, 8), nullptr, 16);
-  return log * (0x100000000ULL / segment_size) + seg;
-}
-
-std::string segmentName(const std::string& timeline, std::uint64_t number, std::uint64_t segment_size) {
-  const std::uint64_t per_log = 0x100000000ULL / segment_size;
-  char name[25];
-  std::snprintf(name, sizeof name, "%s%08llX%08llX", timeline.c_str(), static_cast<unsigned long long>(number / per_log),
-                static_cast<unsigned long long>(number % per_log));
-  return name;
-}
-
-}  // namespace
-
 Result<WalVerifyReport> verifyWalArchive(Repository& repo, const std::string& stanza, std::uint64_t segment_size) {
   auto info = readStanza(repo, stanza);
   if (!info.ok()) return info.error();
@@ -152,7 +133,7 @@ Result<WalVerifyReport> verifyWalArchive(Repository& repo, const std::string& st
       report.bad_files.push_back(dir + "/" + stored + ": " + bytes.error().message);
       return;
     }
-    if (file_name.size() == 24) segments[file_name.substr(0, 8)].insert(segmentNumber(file_name, segment_size));
+    if (file_name.size() == 24) segments[file_name.substr(0, 8)].insert(*walSegmentNumber(file_name, segment_size));
   };
   const std::string wal = stanza + "/wal";
   auto top = repo.list(wal);
@@ -171,8 +152,8 @@ Result<WalVerifyReport> verifyWalArchive(Repository& repo, const std::string& st
       const std::uint64_t next = *std::next(it);
       if (next == *it + 1) continue;
       report.gaps.push_back("timeline " + std::to_string(std::stoul(timeline, nullptr, 16)) + ": " +
-                            segmentName(timeline, *it + 1, segment_size) +
-                            (next - *it > 2 ? " to " + segmentName(timeline, next - 1, segment_size) : "") + " missing");
+                            walSegmentName(timeline, *it + 1, segment_size) +
+                            (next - *it > 2 ? " to " + walSegmentName(timeline, next - 1, segment_size) : "") + " missing");
     }
   }
   return report;

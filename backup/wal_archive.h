@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "backup/repository.h"
+#include "common/util/lsn.h"
 
 namespace pgtandem::backup {
 
@@ -48,6 +49,6 @@ struct WalVerifyReport {
 // timeline's run of segments named (`segment_size`: the cluster's WAL
 // segment size, 16 MB by default).
 Result<WalVerifyReport> verifyWalArchive(Repository& repo, const std::string& stanza,
-                                         std::uint64_t segment_size = 16 * 1024 * 1024);
+                                         std::uint64_t segment_size = kDefaultWalSegmentSize);
 
 }  // namespace pgtandem::backup

@@ -83,13 +83,9 @@ const Site* SitesConfig::other(const std::string& name) const {
 }
 
 Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& file) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return makeError(ErrorCode::kConfig, file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
-  }
-  if (!root.IsMap()) return makeError(ErrorCode::kConfig, file + ":1: the top level must be a mapping");
+  auto loaded = config::loadYamlMapping(yaml_text, file);
+  if (!loaded.ok()) return loaded.error();
+  YAML::Node root = *loaded;
   Reader r(file);
   SitesConfig c;
   c.source_file = file;

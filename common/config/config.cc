@@ -392,15 +392,9 @@ Environment processEnvironment() {
 
 Result<LoadedConfig> parseConfig(const std::string& yaml_text, const std::string& file, const Environment& env,
                                  ConfigPurpose purpose) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return makeError(ErrorCode::kConfig,
-                     file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
-  }
-  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  if (!root.IsMap()) return makeError(ErrorCode::kConfig, file + ":1: the top level must be a mapping");
+  auto loaded = loadYamlMapping(yaml_text, file);
+  if (!loaded.ok()) return loaded.error();
+  YAML::Node root = *loaded;
 
   Reader r(file, &kUnsupportedKeys);
   Config c;

@@ -29,6 +29,20 @@ inline Result<std::string> readConfigText(const std::string& path, const std::st
   return buffer.str();
 }
 
+// A configuration file's top-level mapping (an empty file is an empty
+// mapping); the error names the file and the line.
+inline Result<YAML::Node> loadYamlMapping(const std::string& yaml_text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return makeError(ErrorCode::kConfig, file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) return makeError(ErrorCode::kConfig, file + ":1: the top level must be a mapping");
+  return root;
+}
+
 // Child lookup that never throws: yaml-cpp throws InvalidNode on most calls
 // made on a missing child, so a missing key becomes a plain undefined node.
 inline YAML::Node at(const YAML::Node& parent, const std::string& key) {

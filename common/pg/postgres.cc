@@ -460,15 +460,6 @@ std::optional<Lsn> rewindForkPoint(std::string_view output) {
   return *lsn;
 }
 
-std::optional<std::uint64_t> walSegmentNumber(std::string_view file, std::uint64_t segment_size) {
-  if (file.size() != 24 || file.find_first_not_of("0123456789ABCDEF") != std::string_view::npos || segment_size == 0) {
-    return std::nullopt;
-  }
-  const std::uint64_t log = std::stoull(std::string(file.substr(8, 8)), nullptr, 16);
-  const std::uint64_t seg = std::stoull(std::string(file.substr(16, 8)), nullptr, 16);
-  return log * (0x100000000ULL / segment_size) + seg;
-}
-
 bool rewoundWalReachable(const std::string& start_file, Lsn fork, const std::string& source_oldest_file,
                          const std::vector<std::string>& local_files, std::uint64_t segment_size) {
   const auto start = walSegmentNumber(start_file, segment_size);

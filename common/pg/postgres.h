@@ -187,9 +187,6 @@ std::optional<std::string> backupLabelStartWalFile(std::string_view backup_label
 // Where pg_rewind found the servers diverged ("servers diverged at WAL
 // location 0/600A448 on timeline 1").
 std::optional<Lsn> rewindForkPoint(std::string_view output);
-// The segment number of a WAL file name ("000000010000000000000005"), for
-// segments of `segment_size` bytes; nothing for other names.
-std::optional<std::uint64_t> walSegmentNumber(std::string_view file, std::uint64_t segment_size);
 // Whether a rewound data directory can replay to consistency without an
 // archive. It replays from `start_file`; the WAL from the fork's segment on
 // exists only on the source (whose oldest segment is `source_oldest_file`,

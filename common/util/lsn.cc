@@ -31,4 +31,21 @@ std::string formatLsn(Lsn lsn) {
   return buffer;
 }
 
+std::optional<std::uint64_t> walSegmentNumber(std::string_view file, std::uint64_t segment_size) {
+  if (file.size() != 24 || file.find_first_not_of("0123456789ABCDEF") != std::string_view::npos || segment_size == 0) {
+    return std::nullopt;
+  }
+  const std::uint64_t log = std::stoull(std::string(file.substr(8, 8)), nullptr, 16);
+  const std::uint64_t seg = std::stoull(std::string(file.substr(16, 8)), nullptr, 16);
+  return log * (0x100000000ULL / segment_size) + seg;
+}
+
+std::string walSegmentName(std::string_view timeline, std::uint64_t number, std::uint64_t segment_size) {
+  const std::uint64_t per_log = 0x100000000ULL / segment_size;
+  char name[25];
+  std::snprintf(name, sizeof name, "%.8s%08llX%08llX", std::string(timeline).c_str(),
+                static_cast<unsigned long long>(number / per_log), static_cast<unsigned long long>(number % per_log));
+  return name;
+}
+
 }  // namespace pgtandem

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/util/files.h"
 #include "common/util/log.h"
 
 namespace pgtandem::agent {
@@ -679,9 +680,7 @@ Status RealPostgres::rewind(const dcs::MemberInfo& source) {
   if (!(config_.bootstrap.dcs.use_pg_rewind || config_.postgresql.use_pg_rewind)) {
     // Without pg_rewind the only way back is a fresh clone.
     spdlog::warn("use_pg_rewind is off: removing the data directory to re-clone from {}", source.name);
-    std::error_code ec;
-    fs::remove_all(paths_.data_dir, ec);
-    return makeError(ErrorCode::kIo, "data directory removed for a re-clone");
+    return removedForReclone("use_pg_rewind is off");
   }
   // pg_rewind and the checkpoint are long operations with their own limits.
   auto conninfo = memberConninfo(source, false, /*bounded=*/false);
@@ -703,15 +702,9 @@ Status RealPostgres::rewind(const dcs::MemberInfo& source) {
       // now the source's, so nothing but a clone can use this directory.
       spdlog::warn("pg_rewind had begun changing the data directory when it failed: removing it to re-clone from {}",
                    source.name);
-      std::error_code ec;
-      fs::remove_all(paths_.data_dir, ec);
-      return makeError(ErrorCode::kIo, "pg_rewind failed after it began changing the data directory; removed for a re-clone");
+      return removedForReclone("pg_rewind failed after it began changing the data directory");
     }
-    if (config_.postgresql.remove_data_directory_on_rewind_failure) {
-      std::error_code ec;
-      fs::remove_all(paths_.data_dir, ec);
-      return makeError(ErrorCode::kIo, "pg_rewind failed; data directory removed for a re-clone");
-    }
+    if (config_.postgresql.remove_data_directory_on_rewind_failure) return removedForReclone("pg_rewind failed");
     return makeError(ErrorCode::kIo, "pg_rewind failed: " + tailLines(result->output, 3));
   }
   spdlog::info("rewound from {}", source.name);
@@ -727,16 +720,15 @@ Status RealPostgres::rewind(const dcs::MemberInfo& source) {
 Status RealPostgres::refuseRewindTheSourceCannotFeed(const dcs::MemberInfo& source, const std::string& conninfo,
                                                      const std::string& rewind_output) {
   if (!upstream_.restore_command.empty()) return okStatus();  // the archive has it
-  std::ifstream label_file(paths_.data_dir + "/backup_label");
-  std::stringstream label;
-  label << label_file.rdbuf();
-  const auto start = pg::backupLabelStartWalFile(label.str());
+  auto label = readWholeFile(paths_.data_dir + "/backup_label", "backup_label");
+  const auto start = label.ok() ? pg::backupLabelStartWalFile(*label) : std::nullopt;
   const auto fork = pg::rewindForkPoint(rewind_output);
   auto control = pg::readControlData(runner_, paths_);
   if (!start || !fork || !control.ok()) return okStatus();
   const auto size_field = control->raw.find("Bytes per WAL segment");
-  const std::uint64_t segment_size =
-      size_field == control->raw.end() ? 16 * 1024 * 1024 : std::strtoull(size_field->second.c_str(), nullptr, 10);
+  const std::uint64_t segment_size = size_field == control->raw.end()
+                                         ? kDefaultWalSegmentSize
+                                         : std::strtoull(size_field->second.c_str(), nullptr, 10);
   auto session = pg::PgSession::connect(conninfo);
   auto oldest = session.ok() ? (*session)->query("SELECT min(f) FROM pg_ls_dir('pg_wal') AS f WHERE f ~ '^[0-9A-F]{24}$'")
                              : Result<pg::PgSession::Rows>(session.error());
@@ -753,8 +745,13 @@ Status RealPostgres::refuseRewindTheSourceCannotFeed(const dcs::MemberInfo& sour
   spdlog::warn("the rewound data directory replays from WAL file {}, and from the fork at {} on only {} could send it, "
                "but its oldest WAL file is {}: the WAL in between is gone; removing the data directory to re-clone",
                *start, pg::formatLsn(*fork), source.name, source_oldest);
+  return removedForReclone("the rewind source lacks the WAL to replay");
+}
+
+Status RealPostgres::removedForReclone(const std::string& why) {
+  std::error_code ec;
   fs::remove_all(paths_.data_dir, ec);
-  return makeError(ErrorCode::kIo, "the rewind source lacks the WAL to replay; data directory removed for a re-clone");
+  return makeError(ErrorCode::kIo, why + "; data directory removed for a re-clone");
 }
 
 }  // namespace pgtandem::agent

@@ -70,6 +70,8 @@ class RealPostgres final : public PostgresControl {
   Status ensureStartedAsStandby();
   Status refuseRewindTheSourceCannotFeed(const dcs::MemberInfo& source, const std::string& conninfo,
                                          const std::string& rewind_output);
+  // Removes the data directory for the clone rules; the error says why.
+  Status removedForReclone(const std::string& why);
   pg::PgSession* session();
   void releaseWaitingCommits();
   void dropSession() { session_.reset(); }
