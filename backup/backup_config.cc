@@ -13,10 +13,20 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   YAML::Node root = *loaded;
   config::Reader r(file);
   BackupConfig c;
-  r.checkKeys(root, "", {"repo", "stanza", "pg_data"});
+  r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level"});
   r.readString(root, "repo", "", c.repo);
   r.readString(root, "stanza", "", c.stanza);
   r.readString(root, "pg_data", "", c.pg_data);
+  r.readString(root, "pg_host", "", c.pg_host);
+  r.readInt(root, "pg_port", "", c.pg_port);
+  r.readString(root, "pg_user", "", c.pg_user);
+  r.readInt(root, "process_max", "", c.process_max);
+  r.readInt(root, "compress_level", "", c.compress_level);
+  if (c.pg_port < 0 || c.pg_port > 65535) r.error(config::at(root, "pg_port"), "pg_port", "must be a port number");
+  if (c.process_max < 0 || c.process_max > 64) r.error(config::at(root, "process_max"), "process_max", "must be 1 to 64");
+  if (c.compress_level < 0 || c.compress_level > 19) {
+    r.error(config::at(root, "compress_level"), "compress_level", "must be 1 to 19");
+  }
   if (!c.repo.empty() && c.repo.front() != '/' && c.repo.rfind("sftp://", 0) != 0) {
     r.error(config::at(root, "repo"), "repo", "must be an absolute path, got '" + c.repo + "'");
   }

@@ -4,7 +4,12 @@
 //
 //   repo: /srv/pgtandem-repo          # an absolute path (sftp:// next)
 //   stanza: main
-//   pg_data: /var/lib/postgresql/15/main   # for stanza-create
+//   pg_data: /var/lib/postgresql/15/main   # stanza-create and backup
+//   pg_host: /var/run/postgresql      # backup: the member to copy (a socket
+//   pg_port: 5432                     #   directory or a host name)
+//   pg_user: postgres
+//   process_max: 4                    # backup and restore: parallel workers
+//   compress_level: 3                 # zstd level
 //
 // Errors name the file, the line and the key; unknown keys are warnings.
 // Options on the command line override the file.
@@ -20,6 +25,11 @@ struct BackupConfig {
   std::string repo;
   std::string stanza;
   std::string pg_data;
+  std::string pg_host;
+  int pg_port = 0;  // 0: not set (libpq's default)
+  std::string pg_user;
+  int process_max = 0;     // 0: not set
+  int compress_level = 0;  // 0: not set
   std::vector<std::string> warnings;  // "file:line: key: message"
 };
 

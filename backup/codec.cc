@@ -7,10 +7,9 @@
 
 namespace pgtandem::backup {
 
-std::string sha256Hex(std::string_view bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr);
+namespace {
+
+std::string toHex(const unsigned char* digest, unsigned int length) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(length * 2);
@@ -19,6 +18,15 @@ std::string sha256Hex(std::string_view bytes) {
     out += kHex[digest[i] & 0xf];
   }
   return out;
+}
+
+}  // namespace
+
+std::string sha256Hex(std::string_view bytes) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  return toHex(digest.data(), length);
 }
 
 std::string compress(std::string_view bytes, int level) {
@@ -37,6 +45,75 @@ Result<std::string> decompress(std::string_view frame) {
   const size_t n = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
   if (ZSTD_isError(n) || n != size) {
     return makeError(ErrorCode::kParse, std::string("corrupt zstd frame: ") + (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+  }
+  return out;
+}
+
+
+struct Sha256::State {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~State() { EVP_MD_CTX_free(ctx); }
+};
+
+Sha256::Sha256() : state_(std::make_unique<State>()) { EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr); }
+Sha256::~Sha256() = default;
+
+void Sha256::update(std::string_view bytes) { EVP_DigestUpdate(state_->ctx, bytes.data(), bytes.size()); }
+
+std::string Sha256::hex() {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(state_->ctx, digest.data(), &length);
+  return toHex(digest.data(), length);
+}
+
+struct Compressor::State {
+  ZSTD_CCtx* ctx = ZSTD_createCCtx();
+  ~State() { ZSTD_freeCCtx(ctx); }
+  std::string run(std::string_view bytes, ZSTD_EndDirective mode) {
+    std::string out;
+    ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
+    std::string chunk(ZSTD_CStreamOutSize(), '\0');
+    for (;;) {
+      ZSTD_outBuffer buffer{chunk.data(), chunk.size(), 0};
+      const size_t left = ZSTD_compressStream2(ctx, &buffer, &in, mode);
+      out.append(chunk.data(), buffer.pos);
+      if (ZSTD_isError(left)) return out;  // only on misuse: the frame then fails its checksum on read
+      if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size) return out;
+    }
+  }
+};
+
+Compressor::Compressor(int level) : state_(std::make_unique<State>()) {
+  ZSTD_CCtx_setParameter(state_->ctx, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(state_->ctx, ZSTD_c_checksumFlag, 1);
+}
+Compressor::~Compressor() = default;
+std::string Compressor::feed(std::string_view bytes) { return state_->run(bytes, ZSTD_e_continue); }
+std::string Compressor::finish() { return state_->run({}, ZSTD_e_end); }
+
+struct Decompressor::State {
+  ZSTD_DCtx* ctx = ZSTD_createDCtx();
+  ~State() { ZSTD_freeDCtx(ctx); }
+};
+
+Decompressor::Decompressor() : state_(std::make_unique<State>()) {}
+Decompressor::~Decompressor() = default;
+
+Result<std::string> Decompressor::feed(std::string_view frame_bytes) {
+  std::string out;
+  ZSTD_inBuffer in{frame_bytes.data(), frame_bytes.size(), 0};
+  std::string chunk(ZSTD_DStreamOutSize(), '\0');
+  bool more = true;
+  while (more) {
+    if (done_ && in.pos < in.size) return makeError(ErrorCode::kParse, "bytes after the end of the zstd frame");
+    ZSTD_outBuffer buffer{chunk.data(), chunk.size(), 0};
+    const size_t hint = ZSTD_decompressStream(state_->ctx, &buffer, &in);
+    if (ZSTD_isError(hint)) return makeError(ErrorCode::kParse, std::string("corrupt zstd frame: ") + ZSTD_getErrorName(hint));
+    out.append(chunk.data(), buffer.pos);
+    if (hint == 0) done_ = true;
+    // Go on while input is left, or while a full buffer may hide more output.
+    more = in.pos < in.size || (!done_ && buffer.pos == buffer.size);
   }
   return out;
 }

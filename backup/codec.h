@@ -1,6 +1,7 @@
 #pragma once
 // What a repository stores: SHA-256 checksums (hex) and zstd frames.
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -12,5 +13,52 @@ std::string sha256Hex(std::string_view bytes);
 std::string compress(std::string_view bytes, int level = 3);
 // The original bytes; kParse for anything that is not one whole zstd frame.
 Result<std::string> decompress(std::string_view frame);
+
+// The same in pieces, for files too big to hold in memory.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(std::string_view bytes);
+  std::string hex();  // once, at the end
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// One zstd frame written in pieces: each call returns the compressed bytes
+// ready so far.
+class Compressor {
+ public:
+  explicit Compressor(int level = 3);
+  ~Compressor();
+  Compressor(const Compressor&) = delete;
+  Compressor& operator=(const Compressor&) = delete;
+  std::string feed(std::string_view bytes);
+  std::string finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Reads zstd frames in pieces; done() once a whole frame ended.
+class Decompressor {
+ public:
+  Decompressor();
+  ~Decompressor();
+  Decompressor(const Decompressor&) = delete;
+  Decompressor& operator=(const Decompressor&) = delete;
+  Result<std::string> feed(std::string_view frame_bytes);
+  bool done() const { return done_; }
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  bool done_ = false;
+};
 
 }  // namespace pgtandem::backup

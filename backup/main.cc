@@ -1,9 +1,12 @@
-// dc-backup: pgtandem's backups (issue 17). This first part keeps a WAL
-// archive in a repository:
+// dc-backup: pgtandem's backups (issue 17): a WAL archive and base backups
+// in a repository.
 //
 //   dc-backup stanza-create --repo DIR --stanza NAME --pg-data DATA_DIR
 //   archive_command = 'dc-backup archive-push --repo DIR --stanza NAME %p'
 //   restore_command = 'dc-backup archive-get --repo DIR --stanza NAME %f %p'
+//   dc-backup backup --repo DIR --stanza NAME --pg-data DATA_DIR [--pg-host H --pg-port P]
+//   dc-backup restore --repo DIR --stanza NAME --to NEW_DIR [--target-time T ...]
+//   dc-backup info --repo DIR --stanza NAME
 //   dc-backup verify --repo DIR --stanza NAME     (exit 1 on a bad file or a gap)
 //
 // Every verb takes --config FILE (backup/backup_config.h) instead of, or
@@ -11,16 +14,22 @@
 // archive-get: not in the archive, which PostgreSQL takes as "not there
 // yet"); 2 bad command line or configuration.
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
 #include "backup/backup_config.h"
+#include "backup/backup_verify.h"
+#include "backup/base_backup.h"
 #include "backup/cluster_identity.h"
 #include "backup/repository.h"
+#include "backup/restore.h"
 #include "backup/stanza.h"
 #include "backup/wal_archive.h"
 #include "common/util/clock.h"
+#include "common/pg/postgres.h"
 #include "common/util/files.h"
 
 namespace {
@@ -70,21 +79,146 @@ int archiveGet(const std::string& location, const std::string& stanza, const std
   return 0;
 }
 
-int verify(const std::string& location, const std::string& stanza) {
-  auto repo = openRepository(location);
+int verify(const BackupConfig& c) {
+  auto repo = openRepository(c.repo);
   if (!repo.ok()) return fail("verify", repo.error());
-  auto report = verifyWalArchive(**repo, stanza);
+  auto report = verifyWalArchive(**repo, c.stanza);
   if (!report.ok()) return fail("verify", report.error());
+  bool clean = report->clean();
   for (const auto& bad : report->bad_files) std::cout << "bad file: " << bad << "\n";
   for (const auto& gap : report->gaps) std::cout << "gap: " << gap << "\n";
-  std::cout << "stanza " << stanza << ": " << report->files_checked << " WAL files checked, " << report->bad_files.size()
+  std::cout << "stanza " << c.stanza << ": " << report->files_checked << " WAL files checked, " << report->bad_files.size()
             << " bad, " << report->gaps.size() << " gaps\n";
-  return report->clean() ? 0 : 1;
+  auto listing = listBackups(**repo, c.stanza);
+  if (!listing.ok()) return fail("verify", listing.error());
+  for (const auto& label : listing->unfinished) std::cout << "backup " << label << ": unfinished (no manifest), never restored\n";
+  for (const auto& label : listing->finished) {
+    auto manifest = readManifest(**repo, c.stanza, label);
+    if (!manifest.ok()) {
+      std::cout << "bad file: " << manifest.error().message << "\n";
+      clean = false;
+      continue;
+    }
+    const auto checked = verifyBackup(**repo, c.stanza, *manifest, c.process_max);
+    for (const auto& bad : checked.bad_files) std::cout << "bad file: " << bad << "\n";
+    for (const auto& gap : checked.gaps) std::cout << "gap: " << gap << "\n";
+    std::cout << "backup " << label << ": " << checked.files_checked << " files checked, " << checked.bad_files.size()
+              << " bad, " << checked.gaps.size() << " gaps\n";
+    clean = clean && checked.clean();
+  }
+  return clean ? 0 : 1;
+}
+
+std::string memberConninfo(const BackupConfig& c) {
+  std::map<std::string, std::string> fields{{"dbname", "postgres"}, {"application_name", "dc-backup"}};
+  if (!c.pg_host.empty()) fields["host"] = c.pg_host;
+  if (c.pg_port > 0) fields["port"] = std::to_string(c.pg_port);
+  if (!c.pg_user.empty()) fields["user"] = c.pg_user;
+  return pg::conninfo(fields);
+}
+
+int takeBaseBackup(const BackupConfig& c) {
+  auto repo = openRepository(c.repo);
+  if (!repo.ok()) return fail("backup", repo.error());
+  auto server = connectBackupServer(memberConninfo(c));
+  if (!server.ok()) return fail("backup", server.error());
+  BackupOptions options;
+  options.data_dir = c.pg_data;
+  options.process_max = c.process_max;
+  options.compress_level = c.compress_level;
+  const bool terminal = ::isatty(STDERR_FILENO) == 1;
+  ProgressMeter progress(std::cerr, terminal, RealClock::instance(), "backup", 0);
+  auto taken = takeBackup(**repo, c.stanza, **server, options, RealClock::instance(), &progress);
+  if (!taken.ok()) return fail("backup", taken.error());
+  std::cout << "backup " << taken->label << " of stanza " << c.stanza << ": " << formatBytes(taken->totalBytes())
+            << " from a " << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to "
+            << taken->stop_wal << ", " << taken->start_time << " to " << taken->stop_time << "\n";
+  return 0;
+}
+
+struct RestoreFlags {
+  std::string to, label, time, lsn, xid, name, action = "promote", timeline, role;
+  bool immediate = false;
+};
+
+int restore(const BackupConfig& c, const RestoreFlags& f) {
+  RestoreOptions options;
+  options.to_dir = f.to;
+  options.label = f.label;
+  options.process_max = c.process_max;
+  options.as_replica = !f.role.empty();
+  int targets = 0;
+  auto target = [&](const std::string& value, TargetKind kind) {
+    if (value.empty()) return;
+    ++targets;
+    options.target.kind = kind;
+    options.target.value = value;
+  };
+  target(f.time, TargetKind::kTime);
+  target(f.lsn, TargetKind::kLsn);
+  target(f.xid, TargetKind::kXid);
+  target(f.name, TargetKind::kName);
+  if (f.immediate) {
+    ++targets;
+    options.target.kind = TargetKind::kImmediate;
+  }
+  if (targets > 1) {
+    std::cerr << "dc-backup restore: give at most one of --target-time, --target-lsn, --target-xid, --target-name, "
+                 "--target-immediate\n";
+    return 2;
+  }
+  bool action_ok = false;
+  options.target.action = parseTargetAction(f.action, action_ok);
+  if (!action_ok) {
+    std::cerr << "dc-backup restore: --target-action '" << f.action << "': give promote, pause or shutdown\n";
+    return 2;
+  }
+  options.target.timeline = f.timeline;
+  if (auto checked = checkRecoveryTarget(options.target); !checked.ok()) {
+    std::cerr << "dc-backup restore: " << checked.error().message << "\n";
+    return 2;
+  }
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  options.restore_command =
+      (ec ? std::string("dc-backup") : self.string()) + " archive-get --repo " + c.repo + " --stanza " + c.stanza + " %f %p";
+  auto repo = openRepository(c.repo);
+  if (!repo.ok()) return fail("restore", repo.error());
+  ProgressMeter progress(std::cerr, ::isatty(STDERR_FILENO) == 1, RealClock::instance(), "restore", 0);
+  auto restored = restoreBackup(**repo, c.stanza, options, &progress);
+  if (!restored.ok()) return fail("restore", restored.error());
+  std::cout << "restored backup " << restored->label << " of stanza " << c.stanza << " into " << f.to
+            << (options.as_replica ? " (as a replica: the agent writes how it follows)" : "") << "\n";
+  return 0;
+}
+
+int info(const BackupConfig& c) {
+  auto repo = openRepository(c.repo);
+  if (!repo.ok()) return fail("info", repo.error());
+  auto stanza = readStanza(**repo, c.stanza);
+  if (!stanza.ok()) return fail("info", stanza.error());
+  std::cout << "stanza " << c.stanza << ": system " << stanza->system_identifier << ", PostgreSQL " << stanza->pg_version
+            << "\n";
+  auto listing = listBackups(**repo, c.stanza);
+  if (!listing.ok()) return fail("info", listing.error());
+  for (const auto& label : listing->finished) {
+    auto m = readManifest(**repo, c.stanza, label);
+    if (!m.ok()) {
+      std::cout << "  " << label << ": " << m.error().message << "\n";
+      continue;
+    }
+    std::cout << "  " << label << ": full, " << formatBytes(m->totalBytes()) << ", from a "
+              << (m->from_replica ? "replica" : "primary") << ", " << m->start_time << " to " << m->stop_time
+              << ", timeline " << m->timeline << ", WAL " << m->start_wal << " to " << m->stop_wal << "\n";
+  }
+  for (const auto& label : listing->unfinished) std::cout << "  " << label << ": unfinished\n";
+  return 0;
 }
 
 // The options, from --config and then the command line; `needs` names the
 // settings the verb cannot do without.
 Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& flags, bool needs_pg_data) {
+  // Defaults, under the file and the flags.
   BackupConfig c;
   if (!config_file.empty()) {
     auto loaded = loadBackupConfig(config_file);
@@ -95,6 +229,13 @@ Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& 
   if (!flags.repo.empty()) c.repo = flags.repo;
   if (!flags.stanza.empty()) c.stanza = flags.stanza;
   if (!flags.pg_data.empty()) c.pg_data = flags.pg_data;
+  if (!flags.pg_host.empty()) c.pg_host = flags.pg_host;
+  if (flags.pg_port > 0) c.pg_port = flags.pg_port;
+  if (!flags.pg_user.empty()) c.pg_user = flags.pg_user;
+  if (flags.process_max > 0) c.process_max = flags.process_max;
+  if (flags.compress_level > 0) c.compress_level = flags.compress_level;
+  if (c.process_max <= 0) c.process_max = 2;
+  if (c.compress_level <= 0) c.compress_level = 3;
   if (c.repo.empty()) return makeError(ErrorCode::kConfig, "no repository: give --repo, or repo: in --config");
   if (c.stanza.empty()) return makeError(ErrorCode::kConfig, "no stanza: give --stanza, or stanza: in --config");
   if (needs_pg_data && c.pg_data.empty()) {
@@ -110,10 +251,15 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string config_file, wal_path, wal_name, dest;
   BackupConfig flags;
+  RestoreFlags restore_flags;
+  std::string ignored;
   auto common = [&](CLI::App* verb) {
-    verb->add_option("--config", config_file, "a YAML file with repo, stanza and pg_data");
+    verb->add_option("--config", config_file, "a YAML file with repo, stanza, pg_data, ...");
     verb->add_option("--repo", flags.repo, "the repository: an absolute local path");
     verb->add_option("--stanza", flags.stanza, "the stanza (the cluster's name in the repository)");
+  };
+  auto workers = [&](CLI::App* verb) {
+    verb->add_option("--process-max", flags.process_max, "parallel workers (default 2)")->check(CLI::Range(1, 64));
   };
   auto* create = app.add_subcommand("stanza-create", "create a stanza for the cluster in a data directory");
   common(create);
@@ -125,25 +271,55 @@ int main(int argc, char** argv) {
   common(get);
   get->add_option("name", wal_name, "the WAL file's name (%f)")->required();
   get->add_option("destination", dest, "where to write it (%p)")->required();
-  auto* check = app.add_subcommand("verify", "read every archived file back; name damaged files and gaps");
+  auto* take = app.add_subcommand("backup", "a full base backup of the member on this host (a replica by preference)");
+  common(take);
+  workers(take);
+  take->add_option("--pg-data", flags.pg_data, "the member's data directory");
+  take->add_option("--pg-host", flags.pg_host, "its host or socket directory");
+  take->add_option("--pg-port", flags.pg_port, "its port")->check(CLI::Range(1, 65535));
+  take->add_option("--pg-user", flags.pg_user, "a superuser or a role with pg_backup_start rights");
+  take->add_option("--compress-level", flags.compress_level, "zstd level (default 3)")->check(CLI::Range(1, 19));
+  auto* put_back = app.add_subcommand("restore", "restore a backup into an empty directory, to a point in time");
+  common(put_back);
+  workers(put_back);
+  put_back->add_option("--to,--datadir", restore_flags.to, "the directory to restore into (empty or new)")->required();
+  put_back->add_option("--set", restore_flags.label, "the backup's label (default: the newest that fits the target)");
+  put_back->add_option("--target-time", restore_flags.time, "recover up to this time (2026-12-03 17:05:00+00)");
+  put_back->add_option("--target-lsn", restore_flags.lsn, "recover up to this LSN");
+  put_back->add_option("--target-xid", restore_flags.xid, "recover up to this transaction");
+  put_back->add_option("--target-name", restore_flags.name, "recover up to this restore point");
+  put_back->add_flag("--target-immediate", restore_flags.immediate, "stop as soon as the backup is consistent");
+  put_back->add_option("--target-action", restore_flags.action, "at the target: promote (default), pause or shutdown");
+  put_back->add_option("--target-timeline", restore_flags.timeline,
+                       "latest, current or a number (default: the backup's own timeline)");
+  // As a create_replica_methods command the agent adds these (Patroni's
+  // convention); --role makes a replica's files only.
+  put_back->add_option("--role", restore_flags.role, "set by the HA agent: restore files only, it writes how to follow");
+  put_back->add_option("--scope", ignored, "set by the HA agent (unused)");
+  put_back->add_option("--connstring", ignored, "set by the HA agent (unused)");
+  auto* show = app.add_subcommand("info", "the stanza and its backups");
+  common(show);
+  auto* check = app.add_subcommand("verify", "read every archived file and backup back; name damaged files and gaps");
   common(check);
+  workers(check);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  const std::string verb = create->parsed() ? "stanza-create"
-                           : push->parsed() ? "archive-push"
-                           : check->parsed() ? "verify"
-                                             : "archive-get";
-  auto settled = settle(config_file, flags, create->parsed());
+  CLI::App* chosen = app.get_subcommands().front();
+  const std::string verb = chosen->get_name();
+  auto settled = settle(config_file, flags, create->parsed() || take->parsed());
   if (!settled.ok()) {
     std::cerr << "dc-backup " << verb << ": " << settled.error().message << "\n";
     return 2;
   }
   if (create->parsed()) return stanzaCreate(settled->repo, settled->stanza, settled->pg_data);
   if (push->parsed()) return archivePush(settled->repo, settled->stanza, wal_path);
-  if (check->parsed()) return verify(settled->repo, settled->stanza);
+  if (take->parsed()) return takeBaseBackup(*settled);
+  if (put_back->parsed()) return restore(*settled, restore_flags);
+  if (show->parsed()) return info(*settled);
+  if (check->parsed()) return verify(*settled);
   return archiveGet(settled->repo, settled->stanza, wal_name, dest);
 }

@@ -6,11 +6,30 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/util/result.h"
 
 namespace pgtandem::backup {
+
+// A file being written in pieces (base backup files reach 1 GB). Nothing is
+// visible under the final name until commit(); dropped uncommitted, the
+// temporary file is removed.
+class RepositoryWriter {
+ public:
+  virtual ~RepositoryWriter() = default;
+  virtual Status append(std::string_view bytes) = 0;
+  // Flushed to stable storage, then renamed over the final name.
+  virtual Status commit() = 0;
+};
+
+// A stored file read in pieces: up to `max` bytes; none at the end.
+class RepositoryReader {
+ public:
+  virtual ~RepositoryReader() = default;
+  virtual Result<std::string> readSome(std::size_t max) = 0;
+};
 
 class Repository {
  public:
@@ -23,6 +42,10 @@ class Repository {
   // The names (not paths) of the files and directories directly in `dir`,
   // sorted; none when `dir` does not exist. Writes under way are not listed.
   virtual Result<std::vector<std::string>> list(const std::string& dir) = 0;
+  // The same in pieces; several writers may run at once, one per path.
+  virtual Result<std::unique_ptr<RepositoryWriter>> create(const std::string& path) = 0;
+  // kNotFound when there is no such file.
+  virtual Result<std::unique_ptr<RepositoryReader>> open(const std::string& path) = 0;
   // For messages: the repository's location.
   virtual std::string describe() const = 0;
 };
@@ -34,6 +57,8 @@ class LocalRepository : public Repository {
   Result<std::string> read(const std::string& path) override;
   Status write(const std::string& path, const std::string& bytes) override;
   Result<std::vector<std::string>> list(const std::string& dir) override;
+  Result<std::unique_ptr<RepositoryWriter>> create(const std::string& path) override;
+  Result<std::unique_ptr<RepositoryReader>> open(const std::string& path) override;
   std::string describe() const override { return root_; }
 
  private:

@@ -2,7 +2,7 @@
 
 #include <boost/json.hpp>
 
-#include "backup/codec.h"
+#include "backup/info_file.h"
 
 namespace pgtandem::backup {
 
@@ -22,20 +22,12 @@ std::string serializeStanza(const StanzaInfo& info) {
   o["system_identifier"] = info.system_identifier;
   o["pg_version"] = info.pg_version;
   o["created"] = info.created;
-  o["checksum"] = sha256Hex(json::serialize(o));
-  return json::serialize(o) + "\n";
+  return sealJson(std::move(o));
 }
 
-Result<StanzaInfo> parseStanza(const std::string& text) {
-  json::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return makeError(ErrorCode::kParse, "not a JSON object");
-  json::object o = v.as_object();
-  const json::value* checksum = o.if_contains("checksum");
-  if (!checksum || !checksum->is_string()) return makeError(ErrorCode::kParse, "no checksum");
-  const std::string expected(checksum->as_string());
-  o.erase("checksum");
-  if (sha256Hex(json::serialize(o)) != expected) return makeError(ErrorCode::kParse, "checksum mismatch");
+namespace {
+
+Result<StanzaInfo> stanzaFrom(const json::object& o) {
   const json::value* id = o.if_contains("system_identifier");
   const json::value* version = o.if_contains("pg_version");
   const json::value* created = o.if_contains("created");
@@ -45,26 +37,25 @@ Result<StanzaInfo> parseStanza(const std::string& text) {
   return StanzaInfo{std::string(id->as_string()), static_cast<int>(version->as_int64()), std::string(created->as_string())};
 }
 
+}  // namespace
+
+Result<StanzaInfo> parseStanza(const std::string& text) {
+  auto o = unsealJson(text);
+  if (!o.ok()) return o.error();
+  return stanzaFrom(*o);
+}
+
 Result<StanzaInfo> readStanza(Repository& repo, const std::string& stanza) {
   PGT_TRY(checkStanzaName(stanza));
-  std::string problems;
-  bool any = false;
-  for (const std::string name : {"stanza.info", "stanza.info.copy"}) {
-    auto text = repo.read(stanza + "/" + name);
-    if (!text.ok()) {
-      if (text.error().code != ErrorCode::kNotFound) problems += " " + name + ": " + text.error().message + ";";
-      continue;
-    }
-    any = true;
-    auto info = parseStanza(*text);
-    if (info.ok()) return info;
-    problems += " " + name + ": " + info.error().message + ";";
-  }
-  if (!any && problems.empty()) {
+  auto o = readInfoFile(repo, stanza + "/stanza.info");
+  if (!o.ok() && o.error().code == ErrorCode::kNotFound) {
     return makeError(ErrorCode::kNotFound, "stanza '" + stanza + "' does not exist in " + repo.describe() +
                                                " (create it with dc-backup stanza-create)");
   }
-  return makeError(ErrorCode::kParse, "stanza '" + stanza + "' in " + repo.describe() + " is unreadable:" + problems);
+  if (!o.ok()) return makeError(ErrorCode::kParse, "stanza '" + stanza + "' is unreadable: " + o.error().message);
+  auto info = stanzaFrom(*o);
+  if (!info.ok()) return makeError(ErrorCode::kParse, "stanza '" + stanza + "' in " + repo.describe() + ": " + info.error().message);
+  return info;
 }
 
 Status createStanza(Repository& repo, const std::string& stanza, const StanzaInfo& info) {
@@ -76,9 +67,7 @@ Status createStanza(Repository& repo, const std::string& stanza, const StanzaInf
                                                ", not to this cluster (system " + info.system_identifier + ")");
   }
   if (existing.error().code != ErrorCode::kNotFound) return existing.error();
-  const std::string text = serializeStanza(info);
-  PGT_TRY(repo.write(stanza + "/stanza.info", text));
-  return repo.write(stanza + "/stanza.info.copy", text);
+  return writeInfoFile(repo, stanza + "/stanza.info", serializeStanza(info));
 }
 
 }  // namespace pgtandem::backup

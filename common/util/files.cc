@@ -21,6 +21,20 @@ Result<std::string> readWholeFile(const std::string& path, const std::string& wh
   return buffer.str();
 }
 
+Error fileError(const std::string& what, const std::string& path, int error) {
+  return makeError(ErrorCode::kIo, "cannot " + what + " " + path + ": " + std::strerror(error));
+}
+
+Status writeAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fileError("write", path, errno);
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return okStatus();
+}
+
 namespace {
 
 Status syncPath(const std::string& path, int flags) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 
 #include "common/util/result.h"
 
@@ -15,5 +16,11 @@ Result<std::string> readWholeFile(const std::string& path, const std::string& wh
 
 // Writes `<path>.tmp`, fsyncs it, renames it over `path` and fsyncs the directory.
 Status writeFileAtomically(const std::string& path, const std::string& content, mode_t mode = 0600);
+
+// "cannot <what> <path>: <strerror(error)>", kIo.
+Error fileError(const std::string& what, const std::string& path, int error);
+
+// All of `bytes` to `fd` (short writes and EINTR retried); `path` names it in the error.
+Status writeAll(int fd, std::string_view bytes, const std::string& path);
 
 }  // namespace pgtandem

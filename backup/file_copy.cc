@@ -1,0 +1,102 @@
+#include "backup/file_copy.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backup/codec.h"
+#include "common/util/files.h"
+
+namespace pgtandem::backup {
+
+namespace {
+
+constexpr std::size_t kChunk = 1 << 20;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Result<CopiedFile> storeFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
+                             int compress_level, ProgressMeter* progress) {
+  Fd fd(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0 && errno == ENOENT) return makeError(ErrorCode::kNotFound, local_path + " no longer exists");
+  if (fd.get() < 0) return fileError("read", local_path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fileError("stat", local_path, errno);
+  auto writer = repo.create(stored_path);
+  if (!writer.ok()) return writer.error();
+  CopiedFile copied;
+  copied.mode = st.st_mode & 07777;
+  copied.mtime = st.st_mtime;
+  Sha256 sha;
+  Compressor compressor(compress_level);
+  std::string chunk(kChunk, '\0');
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fileError("read", local_path, errno);
+    if (n == 0) break;
+    const std::string_view piece(chunk.data(), static_cast<std::size_t>(n));
+    sha.update(piece);
+    PGT_TRY((*writer)->append(compressor.feed(piece)));
+    copied.size += static_cast<std::uint64_t>(n);
+    if (progress) progress->advance(static_cast<std::uint64_t>(n));
+  }
+  PGT_TRY((*writer)->append(compressor.finish()));
+  PGT_TRY((*writer)->commit());
+  copied.checksum = sha.hex();
+  return copied;
+}
+
+Result<CopiedFile> fetchFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
+                             unsigned mode, ProgressMeter* progress) {
+  auto reader = repo.open(stored_path);
+  if (!reader.ok()) return reader.error();
+  Fd fd(local_path.empty() ? -1 : ::open(local_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!local_path.empty() && fd.get() < 0) return fileError("create", local_path, errno);
+  CopiedFile copied;
+  copied.mode = mode;
+  Sha256 sha;
+  Decompressor decompressor;
+  for (;;) {
+    auto frame = (*reader)->readSome(kChunk);
+    if (!frame.ok()) return frame.error();
+    if (frame->empty()) break;
+    auto bytes = decompressor.feed(*frame);
+    if (!bytes.ok()) return makeError(ErrorCode::kParse, stored_path + ": " + bytes.error().message);
+    sha.update(*bytes);
+    if (fd.get() >= 0) PGT_TRY(writeAll(fd.get(), *bytes, local_path));
+    copied.size += bytes->size();
+    if (progress) progress->advance(bytes->size());
+  }
+  if (!decompressor.done()) return makeError(ErrorCode::kParse, stored_path + ": the zstd frame is cut short");
+  if (fd.get() >= 0) {
+    if (::fsync(fd.get()) != 0) return fileError("flush", local_path, errno);
+    if (::close(fd.release()) != 0) return fileError("close", local_path, errno);
+  }
+  copied.checksum = sha.hex();
+  return copied;
+}
+
+}  // namespace pgtandem::backup

@@ -1,0 +1,32 @@
+#pragma once
+// One file between the local disk and a repository, in pieces: compressed
+// and checksummed on the way in, decompressed and checksummed on the way
+// out. Shared by backup, restore and verify.
+
+#include <cstdint>
+#include <string>
+
+#include "backup/progress.h"
+#include "backup/repository.h"
+
+namespace pgtandem::backup {
+
+struct CopiedFile {
+  std::uint64_t size = 0;  // uncompressed bytes
+  std::string checksum;    // SHA-256 of those bytes
+  unsigned mode = 0600;
+  std::int64_t mtime = 0;
+};
+
+// Stores `local_path` zstd-compressed under `stored_path`; kNotFound when
+// the local file does not exist (a table dropped while the backup ran).
+Result<CopiedFile> storeFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
+                             int compress_level, ProgressMeter* progress);
+
+// Decompresses `stored_path` into `local_path` (created with `mode`,
+// flushed), or only reads it back when `local_path` is empty. The size and
+// checksum are of what was decompressed; the caller compares them.
+Result<CopiedFile> fetchFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
+                             unsigned mode, ProgressMeter* progress);
+
+}  // namespace pgtandem::backup

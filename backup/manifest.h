@@ -1,0 +1,76 @@
+#pragma once
+// A base backup's manifest: what was copied, with each file's size and
+// SHA-256, and the WAL range a restore must replay. Written last, as
+// `<stanza>/backup/<label>/backup.manifest` and its copy: a backup without
+// a manifest is an unfinished one. Stored files:
+//
+//   <stanza>/backup/<label>/pg_data/<path>.zst   the data directory's files
+//   <stanza>/backup/<label>/pg_wal/<name>.zst    the WAL from start to stop
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backup/repository.h"
+#include "common/util/lsn.h"
+
+namespace pgtandem::backup {
+
+enum class EntryKind { kFile, kDirectory, kLink };
+
+struct ManifestEntry {
+  std::string path;  // relative to the data directory ("base/5/1259", "pg_tblspc/16400")
+  EntryKind kind = EntryKind::kFile;
+  unsigned mode = 0600;
+  std::uint64_t size = 0;    // files: the bytes copied
+  std::int64_t mtime = 0;    // seconds since the epoch
+  std::string checksum;      // files: SHA-256 of the bytes copied
+  std::string link_target;   // links
+
+  bool operator==(const ManifestEntry&) const = default;
+};
+
+struct ManifestWal {
+  std::string name;  // "000000010000000000000005"
+  std::uint64_t size = 0;
+  std::string checksum;
+
+  bool operator==(const ManifestWal&) const = default;
+};
+
+struct BackupManifest {
+  std::string label;  // "20261203-170000F"
+  std::string system_identifier;
+  int pg_version = 0;
+  std::uint32_t timeline = 0;
+  Lsn start_lsn = 0, stop_lsn = 0;
+  std::string start_wal, stop_wal;
+  std::uint64_t wal_segment_size = kDefaultWalSegmentSize;
+  std::string start_time, stop_time;  // ISO
+  bool from_replica = false;
+  std::string backup_label;    // pg_backup_stop's labelfile
+  std::string tablespace_map;  // pg_backup_stop's spcmapfile ("" without tablespaces)
+  std::vector<ManifestEntry> entries;
+  std::vector<ManifestWal> wal;
+
+  std::uint64_t totalBytes() const;
+  bool operator==(const BackupManifest&) const = default;
+};
+
+std::string backupDirectory(const std::string& stanza, const std::string& label);
+std::string storedDataPath(const std::string& stanza, const std::string& label, const std::string& path);
+std::string storedWalPath(const std::string& stanza, const std::string& label, const std::string& name);
+
+std::string serializeManifest(const BackupManifest& manifest);
+Result<BackupManifest> parseManifest(const std::string& text);
+
+Status writeManifest(Repository& repo, const std::string& stanza, const BackupManifest& manifest);
+Result<BackupManifest> readManifest(Repository& repo, const std::string& stanza, const std::string& label);
+
+struct BackupListing {
+  std::vector<std::string> finished;    // labels with a manifest, oldest first
+  std::vector<std::string> unfinished;  // directories without one
+};
+Result<BackupListing> listBackups(Repository& repo, const std::string& stanza);
+
+}  // namespace pgtandem::backup
