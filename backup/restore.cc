@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 
@@ -34,10 +35,22 @@ const char* actionName(TargetAction action) {
   return "promote";
 }
 
-std::optional<WallTime> targetTime(const std::string& text) {
+// An ISO time with its fraction of a second (parseIsoTime drops it): a
+// target a few milliseconds after a backup's end must still pick it.
+std::optional<WallTime> preciseTime(const std::string& text) {
   std::string iso = text;
   if (iso.size() > 10 && iso[10] == ' ') iso[10] = 'T';
-  return parseIsoTime(iso);
+  auto whole = parseIsoTime(iso);
+  if (!whole) return whole;
+  const auto dot = iso.find('.', 11);
+  if (dot == std::string::npos) return whole;
+  std::chrono::microseconds fraction{0};
+  long scale = 100000;
+  for (std::size_t i = dot + 1; i < iso.size() && std::isdigit(static_cast<unsigned char>(iso[i])) && scale > 0; ++i) {
+    fraction += std::chrono::microseconds((iso[i] - '0') * scale);
+    scale /= 10;
+  }
+  return *whole + fraction;
 }
 
 Status restoreFile(Repository& repo, const std::string& stored, const std::string& local, unsigned mode,
@@ -69,7 +82,7 @@ Status checkRecoveryTarget(const RecoveryTarget& target) {
     case TargetKind::kImmediate:
       break;
     case TargetKind::kTime:
-      if (!targetTime(target.value)) {
+      if (!preciseTime(target.value)) {
         return makeError(ErrorCode::kInvalidArgument,
                          "--target-time '" + target.value + "': give an ISO time with its zone, like 2026-12-03 17:05:00+00");
       }
@@ -123,8 +136,8 @@ Result<BackupManifest> chooseBackup(Repository& repo, const std::string& stanza,
     auto manifest = readManifest(repo, stanza, *it);
     if (!manifest.ok()) return manifest.error();
     if (t.kind == TargetKind::kTime) {
-      const auto target = targetTime(t.value);
-      const auto stopped = parseIsoTime(manifest->stop_time);
+      const auto target = preciseTime(t.value);
+      const auto stopped = preciseTime(manifest->stop_time);
       if (target && stopped && *stopped >= *target) continue;
     }
     if (t.kind == TargetKind::kLsn) {

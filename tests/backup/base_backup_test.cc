@@ -261,6 +261,33 @@ TEST(RecoveryTargetTest, SettingsQuoteValuesAndKeepToTheBackupsTimelineUnlessAsk
   EXPECT_NE(to_the_end.find("recovery_target_timeline = 'latest'"), std::string::npos) << to_the_end;
 }
 
+TEST(RecoveryTargetTest, TheNewestBackupThatEndedBeforeTheTargetIsChosenToTheMillisecond) {
+  MemoryRepository repo;
+  for (const auto& [label, stop] : {std::pair{"20261203-170000F", "2026-12-03T17:00:10.100Z"},
+                                    std::pair{"20261203-171400F", "2026-12-03T17:14:24.275Z"}}) {
+    BackupManifest m;
+    m.label = label;
+    m.stop_time = stop;
+    m.stop_lsn = 0x5000000;
+    ASSERT_TRUE(writeManifest(repo, "main", m).ok());
+  }
+  RestoreOptions options;
+  options.target = {TargetKind::kTime, "2026-12-03 17:14:24.9+00", {}, ""};
+  auto chosen = chooseBackup(repo, "main", options);
+  ASSERT_TRUE(chosen.ok()) << chosen.error().toString();
+  EXPECT_EQ(chosen->label, "20261203-171400F");
+  options.target.value = "2026-12-03 17:14:24.1+00";
+  chosen = chooseBackup(repo, "main", options);
+  ASSERT_TRUE(chosen.ok());
+  EXPECT_EQ(chosen->label, "20261203-170000F");
+  options.target.value = "2026-12-03 16:00:00+00";
+  EXPECT_FALSE(chooseBackup(repo, "main", options).ok());
+  options.target = {TargetKind::kLsn, "0/4FFFFFF", {}, ""};
+  EXPECT_FALSE(chooseBackup(repo, "main", options).ok());
+  options.target.value = "0/5000000";
+  EXPECT_EQ(chooseBackup(repo, "main", options)->label, "20261203-171400F");
+}
+
 TEST(ManifestTest, ADamagedManifestIsReadFromItsCopyAndBothDamagedIsNamed) {
   MemoryRepository repo;
   BackupManifest m;

@@ -1,0 +1,181 @@
+// Base backups with real PostgreSQL 15 (run as postgres): a backup taken
+// from a replica while pgbench writes on the primary, restored to a time
+// between two marked transactions; the restored server has exactly the
+// rows committed up to that time. verify then names a changed byte of a
+// backup file and a WAL file missing from both the backup and the archive.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "tests/backup/backup_pg_fixture.h"
+
+namespace pgtandem::pg {
+namespace {
+
+namespace fs = std::filesystem;
+
+class BaseBackupIntegrationTest : public BackupPgTest {
+ protected:
+  std::string scalar(int port, const std::string& sql) {
+    auto s = PgSession::connect(connect(port));
+    if (!s.ok()) return "connect: " + s.error().message;
+    auto rows = (*s)->query(sql);
+    if (!rows.ok()) return "query: " + rows.error().message;
+    if (rows->empty() || rows->front().empty() || !rows->front()[0]) return "";
+    return *rows->front()[0];
+  }
+  std::string bin(const std::string& name) { return "/usr/lib/postgresql/15/bin/" + name; }
+};
+
+TEST_F(BaseBackupIntegrationTest, BackedUpFromAReplicaUnderLoadAndRestoredToATimeBetweenTwoMarkedTransactions) {
+  PgPaths primary_paths;
+  primary_ = initdb("primary", primary_paths);
+  ASSERT_FALSE(HasFailure());
+  auto created = dcBackup({"stanza-create", "--repo", repo_, "--stanza", "main", "--pg-data", primary_paths.data_dir});
+  ASSERT_EQ(created.first, 0) << created.second;
+  const int port = testing::freeLoopbackPort();
+  auto settings = settingsFor(port);
+  settings.parameters["archive_mode"] = "on";
+  settings.parameters["archive_command"] = std::string(DC_BACKUP_BIN) + " archive-push" + archiveFlags() + "%p";
+  settings.parameters["track_commit_timestamp"] = "on";  // to count the rows committed before the target
+  ASSERT_TRUE(writeServerSettings(primary_paths.data_dir, settings).ok());
+  ASSERT_TRUE(primary_->start(60s).ok());
+  Command init;
+  init.argv = {bin("pgbench"), "-i", "-s", "4", "-q", "-h", dir_, "-p", std::to_string(port), "-U", "postgres", "postgres"};
+  init.timeout = 300s;
+  auto initialized = runner_.run(init);
+  ASSERT_TRUE(initialized.ok() && initialized->exit_code == 0) << (initialized.ok() ? initialized->output : "");
+
+  // A streaming replica: the member the backup is taken from.
+  PgPaths replica_paths{"/usr/lib/postgresql/15/bin", dir_ + "/replica"};
+  auto cloned = runBasebackup(runner_, primary_paths, connect(port), replica_paths.data_dir, 300s);
+  ASSERT_TRUE(cloned.ok() && cloned->exit_code == 0) << (cloned.ok() ? cloned->output : cloned.error().toString());
+  const int replica_port = testing::freeLoopbackPort();
+  ASSERT_TRUE(writeServerSettings(replica_paths.data_dir, settingsFor(replica_port)).ok());
+  RecoverySettings follow;
+  follow.standby = true;
+  follow.primary_conninfo = connect(port);
+  ASSERT_TRUE(writeRecoverySettings(replica_paths.data_dir, follow).ok());
+  standby_ = std::make_unique<Postmaster>(replica_paths, runner_);
+  ASSERT_TRUE(standby_->start(60s).ok());
+
+  // pgbench writes on the primary for the whole backup.
+  CommandResult load_result;
+  std::thread load([&] {
+    Command bench;
+    bench.argv = {bin("pgbench"), "-n", "-c", "2", "-T", "25", "-h", dir_, "-p", std::to_string(port), "-U", "postgres",
+                  "postgres"};
+    bench.timeout = 120s;
+    auto ran = runner_.run(bench);
+    if (ran.ok()) load_result = *ran;
+  });
+  std::this_thread::sleep_for(2s);
+  auto backup = dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--pg-data", replica_paths.data_dir,
+                          "--pg-host", dir_, "--pg-port", std::to_string(replica_port), "--process-max", "2"});
+  EXPECT_EQ(backup.first, 0) << backup.second;
+  EXPECT_NE(backup.second.find("from a replica"), std::string::npos) << backup.second;
+  EXPECT_NE(backup.second.find("backup: "), std::string::npos) << "no progress line: " << backup.second;
+
+  // Marked rows on both sides of the target, while pgbench still writes.
+  auto s = PgSession::connect(connect(port));
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->execute("CREATE TABLE marks (id int)").ok());
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE((*s)->execute("INSERT INTO marks VALUES (" + std::to_string(i) + ")").ok());
+  std::this_thread::sleep_for(300ms);
+  const std::string target = scalar(port, "SELECT clock_timestamp()::text");
+  std::this_thread::sleep_for(300ms);
+  for (int i = 11; i <= 20; ++i) ASSERT_TRUE((*s)->execute("INSERT INTO marks VALUES (" + std::to_string(i) + ")").ok());
+  load.join();
+  EXPECT_EQ(load_result.exit_code, 0) << load_result.output;
+  const std::string history_before =
+      scalar(port, "SELECT count(*) FROM pgbench_history WHERE pg_xact_commit_timestamp(xmin) <= '" + target + "'");
+  const std::string history_all = scalar(port, "SELECT count(*) FROM pgbench_history");
+  ASSERT_NE(history_before, "0");
+  ASSERT_NE(history_before, history_all) << "the load should go on past the target";
+  // Everything up to here archived.
+  const std::string last_wal = scalar(port, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+  ASSERT_TRUE((*s)->execute("SELECT pg_switch_wal()").ok());
+  EXPECT_TRUE(eventually([&] { return scalar(port, "SELECT last_archived_wal FROM pg_stat_archiver") >= last_wal; }, 60s));
+
+  const std::string restored_dir = dir_ + "/restored";
+  auto restored = dcBackup({"restore", "--repo", repo_, "--stanza", "main", "--to", restored_dir, "--target-time", target,
+                            "--target-action", "promote"});
+  ASSERT_EQ(restored.first, 0) << restored.second;
+  PgPaths restored_paths{"/usr/lib/postgresql/15/bin", restored_dir};
+  const int restored_port = testing::freeLoopbackPort();
+  ASSERT_TRUE(writeServerSettings(restored_dir, settingsFor(restored_port)).ok());
+  restored_ = std::make_unique<Postmaster>(restored_paths, runner_);
+  ASSERT_TRUE(restored_->start(120s).ok());
+  EXPECT_TRUE(eventually([&] { return scalar(restored_port, "SELECT pg_is_in_recovery()::text") == "false"; }, 120s))
+      << "the restored server never reached the target and promoted";
+  EXPECT_EQ(scalar(restored_port, "SELECT string_agg(id::text, ',' ORDER BY id) FROM marks"), "1,2,3,4,5,6,7,8,9,10");
+  EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM pgbench_history"), history_before)
+      << "the restore must hold exactly the transactions committed up to " << target;
+  EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM pgbench_accounts"), "400000");
+
+  // verify: clean; then a changed byte in a backup file and a WAL file gone
+  // from both the backup and the archive are named.
+  auto clean = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
+  EXPECT_EQ(clean.first, 0) << clean.second;
+  std::string label;
+  for (const auto& entry : fs::directory_iterator(repo_ + "/main/backup")) label = entry.path().filename().string();
+  const std::string backup_dir = repo_ + "/main/backup/" + label;
+  const std::string damaged = backup_dir + "/pg_data/base/5/1259.zst";
+  ASSERT_TRUE(fs::exists(damaged));
+  {
+    std::fstream file(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(fs::file_size(damaged) / 2));
+    file.put('\x5a');
+  }
+  std::string wal_copy;
+  for (const auto& entry : fs::directory_iterator(backup_dir + "/pg_wal")) wal_copy = entry.path().filename().string();
+  ASSERT_FALSE(wal_copy.empty());
+  const std::string wal_name = wal_copy.substr(0, 24);
+  fs::remove(backup_dir + "/pg_wal/" + wal_copy);
+  for (const auto& entry : fs::directory_iterator(repo_ + "/main/wal/" + wal_name.substr(0, 16))) {
+    if (entry.path().filename().string().rfind(wal_name, 0) == 0) fs::remove(entry.path());
+  }
+  auto found = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
+  EXPECT_EQ(found.first, 1) << found.second;
+  EXPECT_NE(found.second.find("bad file: main/backup/" + label + "/pg_data/base/5/1259.zst"), std::string::npos)
+      << found.second;
+  EXPECT_NE(found.second.find("gap: backup " + label + ": WAL file " + wal_name + " missing"), std::string::npos)
+      << found.second;
+}
+
+TEST_F(BaseBackupIntegrationTest, BadInputGetsAClearErrorAndTouchesNothing) {
+  PgPaths paths;
+  primary_ = initdb("primary", paths);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(dcBackup({"stanza-create", "--repo", repo_, "--stanza", "main", "--pg-data", paths.data_dir}).first, 0);
+  auto unreachable = dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--pg-data", paths.data_dir, "--pg-host",
+                               dir_, "--pg-port", "1"});
+  EXPECT_EQ(unreachable.first, 1);
+  EXPECT_NE(unreachable.second.find("cannot connect to PostgreSQL"), std::string::npos) << unreachable.second;
+  EXPECT_FALSE(fs::exists(repo_ + "/main/backup")) << "a backup that never started wrote something";
+  auto no_backup = dcBackup({"restore", "--repo", repo_, "--stanza", "main", "--to", dir_ + "/restored"});
+  EXPECT_EQ(no_backup.first, 1);
+  EXPECT_NE(no_backup.second.find("no finished backup"), std::string::npos) << no_backup.second;
+  auto two_targets = dcBackup({"restore", "--repo", repo_, "--stanza", "main", "--to", dir_ + "/restored",
+                               "--target-lsn", "0/3000000", "--target-xid", "700"});
+  EXPECT_EQ(two_targets.first, 2);
+  EXPECT_NE(two_targets.second.find("at most one"), std::string::npos) << two_targets.second;
+  auto bad_time = dcBackup({"restore", "--repo", repo_, "--stanza", "main", "--to", dir_ + "/restored", "--target-time",
+                            "soon"});
+  EXPECT_EQ(bad_time.first, 2);
+  EXPECT_NE(bad_time.second.find("--target-time 'soon'"), std::string::npos) << bad_time.second;
+  auto bad_action = dcBackup({"restore", "--repo", repo_, "--stanza", "main", "--to", dir_ + "/restored",
+                              "--target-action", "explode"});
+  EXPECT_EQ(bad_action.first, 2);
+  auto over_data = dcBackup({"restore", "--repo", repo_, "--stanza", "main", "--to", paths.data_dir});
+  EXPECT_EQ(over_data.first, 1);
+  EXPECT_TRUE(fs::exists(paths.data_dir + "/PG_VERSION")) << "restore touched a data directory";
+  EXPECT_FALSE(fs::exists(dir_ + "/restored"));
+}
+
+}  // namespace
+}  // namespace pgtandem::pg
