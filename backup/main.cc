@@ -252,7 +252,6 @@ int main(int argc, char** argv) {
   std::string config_file, wal_path, wal_name, dest;
   BackupConfig flags;
   RestoreFlags restore_flags;
-  std::string ignored;
   auto common = [&](CLI::App* verb) {
     verb->add_option("--config", config_file, "a YAML file with repo, stanza, pg_data, ...");
     verb->add_option("--repo", flags.repo, "the repository: an absolute local path");
@@ -292,18 +291,27 @@ int main(int argc, char** argv) {
   put_back->add_option("--target-action", restore_flags.action, "at the target: promote (default), pause or shutdown");
   put_back->add_option("--target-timeline", restore_flags.timeline,
                        "latest, current or a number (default: the backup's own timeline)");
-  // As a create_replica_methods command the agent adds these (Patroni's
-  // convention); --role makes a replica's files only.
+  // As a create_replica_methods command the agent adds --scope=, --role=
+  // and --connstring= (Patroni's convention; the last may be empty, which
+  // CLI11 refuses): taken out before parsing. --role makes a replica's
+  // files only.
   put_back->add_option("--role", restore_flags.role, "set by the HA agent: restore files only, it writes how to follow");
-  put_back->add_option("--scope", ignored, "set by the HA agent (unused)");
-  put_back->add_option("--connstring", ignored, "set by the HA agent (unused)");
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--role=", 0) == 0) {
+      restore_flags.role = arg.substr(7);
+    } else if (arg.rfind("--scope=", 0) != 0 && arg.rfind("--connstring=", 0) != 0) {
+      args.push_back(argv[i]);
+    }
+  }
   auto* show = app.add_subcommand("info", "the stanza and its backups");
   common(show);
   auto* check = app.add_subcommand("verify", "read every archived file and backup back; name damaged files and gaps");
   common(check);
   workers(check);
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;

@@ -199,37 +199,52 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
   EXPECT_EQ(writablePrimaries(), 1);
 }
 
-// DC2 never connects to DC1: DC1's archive_command fills a directory, DC2 is
-// created from a base backup by a create_replica_method and replays the
-// archive with restore_command; its replica cascades from its standby leader.
+// DC2 never connects to DC1: DC1 archives into a dc-backup repository, a
+// base backup is taken there from one of DC1's replicas, DC2 is created from
+// that backup by the `dcbackup` create_replica_method and replays the
+// archive with dc-backup archive-get; its replica cascades from its
+// standby leader.
 TEST_F(TwoDataCenters, StandbyClusterFedOnlyFromTheWalArchive) {
-  const std::string archive = dir_ + "/archive";
-  const std::string backup = dir_ + "/backup";
-  std::filesystem::create_directories(archive);
+  const std::string repo = dir_ + "/repo";
+  std::filesystem::create_directories(repo);
   const passwd* pw = ::getpwnam("postgres");
-  ASSERT_EQ(::chown(archive.c_str(), pw->pw_uid, pw->pw_gid), 0);
+  ASSERT_EQ(::chown(repo.c_str(), pw->pw_uid, pw->pw_gid), 0);
+  const std::string repo_flags = std::string(" --repo ") + repo + " --stanza main";
   for (auto& n : nodes_) {
     std::string yaml = readFile(n.config_file);
     yaml = std::regex_replace(yaml, std::regex("  parameters:\n    unix_socket_directories:"),
-                              "  parameters:\n    archive_mode: 'on'\n    archive_command: 'test ! -f " + archive +
-                                  "/%f && cp %p " + archive + "/%f'\n    unix_socket_directories:");
+                              "  parameters:\n    archive_mode: 'on'\n    archive_command: '" + std::string(DC_BACKUP_BIN) +
+                                  " archive-push" + repo_flags + " %p'\n    unix_socket_directories:");
     std::ofstream(n.config_file) << yaml;
   }
   for (auto& n : nodes_) startAgent(n);
   ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s)) << "DC1 did not become healthy";
   AgentNode& dc1 = byName(*leader());
+  auto dcBackup = [&](const std::vector<std::string>& args, const std::string& log) {
+    SpawnOptions run;
+    run.argv = {"/usr/sbin/runuser", "-u", "postgres", "--", DC_BACKUP_BIN};
+    run.argv.insert(run.argv.end(), args.begin(), args.end());
+    run.output_file = dir_ + "/" + log;
+    auto ran = spawnProcess(run);
+    if (!ran.ok()) return false;
+    auto exited = (*ran)->waitExit(300s);
+    return exited.ok() && *exited == 0;
+  };
+  ASSERT_TRUE(dcBackup({"stanza-create", "--repo", repo, "--stanza", "main", "--pg-data", dc1.data_dir}, "stanza.log"))
+      << readFile(dir_ + "/stanza.log");
   ASSERT_TRUE(session(dc1)->execute("CREATE TABLE t (v text); INSERT INTO t VALUES ('before-backup')").ok());
 
-  // The backup DC2 starts from, taken as an operator would.
-  SpawnOptions basebackup;
-  basebackup.argv = {"/usr/sbin/runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_basebackup",
-                     "-h", "127.0.0.1", "-p", std::to_string(dc1.pg_port), "-U", "replicator", "-D", backup,
-                     "-X", "stream", "-c", "fast"};
-  basebackup.output_file = dir_ + "/basebackup.log";
-  auto ran = spawnProcess(basebackup);
-  ASSERT_TRUE(ran.ok());
-  ASSERT_TRUE((*ran)->waitExit(120s).ok()) << readFile(dir_ + "/basebackup.log");
-  ASSERT_TRUE(std::filesystem::exists(backup + "/PG_VERSION")) << readFile(dir_ + "/basebackup.log");
+  // The backup DC2 starts from, taken from one of DC1's replicas.
+  const AgentNode* replica = nullptr;
+  for (auto& n : nodes_) {
+    if (n.name != dc1.name) replica = &n;
+  }
+  ASSERT_TRUE(eventually([&] { return hasRow(*replica, "before-backup"); }, 30s));
+  ASSERT_TRUE(dcBackup({"backup", "--repo", repo, "--stanza", "main", "--pg-data", replica->data_dir, "--pg-host",
+                        "127.0.0.1", "--pg-port", std::to_string(replica->pg_port), "--pg-user", "postgres"},
+                       "backup.log"))
+      << readFile(dir_ + "/backup.log");
+  EXPECT_NE(readFile(dir_ + "/backup.log").find("from a replica"), std::string::npos) << readFile(dir_ + "/backup.log");
   // One statement each: in one string they would be one transaction, and the
   // commit would land after the switch, in a segment not archived yet.
   auto writeAndArchive = [&](const std::string& sql) {
@@ -238,18 +253,12 @@ TEST_F(TwoDataCenters, StandbyClusterFedOnlyFromTheWalArchive) {
   };
   ASSERT_TRUE(writeAndArchive("INSERT INTO t VALUES ('after-backup')"));
 
-  // The replica method: copy the backup into --datadir.
-  {
-    std::ofstream script(dir_ + "/restore-backup.sh");
-    script << "#!/bin/sh\nfor a; do case \"$a\" in --datadir=*) d=\"${a#--datadir=}\";; esac; done\n"
-           << "mkdir -p \"$d\" && cp -a " << backup << "/. \"$d\"/ && echo \"$@\" >> " << dir_ << "/restore-backup.log\n";
-  }
-  ::chmod((dir_ + "/restore-backup.sh").c_str(), 0755);
-  addStandbyDcWith("      restore_command: cp " + archive + "/%f %p\n" +
+  // The replica method: dc-backup restore into --datadir.
+  addStandbyDcWith("      restore_command: " + std::string(DC_BACKUP_BIN) + " archive-get" + repo_flags + " %f %p\n" +
                        "      archive_cleanup_command: echo %r >> " + dir_ + "/cleanup.log\n" +
                        "      recovery_min_apply_delay: 1s\n" +
-                       "      create_replica_methods:\n      - from_backup\n",
-                   "  from_backup:\n    command: " + dir_ + "/restore-backup.sh\n");
+                       "      create_replica_methods:\n      - dcbackup\n",
+                   "  dcbackup:\n    command: " + std::string(DC_BACKUP_BIN) + " restore" + repo_flags + "\n");
   ASSERT_FALSE(HasFatalFailure());
   for (auto& n : dr_) startAgent(n);
 
@@ -264,8 +273,9 @@ TEST_F(TwoDataCenters, StandbyClusterFedOnlyFromTheWalArchive) {
       180s))
       << "DC2 did not come up from the backup and the archive";
   const std::string standby_leader = *drLeader();
-  EXPECT_NE(readFile(dir_ + "/restore-backup.log").find("--role=replica"), std::string::npos)
-      << "the standby leader was not created by the replica method";
+  EXPECT_NE(readFile(dr(standby_leader).log_file).find("created the data directory with replica method dcbackup"),
+            std::string::npos)
+      << "the standby leader was not created from the backup";
   ASSERT_TRUE(writeAndArchive("INSERT INTO t VALUES ('later')"));
   for (auto& n : dr_) {
     EXPECT_TRUE(eventually([&] { return hasRow(n, "later"); }, 60s)) << n.name;
