@@ -13,7 +13,7 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   YAML::Node root = *loaded;
   config::Reader r(file);
   BackupConfig c;
-  r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level"});
+  r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level", "site"});
   r.readString(root, "repo", "", c.repo);
   r.readString(root, "stanza", "", c.stanza);
   r.readString(root, "pg_data", "", c.pg_data);
@@ -22,6 +22,24 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   r.readString(root, "pg_user", "", c.pg_user);
   r.readInt(root, "process_max", "", c.process_max);
   r.readInt(root, "compress_level", "", c.compress_level);
+  const YAML::Node site = config::at(root, "site");
+  if (site.IsDefined()) {
+    if (!site.IsMap()) {
+      r.error(site, "site", "must be a mapping with name, etcd, namespace and scope");
+    } else {
+      r.checkKeys(site, "site", {"name", "etcd", "namespace", "scope"});
+      r.readString(site, "name", "site", c.site_name);
+      r.readList(site, "etcd", "site", c.site_etcd);
+      r.readString(site, "namespace", "site", c.site_namespace);
+      r.readString(site, "scope", "site", c.site_scope);
+      if (c.site_name.empty()) r.error(site, "site.name", "is required: the name of this DC");
+      if (c.site_etcd.empty()) r.error(site, "site.etcd", "is required: this DC's etcd endpoints");
+      if (c.site_scope.empty()) r.error(site, "site.scope", "is required: the cluster's scope");
+      if (c.site_namespace.empty() || c.site_namespace.front() != '/') {
+        r.error(config::at(site, "namespace"), "site.namespace", "must start with '/'");
+      }
+    }
+  }
   if (c.pg_port < 0 || c.pg_port > 65535) r.error(config::at(root, "pg_port"), "pg_port", "must be a port number");
   if (c.process_max < 0 || c.process_max > 64) r.error(config::at(root, "process_max"), "process_max", "must be 1 to 64");
   if (c.compress_level < 0 || c.compress_level > 19) {

@@ -10,6 +10,11 @@
 //   pg_user: postgres
 //   process_max: 4                    # backup and restore: parallel workers
 //   compress_level: 3                 # zstd level
+//   site:                             # archive-push's split-brain guard
+//     name: dc1                       #   (backup/site_guard.h): this DC,
+//     etcd: [127.0.0.1:2379]          #   its etcd, and where its site key
+//     namespace: /service/            #   lives (patroni.yml's namespace
+//     scope: main                     #   and scope)
 //
 // Errors name the file, the line and the key; unknown keys are warnings.
 // Options on the command line override the file.
@@ -30,6 +35,11 @@ struct BackupConfig {
   std::string pg_user;
   int process_max = 0;     // 0: not set
   int compress_level = 0;  // 0: not set
+  // The guard; site_name "" when off.
+  std::string site_name;
+  std::vector<std::string> site_etcd;
+  std::string site_namespace = "/service/";
+  std::string site_scope;
   std::vector<std::string> warnings;  // "file:line: key: message"
 };
 

@@ -38,9 +38,13 @@ std::string compress(std::string_view bytes, int level) {
 
 Result<std::string> decompress(std::string_view frame) {
   const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ULL << 32)) {
-    return makeError(ErrorCode::kParse, "not a zstd frame of known size");
+  if (size == ZSTD_CONTENTSIZE_UNKNOWN) {  // written in pieces (Compressor)
+    Decompressor pieces;
+    auto bytes = pieces.feed(frame);
+    if (bytes.ok() && !pieces.done()) return makeError(ErrorCode::kParse, "the zstd frame is cut short");
+    return bytes;
   }
+  if (size == ZSTD_CONTENTSIZE_ERROR || size > (1ULL << 32)) return makeError(ErrorCode::kParse, "not a zstd frame");
   std::string out(size, '\0');
   const size_t n = ZSTD_decompress(out.data(), out.size(), frame.data(), frame.size());
   if (ZSTD_isError(n) || n != size) {

@@ -70,7 +70,7 @@ Result<CopiedFile> storeFile(Repository& repo, const std::string& stored_path, c
 }
 
 Result<CopiedFile> fetchFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
-                             unsigned mode, ProgressMeter* progress) {
+                             unsigned mode, ProgressMeter* progress, Flush flush) {
   auto reader = repo.open(stored_path);
   if (!reader.ok()) return reader.error();
   Fd fd(local_path.empty() ? -1 : ::open(local_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
@@ -92,7 +92,7 @@ Result<CopiedFile> fetchFile(Repository& repo, const std::string& stored_path, c
   }
   if (!decompressor.done()) return makeError(ErrorCode::kParse, stored_path + ": the zstd frame is cut short");
   if (fd.get() >= 0) {
-    if (::fsync(fd.get()) != 0) return fileError("flush", local_path, errno);
+    if (flush == Flush::kFile && ::fsync(fd.get()) != 0) return fileError("flush", local_path, errno);
     if (::close(fd.release()) != 0) return fileError("close", local_path, errno);
   }
   copied.checksum = sha.hex();

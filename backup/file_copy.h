@@ -23,10 +23,12 @@ struct CopiedFile {
 Result<CopiedFile> storeFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
                              int compress_level, ProgressMeter* progress);
 
-// Decompresses `stored_path` into `local_path` (created with `mode`,
-// flushed), or only reads it back when `local_path` is empty. The size and
-// checksum are of what was decompressed; the caller compares them.
+// Decompresses `stored_path` into `local_path` (created with `mode`), or
+// only reads it back when `local_path` is empty. The size and checksum are
+// of what was decompressed; the caller compares them. `flush`: fsync the
+// file (a restore syncs its whole file system once instead).
+enum class Flush { kFile, kLater };
 Result<CopiedFile> fetchFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
-                             unsigned mode, ProgressMeter* progress);
+                             unsigned mode, ProgressMeter* progress, Flush flush = Flush::kFile);
 
 }  // namespace pgtandem::backup

@@ -26,6 +26,7 @@
 #include "backup/cluster_identity.h"
 #include "backup/repository.h"
 #include "backup/restore.h"
+#include "backup/site_source.h"
 #include "backup/stanza.h"
 #include "backup/wal_archive.h"
 #include "common/util/clock.h"
@@ -54,28 +55,33 @@ int stanzaCreate(const std::string& location, const std::string& stanza, const s
   return 0;
 }
 
-int archivePush(const std::string& location, const std::string& stanza, const std::string& wal_path) {
-  auto repo = openRepository(location);
+int archivePush(const BackupConfig& c, const std::string& wal_path) {
+  auto repo = openRepository(c.repo);
   if (!repo.ok()) return fail("archive-push", repo.error());
-  auto bytes = readWholeFile(wal_path, "WAL");
-  if (!bytes.ok()) return fail("archive-push", bytes.error());
-  const std::string name = std::filesystem::path(wal_path).filename().string();
-  auto pushed = pushWal(**repo, stanza, name, *bytes);
+  Result<PushResult> pushed = makeError(ErrorCode::kInternal, "not pushed");
+  if (c.site_name.empty()) {
+    pushed = pushWalFile(**repo, c.stanza, wal_path);
+  } else {
+    auto site = etcdSiteSource({c.site_etcd, c.site_namespace, c.site_scope});
+    pushed = guardedPush(**repo, c.stanza, wal_path, *site, c.site_name);
+  }
   if (!pushed.ok()) return fail("archive-push", pushed.error());
-  if (pushed->already_archived) std::cerr << "dc-backup archive-push: " << name << " was already archived (same checksum)\n";
+  if (pushed->already_archived) {
+    std::cerr << "dc-backup archive-push: " << std::filesystem::path(wal_path).filename().string()
+              << " was already archived (same checksum)\n";
+  }
   return 0;
 }
 
 int archiveGet(const std::string& location, const std::string& stanza, const std::string& name, const std::string& dest) {
   auto repo = openRepository(location);
   if (!repo.ok()) return fail("archive-get", repo.error());
-  auto bytes = getWal(**repo, stanza, name);
-  if (!bytes.ok()) {
-    // Asked for files that do not exist yet all the time: say it only once.
-    if (bytes.error().code == ErrorCode::kNotFound) return 1;
-    return fail("archive-get", bytes.error());
+  auto got = getWalFile(**repo, stanza, name, dest);
+  if (!got.ok()) {
+    // Asked for files that do not exist yet all the time: say nothing.
+    if (got.error().code == ErrorCode::kNotFound) return 1;
+    return fail("archive-get", got.error());
   }
-  if (auto written = writeFileAtomically(dest, *bytes, 0600); !written.ok()) return fail("archive-get", written.error());
   return 0;
 }
 
@@ -324,7 +330,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (create->parsed()) return stanzaCreate(settled->repo, settled->stanza, settled->pg_data);
-  if (push->parsed()) return archivePush(settled->repo, settled->stanza, wal_path);
+  if (push->parsed()) return archivePush(*settled, wal_path);
   if (take->parsed()) return takeBaseBackup(*settled);
   if (put_back->parsed()) return restore(*settled, restore_flags);
   if (show->parsed()) return info(*settled);

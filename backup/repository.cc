@@ -37,13 +37,21 @@ void fsyncDirectory(const fs::path& dir) {
 
 class LocalWriter : public RepositoryWriter {
  public:
-  LocalWriter(fs::path final_path, fs::path temp_path, int fd)
-      : final_(std::move(final_path)), temp_(std::move(temp_path)), fd_(fd) {}
+  LocalWriter(fs::path root, fs::path final_path, fs::path temp_path, int fd)
+      : root_(std::move(root)), final_(std::move(final_path)), temp_(std::move(temp_path)), fd_(fd) {}
   ~LocalWriter() override {
     if (fd_ >= 0) ::close(fd_);
     if (!committed_) ::unlink(temp_.c_str());
   }
   Status append(std::string_view bytes) override { return writeAll(fd_, bytes, temp_.string()); }
+  Status commitAs(const std::string& path) override {
+    if (!safeRelative(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+    final_ = root_ / path;
+    std::error_code ec;
+    fs::create_directories(final_.parent_path(), ec);
+    if (ec) return makeError(ErrorCode::kIo, "cannot create " + final_.parent_path().string() + ": " + ec.message());
+    return commit();
+  }
   Status commit() override {
     if (::fsync(fd_) != 0) return fileError("flush", temp_.string(), errno);
     ::close(fd_);
@@ -55,7 +63,7 @@ class LocalWriter : public RepositoryWriter {
   }
 
  private:
-  fs::path final_, temp_;
+  fs::path root_, final_, temp_;
   int fd_;
   bool committed_ = false;
 };
@@ -93,7 +101,7 @@ Result<std::unique_ptr<RepositoryWriter>> LocalRepository::create(const std::str
   const fs::path temp = full.string() + "." + std::to_string(::getpid()) + "." + std::to_string(counter++) + ".tmp";
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return fileError("write", temp.string(), errno);
-  return std::unique_ptr<RepositoryWriter>(std::make_unique<LocalWriter>(full, temp, fd));
+  return std::unique_ptr<RepositoryWriter>(std::make_unique<LocalWriter>(root_, full, temp, fd));
 }
 
 Result<std::unique_ptr<RepositoryReader>> LocalRepository::open(const std::string& path) {

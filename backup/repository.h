@@ -22,6 +22,9 @@ class RepositoryWriter {
   virtual Status append(std::string_view bytes) = 0;
   // Flushed to stable storage, then renamed over the final name.
   virtual Status commit() = 0;
+  // The same under another name, chosen once the content is known (the WAL
+  // archive names files after their checksum).
+  virtual Status commitAs(const std::string& path) = 0;
 };
 
 // A stored file read in pieces: up to `max` bytes; none at the end.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
@@ -54,14 +55,26 @@ std::optional<WallTime> preciseTime(const std::string& text) {
 }
 
 Status restoreFile(Repository& repo, const std::string& stored, const std::string& local, unsigned mode,
-                   std::uint64_t size, const std::string& checksum, const std::string& label, ProgressMeter* progress) {
-  auto fetched = fetchFile(repo, stored, local, mode, progress);
+                   std::uint64_t size, const std::string& checksum, const std::string& label, ProgressMeter* progress,
+                   Flush flush = Flush::kLater) {
+  auto fetched = fetchFile(repo, stored, local, mode, progress, flush);
   if (!fetched.ok()) return makeError(fetched.error().code, "backup " + label + ": " + fetched.error().message);
   if (fetched->size != size || fetched->checksum != checksum) {
     return makeError(ErrorCode::kParse, "backup " + label + ": " + stored + " does not match the manifest (" +
                                             std::to_string(fetched->size) + " bytes, sha256 " + fetched->checksum +
                                             "; the manifest says " + std::to_string(size) + " bytes, sha256 " + checksum + ")");
   }
+  return okStatus();
+}
+
+// Every file written so far in `dir`'s file system, on disk.
+Status syncFileSystemOf(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fileError("open", dir.string(), errno);
+  const int rc = ::syncfs(fd);
+  const int saved = errno;
+  ::close(fd);
+  if (rc != 0) return fileError("sync the file system of", dir.string(), saved);
   return okStatus();
 }
 
@@ -218,15 +231,13 @@ Result<BackupManifest> restoreBackup(Repository& repo, const std::string& stanza
     PGT_TRY(writeFileAtomically(conf.string(), text + recoverySettingsText(m, options), 0600));
     PGT_TRY(writeFileAtomically((to / "recovery.signal").string(), "", 0600));
   }
-  // Last: without pg_control PostgreSQL will not start a half restore.
+  // Last, once everything else is on disk: without pg_control PostgreSQL
+  // will not start a half restore.
+  PGT_TRY(syncFileSystemOf(to));
   auto last = restoreFile(repo, storedDataPath(stanza, m.label, control->path), (to / control->path).string(),
-                          control->mode, control->size, control->checksum, m.label, progress);
+                          control->mode, control->size, control->checksum, m.label, progress, Flush::kFile);
   if (!last.ok()) return makeError(last.error().code, last.error().message + cut_short);
-  const int fd = ::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::syncfs(fd);
-    ::close(fd);
-  }
+  PGT_TRY(syncFileSystemOf(to));
   if (progress) progress->finish();
   return manifest;
 }

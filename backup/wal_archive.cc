@@ -1,12 +1,20 @@
 #include "backup/wal_archive.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <set>
 
 #include "backup/codec.h"
+#include "backup/file_copy.h"
 #include "backup/stanza.h"
+#include "common/util/files.h"
 #include "common/util/lsn.h"
 
 namespace pgtandem::backup {
@@ -64,23 +72,43 @@ std::optional<std::uint64_t> walSystemIdentifier(const std::string& segment_byte
   return id;
 }
 
-Result<PushResult> pushWal(Repository& repo, const std::string& stanza, const std::string& file_name,
-                           const std::string& bytes) {
+namespace {
+
+// A push, whatever the bytes come from: `head` is the file's start (for the
+// system identifier), `next` returns the following pieces, empty at the end.
+Result<PushResult> pushPieces(Repository& repo, const std::string& stanza, const std::string& file_name,
+                              std::string_view head, const std::function<Result<std::string_view>()>& next) {
   if (!isArchivableWalName(file_name)) {
     return makeError(ErrorCode::kInvalidArgument, "'" + file_name + "' is not a WAL file name");
   }
   auto info = readStanza(repo, stanza);
   if (!info.ok()) return info.error();
   if (file_name.size() == 24 || file_name.size() == 32) {
-    const auto id = walSystemIdentifier(bytes);
+    const auto id = walSystemIdentifier(std::string(head.substr(0, 64)));
     if (id && std::to_string(*id) != info->system_identifier) {
       return makeError(ErrorCode::kConflict, "WAL file " + file_name + " belongs to system " + std::to_string(*id) +
                                                  ", but stanza '" + stanza + "' to system " + info->system_identifier);
     }
   }
-  PushResult result;
-  result.checksum = sha256Hex(bytes);
+  // Compressed into a temporary file while hashed; named once the checksum is known.
   const std::string dir = directoryOf(stanza, file_name);
+  auto writer = repo.create(dir + "/" + file_name + ".push");
+  if (!writer.ok()) return writer.error();
+  Sha256 sha;
+  Compressor compressor;
+  for (std::string_view piece = head;;) {
+    if (!piece.empty()) {
+      sha.update(piece);
+      PGT_TRY((*writer)->append(compressor.feed(piece)));
+    }
+    auto more = next();
+    if (!more.ok()) return more.error();
+    if (more->empty()) break;
+    piece = *more;
+  }
+  PGT_TRY((*writer)->append(compressor.finish()));
+  PushResult result;
+  result.checksum = sha.hex();
   auto stored = storedName(repo, dir, file_name);
   if (!stored.ok()) return stored.error();
   if (*stored) {
@@ -89,14 +117,68 @@ Result<PushResult> pushWal(Repository& repo, const std::string& stanza, const st
       return makeError(ErrorCode::kConflict, "WAL file " + file_name + " is already archived with checksum " + there +
                                                  ", and this one has checksum " + result.checksum);
     }
-    result.already_archived = true;
+    result.already_archived = true;  // the temporary file goes with the writer
     return result;
   }
-  PGT_TRY(repo.write(dir + "/" + file_name + "-" + result.checksum + ".zst", compress(bytes)));
+  PGT_TRY((*writer)->commitAs(dir + "/" + file_name + "-" + result.checksum + ".zst"));
   return result;
 }
 
-Result<std::string> getWal(Repository& repo, const std::string& stanza, const std::string& file_name) {
+}  // namespace
+
+Result<PushResult> pushWal(Repository& repo, const std::string& stanza, const std::string& file_name,
+                           const std::string& bytes) {
+  return pushPieces(repo, stanza, file_name, bytes, [] { return Result<std::string_view>(std::string_view()); });
+}
+
+Result<PushResult> pushWalFile(Repository& repo, const std::string& stanza, const std::string& path) {
+  const std::string file_name = std::filesystem::path(path).filename().string();
+  // A segment of timeline N from a cluster whose N.history differs from the
+  // archive's forked elsewhere (two DCs promoted to the same timeline number).
+  if ((file_name.size() == 24 || file_name.size() == 32) && isArchivableWalName(file_name) &&
+      file_name.compare(0, 8, "00000001") != 0) {
+    const std::string history = file_name.substr(0, 8) + ".history";
+    const std::string local = (std::filesystem::path(path).parent_path() / history).string();
+    std::error_code ec;
+    if (std::filesystem::exists(local, ec)) {
+      auto bytes = readWholeFile(local, "timeline history");
+      if (!bytes.ok()) return bytes.error();
+      auto stored = storedName(repo, stanza + "/wal", history);
+      if (!stored.ok()) return stored.error();
+      const std::string ours = sha256Hex(*bytes);
+      if (*stored && checksumOf(history, **stored) != ours) {
+        return makeError(ErrorCode::kConflict, "timeline history " + history + " here (checksum " + ours +
+                                                   ") is not the archive's (" + checksumOf(history, **stored) +
+                                                   "): this cluster forked from another history; " + file_name +
+                                                   " is not archived");
+      }
+    }
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fileError("read", path, errno);
+  std::string buffer(1 << 20, '\0');
+  auto readPiece = [&]() -> Result<std::string_view> {
+    for (;;) {
+      const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fileError("read", path, errno);
+      return std::string_view(buffer.data(), static_cast<std::size_t>(n));
+    }
+  };
+  auto head = readPiece();
+  Result<PushResult> pushed = head.ok() ? pushPieces(repo, stanza, file_name, *head, readPiece) : Result<PushResult>(head.error());
+  ::close(fd);
+  return pushed;
+}
+
+namespace {
+
+// Where `file_name` is stored, and the checksum its name carries.
+struct StoredWal {
+  std::string path, checksum;
+};
+
+Result<StoredWal> locateWal(Repository& repo, const std::string& stanza, const std::string& file_name) {
   if (!isArchivableWalName(file_name)) {
     return makeError(ErrorCode::kInvalidArgument, "'" + file_name + "' is not a WAL file name");
   }
@@ -105,14 +187,40 @@ Result<std::string> getWal(Repository& repo, const std::string& stanza, const st
   auto stored = storedName(repo, dir, file_name);
   if (!stored.ok()) return stored.error();
   if (!*stored) return makeError(ErrorCode::kNotFound, "WAL file " + file_name + " is not in the archive");
-  auto frame = repo.read(dir + "/" + **stored);
+  return StoredWal{dir + "/" + **stored, checksumOf(file_name, **stored)};
+}
+
+}  // namespace
+
+Result<std::string> getWal(Repository& repo, const std::string& stanza, const std::string& file_name) {
+  auto stored = locateWal(repo, stanza, file_name);
+  if (!stored.ok()) return stored.error();
+  auto frame = repo.read(stored->path);
   if (!frame.ok()) return frame.error();
   auto bytes = decompress(*frame);
-  if (!bytes.ok()) return makeError(ErrorCode::kParse, dir + "/" + **stored + ": " + bytes.error().message);
-  if (sha256Hex(*bytes) != checksumOf(file_name, **stored)) {
-    return makeError(ErrorCode::kParse, dir + "/" + **stored + " does not match its checksum");
-  }
+  if (!bytes.ok()) return makeError(ErrorCode::kParse, stored->path + ": " + bytes.error().message);
+  if (sha256Hex(*bytes) != stored->checksum) return makeError(ErrorCode::kParse, stored->path + " does not match its checksum");
   return bytes;
+}
+
+Status getWalFile(Repository& repo, const std::string& stanza, const std::string& file_name, const std::string& dest) {
+  auto stored = locateWal(repo, stanza, file_name);
+  if (!stored.ok()) return stored.error();
+  // Checked before PostgreSQL can see it: written aside, renamed when good.
+  const std::string temp = dest + ".dc-backup.tmp";
+  ::unlink(temp.c_str());
+  auto fetched = fetchFile(repo, stored->path, temp, 0600, nullptr);
+  if (!fetched.ok() || fetched->checksum != stored->checksum) {
+    ::unlink(temp.c_str());
+    if (!fetched.ok()) return fetched.error();
+    return makeError(ErrorCode::kParse, stored->path + " does not match its checksum");
+  }
+  if (::rename(temp.c_str(), dest.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    return fileError("rename", temp, saved);
+  }
+  return okStatus();
 }
 
 Result<WalVerifyReport> verifyWalArchive(Repository& repo, const std::string& stanza, std::uint64_t segment_size) {

@@ -33,9 +33,14 @@ std::optional<std::uint64_t> walSystemIdentifier(const std::string& segment_byte
 
 Result<PushResult> pushWal(Repository& repo, const std::string& stanza, const std::string& file_name,
                            const std::string& bytes);
+// The same for the file at `path` (archive_command's %p), read in pieces.
+Result<PushResult> pushWalFile(Repository& repo, const std::string& stanza, const std::string& path);
 // The file's bytes, checked against its checksum; kNotFound when it was
 // never archived.
 Result<std::string> getWal(Repository& repo, const std::string& stanza, const std::string& file_name);
+// The same into `dest` (restore_command's %p): written beside it, checked,
+// then renamed, so PostgreSQL never reads a damaged or partial file.
+Status getWalFile(Repository& repo, const std::string& stanza, const std::string& file_name, const std::string& dest);
 
 // What `dc-backup verify` found in a stanza's WAL archive.
 struct WalVerifyReport {

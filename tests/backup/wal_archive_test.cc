@@ -179,6 +179,43 @@ TEST(LocalRepositoryTest, AKilledWriteIsInvisibleAndTheRetrySucceeds) {
   pgtandem::testing::removeTree(root);
 }
 
+TEST(LocalRepositoryTest, FilesArePushedAndFetchedInPiecesAndADamagedOneNeverReachesItsDestination) {
+  const std::string root = pgtandem::testing::makeTempDir("repo");
+  LocalRepository repo(root);
+  ASSERT_TRUE(createStanza(repo, "main", {"7300000000000000001", 15, "2026-12-03T00:00:00Z"}).ok());
+  std::string bytes = segmentOf(7300000000000000001ULL);
+  for (int i = 0; i < 3 * 1024 * 1024; ++i) bytes += static_cast<char>(i * 31 % 251);  // several pieces
+  const std::string source = root + "/" + kSegment;
+  std::ofstream(source, std::ios::binary) << bytes;
+  auto pushed = pushWalFile(repo, "main", source);
+  ASSERT_TRUE(pushed.ok()) << pushed.error().toString();
+  EXPECT_EQ(pushed->checksum, sha256Hex(bytes));
+  EXPECT_TRUE(pushWalFile(repo, "main", source)->already_archived);
+  const std::string dir = root + "/main/wal/0000000100000000";
+  std::size_t stored = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename().string(), std::string(kSegment) + "-" + sha256Hex(bytes) + ".zst") << "left behind";
+    ++stored;
+  }
+  EXPECT_EQ(stored, 1u);
+  const std::string dest = root + "/RECOVERYXLOG";
+  ASSERT_TRUE(getWalFile(repo, "main", kSegment, dest).ok());
+  std::ifstream in(dest, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), bytes);
+  EXPECT_EQ(getWalFile(repo, "main", "000000010000000000000009", dest + "2").error().code, ErrorCode::kNotFound);
+  {
+    std::fstream damaged(dir + "/" + std::string(kSegment) + "-" + sha256Hex(bytes) + ".zst",
+                         std::ios::in | std::ios::out | std::ios::binary);
+    damaged.seekp(4000);
+    damaged.put('\x01');
+  }
+  EXPECT_FALSE(getWalFile(repo, "main", kSegment, dest + "3").ok());
+  EXPECT_FALSE(std::filesystem::exists(dest + "3"));
+  EXPECT_FALSE(std::filesystem::exists(dest + "3.dc-backup.tmp"));
+  EXPECT_EQ(pushWalFile(repo, "main", root + "/000000010000000000000007").error().code, ErrorCode::kIo);
+  pgtandem::testing::removeTree(root);
+}
+
 TEST(Codec, RoundTripsAndRejectsGarbage) {
   const std::string text(100000, 'a');
   EXPECT_EQ(*decompress(compress(text)), text);

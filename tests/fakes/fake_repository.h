@@ -46,6 +46,7 @@ class MemoryRepository : public backup::Repository {
       return okStatus();
     }
     Status commit() override { return repo_.write(path_, bytes_); }
+    Status commitAs(const std::string& path) override { return repo_.write(path, bytes_); }
 
    private:
     MemoryRepository& repo_;
