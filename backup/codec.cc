@@ -98,6 +98,7 @@ std::string Compressor::finish() { return state_->run({}, ZSTD_e_end); }
 
 struct Decompressor::State {
   ZSTD_DCtx* ctx = ZSTD_createDCtx();
+  std::string chunk;  // reused for every piece
   ~State() { ZSTD_freeDCtx(ctx); }
 };
 
@@ -106,20 +107,29 @@ Decompressor::~Decompressor() = default;
 
 Result<std::string> Decompressor::feed(std::string_view frame_bytes) {
   std::string out;
+  PGT_TRY(feed(frame_bytes, [&](std::string_view piece) {
+    out.append(piece);
+    return okStatus();
+  }));
+  return out;
+}
+
+Status Decompressor::feed(std::string_view frame_bytes, const std::function<Status(std::string_view)>& sink) {
   ZSTD_inBuffer in{frame_bytes.data(), frame_bytes.size(), 0};
-  std::string chunk(ZSTD_DStreamOutSize(), '\0');
+  if (state_->chunk.empty()) state_->chunk.resize(ZSTD_DStreamOutSize() * 8);
+  std::string& chunk = state_->chunk;
   bool more = true;
   while (more) {
     if (done_ && in.pos < in.size) return makeError(ErrorCode::kParse, "bytes after the end of the zstd frame");
     ZSTD_outBuffer buffer{chunk.data(), chunk.size(), 0};
     const size_t hint = ZSTD_decompressStream(state_->ctx, &buffer, &in);
     if (ZSTD_isError(hint)) return makeError(ErrorCode::kParse, std::string("corrupt zstd frame: ") + ZSTD_getErrorName(hint));
-    out.append(chunk.data(), buffer.pos);
+    if (buffer.pos > 0) PGT_TRY(sink(std::string_view(chunk.data(), buffer.pos)));
     if (hint == 0) done_ = true;
     // Go on while input is left, or while a full buffer may hide more output.
     more = in.pos < in.size || (!done_ && buffer.pos == buffer.size);
   }
-  return out;
+  return okStatus();
 }
 
 }  // namespace pgtandem::backup

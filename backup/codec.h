@@ -1,6 +1,7 @@
 #pragma once
 // What a repository stores: SHA-256 checksums (hex) and zstd frames.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,6 +54,8 @@ class Decompressor {
   Decompressor(const Decompressor&) = delete;
   Decompressor& operator=(const Decompressor&) = delete;
   Result<std::string> feed(std::string_view frame_bytes);
+  // The same, handing each decompressed piece to `sink` (no copy gathered).
+  Status feed(std::string_view frame_bytes, const std::function<Status(std::string_view)>& sink);
   bool done() const { return done_; }
 
  private:

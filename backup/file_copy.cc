@@ -79,16 +79,23 @@ Result<CopiedFile> fetchFile(Repository& repo, const std::string& stored_path, c
   copied.mode = mode;
   Sha256 sha;
   Decompressor decompressor;
+  std::string frame(kChunk, '\0');
+  auto sink = [&](std::string_view bytes) -> Status {
+    sha.update(bytes);
+    if (fd.get() >= 0) PGT_TRY(writeAll(fd.get(), bytes, local_path));
+    copied.size += bytes.size();
+    if (progress) progress->advance(bytes.size());
+    return okStatus();
+  };
   for (;;) {
-    auto frame = (*reader)->readSome(kChunk);
-    if (!frame.ok()) return frame.error();
-    if (frame->empty()) break;
-    auto bytes = decompressor.feed(*frame);
-    if (!bytes.ok()) return makeError(ErrorCode::kParse, stored_path + ": " + bytes.error().message);
-    sha.update(*bytes);
-    if (fd.get() >= 0) PGT_TRY(writeAll(fd.get(), *bytes, local_path));
-    copied.size += bytes->size();
-    if (progress) progress->advance(bytes->size());
+    auto n = (*reader)->readSome(frame.data(), frame.size());
+    if (!n.ok()) return n.error();
+    if (*n == 0) break;
+    auto fed = decompressor.feed(std::string_view(frame.data(), *n), sink);
+    if (!fed.ok()) {
+      if (fed.error().code == ErrorCode::kParse) return makeError(ErrorCode::kParse, stored_path + ": " + fed.error().message);
+      return fed.error();
+    }
   }
   if (!decompressor.done()) return makeError(ErrorCode::kParse, stored_path + ": the zstd frame is cut short");
   if (fd.get() >= 0) {

@@ -72,15 +72,13 @@ class LocalReader : public RepositoryReader {
  public:
   LocalReader(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
   ~LocalReader() override { ::close(fd_); }
-  Result<std::string> readSome(std::size_t max) override {
-    std::string out(max, '\0');
+  Result<std::size_t> readSome(char* data, std::size_t max) override {
     ssize_t n;
     do {
-      n = ::read(fd_, out.data(), max);
+      n = ::read(fd_, data, max);
     } while (n < 0 && errno == EINTR);
     if (n < 0) return fileError("read", path_, errno);
-    out.resize(static_cast<std::size_t>(n));
-    return out;
+    return static_cast<std::size_t>(n);
   }
 
  private:

@@ -27,11 +27,11 @@ class RepositoryWriter {
   virtual Status commitAs(const std::string& path) = 0;
 };
 
-// A stored file read in pieces: up to `max` bytes; none at the end.
+// A stored file read in pieces: up to `max` bytes into `data`; 0 at the end.
 class RepositoryReader {
  public:
   virtual ~RepositoryReader() = default;
-  virtual Result<std::string> readSome(std::size_t max) = 0;
+  virtual Result<std::size_t> readSome(char* data, std::size_t max) = 0;
 };
 
 class Repository {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
@@ -206,6 +207,8 @@ Result<BackupManifest> restoreBackup(Repository& repo, const std::string& stanza
     }
   }
   if (!control) return makeError(ErrorCode::kParse, "backup " + m.label + " has no global/pg_control");
+  // The largest first, so that no worker is left with a big file at the end.
+  std::stable_sort(files.begin(), files.end(), [](const auto* a, const auto* b) { return a->size > b->size; });
   if (progress) progress->setTotal(m.totalBytes());
   auto restored = runParallel(options.process_max, files.size(), [&](std::size_t i) {
     const ManifestEntry& e = *files[i];

@@ -55,10 +55,10 @@ class MemoryRepository : public backup::Repository {
   class Reader : public backup::RepositoryReader {
    public:
     explicit Reader(std::string bytes) : bytes_(std::move(bytes)) {}
-    Result<std::string> readSome(std::size_t max) override {
-      std::string piece = bytes_.substr(at_, max);
-      at_ += piece.size();
-      return piece;
+    Result<std::size_t> readSome(char* data, std::size_t max) override {
+      const std::size_t n = bytes_.copy(data, max, at_);
+      at_ += n;
+      return n;
     }
 
    private:
