@@ -21,6 +21,7 @@
 #include "common/dcs/site_state.h"
 #include "common/process/process.h"
 #include "tests/support/etcd_process.h"
+#include "tests/backup/run_dc_backup.h"
 #include "tests/support/ports.h"
 
 namespace pgtandem {
@@ -49,14 +50,7 @@ class ArchivePushIntegrationTest : public ::testing::Test {
     if (!HasFailure()) testing::removeTree(dir_);
   }
 
-  std::pair<int, std::string> dcBackup(const std::vector<std::string>& args) {
-    Command command;
-    command.argv = {DC_BACKUP_BIN};
-    command.argv.insert(command.argv.end(), args.begin(), args.end());
-    auto ran = runner_.run(command);
-    if (!ran.ok()) return {-1, ran.error().toString()};
-    return {ran->exit_code, ran->output};
-  }
+  std::pair<int, std::string> dcBackup(const std::vector<std::string>& args) { return testing::runDcBackup(runner_, args); }
   std::string segmentBytes(char fill, std::size_t size = 16 * 1024 * 1024) {
     std::string bytes(size, fill);
     const std::uint16_t info = 0x0002;

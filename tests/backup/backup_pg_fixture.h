@@ -10,6 +10,7 @@
 
 #include "common/pg/pg_session.h"
 #include "common/pg/postgres.h"
+#include "tests/backup/run_dc_backup.h"
 #include "tests/support/ports.h"
 
 namespace pgtandem::pg {
@@ -32,14 +33,7 @@ class BackupPgTest : public ::testing::Test {
   }
 
   // dc-backup with `args`: its exit code and what it printed.
-  std::pair<int, std::string> dcBackup(const std::vector<std::string>& args) {
-    Command command;
-    command.argv = {DC_BACKUP_BIN};
-    command.argv.insert(command.argv.end(), args.begin(), args.end());
-    auto ran = runner_.run(command);
-    if (!ran.ok()) return {-1, ran.error().toString()};
-    return {ran->exit_code, ran->output};
-  }
+  std::pair<int, std::string> dcBackup(const std::vector<std::string>& args) { return testing::runDcBackup(runner_, args); }
   std::string archiveFlags() { return std::string(" --repo ") + repo_ + " --stanza main "; }
 
   std::unique_ptr<Postmaster> initdb(const std::string& name, PgPaths& paths) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "tests/backup/backup_pg_fixture.h"
@@ -57,12 +58,19 @@ TEST_F(WalArchiveIntegrationTest, AStandbyFedOnlyFromTheArchiveReplaysThePrimary
   ASSERT_TRUE(standby_->start(60s).ok());
   EXPECT_TRUE(eventually([&] { return hasRow(standby_port, "one"); }, 60s));
 
-  for (const std::string row : {"two", "three"}) {
+  // Replay lag: from the commit (and the segment switch that archives it)
+  // until the standby shows the row, printed, not asserted.
+  double worst_lag = 0;
+  for (const std::string row : {"two", "three", "four", "five"}) {
     // Two statements: in one transaction the commit record would follow the switch.
     ASSERT_TRUE((*s)->execute("INSERT INTO t VALUES ('" + row + "')").ok());
+    const auto committed = std::chrono::steady_clock::now();
     ASSERT_TRUE((*s)->execute("SELECT pg_switch_wal()").ok());
     EXPECT_TRUE(eventually([&] { return hasRow(standby_port, row); }, 60s)) << row << " never reached the standby";
+    worst_lag = std::max(worst_lag, std::chrono::duration<double>(std::chrono::steady_clock::now() - committed).count());
   }
+  std::cout << "archive-fed standby: replay lag after a segment switch at most " << worst_lag
+            << " s (restore_command retried every 200 ms)\n";
   auto archiver = (*s)->query("SELECT failed_count FROM pg_stat_archiver");
   ASSERT_TRUE(archiver.ok() && !archiver->empty());
   EXPECT_EQ((*archiver)[0][0], "0") << "archive-push failed at least once";
