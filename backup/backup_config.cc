@@ -1,5 +1,6 @@
 #include "backup/backup_config.h"
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -7,13 +8,28 @@
 
 namespace pgtandem::backup {
 
+std::optional<std::uint64_t> parseByteSize(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 15) return std::nullopt;
+  const std::uint64_t number = std::stoull(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  if (unit.empty() || unit == "B") return number;
+  if (unit == "kB" || unit == "KB") return number << 10;
+  if (unit == "MB") return number << 20;
+  if (unit == "GB") return number << 30;
+  if (unit == "TB") return number << 40;
+  return std::nullopt;
+}
+
 Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::string& file) {
   auto loaded = config::loadYamlMapping(yaml_text, file);
   if (!loaded.ok()) return loaded.error();
   YAML::Node root = *loaded;
   config::Reader r(file);
   BackupConfig c;
-  r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level", "site"});
+  r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level", "site", "archive_async", "spool_path",
+                          "archive_push_queue_max"});
   r.readString(root, "repo", "", c.repo);
   r.readString(root, "stanza", "", c.stanza);
   r.readString(root, "pg_data", "", c.pg_data);
@@ -22,6 +38,22 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   r.readString(root, "pg_user", "", c.pg_user);
   r.readInt(root, "process_max", "", c.process_max);
   r.readInt(root, "compress_level", "", c.compress_level);
+  r.readBool(root, "archive_async", "", c.archive_async);
+  r.readString(root, "spool_path", "", c.spool_path);
+  std::string queue_max;
+  r.readString(root, "archive_push_queue_max", "", queue_max);
+  if (!queue_max.empty()) {
+    const auto bytes = parseByteSize(queue_max);
+    if (!bytes) {
+      r.error(config::at(root, "archive_push_queue_max"), "archive_push_queue_max",
+              "'" + queue_max + "' is not a size like 4GB, 512MB or a number of bytes");
+    } else {
+      c.archive_push_queue_max = *bytes;
+    }
+  }
+  if (c.archive_async && (c.spool_path.empty() || c.spool_path.front() != '/')) {
+    r.error(config::at(root, "spool_path"), "spool_path", "archive_async needs an absolute spool_path");
+  }
   const YAML::Node site = config::at(root, "site");
   if (site.IsDefined()) {
     if (!site.IsMap()) {

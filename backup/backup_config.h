@@ -10,6 +10,9 @@
 //   pg_user: postgres
 //   process_max: 4                    # backup and restore: parallel workers
 //   compress_level: 3                 # zstd level
+//   archive_async: true               # archive-push queues into a spool
+//   spool_path: /var/spool/pgtandem   #   (backup/async_archive.h), pushed by
+//   archive_push_queue_max: 4GB       #   a worker; a full queue fails the push
 //   site:                             # archive-push's split-brain guard
 //     name: dc1                       #   (backup/site_guard.h): this DC,
 //     etcd: [127.0.0.1:2379]          #   its etcd, and where its site key
@@ -19,6 +22,8 @@
 // Errors name the file, the line and the key; unknown keys are warnings.
 // Options on the command line override the file.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +40,9 @@ struct BackupConfig {
   std::string pg_user;
   int process_max = 0;     // 0: not set
   int compress_level = 0;  // 0: not set
+  bool archive_async = false;
+  std::string spool_path;
+  std::uint64_t archive_push_queue_max = 0;  // bytes; 0: no limit
   // The guard; site_name "" when off.
   std::string site_name;
   std::vector<std::string> site_etcd;
@@ -42,6 +50,9 @@ struct BackupConfig {
   std::string site_scope;
   std::vector<std::string> warnings;  // "file:line: key: message"
 };
+
+// "4GB", "512MB", "1048576" (bytes): nothing for anything else.
+std::optional<std::uint64_t> parseByteSize(const std::string& text);
 
 Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::string& file);
 Result<BackupConfig> loadBackupConfig(const std::string& path);

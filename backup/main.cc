@@ -18,8 +18,12 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 
+#include "backup/async_archive.h"
 #include "backup/backup_config.h"
 #include "backup/backup_verify.h"
 #include "backup/base_backup.h"
@@ -31,6 +35,7 @@
 #include "backup/wal_archive.h"
 #include "common/util/clock.h"
 #include "common/pg/postgres.h"
+#include "common/process/process.h"
 #include "common/util/files.h"
 
 namespace {
@@ -55,21 +60,54 @@ int stanzaCreate(const std::string& location, const std::string& stanza, const s
   return 0;
 }
 
-int archivePush(const BackupConfig& c, const std::string& wal_path) {
+// archive-push's push itself, with the guard when site: is configured.
+std::function<Result<PushResult>(const std::string&)> pusher(Repository& repo, const BackupConfig& c) {
+  if (c.site_name.empty()) return [&repo, &c](const std::string& path) { return pushWalFile(repo, c.stanza, path); };
+  std::shared_ptr<SiteSource> site = etcdSiteSource({c.site_etcd, c.site_namespace, c.site_scope});
+  return [&repo, &c, site](const std::string& path) { return guardedPush(repo, c.stanza, path, *site, c.site_name); };
+}
+
+Spool spoolOf(const BackupConfig& c) { return Spool{c.spool_path, c.archive_push_queue_max}; }
+
+// The asynchronous worker, started detached (a new session) so that it
+// outlives this archive_command; it exits at once when one already runs.
+void startPushWorker(const std::string& config_file) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  SpawnOptions worker;
+  worker.argv = {ec ? std::string("dc-backup") : self.string(), "archive-push-worker", "--config", config_file};
+  worker.new_session = true;
+  (void)spawnProcess(worker);
+}
+
+int archivePush(const BackupConfig& c, const std::string& config_file, const std::string& wal_path) {
+  if (c.archive_async) {
+    if (auto queued = queueWal(spoolOf(c), wal_path); !queued.ok()) return fail("archive-push", queued.error());
+    startPushWorker(config_file);
+    return 0;
+  }
   auto repo = openRepository(c.repo);
   if (!repo.ok()) return fail("archive-push", repo.error());
-  Result<PushResult> pushed = makeError(ErrorCode::kInternal, "not pushed");
-  if (c.site_name.empty()) {
-    pushed = pushWalFile(**repo, c.stanza, wal_path);
-  } else {
-    auto site = etcdSiteSource({c.site_etcd, c.site_namespace, c.site_scope});
-    pushed = guardedPush(**repo, c.stanza, wal_path, *site, c.site_name);
-  }
+  auto pushed = pusher(**repo, c)(wal_path);
   if (!pushed.ok()) return fail("archive-push", pushed.error());
   if (pushed->already_archived) {
     std::cerr << "dc-backup archive-push: " << std::filesystem::path(wal_path).filename().string()
               << " was already archived (same checksum)\n";
   }
+  return 0;
+}
+
+int archivePushWorker(const BackupConfig& c) {
+  if (!c.archive_async) {
+    std::cerr << "dc-backup archive-push-worker: archive_async is not set in the configuration\n";
+    return 2;
+  }
+  auto repo = openRepository(c.repo);
+  if (!repo.ok()) return fail("archive-push-worker", repo.error());
+  std::ofstream log(c.spool_path + "/worker.log", std::ios::app);
+  auto ran = runPushWorker(spoolOf(c), c.process_max, pusher(**repo, c), RealClock::instance(),
+                           std::chrono::seconds(2), std::chrono::seconds(1), log);
+  if (!ran.ok()) return fail("archive-push-worker", ran.error());
   return 0;
 }
 
@@ -272,6 +310,8 @@ int main(int argc, char** argv) {
   auto* push = app.add_subcommand("archive-push", "archive one WAL file (archive_command, %p)");
   common(push);
   push->add_option("wal", wal_path, "the WAL file's path")->required();
+  auto* push_worker = app.add_subcommand("archive-push-worker", "push the asynchronous queue (started by archive-push)");
+  push_worker->add_option("--config", config_file, "the configuration, with archive_async and spool_path")->required();
   auto* get = app.add_subcommand("archive-get", "fetch one WAL file (restore_command, %f %p)");
   common(get);
   get->add_option("name", wal_name, "the WAL file's name (%f)")->required();
@@ -330,7 +370,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (create->parsed()) return stanzaCreate(settled->repo, settled->stanza, settled->pg_data);
-  if (push->parsed()) return archivePush(*settled, wal_path);
+  if (push->parsed()) return archivePush(*settled, config_file, wal_path);
+  if (push_worker->parsed()) return archivePushWorker(*settled);
   if (take->parsed()) return takeBaseBackup(*settled);
   if (put_back->parsed()) return restore(*settled, restore_flags);
   if (show->parsed()) return info(*settled);

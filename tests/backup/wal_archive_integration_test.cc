@@ -148,5 +148,81 @@ TEST_F(WalArchiveIntegrationTest, BadInputGetsAClearErrorAndWritesNothing) {
   EXPECT_TRUE(fs::is_empty(repo_)) << "bad input wrote into the repository";
 }
 
+// archive_async: archive_command only queues into the spool, a worker
+// pushes. With the repository unwritable the queue fills to its limit, then
+// archive-push fails (PostgreSQL keeps the WAL, pg_stat_archiver counts
+// failures, the metric says full) and no file is ever reported archived and
+// lost: once the repository is writable again every segment arrives, with
+// no gap.
+TEST_F(WalArchiveIntegrationTest, AsyncPushFailsWhenTheQueueIsFullAndLosesNothing) {
+  PgPaths paths;
+  primary_ = initdb("primary", paths);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(dcBackup({"stanza-create", "--repo", repo_, "--stanza", "main", "--pg-data", paths.data_dir}).first, 0);
+  const std::string spool = dir_ + "/spool";
+  const std::string config = dir_ + "/dc-backup.yml";
+  std::ofstream(config) << "repo: " << repo_ << "\nstanza: main\nprocess_max: 2\narchive_async: true\nspool_path: " << spool
+                        << "\narchive_push_queue_max: 48MB\n";
+  const int port = testing::freeLoopbackPort();
+  auto settings = settingsFor(port);
+  settings.parameters["archive_mode"] = "on";
+  settings.parameters["archive_command"] = std::string(DC_BACKUP_BIN) + " archive-push --config " + config + " %p";
+  ASSERT_TRUE(writeServerSettings(paths.data_dir, settings).ok());
+  ASSERT_TRUE(primary_->start(60s).ok());
+  auto s = PgSession::connect(connect(port));
+  ASSERT_TRUE(s.ok());
+  auto scalar = [&](const std::string& sql) {
+    auto rows = (*s)->query(sql);
+    return rows.ok() && !rows->empty() && (*rows)[0][0] ? *(*rows)[0][0] : std::string();
+  };
+  ASSERT_TRUE((*s)->execute("CREATE TABLE t (v text)").ok());
+  auto switchSegments = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE((*s)->execute("INSERT INTO t VALUES ('" + std::to_string(i) + "')").ok());
+      ASSERT_TRUE((*s)->execute("SELECT pg_switch_wal()").ok());
+    }
+  };
+  switchSegments(3);
+  const std::string first_batch = scalar("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  EXPECT_TRUE(eventually([&] { return scalar("SELECT last_archived_wal FROM pg_stat_archiver") >= first_batch; }, 60s));
+  EXPECT_TRUE(eventually([&] { return !fs::exists(spool + "/queue") || fs::is_empty(spool + "/queue"); }, 30s))
+      << "the worker did not drain the queue";
+
+  // The repository refuses writes: the queue fills to 48 MB (3 segments), then pushes fail.
+  auto repositoryWritable = [&](bool writable) {
+    const auto perms = writable ? fs::perms::owner_all : fs::perms::owner_read | fs::perms::owner_exec;
+    fs::permissions(repo_ + "/main", perms);
+    for (const auto& e : fs::recursive_directory_iterator(repo_ + "/main")) {
+      if (e.is_directory()) fs::permissions(e.path(), perms);
+    }
+  };
+  repositoryWritable(false);
+  const std::string failed_before = scalar("SELECT failed_count FROM pg_stat_archiver");
+  switchSegments(6);
+  EXPECT_TRUE(eventually([&] { return scalar("SELECT failed_count FROM pg_stat_archiver") != failed_before; }, 60s))
+      << "archive-push never failed with the queue full";
+  std::size_t queued = 0;
+  for (const auto& e : fs::directory_iterator(spool + "/queue")) queued += e.path().extension() != ".tmp";
+  EXPECT_LE(queued, 3u) << "the queue passed its limit";
+  std::ifstream prom(spool + "/archive.prom");
+  const std::string metrics((std::istreambuf_iterator<char>(prom)), {});
+  EXPECT_NE(metrics.find("pgtandem_archive_queue_full 1"), std::string::npos) << metrics;
+  std::size_t ready = 0;
+  for (const auto& e : fs::directory_iterator(paths.data_dir + "/pg_wal/archive_status")) {
+    ready += e.path().extension() == ".ready";
+  }
+  EXPECT_GE(ready, 1u) << "PostgreSQL should keep what could not be queued";
+
+  // Writable again: everything arrives; verify finds no gap.
+  repositoryWritable(true);
+  const std::string last = scalar("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  ASSERT_TRUE((*s)->execute("SELECT pg_switch_wal()").ok());
+  EXPECT_TRUE(eventually([&] { return scalar("SELECT last_archived_wal FROM pg_stat_archiver") >= last; }, 120s));
+  EXPECT_TRUE(eventually([&] { return fs::is_empty(spool + "/queue"); }, 60s));
+  auto verified = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
+  EXPECT_EQ(verified.first, 0) << verified.second;
+  EXPECT_NE(verified.second.find(" 0 gaps"), std::string::npos) << verified.second;
+}
+
 }  // namespace
 }  // namespace pgtandem::pg
