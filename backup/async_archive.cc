@@ -128,6 +128,67 @@ Status runPushWorker(const Spool& spool, int workers,
   }
 }
 
+std::vector<std::string> segmentsAfter(const std::string& file_name, int depth, std::uint64_t segment_size) {
+  std::vector<std::string> names;
+  const auto number = walSegmentNumber(file_name, segment_size);
+  if (!number || file_name.size() != 24) return names;
+  for (int i = 1; i <= depth; ++i) names.push_back(walSegmentName(file_name.substr(0, 8), *number + i, segment_size));
+  return names;
+}
+
+namespace {
+
+std::string inDir(const Spool& spool) { return spool.dir + "/in"; }
+
+}  // namespace
+
+Status takePrefetched(const Spool& spool, const std::string& file_name, const std::string& dest) {
+  std::error_code ec;
+  const std::string prefetched = inDir(spool) + "/" + file_name;
+  if (!fs::exists(prefetched, ec)) return makeError(ErrorCode::kNotFound, file_name + " was not fetched ahead");
+  // Same file system: a rename; otherwise a copy written atomically.
+  if (::rename(prefetched.c_str(), dest.c_str()) != 0) {
+    auto bytes = readWholeFile(prefetched, "prefetched WAL");
+    if (!bytes.ok()) return bytes.error();
+    PGT_TRY(writeFileAtomically(dest, *bytes, 0600));
+    fs::remove(prefetched, ec);
+  }
+  for (fs::directory_iterator it(inDir(spool), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() == 24 && name.compare(0, 8, file_name, 0, 8) == 0 && name < file_name) fs::remove(it->path(), ec);
+  }
+  return okStatus();
+}
+
+Result<int> prefetchAfter(const Spool& spool, Repository& repo, const std::string& stanza, const std::string& file_name,
+                          int depth, std::uint64_t segment_size) {
+  std::error_code ec;
+  fs::create_directories(inDir(spool), ec);
+  if (ec) return makeError(ErrorCode::kIo, "cannot create the spool " + inDir(spool) + ": " + ec.message());
+  const std::string lock_path = spool.dir + "/get.lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return fileError("open", lock_path, errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return 0;  // another prefetcher runs
+  }
+  int fetched = 0;
+  Status status;
+  for (const auto& name : segmentsAfter(file_name, depth, segment_size)) {
+    const std::string target = inDir(spool) + "/" + name;
+    if (fs::exists(target, ec)) continue;
+    auto got = getWalFile(repo, stanza, name, target);
+    if (!got.ok()) {
+      if (got.error().code != ErrorCode::kNotFound) status = got;
+      break;  // not archived yet: the rest is not either
+    }
+    ++fetched;
+  }
+  ::close(fd);
+  if (!status.ok()) return status.error();
+  return fetched;
+}
+
 std::string queueMetrics(const QueueState& state, const Spool& spool, bool refused_full) {
   return "# HELP pgtandem_archive_queue_bytes WAL waiting in the archive-push spool.\n"
          "# TYPE pgtandem_archive_queue_bytes gauge\n"

@@ -18,7 +18,9 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
+#include "backup/repository.h"
 #include "backup/wal_archive.h"
 #include "common/util/clock.h"
 
@@ -51,6 +53,25 @@ int drainQueue(const Spool& spool, int workers, const std::function<Result<PushR
 Status runPushWorker(const Spool& spool, int workers,
                      const std::function<Result<PushResult>(const std::string& path)>& push, const Clock& clock,
                      std::chrono::milliseconds idle, std::chrono::milliseconds retry, std::ostream& log);
+
+// Asynchronous archive-get: restore_command is served from <spool>/in when
+// the file was fetched ahead; after each call a prefetcher (one per spool,
+// `dc-backup archive-get-worker`) fetches the next `depth` segments of the
+// same timeline, each checked against its checksum before it is stored.
+
+// The `depth` segment names after `file_name` on its timeline; none for a
+// file that is not a segment.
+std::vector<std::string> segmentsAfter(const std::string& file_name, int depth, std::uint64_t segment_size);
+
+// Moves a prefetched `file_name` to `dest`; kNotFound when it was not
+// fetched ahead. Prefetched files before it are dropped (replay is past them).
+Status takePrefetched(const Spool& spool, const std::string& file_name, const std::string& dest);
+
+// The prefetcher: under <spool>/get.lock, fetches the segments after
+// `file_name` that are archived and not yet in <spool>/in. Returns how many
+// it fetched.
+Result<int> prefetchAfter(const Spool& spool, Repository& repo, const std::string& stanza, const std::string& file_name,
+                          int depth, std::uint64_t segment_size);
 
 // archive.prom's text.
 std::string queueMetrics(const QueueState& state, const Spool& spool, bool refused_full);

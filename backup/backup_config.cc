@@ -29,7 +29,7 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   config::Reader r(file);
   BackupConfig c;
   r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level", "site", "archive_async", "spool_path",
-                          "archive_push_queue_max"});
+                          "archive_push_queue_max", "archive_get_queue_max"});
   r.readString(root, "repo", "", c.repo);
   r.readString(root, "stanza", "", c.stanza);
   r.readString(root, "pg_data", "", c.pg_data);
@@ -40,15 +40,16 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   r.readInt(root, "compress_level", "", c.compress_level);
   r.readBool(root, "archive_async", "", c.archive_async);
   r.readString(root, "spool_path", "", c.spool_path);
-  std::string queue_max;
-  r.readString(root, "archive_push_queue_max", "", queue_max);
-  if (!queue_max.empty()) {
-    const auto bytes = parseByteSize(queue_max);
+  for (auto [key, out] : {std::pair{"archive_push_queue_max", &c.archive_push_queue_max},
+                           std::pair{"archive_get_queue_max", &c.archive_get_queue_max}}) {
+    std::string size;
+    r.readString(root, key, "", size);
+    if (size.empty()) continue;
+    const auto bytes = parseByteSize(size);
     if (!bytes) {
-      r.error(config::at(root, "archive_push_queue_max"), "archive_push_queue_max",
-              "'" + queue_max + "' is not a size like 4GB, 512MB or a number of bytes");
+      r.error(config::at(root, key), key, "'" + size + "' is not a size like 4GB, 512MB or a number of bytes");
     } else {
-      c.archive_push_queue_max = *bytes;
+      *out = *bytes;
     }
   }
   if (c.archive_async && (c.spool_path.empty() || c.spool_path.front() != '/')) {

@@ -13,6 +13,7 @@
 //   archive_async: true               # archive-push queues into a spool
 //   spool_path: /var/spool/pgtandem   #   (backup/async_archive.h), pushed by
 //   archive_push_queue_max: 4GB       #   a worker; a full queue fails the push
+//   archive_get_queue_max: 256MB      # archive-get fetches this much ahead
 //   site:                             # archive-push's split-brain guard
 //     name: dc1                       #   (backup/site_guard.h): this DC,
 //     etcd: [127.0.0.1:2379]          #   its etcd, and where its site key
@@ -43,6 +44,7 @@ struct BackupConfig {
   bool archive_async = false;
   std::string spool_path;
   std::uint64_t archive_push_queue_max = 0;  // bytes; 0: no limit
+  std::uint64_t archive_get_queue_max = 128ULL << 20;  // bytes fetched ahead
   // The guard; site_name "" when off.
   std::string site_name;
   std::vector<std::string> site_etcd;

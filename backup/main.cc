@@ -71,11 +71,12 @@ Spool spoolOf(const BackupConfig& c) { return Spool{c.spool_path, c.archive_push
 
 // The asynchronous worker, started detached (a new session) so that it
 // outlives this archive_command; it exits at once when one already runs.
-void startPushWorker(const std::string& config_file) {
+void startWorker(const std::string& verb, const std::string& config_file, const std::string& after = "") {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   SpawnOptions worker;
-  worker.argv = {ec ? std::string("dc-backup") : self.string(), "archive-push-worker", "--config", config_file};
+  worker.argv = {ec ? std::string("dc-backup") : self.string(), verb, "--config", config_file};
+  if (!after.empty()) worker.argv.push_back(after);
   worker.new_session = true;
   (void)spawnProcess(worker);
 }
@@ -83,7 +84,7 @@ void startPushWorker(const std::string& config_file) {
 int archivePush(const BackupConfig& c, const std::string& config_file, const std::string& wal_path) {
   if (c.archive_async) {
     if (auto queued = queueWal(spoolOf(c), wal_path); !queued.ok()) return fail("archive-push", queued.error());
-    startPushWorker(config_file);
+    startWorker("archive-push-worker", config_file);
     return 0;
   }
   auto repo = openRepository(c.repo);
@@ -111,15 +112,37 @@ int archivePushWorker(const BackupConfig& c) {
   return 0;
 }
 
-int archiveGet(const std::string& location, const std::string& stanza, const std::string& name, const std::string& dest) {
-  auto repo = openRepository(location);
+int archiveGet(const BackupConfig& c, const std::string& config_file, const std::string& name, const std::string& dest) {
+  if (c.archive_async) {
+    auto taken = takePrefetched(spoolOf(c), name, dest);
+    if (taken.ok() || taken.error().code != ErrorCode::kNotFound) {
+      startWorker("archive-get-worker", config_file, name);
+      if (!taken.ok()) return fail("archive-get", taken.error());
+      return 0;
+    }
+  }
+  auto repo = openRepository(c.repo);
   if (!repo.ok()) return fail("archive-get", repo.error());
-  auto got = getWalFile(**repo, stanza, name, dest);
+  auto got = getWalFile(**repo, c.stanza, name, dest);
   if (!got.ok()) {
     // Asked for files that do not exist yet all the time: say nothing.
     if (got.error().code == ErrorCode::kNotFound) return 1;
     return fail("archive-get", got.error());
   }
+  if (c.archive_async) startWorker("archive-get-worker", config_file, name);
+  return 0;
+}
+
+int archiveGetWorker(const BackupConfig& c, const std::string& after) {
+  if (!c.archive_async) {
+    std::cerr << "dc-backup archive-get-worker: archive_async is not set in the configuration\n";
+    return 2;
+  }
+  auto repo = openRepository(c.repo);
+  if (!repo.ok()) return fail("archive-get-worker", repo.error());
+  const int depth = static_cast<int>(std::max<std::uint64_t>(1, c.archive_get_queue_max / kDefaultWalSegmentSize));
+  auto fetched = prefetchAfter(spoolOf(c), **repo, c.stanza, after, depth, kDefaultWalSegmentSize);
+  if (!fetched.ok()) return fail("archive-get-worker", fetched.error());
   return 0;
 }
 
@@ -316,6 +339,9 @@ int main(int argc, char** argv) {
   common(get);
   get->add_option("name", wal_name, "the WAL file's name (%f)")->required();
   get->add_option("destination", dest, "where to write it (%p)")->required();
+  auto* get_worker = app.add_subcommand("archive-get-worker", "fetch ahead for archive-get (started by archive-get)");
+  get_worker->add_option("--config", config_file, "the configuration, with archive_async and spool_path")->required();
+  get_worker->add_option("after", wal_name, "the segment PostgreSQL asked for last")->required();
   auto* take = app.add_subcommand("backup", "a full base backup of the member on this host (a replica by preference)");
   common(take);
   workers(take);
@@ -376,5 +402,6 @@ int main(int argc, char** argv) {
   if (put_back->parsed()) return restore(*settled, restore_flags);
   if (show->parsed()) return info(*settled);
   if (check->parsed()) return verify(*settled);
-  return archiveGet(settled->repo, settled->stanza, wal_name, dest);
+  if (get_worker->parsed()) return archiveGetWorker(*settled, wal_name);
+  return archiveGet(*settled, config_file, wal_name, dest);
 }

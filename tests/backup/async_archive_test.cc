@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "backup/backup_config.h"
+#include "backup/stanza.h"
 #include "tests/support/ports.h"
 
 namespace pgtandem::backup {
@@ -124,6 +125,35 @@ TEST_F(AsyncArchiveTest, ASecondWorkerLeavesAtOnceAndAFileQueuedAsTheWorkerLeave
   ASSERT_TRUE(runPushWorker(spool_, 1, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
   EXPECT_EQ(pushes, 2);
   EXPECT_EQ(queueState(spool_).files, 0);
+}
+
+TEST_F(AsyncArchiveTest, ArchiveGetIsServedFromSegmentsFetchedAheadAndCheckedFirst) {
+  fs::create_directories(dir_ + "/repo");
+  LocalRepository repo(dir_ + "/repo");
+  ASSERT_TRUE(createStanza(repo, "main", {"7300000000000000001", 15, "2026-12-03T00:00:00Z"}).ok());
+  for (int i = 1; i <= 4; ++i) {
+    ASSERT_TRUE(pushWal(repo, "main", "00000001000000000000000" + std::to_string(i), std::string(5000, static_cast<char>(0x10 * i))).ok());  // no long page header
+  }
+  EXPECT_EQ(segmentsAfter("000000010000000000000009", 2, kDefaultWalSegmentSize),
+            (std::vector<std::string>{"00000001000000000000000A", "00000001000000000000000B"}));
+  EXPECT_TRUE(segmentsAfter("00000002.history", 2, kDefaultWalSegmentSize).empty());
+  auto fetched = prefetchAfter(spool_, repo, "main", "000000010000000000000001", 2, kDefaultWalSegmentSize);
+  ASSERT_TRUE(fetched.ok()) << fetched.error().toString();
+  EXPECT_EQ(*fetched, 2);
+  const std::string dest = dir_ + "/RECOVERYXLOG";
+  ASSERT_TRUE(takePrefetched(spool_, "000000010000000000000002", dest).ok());
+  std::ifstream in(dest, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), std::string(5000, static_cast<char>(0x20)));
+  EXPECT_FALSE(fs::exists(spool_.dir + "/in/000000010000000000000002"));
+  // Segment 5 is not archived yet: the prefetch stops there.
+  fetched = prefetchAfter(spool_, repo, "main", "000000010000000000000002", 5, kDefaultWalSegmentSize);
+  ASSERT_TRUE(fetched.ok());
+  EXPECT_EQ(*fetched, 1);
+  EXPECT_TRUE(fs::exists(spool_.dir + "/in/000000010000000000000004"));
+  EXPECT_EQ(takePrefetched(spool_, "000000010000000000000005", dest).error().code, ErrorCode::kNotFound);
+  // Replay skipped ahead: what is behind it is dropped.
+  ASSERT_TRUE(takePrefetched(spool_, "000000010000000000000004", dest).ok());
+  EXPECT_FALSE(fs::exists(spool_.dir + "/in/000000010000000000000003"));
 }
 
 TEST(BackupConfigSizes, ParseLikePostgresql) {

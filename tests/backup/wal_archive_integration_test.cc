@@ -49,9 +49,11 @@ TEST_F(WalArchiveIntegrationTest, AStandbyFedOnlyFromTheArchiveReplaysThePrimary
   ASSERT_TRUE(writeServerSettings(standby_paths.data_dir, settingsFor(standby_port)).ok());
   RecoverySettings recovery;
   recovery.standby = true;
-  // The standby names the repository through a configuration file.
+  // The standby names the repository through a configuration file, and
+  // fetches ahead of replay (archive_async).
   const std::string config = dir_ + "/dc-backup.yml";
-  std::ofstream(config) << "repo: " << repo_ << "\nstanza: main\n";
+  std::ofstream(config) << "repo: " << repo_ << "\nstanza: main\narchive_async: true\nspool_path: " << dir_
+                        << "/standby-spool\n";
   recovery.restore_command = std::string(DC_BACKUP_BIN) + " archive-get --config " + config + " %f %p";
   ASSERT_TRUE(writeRecoverySettings(standby_paths.data_dir, recovery).ok());
   standby_ = std::make_unique<Postmaster>(standby_paths, runner_);
@@ -71,6 +73,7 @@ TEST_F(WalArchiveIntegrationTest, AStandbyFedOnlyFromTheArchiveReplaysThePrimary
   }
   std::cout << "archive-fed standby: replay lag after a segment switch at most " << worst_lag
             << " s (restore_command retried every 200 ms)\n";
+  EXPECT_TRUE(fs::exists(dir_ + "/standby-spool/in")) << "archive-get never fetched ahead";
   auto archiver = (*s)->query("SELECT failed_count FROM pg_stat_archiver");
   ASSERT_TRUE(archiver.ok() && !archiver->empty());
   EXPECT_EQ((*archiver)[0][0], "0") << "archive-push failed at least once";
