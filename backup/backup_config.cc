@@ -29,7 +29,10 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   config::Reader r(file);
   BackupConfig c;
   r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level", "site", "archive_async", "spool_path",
-                          "archive_push_queue_max", "archive_get_queue_max"});
+                          "archive_push_queue_max", "archive_get_queue_max", "sftp_key_file",
+                          "sftp_known_hosts"});
+  r.readString(root, "sftp_key_file", "", c.sftp_key_file);
+  r.readString(root, "sftp_known_hosts", "", c.sftp_known_hosts);
   r.readString(root, "repo", "", c.repo);
   r.readString(root, "stanza", "", c.stanza);
   r.readString(root, "pg_data", "", c.pg_data);

@@ -2,7 +2,9 @@
 // dc-backup's configuration file (--config), so that archive_command and
 // restore_command stay short:
 //
-//   repo: /srv/pgtandem-repo          # an absolute path (sftp:// next)
+//   repo: /srv/pgtandem-repo          # an absolute path, or sftp://user@host:port/path
+//   sftp_key_file: /var/lib/postgresql/.ssh/id_ed25519   # sftp://: default ~/.ssh/id_*
+//   sftp_known_hosts: /etc/pgtandem/known_hosts           # sftp://: default ~/.ssh/known_hosts
 //   stanza: main
 //   pg_data: /var/lib/postgresql/15/main   # stanza-create and backup
 //   pg_host: /var/run/postgresql      # backup: the member to copy (a socket
@@ -35,6 +37,7 @@ namespace pgtandem::backup {
 struct BackupConfig {
   std::string repo;
   std::string stanza;
+  std::string sftp_key_file, sftp_known_hosts;
   std::string pg_data;
   std::string pg_host;
   int pg_port = 0;  // 0: not set (libpq's default)

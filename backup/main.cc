@@ -41,6 +41,9 @@
 namespace {
 
 using namespace pgtandem;
+using pgtandem::backup::BackupConfig;
+
+pgtandem::backup::RepositoryOptions repositoryOptions(const BackupConfig& c) { return {c.sftp_key_file, c.sftp_known_hosts}; }
 using namespace pgtandem::backup;
 
 int fail(const std::string& verb, const Error& error) {
@@ -48,8 +51,11 @@ int fail(const std::string& verb, const Error& error) {
   return 1;
 }
 
-int stanzaCreate(const std::string& location, const std::string& stanza, const std::string& data_dir) {
-  auto repo = openRepository(location);
+int stanzaCreate(const BackupConfig& c) {
+  const std::string& location = c.repo;
+  const std::string& stanza = c.stanza;
+  const std::string& data_dir = c.pg_data;
+  auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("stanza-create", repo.error());
   auto identity = readClusterIdentity(data_dir);
   if (!identity.ok()) return fail("stanza-create", identity.error());
@@ -87,7 +93,7 @@ int archivePush(const BackupConfig& c, const std::string& config_file, const std
     startWorker("archive-push-worker", config_file);
     return 0;
   }
-  auto repo = openRepository(c.repo);
+  auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("archive-push", repo.error());
   auto pushed = pusher(**repo, c)(wal_path);
   if (!pushed.ok()) return fail("archive-push", pushed.error());
@@ -103,7 +109,7 @@ int archivePushWorker(const BackupConfig& c) {
     std::cerr << "dc-backup archive-push-worker: archive_async is not set in the configuration\n";
     return 2;
   }
-  auto repo = openRepository(c.repo);
+  auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("archive-push-worker", repo.error());
   std::ofstream log(c.spool_path + "/worker.log", std::ios::app);
   auto ran = runPushWorker(spoolOf(c), c.process_max, pusher(**repo, c), RealClock::instance(),
@@ -121,7 +127,7 @@ int archiveGet(const BackupConfig& c, const std::string& config_file, const std:
       return 0;
     }
   }
-  auto repo = openRepository(c.repo);
+  auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("archive-get", repo.error());
   auto got = getWalFile(**repo, c.stanza, name, dest);
   if (!got.ok()) {
@@ -138,7 +144,7 @@ int archiveGetWorker(const BackupConfig& c, const std::string& after) {
     std::cerr << "dc-backup archive-get-worker: archive_async is not set in the configuration\n";
     return 2;
   }
-  auto repo = openRepository(c.repo);
+  auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("archive-get-worker", repo.error());
   const int depth = static_cast<int>(std::max<std::uint64_t>(1, c.archive_get_queue_max / kDefaultWalSegmentSize));
   auto fetched = prefetchAfter(spoolOf(c), **repo, c.stanza, after, depth, kDefaultWalSegmentSize);
@@ -147,7 +153,7 @@ int archiveGetWorker(const BackupConfig& c, const std::string& after) {
 }
 
 int verify(const BackupConfig& c) {
-  auto repo = openRepository(c.repo);
+  auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("verify", repo.error());
   auto report = verifyWalArchive(**repo, c.stanza);
   if (!report.ok()) return fail("verify", report.error());
@@ -185,7 +191,7 @@ std::string memberConninfo(const BackupConfig& c) {
 }
 
 int takeBaseBackup(const BackupConfig& c) {
-  auto repo = openRepository(c.repo);
+  auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("backup", repo.error());
   auto server = connectBackupServer(memberConninfo(c));
   if (!server.ok()) return fail("backup", server.error());
@@ -249,7 +255,7 @@ int restore(const BackupConfig& c, const RestoreFlags& f) {
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   options.restore_command =
       (ec ? std::string("dc-backup") : self.string()) + " archive-get --repo " + c.repo + " --stanza " + c.stanza + " %f %p";
-  auto repo = openRepository(c.repo);
+  auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("restore", repo.error());
   ProgressMeter progress(std::cerr, ::isatty(STDERR_FILENO) == 1, RealClock::instance(), "restore", 0);
   auto restored = restoreBackup(**repo, c.stanza, options, &progress);
@@ -260,7 +266,7 @@ int restore(const BackupConfig& c, const RestoreFlags& f) {
 }
 
 int info(const BackupConfig& c) {
-  auto repo = openRepository(c.repo);
+  auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("info", repo.error());
   auto stanza = readStanza(**repo, c.stanza);
   if (!stanza.ok()) return fail("info", stanza.error());
@@ -395,7 +401,7 @@ int main(int argc, char** argv) {
     std::cerr << "dc-backup " << verb << ": " << settled.error().message << "\n";
     return 2;
   }
-  if (create->parsed()) return stanzaCreate(settled->repo, settled->stanza, settled->pg_data);
+  if (create->parsed()) return stanzaCreate(*settled);
   if (push->parsed()) return archivePush(*settled, config_file, wal_path);
   if (push_worker->parsed()) return archivePushWorker(*settled);
   if (take->parsed()) return takeBaseBackup(*settled);

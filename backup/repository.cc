@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "backup/sftp_repository.h"
 #include "common/util/files.h"
 
 namespace pgtandem::backup {
@@ -144,9 +145,11 @@ Result<std::vector<std::string>> LocalRepository::list(const std::string& dir) {
   return names;
 }
 
-Result<std::unique_ptr<Repository>> openRepository(const std::string& location) {
+Result<std::unique_ptr<Repository>> openRepository(const std::string& location, const RepositoryOptions& options) {
   if (location.rfind("sftp://", 0) == 0) {
-    return makeError(ErrorCode::kInvalidArgument, "SFTP repositories are not built yet: " + location);
+    auto parsed = parseSftpLocation(location);
+    if (!parsed.ok()) return parsed.error();
+    return openSftpRepository(*parsed, SftpOptions{options.sftp_key_file, options.sftp_known_hosts, 10});
   }
   if (location.empty() || location.front() != '/') {
     return makeError(ErrorCode::kInvalidArgument, "the repository must be an absolute path: '" + location + "'");

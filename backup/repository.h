@@ -68,7 +68,13 @@ class LocalRepository : public Repository {
   std::string root_;
 };
 
-// The repository at `location`: a local path (sftp:// is not built yet).
-Result<std::unique_ptr<Repository>> openRepository(const std::string& location);
+struct RepositoryOptions {
+  std::string sftp_key_file;     // sftp://: the private key ("": ~/.ssh/id_* and ssh-agent)
+  std::string sftp_known_hosts;  // sftp://: known_hosts ("": ~/.ssh/known_hosts)
+};
+
+// The repository at `location`: an absolute local path, or
+// sftp://user@host:port/path (backup/sftp_repository.h).
+Result<std::unique_ptr<Repository>> openRepository(const std::string& location, const RepositoryOptions& options = {});
 
 }  // namespace pgtandem::backup

@@ -12,7 +12,7 @@ packages=(
   libssl-dev libgtest-dev libgmock-dev prometheus-cpp-dev
   postgresql-15 postgresql-client-15
   etcd-server etcd-client haproxy
-  iproute2 nftables procps util-linux curl openssl
+  iproute2 nftables procps util-linux curl openssl openssh-server openssh-client
 )
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -32,7 +32,7 @@ if ((${#missing[@]})); then
 fi
 
 # Debian starts the packaged services; our tests start their own on free ports.
-for svc in etcd haproxy postgresql; do
+for svc in etcd haproxy postgresql ssh; do
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
 done
 echo "install-deps.sh: all dependencies present"

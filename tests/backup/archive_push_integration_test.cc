@@ -1,9 +1,10 @@
 // archive-push against real services: the split-brain guard reading a real
 // etcd (a fenced DC is refused, then allowed what it wrote before its
-// demotion; an etcd that is down fails closed), and a push killed with
-// SIGKILL halfway through its file leaves nothing visible, and the retry
-// succeeds. The WAL file comes through a FIFO, so that the kill lands
-// mid-file every time.
+// demotion; an etcd that is down fails closed); a push killed with SIGKILL
+// halfway through its file leaves nothing visible, and the retry succeeds,
+// on a local and on an SFTP repository (a real sshd on loopback); and the
+// SFTP errors: a wrong or unknown host key, an unreachable host. The WAL
+// file comes through a FIFO, so that the kill lands mid-file every time.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -73,6 +75,13 @@ class ArchivePushIntegrationTest : public ::testing::Test {
     return names;
   }
 
+  std::string readLog() { return readFile(dir_ + "/push.log"); }
+  static std::string readFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  void killMidFileAndRetry(const std::vector<std::string>& where, const std::string& stored_dir);
+
   PosixProcessRunner runner_;
   std::string dir_, repo_;
 };
@@ -121,13 +130,17 @@ TEST_F(ArchivePushIntegrationTest, AFencedDcIsRefusedByItsOwnEtcdAndADownEtcdFai
   EXPECT_EQ(dcBackup({"archive-push", "--repo", repo_, "--stanza", "main", dir_ + "/pg_wal/000000010000000000000003"}).first, 0);
 }
 
-TEST_F(ArchivePushIntegrationTest, KilledMidFileLeavesNothingVisibleAndTheRetrySucceeds) {
+// Pushes `name` through a FIFO and kills the push halfway; `stored_dir`
+// is where the repository's files land on this host.
+void ArchivePushIntegrationTest::killMidFileAndRetry(const std::vector<std::string>& where, const std::string& stored_dir) {
   const std::string name = "000000010000000000000004";
   const std::string fifo = dir_ + "/fifo/" + name;
   fs::create_directories(dir_ + "/fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   SpawnOptions push;
-  push.argv = {DC_BACKUP_BIN, "archive-push", "--repo", repo_, "--stanza", "main", fifo};
+  push.argv = {DC_BACKUP_BIN, "archive-push"};
+  push.argv.insert(push.argv.end(), where.begin(), where.end());
+  push.argv.push_back(fifo);
   push.output_file = dir_ + "/push.log";
   auto process = spawnProcess(push);
   ASSERT_TRUE(process.ok());
@@ -144,32 +157,132 @@ TEST_F(ArchivePushIntegrationTest, KilledMidFileLeavesNothingVisibleAndTheRetryS
     // Half the file is in: the push is mid-file (its temporary file exists).
     bool temporary = false;
     for (int i = 0; i < 100 && !temporary; ++i) {
-      if (fs::exists(repo_ + "/main/wal/0000000100000000")) {
-        for (const auto& e : fs::directory_iterator(repo_ + "/main/wal/0000000100000000")) {
+      if (fs::exists(stored_dir + "/main/wal/0000000100000000")) {
+        for (const auto& e : fs::directory_iterator(stored_dir + "/main/wal/0000000100000000")) {
           temporary = temporary || e.path().extension() == ".tmp";
         }
       }
       if (!temporary) std::this_thread::sleep_for(20ms);
     }
-    EXPECT_TRUE(temporary) << "the push never began writing";
+    EXPECT_TRUE(temporary) << "the push never began writing: " << readLog();
     ASSERT_TRUE((*process)->signal(SIGKILL).ok());
     (void)(*process)->waitExit(10s);
     ::close(fd);
   }
   // Nothing under a final name; get says "not archived"; verify is clean.
-  for (const auto& file : archived()) EXPECT_EQ(fs::path(file).extension(), ".tmp") << file;
-  EXPECT_EQ(dcBackup({"archive-get", "--repo", repo_, "--stanza", "main", name, dir_ + "/got"}).first, 1);
+  for (const auto& e : fs::recursive_directory_iterator(stored_dir + "/main/wal")) {
+    if (e.is_regular_file() && e.path().filename().string().rfind(name, 0) == 0) {
+      EXPECT_EQ(e.path().extension(), ".tmp") << e.path();
+    }
+  }
+  auto args = [&](std::vector<std::string> verb) {
+    verb.insert(verb.begin() + 1, where.begin(), where.end());
+    return verb;
+  };
+  EXPECT_EQ(dcBackup(args({"archive-get", name, dir_ + "/got"})).first, 1);
   EXPECT_FALSE(fs::exists(dir_ + "/got"));
-  auto verified = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
+  auto verified = dcBackup(args({"verify"}));
   EXPECT_EQ(verified.first, 0) << verified.second;
   // The archiver's retry, with the whole file.
   const std::string whole = dir_ + "/pg_wal/" + name;
   std::ofstream(whole, std::ios::binary) << bytes;
-  auto retried = dcBackup({"archive-push", "--repo", repo_, "--stanza", "main", whole});
+  auto retried = dcBackup(args({"archive-push", whole}));
   EXPECT_EQ(retried.first, 0) << retried.second;
-  EXPECT_EQ(dcBackup({"archive-get", "--repo", repo_, "--stanza", "main", name, dir_ + "/got"}).first, 0);
+  EXPECT_EQ(dcBackup(args({"archive-get", name, dir_ + "/got"})).first, 0);
   std::ifstream got(dir_ + "/got", std::ios::binary);
   EXPECT_TRUE(std::string(std::istreambuf_iterator<char>(got), {}) == bytes);
+}
+
+TEST_F(ArchivePushIntegrationTest, KilledMidFileLeavesNothingVisibleAndTheRetrySucceeds) {
+  killMidFileAndRetry({"--repo", repo_, "--stanza", "main"}, repo_);
+}
+
+// A real sshd on loopback, started by the test, with keys made for it.
+class SftpRepositoryTest : public ArchivePushIntegrationTest {
+ protected:
+  void SetUp() override {
+    ArchivePushIntegrationTest::SetUp();
+    if (!fs::exists("/usr/sbin/sshd")) GTEST_SKIP() << "openssh-server is not installed";
+    for (const char* key : {"host_key", "client_key", "other_host_key"}) {
+      ASSERT_EQ(std::system(("ssh-keygen -q -t ed25519 -N '' -f " + dir_ + "/" + key).c_str()), 0);
+    }
+    fs::copy_file(dir_ + "/client_key.pub", dir_ + "/authorized_keys");
+    port_ = testing::freeLoopbackPort();
+    std::ofstream(dir_ + "/sshd_config") << "Port " << port_ << "\nListenAddress 127.0.0.1\nHostKey " << dir_
+                                         << "/host_key\nPidFile " << dir_ << "/sshd.pid\nAuthorizedKeysFile " << dir_
+                                         << "/authorized_keys\nPermitRootLogin prohibit-password\n"
+                                            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+                                            "StrictModes no\nSubsystem sftp internal-sftp\nLogLevel ERROR\n";
+    fs::create_directories("/run/sshd");  // sshd's privilege separation directory
+    SpawnOptions sshd;
+    sshd.argv = {"/usr/sbin/sshd", "-D", "-e", "-f", dir_ + "/sshd_config"};
+    sshd.output_file = dir_ + "/sshd.log";
+    auto started = spawnProcess(sshd);
+    ASSERT_TRUE(started.ok());
+    sshd_ = std::move(*started);
+    ASSERT_TRUE(testing::waitForPort("127.0.0.1", port_, 10s)) << readFile(dir_ + "/sshd.log");
+    knownHosts(dir_ + "/known_hosts", "host_key");
+    knownHosts(dir_ + "/wrong_known_hosts", "other_host_key");
+    std::ofstream(dir_ + "/empty_known_hosts") << "";
+    remote_ = dir_ + "/remote-repo";
+    fs::create_directories(remote_);
+    url_ = "sftp://root@127.0.0.1:" + std::to_string(port_) + remote_;
+  }
+  void TearDown() override {
+    if (sshd_) {
+      (void)sshd_->signal(SIGTERM);
+      (void)sshd_->waitExit(10s);
+    }
+    ArchivePushIntegrationTest::TearDown();
+  }
+  void knownHosts(const std::string& file, const std::string& key) {
+    std::string pub = readFile(dir_ + "/" + key + ".pub");
+    pub = pub.substr(0, pub.rfind(' '));  // "ssh-ed25519 AAAA..." without the comment
+    std::ofstream(file) << "[127.0.0.1]:" << port_ << " " << pub << "\n";
+  }
+  std::string config(const std::string& known_hosts) {
+    const std::string path = dir_ + "/sftp-" + fs::path(known_hosts).filename().string() + ".yml";
+    std::ofstream(path) << "repo: " << url_ << "\nstanza: main\nsftp_key_file: " << dir_ << "/client_key\nsftp_known_hosts: "
+                        << known_hosts << "\n";
+    return path;
+  }
+  int port_ = 0;
+  std::unique_ptr<ProcessHandle> sshd_;
+  std::string remote_, url_;
+};
+
+TEST_F(SftpRepositoryTest, TheArchiveWorksOverSftpAndAKilledPushLeavesNothingVisible) {
+  const std::string good = config(dir_ + "/known_hosts");
+  auto created = dcBackup({"stanza-create", "--config", good, "--pg-data", dir_ + "/data"});
+  ASSERT_EQ(created.first, 0) << created.second;
+  EXPECT_TRUE(fs::exists(remote_ + "/main/stanza.info"));
+  auto pushed = dcBackup({"archive-push", "--config", good, segment("000000010000000000000001", 'a')});
+  ASSERT_EQ(pushed.first, 0) << pushed.second;
+  EXPECT_EQ(dcBackup({"archive-get", "--config", good, "000000010000000000000001", dir_ + "/back"}).first, 0);
+  EXPECT_EQ(readFile(dir_ + "/back"), segmentBytes('a'));
+  killMidFileAndRetry({"--config", good}, remote_);
+}
+
+TEST_F(SftpRepositoryTest, AWrongOrUnknownHostKeyOrAnUnreachableHostIsAClearErrorAndWritesNothing) {
+  auto wrong = dcBackup({"stanza-create", "--config", config(dir_ + "/wrong_known_hosts"), "--pg-data", dir_ + "/data"});
+  EXPECT_EQ(wrong.first, 1);
+  EXPECT_NE(wrong.second.find("is not the one in"), std::string::npos) << wrong.second;
+  auto unknown = dcBackup({"stanza-create", "--config", config(dir_ + "/empty_known_hosts"), "--pg-data", dir_ + "/data"});
+  EXPECT_EQ(unknown.first, 1);
+  EXPECT_NE(unknown.second.find("is not in"), std::string::npos) << unknown.second;
+  EXPECT_NE(unknown.second.find("ssh-keyscan"), std::string::npos) << unknown.second;
+  const std::string nowhere = "sftp://root@127.0.0.1:" + std::to_string(testing::freeLoopbackPort()) + remote_;
+  auto unreachable = dcBackup({"archive-push", "--repo", nowhere, "--stanza", "main", segment("000000010000000000000001", 'a')});
+  EXPECT_EQ(unreachable.first, 1);
+  EXPECT_NE(unreachable.second.find("cannot reach the SFTP repository host"), std::string::npos) << unreachable.second;
+  auto bad_url = dcBackup({"archive-push", "--repo", "sftp://host-without-path", "--stanza", "main", dir_ + "/x"});
+  EXPECT_EQ(bad_url.first, 1);
+  EXPECT_NE(bad_url.second.find("absolute/path"), std::string::npos) << bad_url.second;
+  EXPECT_TRUE(fs::is_empty(remote_)) << "a refused connection wrote into the repository";
+  EXPECT_EQ(readFile(dir_ + "/sshd.log").find("private"), std::string::npos);
+  for (const auto* out : {&wrong.second, &unknown.second}) {
+    EXPECT_EQ(out->find(readFile(dir_ + "/client_key").substr(40, 20)), std::string::npos) << "a secret in the output";
+  }
 }
 
 }  // namespace

@@ -1,14 +1,17 @@
 #include "tests/support/ports.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 namespace pgtandem::testing {
 
@@ -51,6 +54,22 @@ void removeTree(const std::string& path) {
   if (std::getenv("PGT_KEEP_TEST_DIRS") != nullptr) return;  // for a post-mortem
   std::error_code ignored;
   std::filesystem::remove_all(path, ignored);
+}
+
+bool waitForPort(const std::string& host, int port, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(port));
+    ::inet_pton(AF_INET, host.c_str(), &to.sin_addr);
+    const bool connected = fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0;
+    if (fd >= 0) ::close(fd);
+    if (connected) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 }  // namespace pgtandem::testing

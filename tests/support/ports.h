@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <string>
 
 namespace pgtandem::testing {
@@ -10,5 +11,8 @@ int freeLoopbackPort();
 // A fresh directory under /dev/shm (or /tmp), removed by removeTree().
 std::string makeTempDir(const std::string& tag);
 void removeTree(const std::string& path);
+
+// Whether something accepts TCP connections on host:port within `limit`.
+bool waitForPort(const std::string& host, int port, std::chrono::milliseconds limit);
 
 }  // namespace pgtandem::testing
