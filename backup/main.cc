@@ -41,10 +41,9 @@
 namespace {
 
 using namespace pgtandem;
-using pgtandem::backup::BackupConfig;
-
-pgtandem::backup::RepositoryOptions repositoryOptions(const BackupConfig& c) { return {c.sftp_key_file, c.sftp_known_hosts}; }
 using namespace pgtandem::backup;
+
+RepositoryOptions repositoryOptions(const BackupConfig& c) { return {c.sftp_key_file, c.sftp_known_hosts}; }
 
 int fail(const std::string& verb, const Error& error) {
   std::cerr << "dc-backup " << verb << ": " << error.message << "\n";
@@ -52,16 +51,13 @@ int fail(const std::string& verb, const Error& error) {
 }
 
 int stanzaCreate(const BackupConfig& c) {
-  const std::string& location = c.repo;
-  const std::string& stanza = c.stanza;
-  const std::string& data_dir = c.pg_data;
   auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("stanza-create", repo.error());
-  auto identity = readClusterIdentity(data_dir);
+  auto identity = readClusterIdentity(c.pg_data);
   if (!identity.ok()) return fail("stanza-create", identity.error());
   StanzaInfo info{identity->system_identifier, identity->pg_version, formatIsoTime(RealClock::instance().wallNow())};
-  if (auto created = createStanza(**repo, stanza, info); !created.ok()) return fail("stanza-create", created.error());
-  std::cout << "stanza " << stanza << " in " << location << ": system " << info.system_identifier << ", PostgreSQL "
+  if (auto created = createStanza(**repo, c.stanza, info); !created.ok()) return fail("stanza-create", created.error());
+  std::cout << "stanza " << c.stanza << " in " << c.repo << ": system " << info.system_identifier << ", PostgreSQL "
             << info.pg_version << "\n";
   return 0;
 }

@@ -19,15 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Paths stay inside the repository: no absolute paths, no "..".
-bool safeRelative(const std::string& path) {
-  if (path.empty() || path.front() == '/') return false;
-  for (const auto& part : fs::path(path)) {
-    if (part == "..") return false;
-  }
-  return true;
-}
-
 void fsyncDirectory(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
@@ -46,7 +37,7 @@ class LocalWriter : public RepositoryWriter {
   }
   Status append(std::string_view bytes) override { return writeAll(fd_, bytes, temp_.string()); }
   Status commitAs(const std::string& path) override {
-    if (!safeRelative(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+    if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
     final_ = root_ / path;
     std::error_code ec;
     fs::create_directories(final_.parent_path(), ec);
@@ -89,8 +80,16 @@ class LocalReader : public RepositoryReader {
 
 }  // namespace
 
+bool isRepositoryPath(const std::string& path) {
+  if (path.empty() || path.front() == '/') return false;
+  for (const auto& part : fs::path(path)) {
+    if (part == "..") return false;
+  }
+  return true;
+}
+
 Result<std::unique_ptr<RepositoryWriter>> LocalRepository::create(const std::string& path) {
-  if (!safeRelative(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+  if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
   const fs::path full = fs::path(root_) / path;
   std::error_code ec;
   fs::create_directories(full.parent_path(), ec);
@@ -104,7 +103,7 @@ Result<std::unique_ptr<RepositoryWriter>> LocalRepository::create(const std::str
 }
 
 Result<std::unique_ptr<RepositoryReader>> LocalRepository::open(const std::string& path) {
-  if (!safeRelative(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+  if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
   const std::string full = root_ + "/" + path;
   const int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) return makeError(ErrorCode::kNotFound, full + " does not exist");
@@ -113,7 +112,7 @@ Result<std::unique_ptr<RepositoryReader>> LocalRepository::open(const std::strin
 }
 
 Result<std::string> LocalRepository::read(const std::string& path) {
-  if (!safeRelative(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+  if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
   const std::string full = root_ + "/" + path;
   std::error_code ec;
   if (!fs::exists(full, ec)) return makeError(ErrorCode::kNotFound, full + " does not exist");
@@ -121,7 +120,7 @@ Result<std::string> LocalRepository::read(const std::string& path) {
 }
 
 Status LocalRepository::write(const std::string& path, const std::string& bytes) {
-  if (!safeRelative(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+  if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
   const fs::path full = fs::path(root_) / path;
   std::error_code ec;
   fs::create_directories(full.parent_path(), ec);
@@ -130,7 +129,7 @@ Status LocalRepository::write(const std::string& path, const std::string& bytes)
 }
 
 Result<std::vector<std::string>> LocalRepository::list(const std::string& dir) {
-  if (!safeRelative(dir)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + dir);
+  if (!isRepositoryPath(dir)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + dir);
   std::vector<std::string> names;
   std::error_code ec;
   const fs::path full = fs::path(root_) / dir;

@@ -68,6 +68,10 @@ class LocalRepository : public Repository {
   std::string root_;
 };
 
+// Whether `path` may name a file in a repository: relative, '/'-separated,
+// no "..". Every implementation refuses the others (kInvalidArgument).
+bool isRepositoryPath(const std::string& path);
+
 struct RepositoryOptions {
   std::string sftp_key_file;     // sftp://: the private key ("": ~/.ssh/id_* and ssh-agent)
   std::string sftp_known_hosts;  // sftp://: known_hosts ("": ~/.ssh/known_hosts)

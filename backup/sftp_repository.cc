@@ -16,19 +16,6 @@ namespace pgtandem::backup {
 
 namespace {
 
-bool safeRelative(const std::string& path) {
-  if (path.empty() || path.front() == '/') return false;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    const auto slash = path.find('/', start);
-    const std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (part == "..") return false;
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  return true;
-}
-
 // One SSH connection and its SFTP channel. libssh sessions are not
 // thread-safe: every call holds the mutex (backup workers share it).
 struct Connection {
@@ -94,7 +81,7 @@ class SftpWriter : public RepositoryWriter {
   }
   Status commit() override { return commitAs(path_); }
   Status commitAs(const std::string& path) override {
-    if (!safeRelative(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+    if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
     std::lock_guard lock(c_->mutex);
     if (c_->can_fsync && sftp_fsync(file_) != 0) return c_->failure("flush", temp_);
     const int closed = sftp_close(file_);
@@ -160,7 +147,7 @@ class SftpRepository : public Repository {
     return (*writer)->commit();
   }
   Result<std::vector<std::string>> list(const std::string& dir) override {
-    if (!safeRelative(dir)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + dir);
+    if (!isRepositoryPath(dir)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + dir);
     std::lock_guard lock(c_->mutex);
     std::vector<std::string> names;
     sftp_dir handle = sftp_opendir(c_->sftp, c_->full(dir).c_str());
@@ -179,7 +166,7 @@ class SftpRepository : public Repository {
     return names;
   }
   Result<std::unique_ptr<RepositoryWriter>> create(const std::string& path) override {
-    if (!safeRelative(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+    if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
     static std::atomic<unsigned> counter{0};
     const std::string temp = path + "." + std::to_string(::getpid()) + "." + std::to_string(counter++) + ".tmp";
     std::lock_guard lock(c_->mutex);
@@ -190,7 +177,7 @@ class SftpRepository : public Repository {
     return std::unique_ptr<RepositoryWriter>(std::make_unique<SftpWriter>(c_, path, temp, file));
   }
   Result<std::unique_ptr<RepositoryReader>> open(const std::string& path) override {
-    if (!safeRelative(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+    if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
     std::lock_guard lock(c_->mutex);
     sftp_file file = sftp_open(c_->sftp, c_->full(path).c_str(), O_RDONLY, 0);
     if (!file) return c_->failure("read", path);

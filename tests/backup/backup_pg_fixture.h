@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "common/pg/pg_session.h"
@@ -34,7 +35,7 @@ class BackupPgTest : public ::testing::Test {
 
   // dc-backup with `args`: its exit code and what it printed.
   std::pair<int, std::string> dcBackup(const std::vector<std::string>& args) { return testing::runDcBackup(runner_, args); }
-  std::string archiveFlags() { return std::string(" --repo ") + repo_ + " --stanza main "; }
+  std::string archiveFlags() { return "--repo " + repo_ + " --stanza main"; }
 
   std::unique_ptr<Postmaster> initdb(const std::string& name, PgPaths& paths) {
     paths = PgPaths{"/usr/lib/postgresql/15/bin", dir_ + "/" + name};
@@ -50,6 +51,33 @@ class BackupPgTest : public ::testing::Test {
     s.parameters = {{"wal_level", "replica"}, {"hot_standby", "on"}, {"shared_buffers", "16MB"}, {"fsync", "off"},
                     {"dynamic_shared_memory_type", "mmap"}, {"wal_retrieve_retry_interval", "200ms"}};
     return s;
+  }
+
+  // A primary whose archive_command is dc-backup archive-push `push_flags`
+  // into a stanza made for it, started on `port`.
+  void startArchivingPrimary(PgPaths& paths, int port, const std::string& push_flags,
+                             const std::map<std::string, std::string>& extra = {}) {
+    primary_ = initdb("primary", paths);
+    ASSERT_FALSE(HasFailure());
+    auto created = dcBackup({"stanza-create", "--repo", repo_, "--stanza", "main", "--pg-data", paths.data_dir});
+    ASSERT_EQ(created.first, 0) << created.second;
+    auto settings = settingsFor(port);
+    settings.parameters["archive_mode"] = "on";
+    settings.parameters["archive_command"] = std::string(DC_BACKUP_BIN) + " archive-push " + push_flags + " %p";
+    for (const auto& [name, value] : extra) settings.parameters[name] = value;
+    ASSERT_TRUE(writeServerSettings(paths.data_dir, settings).ok());
+    ASSERT_TRUE(primary_->start(60s).ok());
+  }
+
+  // The first column of the first row; "" for none and when the query
+  // fails (so that `>=` on WAL names never passes on an error text).
+  std::string scalar(int port, const std::string& sql) {
+    auto s = PgSession::connect(connect(port));
+    if (!s.ok()) return "";
+    auto rows = (*s)->query(sql);
+    if (!rows.ok()) return "";
+    if (rows->empty() || rows->front().empty() || !rows->front()[0]) return "";
+    return *rows->front()[0];
   }
 
   std::string connect(int port) {

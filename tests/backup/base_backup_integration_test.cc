@@ -20,30 +20,15 @@ namespace fs = std::filesystem;
 
 class BaseBackupIntegrationTest : public BackupPgTest {
  protected:
-  std::string scalar(int port, const std::string& sql) {
-    auto s = PgSession::connect(connect(port));
-    if (!s.ok()) return "connect: " + s.error().message;
-    auto rows = (*s)->query(sql);
-    if (!rows.ok()) return "query: " + rows.error().message;
-    if (rows->empty() || rows->front().empty() || !rows->front()[0]) return "";
-    return *rows->front()[0];
-  }
   std::string bin(const std::string& name) { return "/usr/lib/postgresql/15/bin/" + name; }
 };
 
 TEST_F(BaseBackupIntegrationTest, BackedUpFromAReplicaUnderLoadAndRestoredToATimeBetweenTwoMarkedTransactions) {
   PgPaths primary_paths;
-  primary_ = initdb("primary", primary_paths);
-  ASSERT_FALSE(HasFailure());
-  auto created = dcBackup({"stanza-create", "--repo", repo_, "--stanza", "main", "--pg-data", primary_paths.data_dir});
-  ASSERT_EQ(created.first, 0) << created.second;
   const int port = testing::freeLoopbackPort();
-  auto settings = settingsFor(port);
-  settings.parameters["archive_mode"] = "on";
-  settings.parameters["archive_command"] = std::string(DC_BACKUP_BIN) + " archive-push" + archiveFlags() + "%p";
-  settings.parameters["track_commit_timestamp"] = "on";  // to count the rows committed before the target
-  ASSERT_TRUE(writeServerSettings(primary_paths.data_dir, settings).ok());
-  ASSERT_TRUE(primary_->start(60s).ok());
+  // track_commit_timestamp: to count the rows committed before the target.
+  startArchivingPrimary(primary_paths, port, archiveFlags(), {{"track_commit_timestamp", "on"}});
+  ASSERT_FALSE(HasFatalFailure());
   Command init;
   init.argv = {bin("pgbench"), "-i", "-s", "4", "-q", "-h", dir_, "-p", std::to_string(port), "-U", "postgres", "postgres"};
   init.timeout = 300s;
