@@ -22,6 +22,12 @@ std::optional<std::uint64_t> parseByteSize(const std::string& text) {
   return std::nullopt;
 }
 
+std::optional<BackupMethod> parseBackupMethod(const std::string& text) {
+  if (text == "copy") return BackupMethod::kCopy;
+  if (text == "pg_basebackup") return BackupMethod::kPgBasebackup;
+  return std::nullopt;
+}
+
 Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::string& file) {
   auto loaded = config::loadYamlMapping(yaml_text, file);
   if (!loaded.ok()) return loaded.error();
@@ -30,7 +36,17 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   BackupConfig c;
   r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level", "site", "archive_async", "spool_path",
                           "archive_push_queue_max", "archive_get_queue_max", "sftp_key_file",
-                          "sftp_known_hosts"});
+                          "sftp_known_hosts", "backup_method", "pg_bin_dir"});
+  std::string method;
+  r.readString(root, "backup_method", "", method);
+  if (!method.empty()) {
+    if (auto parsed = parseBackupMethod(method)) {
+      c.backup_method = *parsed;
+    } else {
+      r.error(config::at(root, "backup_method"), "backup_method", "'" + method + "' is not copy or pg_basebackup");
+    }
+  }
+  r.readString(root, "pg_bin_dir", "", c.pg_bin_dir);
   r.readString(root, "sftp_key_file", "", c.sftp_key_file);
   r.readString(root, "sftp_known_hosts", "", c.sftp_known_hosts);
   r.readString(root, "repo", "", c.repo);

@@ -34,6 +34,10 @@
 
 namespace pgtandem::backup {
 
+// How `backup` copies the data directory: itself, on the member's host
+// (parallel, the default), or through pg_basebackup's stream (from any host).
+enum class BackupMethod { kCopy, kPgBasebackup };
+
 struct BackupConfig {
   std::string repo;
   std::string stanza;
@@ -44,6 +48,8 @@ struct BackupConfig {
   std::string pg_user;
   int process_max = 0;     // 0: not set
   int compress_level = 0;  // 0: not set
+  BackupMethod backup_method = BackupMethod::kCopy;
+  std::string pg_bin_dir;  // pg_basebackup's; "" finds it
   bool archive_async = false;
   std::string spool_path;
   std::uint64_t archive_push_queue_max = 0;  // bytes; 0: no limit
@@ -55,6 +61,9 @@ struct BackupConfig {
   std::string site_scope;
   std::vector<std::string> warnings;  // "file:line: key: message"
 };
+
+// "copy" or "pg_basebackup"; nothing for anything else.
+std::optional<BackupMethod> parseBackupMethod(const std::string& text);
 
 // "4GB", "512MB", "1048576" (bytes): nothing for anything else.
 std::optional<std::uint64_t> parseByteSize(const std::string& text);

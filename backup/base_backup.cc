@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <map>
 #include <ctime>
 #include <filesystem>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include "backup/file_copy.h"
 #include "backup/parallel.h"
 #include "backup/stanza.h"
+#include "backup/tar_reader.h"
 
 namespace pgtandem::backup {
 
@@ -129,6 +131,12 @@ Result<LabelStart> parseBackupLabel(const std::string& text) {
     const auto file = line.find("(file ");
     if (line.rfind("START WAL LOCATION:", 0) == 0 && file != std::string::npos && line.size() >= file + 6 + 24) {
       start.wal_file = line.substr(file + 6, 24);
+      const std::string lsn = line.substr(19, file - 19);
+      auto parsed = parseLsn(lsn.substr(lsn.find_first_not_of(' '), lsn.find_last_not_of(' ') - lsn.find_first_not_of(' ') + 1));
+      if (!parsed.ok()) return makeError(ErrorCode::kParse, "backup_label: START WAL LOCATION does not parse: " + line);
+      start.lsn = *parsed;
+    } else if (line.rfind("BACKUP FROM:", 0) == 0) {
+      start.from_standby = line.find("standby") != std::string::npos;
     } else if (line.rfind("START TIMELINE:", 0) == 0) {
       try {
         start.timeline = static_cast<std::uint32_t>(std::stoul(line.substr(15)));
@@ -143,15 +151,16 @@ Result<LabelStart> parseBackupLabel(const std::string& text) {
   return start;
 }
 
-Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, BackupServer& server,
-                                  const BackupOptions& options, const Clock& clock, ProgressMeter* progress) {
+namespace {
+
+// A new backup's manifest, once the stanza and the cluster agree.
+Result<BackupManifest> beginManifest(Repository& repo, const std::string& stanza, const std::string& system_identifier,
+                                     int pg_version, const std::string& where, const Clock& clock) {
   auto info = readStanza(repo, stanza);
   if (!info.ok()) return info.error();
-  auto identity = readClusterIdentity(options.data_dir);
-  if (!identity.ok()) return identity.error();
-  if (identity->system_identifier != info->system_identifier) {
-    return makeError(ErrorCode::kConflict, options.data_dir + " belongs to system " + identity->system_identifier +
-                                               ", but stanza '" + stanza + "' to system " + info->system_identifier);
+  if (system_identifier != info->system_identifier) {
+    return makeError(ErrorCode::kConflict, where + " belongs to system " + system_identifier + ", but stanza '" + stanza +
+                                               "' to system " + info->system_identifier);
   }
   BackupManifest manifest;
   manifest.label = labelFor(clock.wallNow());
@@ -163,12 +172,55 @@ Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, B
     }
   }
   manifest.system_identifier = info->system_identifier;
-  manifest.pg_version = identity->pg_version;
+  manifest.pg_version = pg_version;
   manifest.start_time = formatIsoTime(clock.wallNow());
+  return manifest;
+}
 
-  auto started = server.start(manifest.label, options.fast_checkpoint);
+// The start, stop and timeline from backup_label and the stop LSN; the
+// names of the WAL files from start to stop.
+Result<std::vector<std::string>> settleWalRange(BackupManifest& manifest, const std::string& backup_label, Lsn stop_lsn,
+                                                std::uint64_t segment_size) {
+  auto start = parseBackupLabel(backup_label);
+  if (!start.ok()) return start.error();
+  manifest.backup_label = backup_label;
+  manifest.stop_lsn = stop_lsn;
+  manifest.timeline = start->timeline;
+  manifest.start_wal = start->wal_file;
+  manifest.start_lsn = start->lsn;
+  manifest.wal_segment_size = segment_size;
+  const std::string timeline = start->wal_file.substr(0, 8);
+  const auto first = walSegmentNumber(start->wal_file, segment_size);
+  if (!first) return makeError(ErrorCode::kParse, "backup_label names WAL file " + start->wal_file);
+  const std::uint64_t last = std::max(static_cast<std::uint64_t>(std::max<Lsn>(stop_lsn - 1, 0)) / segment_size, *first);
+  manifest.stop_wal = walSegmentName(timeline, last, segment_size);
+  std::vector<std::string> names;
+  for (std::uint64_t n = *first; n <= last; ++n) names.push_back(walSegmentName(timeline, n, segment_size));
+  return names;
+}
+
+Status finishManifest(Repository& repo, const std::string& stanza, BackupManifest& manifest,
+                      std::vector<ManifestEntry> entries, const Clock& clock, ProgressMeter* progress) {
+  manifest.entries = std::move(entries);
+  std::sort(manifest.entries.begin(), manifest.entries.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  manifest.stop_time = formatIsoTime(clock.wallNow());
+  PGT_TRY(writeManifest(repo, stanza, manifest));
+  if (progress) progress->finish();
+  return okStatus();
+}
+
+}  // namespace
+
+Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, BackupServer& server,
+                                  const BackupOptions& options, const Clock& clock, ProgressMeter* progress) {
+  auto identity = readClusterIdentity(options.data_dir);
+  if (!identity.ok()) return identity.error();
+  auto manifest = beginManifest(repo, stanza, identity->system_identifier, identity->pg_version, options.data_dir, clock);
+  if (!manifest.ok()) return manifest.error();
+
+  auto started = server.start(manifest->label, options.fast_checkpoint);
   if (!started.ok()) return started.error();
-  manifest.from_replica = started->in_recovery;
+  manifest->from_replica = started->in_recovery;
 
   Walk found;
   walk(options.data_dir, "", found);
@@ -180,7 +232,7 @@ Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, B
   std::vector<std::optional<ManifestEntry>> copied(found.files.size());
   PGT_TRY(runParallel(options.process_max, found.files.size(), [&](std::size_t i) -> Status {
     const LocalFile& file = found.files[i];
-    auto stored = storeFile(repo, storedDataPath(stanza, manifest.label, file.path), file.full, options.compress_level,
+    auto stored = storeFile(repo, storedDataPath(stanza, manifest->label, file.path), file.full, options.compress_level,
                             progress);
     if (!stored.ok() && stored.error().code == ErrorCode::kNotFound) return okStatus();  // dropped meanwhile
     if (!stored.ok()) return stored.error();
@@ -196,45 +248,147 @@ Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, B
 
   auto stopped = server.stop();
   if (!stopped.ok()) return stopped.error();
-  manifest.stop_lsn = stopped->lsn;
-  manifest.backup_label = stopped->backup_label;
-  manifest.tablespace_map = stopped->tablespace_map;
-  auto start = parseBackupLabel(stopped->backup_label);
-  if (!start.ok()) return start.error();
-  manifest.timeline = start->timeline;
-  manifest.start_wal = start->wal_file;
-  manifest.start_lsn = started->lsn;
+  manifest->tablespace_map = stopped->tablespace_map;
+  auto wal_names = settleWalRange(*manifest, stopped->backup_label, stopped->lsn, started->wal_segment_size);
+  if (!wal_names.ok()) return wal_names.error();
+  manifest->start_lsn = started->lsn;
 
   // The WAL from start to stop, from this member's pg_wal (the temporary
   // slot kept it): a backup of a replica needs nothing from the primary.
-  const std::uint64_t segment_size = started->wal_segment_size;
-  manifest.wal_segment_size = segment_size;
-  const std::string timeline = start->wal_file.substr(0, 8);
-  const auto first = walSegmentNumber(start->wal_file, segment_size);
-  if (!first) return makeError(ErrorCode::kParse, "backup_label names WAL file " + start->wal_file);
-  const std::uint64_t last = static_cast<std::uint64_t>(std::max<Lsn>(manifest.stop_lsn - 1, 0)) / segment_size;
-  manifest.stop_wal = walSegmentName(timeline, std::max(last, *first), segment_size);
-  std::vector<std::string> wal_names;
-  for (std::uint64_t n = *first; n <= std::max(last, *first); ++n) wal_names.push_back(walSegmentName(timeline, n, segment_size));
-  manifest.wal.resize(wal_names.size());
-  PGT_TRY(runParallel(options.process_max, wal_names.size(), [&](std::size_t i) -> Status {
-    const std::string& name = wal_names[i];
-    auto stored = storeFile(repo, storedWalPath(stanza, manifest.label, name), options.data_dir + "/pg_wal/" + name,
+  manifest->wal.resize(wal_names->size());
+  PGT_TRY(runParallel(options.process_max, wal_names->size(), [&](std::size_t i) -> Status {
+    const std::string& name = (*wal_names)[i];
+    auto stored = storeFile(repo, storedWalPath(stanza, manifest->label, name), options.data_dir + "/pg_wal/" + name,
                             options.compress_level, nullptr);
     if (!stored.ok()) return makeError(stored.error().code, "WAL file " + name + " the backup needs: " + stored.error().message);
-    manifest.wal[i] = ManifestWal{name, stored->size, stored->checksum};
+    manifest->wal[i] = ManifestWal{name, stored->size, stored->checksum};
     return okStatus();
   }));
 
-  for (auto& e : found.entries) manifest.entries.push_back(std::move(e));
+  std::vector<ManifestEntry> entries = std::move(found.entries);
   for (auto& e : copied) {
-    if (e) manifest.entries.push_back(std::move(*e));
+    if (e) entries.push_back(std::move(*e));
   }
-  std::sort(manifest.entries.begin(), manifest.entries.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
-  manifest.stop_time = formatIsoTime(clock.wallNow());
-  PGT_TRY(writeManifest(repo, stanza, manifest));
-  if (progress) progress->finish();
-  return manifest;
+  PGT_TRY(finishManifest(repo, stanza, *manifest, std::move(entries), clock, progress));
+  return std::move(*manifest);
+}
+
+namespace {
+
+// The stop LSN in pg_basebackup's backup_manifest ("WAL-Ranges": [{...,
+// "End-LSN": "0/2000100"}]): the last range's end.
+Result<Lsn> manifestEndLsn(const std::string& text) {
+  const auto ranges = text.find("\"WAL-Ranges\"");
+  const auto end = ranges == std::string::npos ? std::string::npos : text.rfind("\"End-LSN\"");
+  if (end == std::string::npos || end < ranges) {
+    return makeError(ErrorCode::kParse, "pg_basebackup's backup_manifest has no WAL-Ranges End-LSN");
+  }
+  const auto open = text.find('"', end + 9);
+  const auto close = open == std::string::npos ? std::string::npos : text.find('"', open + 1);
+  if (close == std::string::npos) return makeError(ErrorCode::kParse, "pg_basebackup's End-LSN does not parse");
+  return parseLsn(text.substr(open + 1, close - open - 1));
+}
+
+bool isSegmentName(const std::string& name) {
+  return name.size() == 24 && name.find_first_not_of("0123456789ABCDEF") == std::string::npos;
+}
+
+}  // namespace
+
+Result<BackupManifest> takeStreamedBackup(Repository& repo, const std::string& stanza, TarBackupSource& source,
+                                          const BackupOptions& options, const Clock& clock, ProgressMeter* progress) {
+  auto facts = source.facts();
+  if (!facts.ok()) return facts.error();
+  auto manifest = beginManifest(repo, stanza, facts->system_identifier, facts->pg_version, "the server", clock);
+  if (!manifest.ok()) return manifest.error();
+  if (progress) progress->setTotal(facts->estimated_bytes);
+  PGT_TRY(source.start(manifest->label, options.fast_checkpoint));
+
+  TarReader tar([&](char* out, std::size_t max) { return source.read(out, max); });
+  // zstd's threads pay on big files only (table segments, WAL).
+  auto workersFor = [&](std::uint64_t size) { return size >= (8u << 20) ? options.process_max : 1; };
+  auto readMember = [&](char* out, std::size_t max) { return tar.readData(out, max); };
+  std::vector<ManifestEntry> entries;
+  std::map<std::string, ManifestWal> wal;
+  std::string backup_label, tablespace_map, pg_manifest;
+  auto readText = [&](std::uint64_t size, std::string& into) -> Status {
+    if (size > (256u << 20)) return makeError(ErrorCode::kParse, "a " + std::to_string(size) + "-byte backup_manifest");
+    into.assign(size, '\0');
+    for (std::size_t got = 0; got < size;) {
+      auto n = tar.readData(into.data() + got, size - got);
+      if (!n.ok()) return n.error();
+      if (*n == 0) return makeError(ErrorCode::kParse, "the tar stream ends inside a member");
+      got += *n;
+    }
+    return okStatus();
+  };
+  Status streamed = [&]() -> Status {
+    for (;;) {
+      auto member = tar.next();
+      if (!member.ok()) return member.error();
+      if (!*member) return okStatus();
+      const TarMember& m = **member;
+      if (m.path.empty()) continue;  // the archive's own "./"
+      const std::string parent = m.path.substr(0, m.path.rfind('/') == std::string::npos ? 0 : m.path.rfind('/'));
+      if (m.type == TarType::kDirectory) {
+        ManifestEntry e;
+        e.path = m.path;
+        e.kind = EntryKind::kDirectory;
+        e.mode = m.mode;
+        e.mtime = m.mtime;
+        entries.push_back(std::move(e));
+      } else if (m.type == TarType::kSymlink && parent == "pg_tblspc") {
+        return makeError(ErrorCode::kInvalidArgument, "the cluster has tablespaces, which pg_basebackup cannot stream "
+                                                      "as one archive: use backup_method copy");
+      } else if (m.type != TarType::kFile) {
+        continue;
+      } else if (m.path == "backup_label") {
+        PGT_TRY(readText(m.size, backup_label));
+      } else if (m.path == "tablespace_map") {
+        PGT_TRY(readText(m.size, tablespace_map));
+      } else if (m.path == "backup_manifest") {
+        PGT_TRY(readText(m.size, pg_manifest));
+      } else if (parent == "pg_wal") {
+        const std::string name = m.path.substr(7);
+        if (!isSegmentName(name)) continue;
+        auto stored = storeStream(repo, storedWalPath(stanza, manifest->label, name), readMember, options.compress_level,
+                                  workersFor(m.size), nullptr);
+        if (!stored.ok()) return stored.error();
+        wal[name] = ManifestWal{name, stored->size, stored->checksum};
+      } else if (parent == "pg_wal/archive_status" || excludedFromBackup(m.path, false)) {
+        continue;
+      } else {
+        auto stored = storeStream(repo, storedDataPath(stanza, manifest->label, m.path), readMember,
+                                  options.compress_level, workersFor(m.size), progress);
+        if (!stored.ok()) return stored.error();
+        ManifestEntry e;
+        e.path = m.path;
+        e.size = stored->size;
+        e.mode = m.mode;
+        e.mtime = m.mtime;
+        e.checksum = stored->checksum;
+        entries.push_back(std::move(e));
+      }
+    }
+  }();
+  // The tool's own error says more than a stream cut short.
+  Status finished = source.finish();
+  if (!finished.ok()) return finished.error();
+  if (!streamed.ok()) return streamed.error();
+  if (backup_label.empty()) return makeError(ErrorCode::kParse, "pg_basebackup's stream had no backup_label");
+  auto stop_lsn = manifestEndLsn(pg_manifest);
+  if (!stop_lsn.ok()) return stop_lsn.error();
+  auto wal_names = settleWalRange(*manifest, backup_label, *stop_lsn, facts->wal_segment_size);
+  if (!wal_names.ok()) return wal_names.error();
+  manifest->tablespace_map = tablespace_map;
+  manifest->from_replica = parseBackupLabel(backup_label)->from_standby;
+  for (const auto& name : *wal_names) {
+    const auto found = wal.find(name);
+    if (found == wal.end()) return makeError(ErrorCode::kNotFound, "WAL file " + name + " the backup needs was not in the stream");
+    manifest->wal.push_back(found->second);
+  }
+  PGT_TRY(finishManifest(repo, stanza, *manifest, std::move(entries), clock, progress));
+  return std::move(*manifest);
 }
 
 }  // namespace pgtandem::backup

@@ -40,7 +40,7 @@ class BackupServer {
 Result<std::unique_ptr<BackupServer>> connectBackupServer(const std::string& conninfo);
 
 struct BackupOptions {
-  std::string data_dir;
+  std::string data_dir;  // the copy method's; pg_basebackup needs none
   int process_max = 2;
   int compress_level = 3;
   bool fast_checkpoint = true;
@@ -54,10 +54,13 @@ bool excludedFromBackup(const std::string& path, bool directory);
 // Whether the contents of directory `path` are left out (the directory kept).
 bool contentsExcludedFromBackup(const std::string& path);
 
-// The start WAL file and timeline in a backup_label's text.
+// The start WAL file, LSN and timeline in a backup_label's text, and
+// whether it was taken on a standby.
 struct LabelStart {
   std::string wal_file;
+  Lsn lsn = 0;
   std::uint32_t timeline = 0;
+  bool from_standby = false;
 };
 Result<LabelStart> parseBackupLabel(const std::string& text);
 
@@ -66,5 +69,36 @@ Result<LabelStart> parseBackupLabel(const std::string& text);
 // `progress` may be null.
 Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, BackupServer& server,
                                   const BackupOptions& options, const Clock& clock, ProgressMeter* progress);
+
+// pg_basebackup as the copy method (backup_method: pg_basebackup): the
+// member sends its files over the replication protocol as one tar stream,
+// so the backup runs on any host that can connect to it. The WAL from start
+// to stop comes in the stream (-X fetch) and is kept in the backup, as the
+// copy method keeps it; backup_label and pg_basebackup's own manifest (for
+// the stop LSN) are read from the stream.
+class TarBackupSource {
+ public:
+  struct Facts {
+    std::string system_identifier;
+    int pg_version = 0;
+    std::uint64_t wal_segment_size = 16 * 1024 * 1024;
+    std::uint64_t estimated_bytes = 0;  // for progress
+  };
+  virtual ~TarBackupSource() = default;
+  virtual Result<Facts> facts() = 0;
+  virtual Status start(const std::string& label, bool fast_checkpoint) = 0;
+  // Up to `max` bytes of the stream; 0 at its end.
+  virtual Result<std::size_t> read(char* out, std::size_t max) = 0;
+  // Once the stream ended: whether the tool succeeded (its error if not).
+  virtual Status finish() = 0;
+};
+
+// The real one (backup/pg_basebackup_source.cc): libpq for the facts, then
+// `<bin_dir>/pg_basebackup -D - -Ft -X fetch`; bin_dir "" takes
+// /usr/lib/postgresql/<major>/bin, or else the PATH.
+Result<std::unique_ptr<TarBackupSource>> pgBasebackupSource(const std::string& conninfo, const std::string& bin_dir);
+
+Result<BackupManifest> takeStreamedBackup(Repository& repo, const std::string& stanza, TarBackupSource& source,
+                                          const BackupOptions& options, const Clock& clock, ProgressMeter* progress);
 
 }  // namespace pgtandem::backup

@@ -88,9 +88,11 @@ struct Compressor::State {
   }
 };
 
-Compressor::Compressor(int level) : state_(std::make_unique<State>()) {
+Compressor::Compressor(int level, int workers) : state_(std::make_unique<State>()) {
   ZSTD_CCtx_setParameter(state_->ctx, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(state_->ctx, ZSTD_c_checksumFlag, 1);
+  // Without zstd's multithreading this is refused and one thread compresses.
+  if (workers > 1) ZSTD_CCtx_setParameter(state_->ctx, ZSTD_c_nbWorkers, workers);
 }
 Compressor::~Compressor() = default;
 std::string Compressor::feed(std::string_view bytes) { return state_->run(bytes, ZSTD_e_continue); }

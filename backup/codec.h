@@ -34,7 +34,9 @@ class Sha256 {
 // ready so far.
 class Compressor {
  public:
-  explicit Compressor(int level = 3);
+  // `workers` > 1: zstd compresses one stream on that many threads (it
+  // pays from a few MB on; the frame reads back the same).
+  explicit Compressor(int level = 3, int workers = 1);
   ~Compressor();
   Compressor(const Compressor&) = delete;
   Compressor& operator=(const Compressor&) = delete;

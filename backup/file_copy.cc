@@ -37,6 +37,30 @@ class Fd {
 
 }  // namespace
 
+Result<CopiedFile> storeStream(Repository& repo, const std::string& stored_path, const ReadPiece& read,
+                               int compress_level, int compress_workers, ProgressMeter* progress) {
+  auto writer = repo.create(stored_path);
+  if (!writer.ok()) return writer.error();
+  CopiedFile copied;
+  Sha256 sha;
+  Compressor compressor(compress_level, compress_workers);
+  std::string chunk(kChunk, '\0');
+  for (;;) {
+    auto n = read(chunk.data(), chunk.size());
+    if (!n.ok()) return n.error();
+    if (*n == 0) break;
+    const std::string_view piece(chunk.data(), *n);
+    sha.update(piece);
+    PGT_TRY((*writer)->append(compressor.feed(piece)));
+    copied.size += *n;
+    if (progress) progress->advance(*n);
+  }
+  PGT_TRY((*writer)->append(compressor.finish()));
+  PGT_TRY((*writer)->commit());
+  copied.checksum = sha.hex();
+  return copied;
+}
+
 Result<CopiedFile> storeFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
                              int compress_level, ProgressMeter* progress) {
   Fd fd(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -44,28 +68,18 @@ Result<CopiedFile> storeFile(Repository& repo, const std::string& stored_path, c
   if (fd.get() < 0) return fileError("read", local_path, errno);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fileError("stat", local_path, errno);
-  auto writer = repo.create(stored_path);
-  if (!writer.ok()) return writer.error();
-  CopiedFile copied;
-  copied.mode = st.st_mode & 07777;
-  copied.mtime = st.st_mtime;
-  Sha256 sha;
-  Compressor compressor(compress_level);
-  std::string chunk(kChunk, '\0');
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), chunk.data(), chunk.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fileError("read", local_path, errno);
-    if (n == 0) break;
-    const std::string_view piece(chunk.data(), static_cast<std::size_t>(n));
-    sha.update(piece);
-    PGT_TRY((*writer)->append(compressor.feed(piece)));
-    copied.size += static_cast<std::uint64_t>(n);
-    if (progress) progress->advance(static_cast<std::uint64_t>(n));
-  }
-  PGT_TRY((*writer)->append(compressor.finish()));
-  PGT_TRY((*writer)->commit());
-  copied.checksum = sha.hex();
+  auto readLocal = [&](char* out, std::size_t max) -> Result<std::size_t> {
+    for (;;) {
+      const ssize_t n = ::read(fd.get(), out, max);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fileError("read", local_path, errno);
+      return static_cast<std::size_t>(n);
+    }
+  };
+  auto copied = storeStream(repo, stored_path, readLocal, compress_level, 1, progress);
+  if (!copied.ok()) return copied.error();
+  copied->mode = st.st_mode & 07777;
+  copied->mtime = st.st_mtime;
   return copied;
 }
 

@@ -4,6 +4,7 @@
 // out. Shared by backup, restore and verify.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "backup/progress.h"
@@ -22,6 +23,13 @@ struct CopiedFile {
 // the local file does not exist (a table dropped while the backup ran).
 Result<CopiedFile> storeFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
                              int compress_level, ProgressMeter* progress);
+
+// Stores what `read` yields (up to `max` bytes a call, 0 at the end)
+// zstd-compressed under `stored_path`, with `compress_workers` threads on
+// this one stream. The mode and mtime are left to the caller.
+using ReadPiece = std::function<Result<std::size_t>(char* out, std::size_t max)>;
+Result<CopiedFile> storeStream(Repository& repo, const std::string& stored_path, const ReadPiece& read,
+                               int compress_level, int compress_workers, ProgressMeter* progress);
 
 // Decompresses `stored_path` into `local_path` (created with `mode`), or
 // only reads it back when `local_path` is empty. The size and checksum are

@@ -73,20 +73,34 @@ Spool spoolOf(const BackupConfig& c) { return Spool{c.spool_path, c.archive_push
 
 // The asynchronous worker, started detached (a new session) so that it
 // outlives this archive_command; it exits at once when one already runs.
-void startWorker(const std::string& verb, const std::string& config_file, const std::string& after = "") {
+void startWorker(const std::string& verb, const std::string& config_file, const std::vector<std::string>& extra) {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   SpawnOptions worker;
   worker.argv = {ec ? std::string("dc-backup") : self.string(), verb, "--config", config_file};
-  if (!after.empty()) worker.argv.push_back(after);
+  worker.argv.insert(worker.argv.end(), extra.begin(), extra.end());
   worker.new_session = true;
   (void)spawnProcess(worker);
 }
 
+// How long archive_command waits for the asynchronous worker's word on its
+// file before it fails (PostgreSQL retries); pgBackRest's archive-timeout.
+constexpr std::chrono::seconds kAsyncPushWait{60};
+
 int archivePush(const BackupConfig& c, const std::string& config_file, const std::string& wal_path) {
-  if (c.archive_async) {
-    if (auto queued = queueWal(spoolOf(c), wal_path); !queued.ok()) return fail("archive-push", queued.error());
-    startWorker("archive-push-worker", config_file);
+  const std::filesystem::path wal = std::filesystem::absolute(wal_path);
+  std::error_code ec;
+  const bool marked_ready =
+      std::filesystem::exists(wal.parent_path() / "archive_status" / (wal.filename().string() + ".ready"), ec);
+  // Asynchronous only for what PostgreSQL marked ready (the worker finds
+  // the files there); any other file is pushed here and now.
+  if (c.archive_async && marked_ready) {
+    const Spool spool = spoolOf(c);
+    const std::string pg_wal = wal.parent_path().string();
+    auto pushed = awaitAsyncPush(spool, wal.string(), RealClock::instance(), kAsyncPushWait, [&] {
+      if (!pushWorkerRunning(spool)) startWorker("archive-push-worker", config_file, {"--pg-wal", pg_wal});
+    });
+    if (!pushed.ok()) return fail("archive-push", pushed.error());
     return 0;
   }
   auto repo = openRepository(c.repo, repositoryOptions(c));
@@ -100,15 +114,17 @@ int archivePush(const BackupConfig& c, const std::string& config_file, const std
   return 0;
 }
 
-int archivePushWorker(const BackupConfig& c) {
+int archivePushWorker(const BackupConfig& c, const std::string& pg_wal) {
   if (!c.archive_async) {
     std::cerr << "dc-backup archive-push-worker: archive_async is not set in the configuration\n";
     return 2;
   }
   auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("archive-push-worker", repo.error());
+  std::error_code ec;
+  std::filesystem::create_directories(c.spool_path, ec);
   std::ofstream log(c.spool_path + "/worker.log", std::ios::app);
-  auto ran = runPushWorker(spoolOf(c), c.process_max, pusher(**repo, c), RealClock::instance(),
+  auto ran = runPushWorker(spoolOf(c), pg_wal, c.process_max, pusher(**repo, c), RealClock::instance(),
                            std::chrono::seconds(2), std::chrono::seconds(1), log);
   if (!ran.ok()) return fail("archive-push-worker", ran.error());
   return 0;
@@ -118,7 +134,7 @@ int archiveGet(const BackupConfig& c, const std::string& config_file, const std:
   if (c.archive_async) {
     auto taken = takePrefetched(spoolOf(c), name, dest);
     if (taken.ok() || taken.error().code != ErrorCode::kNotFound) {
-      startWorker("archive-get-worker", config_file, name);
+      startWorker("archive-get-worker", config_file, {name});
       if (!taken.ok()) return fail("archive-get", taken.error());
       return 0;
     }
@@ -131,7 +147,7 @@ int archiveGet(const BackupConfig& c, const std::string& config_file, const std:
     if (got.error().code == ErrorCode::kNotFound) return 1;
     return fail("archive-get", got.error());
   }
-  if (c.archive_async) startWorker("archive-get-worker", config_file, name);
+  if (c.archive_async) startWorker("archive-get-worker", config_file, {name});
   return 0;
 }
 
@@ -189,15 +205,22 @@ std::string memberConninfo(const BackupConfig& c) {
 int takeBaseBackup(const BackupConfig& c) {
   auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("backup", repo.error());
-  auto server = connectBackupServer(memberConninfo(c));
-  if (!server.ok()) return fail("backup", server.error());
   BackupOptions options;
   options.data_dir = c.pg_data;
   options.process_max = c.process_max;
   options.compress_level = c.compress_level;
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
   ProgressMeter progress(std::cerr, terminal, RealClock::instance(), "backup", 0);
-  auto taken = takeBackup(**repo, c.stanza, **server, options, RealClock::instance(), &progress);
+  Result<BackupManifest> taken = makeError(ErrorCode::kInternal, "no backup taken");
+  if (c.backup_method == BackupMethod::kPgBasebackup) {
+    auto source = pgBasebackupSource(memberConninfo(c), c.pg_bin_dir);
+    if (!source.ok()) return fail("backup", source.error());
+    taken = takeStreamedBackup(**repo, c.stanza, **source, options, RealClock::instance(), &progress);
+  } else {
+    auto server = connectBackupServer(memberConninfo(c));
+    if (!server.ok()) return fail("backup", server.error());
+    taken = takeBackup(**repo, c.stanza, **server, options, RealClock::instance(), &progress);
+  }
   if (!taken.ok()) return fail("backup", taken.error());
   std::cout << "backup " << taken->label << " of stanza " << c.stanza << ": " << formatBytes(taken->totalBytes())
             << " from a " << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to "
@@ -286,7 +309,11 @@ int info(const BackupConfig& c) {
 
 // The options, from --config and then the command line; `needs` names the
 // settings the verb cannot do without.
-Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& flags, bool needs_pg_data) {
+// What a verb cannot do without, beyond the repository and the stanza.
+enum class Needs { kNothing, kPgData, kPgDataToCopy };
+
+Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& flags, const std::string& method,
+                            Needs needs) {
   // Defaults, under the file and the flags.
   BackupConfig c;
   if (!config_file.empty()) {
@@ -303,10 +330,18 @@ Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& 
   if (!flags.pg_user.empty()) c.pg_user = flags.pg_user;
   if (flags.process_max > 0) c.process_max = flags.process_max;
   if (flags.compress_level > 0) c.compress_level = flags.compress_level;
+  if (!flags.pg_bin_dir.empty()) c.pg_bin_dir = flags.pg_bin_dir;
+  if (!method.empty()) {
+    const auto parsed = parseBackupMethod(method);
+    if (!parsed) return makeError(ErrorCode::kConfig, "--method '" + method + "' is not copy or pg_basebackup");
+    c.backup_method = *parsed;
+  }
   if (c.process_max <= 0) c.process_max = 2;
   if (c.compress_level <= 0) c.compress_level = 3;
   if (c.repo.empty()) return makeError(ErrorCode::kConfig, "no repository: give --repo, or repo: in --config");
   if (c.stanza.empty()) return makeError(ErrorCode::kConfig, "no stanza: give --stanza, or stanza: in --config");
+  const bool needs_pg_data =
+      needs == Needs::kPgData || (needs == Needs::kPgDataToCopy && c.backup_method == BackupMethod::kCopy);
   if (needs_pg_data && c.pg_data.empty()) {
     return makeError(ErrorCode::kConfig, "no data directory: give --pg-data, or pg_data: in --config");
   }
@@ -318,7 +353,7 @@ Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& 
 int main(int argc, char** argv) {
   CLI::App app{"dc-backup: pgtandem's WAL archive and backups"};
   app.require_subcommand(1);
-  std::string config_file, wal_path, wal_name, dest;
+  std::string config_file, wal_path, wal_name, dest, pg_wal_dir, method;
   BackupConfig flags;
   RestoreFlags restore_flags;
   auto common = [&](CLI::App* verb) {
@@ -335,8 +370,9 @@ int main(int argc, char** argv) {
   auto* push = app.add_subcommand("archive-push", "archive one WAL file (archive_command, %p)");
   common(push);
   push->add_option("wal", wal_path, "the WAL file's path")->required();
-  auto* push_worker = app.add_subcommand("archive-push-worker", "push the asynchronous queue (started by archive-push)");
+  auto* push_worker = app.add_subcommand("archive-push-worker", "push the WAL marked ready (started by archive-push)");
   push_worker->add_option("--config", config_file, "the configuration, with archive_async and spool_path")->required();
+  push_worker->add_option("--pg-wal", pg_wal_dir, "the pg_wal directory whose ready files it pushes")->required();
   auto* get = app.add_subcommand("archive-get", "fetch one WAL file (restore_command, %f %p)");
   common(get);
   get->add_option("name", wal_name, "the WAL file's name (%f)")->required();
@@ -352,6 +388,8 @@ int main(int argc, char** argv) {
   take->add_option("--pg-port", flags.pg_port, "its port")->check(CLI::Range(1, 65535));
   take->add_option("--pg-user", flags.pg_user, "a superuser or a role with pg_backup_start rights");
   take->add_option("--compress-level", flags.compress_level, "zstd level (default 3)")->check(CLI::Range(1, 19));
+  take->add_option("--method", method, "copy (default: on the member's host, in parallel) or pg_basebackup (from any host)");
+  take->add_option("--pg-bin-dir", flags.pg_bin_dir, "where pg_basebackup is (default: the server's version's)");
   auto* put_back = app.add_subcommand("restore", "restore a backup into an empty directory, to a point in time");
   common(put_back);
   workers(put_back);
@@ -392,14 +430,15 @@ int main(int argc, char** argv) {
   }
   CLI::App* chosen = app.get_subcommands().front();
   const std::string verb = chosen->get_name();
-  auto settled = settle(config_file, flags, create->parsed() || take->parsed());
+  auto settled = settle(config_file, flags, method,
+                        create->parsed() ? Needs::kPgData : take->parsed() ? Needs::kPgDataToCopy : Needs::kNothing);
   if (!settled.ok()) {
     std::cerr << "dc-backup " << verb << ": " << settled.error().message << "\n";
     return 2;
   }
   if (create->parsed()) return stanzaCreate(*settled);
   if (push->parsed()) return archivePush(*settled, config_file, wal_path);
-  if (push_worker->parsed()) return archivePushWorker(*settled);
+  if (push_worker->parsed()) return archivePushWorker(*settled, pg_wal_dir);
   if (take->parsed()) return takeBaseBackup(*settled);
   if (put_back->parsed()) return restore(*settled, restore_flags);
   if (show->parsed()) return info(*settled);

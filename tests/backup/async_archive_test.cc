@@ -1,7 +1,9 @@
-// Asynchronous archive-push: the spool's queue, its limit (a full queue
-// refuses the push and says so; it never drops a file), the worker's drain
-// (a failed file stays queued, the others leave), its lock, and a file
-// queued while the worker was leaving.
+// Asynchronous archive-push: the worker pushes what PostgreSQL marked ready
+// (a failed file stays pending, the others are answered), the archiver's
+// call takes its file's answer (never one about a recycled file of the same
+// name), waits and restarts a dead worker, the backlog's limit (reported,
+// nothing dropped), the worker's lock, and a file marked ready as the worker
+// was leaving.
 
 #include "backup/async_archive.h"
 
@@ -10,6 +12,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -29,7 +32,8 @@ class AsyncArchiveTest : public ::testing::Test {
   void SetUp() override {
     dir_ = testing::makeTempDir("spool");
     spool_.dir = dir_ + "/spool";
-    fs::create_directories(dir_ + "/pg_wal");
+    fs::create_directories(dir_ + "/pg_wal/archive_status");
+    fs::create_directories(spool_.dir);
   }
   void TearDown() override {
     if (!HasFailure()) testing::removeTree(dir_);
@@ -38,6 +42,12 @@ class AsyncArchiveTest : public ::testing::Test {
     const std::string path = dir_ + "/pg_wal/" + name;
     std::ofstream(path, std::ios::binary) << std::string(size, fill);
     return path;
+  }
+  std::string pgWal() const { return dir_ + "/pg_wal"; }
+  // A WAL file PostgreSQL wrote and marked ready for the archiver.
+  void ready(const std::string& name) {
+    wal(name);
+    std::ofstream(pgWal() + "/archive_status/" + name + ".ready");
   }
   std::string metrics() {
     std::ifstream in(spool_.dir + "/archive.prom");
@@ -49,28 +59,9 @@ class AsyncArchiveTest : public ::testing::Test {
   Spool spool_;
 };
 
-TEST_F(AsyncArchiveTest, AFullQueueRefusesThePushAndNeverDropsAFile) {
-  spool_.queue_max_bytes = 2500;
-  ASSERT_TRUE(queueWal(spool_, wal("000000010000000000000001")).ok());
-  ASSERT_TRUE(queueWal(spool_, wal("000000010000000000000002")).ok());
-  ASSERT_TRUE(queueWal(spool_, wal("000000010000000000000002")).ok()) << "the archiver's retry of a queued file";
-  EXPECT_EQ(queueState(spool_).files, 2);
-  EXPECT_NE(metrics().find("pgtandem_archive_queue_full 0"), std::string::npos);
-  auto full = queueWal(spool_, wal("000000010000000000000003"));
-  ASSERT_FALSE(full.ok());
-  EXPECT_EQ(full.error().code, ErrorCode::kUnavailable);
-  EXPECT_NE(full.error().message.find("is full (2 files, 2000 bytes"), std::string::npos) << full.error().message;
-  EXPECT_NE(full.error().message.find("PostgreSQL keeps it and retries"), std::string::npos);
-  EXPECT_EQ(queueState(spool_).files, 2) << "nothing queued for a refused push";
-  EXPECT_NE(metrics().find("pgtandem_archive_queue_full 1"), std::string::npos) << metrics();
-  EXPECT_NE(metrics().find("pgtandem_archive_queue_bytes 2000"), std::string::npos) << metrics();
-  EXPECT_FALSE(queueWal(spool_, wal("pg_control")).ok());
-}
-
-TEST_F(AsyncArchiveTest, TheWorkerPushesEverythingAndKeepsWhatFailed) {
-  for (const char* name : {"000000010000000000000003", "000000010000000000000001", "00000002.history"}) {
-    ASSERT_TRUE(queueWal(spool_, wal(name)).ok());
-  }
+TEST_F(AsyncArchiveTest, TheWorkerPushesWhatIsReadyAndKeepsWhatFailed) {
+  for (const char* name : {"000000010000000000000003", "000000010000000000000001", "00000002.history"}) ready(name);
+  wal("000000010000000000000004");  // written, not yet marked ready: not the worker's
   std::mutex mutex;
   std::vector<std::string> pushed;
   bool fail_one = true;
@@ -81,26 +72,111 @@ TEST_F(AsyncArchiveTest, TheWorkerPushesEverythingAndKeepsWhatFailed) {
     pushed.push_back(name);
     return PushResult{"x", false};
   };
+  EXPECT_EQ(pendingWal(spool_, pgWal()), (std::vector<std::string>{"00000002.history", "000000010000000000000001",
+                                                                   "000000010000000000000003"}));
   std::ostringstream log;
-  EXPECT_EQ(drainQueue(spool_, 2, push, log), 1);
+  EXPECT_EQ(pushPending(spool_, pgWal(), pendingWal(spool_, pgWal()), 2, push, log), 1);
   EXPECT_EQ(std::set<std::string>(pushed.begin(), pushed.end()),
             (std::set<std::string>{"000000010000000000000001", "00000002.history"}));
-  EXPECT_EQ(queueState(spool_).files, 1);
+  EXPECT_EQ(queueState(spool_, pgWal()).files, 1);
   EXPECT_NE(log.str().find("failed 000000010000000000000003: repository full"), std::string::npos) << log.str();
 
-  // The worker retries until the queue is empty, then leaves once idle.
+  // The archiver's calls: the pushed file is done, the failed one fails with
+  // the worker's reason, once (its retry waits for a new answer).
+  EXPECT_EQ(takeAsyncAnswer(spool_, pgWal() + "/000000010000000000000001").outcome, AsyncOutcome::kPushed);
+  EXPECT_EQ(takeAsyncAnswer(spool_, pgWal() + "/000000010000000000000001").outcome, AsyncOutcome::kPushed)
+      << "the archiver's retry of a pushed file";
+  EXPECT_TRUE(pendingWal(spool_, pgWal()) == std::vector<std::string>{"000000010000000000000003"})
+      << "a pushed file still marked ready is not pushed again";
+  const AsyncAnswer failed = takeAsyncAnswer(spool_, pgWal() + "/000000010000000000000003");
+  EXPECT_EQ(failed.outcome, AsyncOutcome::kFailed);
+  EXPECT_EQ(failed.error, "repository full");
+  EXPECT_EQ(takeAsyncAnswer(spool_, pgWal() + "/000000010000000000000003").outcome, AsyncOutcome::kPending);
+
+  // The worker retries until nothing is pending, then leaves once idle.
   SimulatedClock clock;
   int sleeps = 0;
   clock.on_sleep = [&] {
     if (++sleeps == 2) fail_one = false;
   };
-  ASSERT_TRUE(runPushWorker(spool_, 2, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
-  EXPECT_EQ(queueState(spool_).files, 0);
+  ASSERT_TRUE(runPushWorker(spool_, pgWal(), 2, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
+  EXPECT_EQ(queueState(spool_, pgWal()).files, 0);
   EXPECT_EQ(pushed.back(), "000000010000000000000003");
+  EXPECT_EQ(takeAsyncAnswer(spool_, pgWal() + "/000000010000000000000003").outcome, AsyncOutcome::kPushed);
+
+  // Once PostgreSQL marked a file done, its answer goes.
+  fs::rename(pgWal() + "/archive_status/000000010000000000000001.ready",
+             pgWal() + "/archive_status/000000010000000000000001.done");
+  clock.on_sleep = nullptr;
+  ASSERT_TRUE(runPushWorker(spool_, pgWal(), 2, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
+  EXPECT_FALSE(fs::exists(spool_.dir + "/out/000000010000000000000001.ok"));
+  EXPECT_TRUE(fs::exists(spool_.dir + "/out/000000010000000000000003.ok"));
 }
 
-TEST_F(AsyncArchiveTest, ASecondWorkerLeavesAtOnceAndAFileQueuedAsTheWorkerLeavesIsPushed) {
-  ASSERT_TRUE(queueWal(spool_, wal("000000010000000000000001")).ok());
+TEST_F(AsyncArchiveTest, ARecycledSegmentOfTheSameNameIsNotTakenAsPushed) {
+  ready("000000010000000000000001");
+  auto push = [&](const std::string&) -> Result<PushResult> { return PushResult{"x", false}; };
+  std::ostringstream log;
+  ASSERT_EQ(pushPending(spool_, pgWal(), pendingWal(spool_, pgWal()), 1, push, log), 0);
+  EXPECT_TRUE(pendingWal(spool_, pgWal()).empty());
+  // The same name with other content (a new cluster in the same pg_wal, or
+  // a file rewritten): the old answer does not count for it.
+  ::usleep(20'000);
+  wal("000000010000000000000001", 1000, 'n');
+  EXPECT_EQ(pendingWal(spool_, pgWal()), (std::vector<std::string>{"000000010000000000000001"}));
+  EXPECT_EQ(takeAsyncAnswer(spool_, pgWal() + "/000000010000000000000001").outcome, AsyncOutcome::kPending);
+}
+
+TEST_F(AsyncArchiveTest, TheBacklogOverItsLimitIsReportedAndNothingIsDropped) {
+  spool_.queue_max_bytes = 2500;
+  for (const char* name : {"000000010000000000000001", "000000010000000000000002", "000000010000000000000003"}) {
+    ready(name);
+  }
+  std::atomic<bool> repository_up{false};
+  auto push = [&](const std::string&) -> Result<PushResult> {
+    if (!repository_up) return makeError(ErrorCode::kIo, "permission denied");
+    return PushResult{"x", false};
+  };
+  SimulatedClock clock;
+  int sleeps = 0;
+  std::string while_down;
+  clock.on_sleep = [&] {
+    if (++sleeps == 3) {
+      while_down = metrics();
+      repository_up = true;
+    }
+  };
+  std::ostringstream log;
+  ASSERT_TRUE(runPushWorker(spool_, pgWal(), 2, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
+  EXPECT_NE(while_down.find("\npgtandem_archive_queue_full 1"), std::string::npos) << while_down;
+  EXPECT_NE(while_down.find("\npgtandem_archive_queue_bytes 3000"), std::string::npos) << while_down;
+  EXPECT_NE(log.str().find("passed archive_push_queue_max 2500: nothing is dropped"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("back under the limit"), std::string::npos) << log.str();
+  EXPECT_NE(metrics().find("\npgtandem_archive_queue_full 0"), std::string::npos) << metrics();
+  for (const char* name : {"000000010000000000000001", "000000010000000000000002", "000000010000000000000003"}) {
+    EXPECT_EQ(takeAsyncAnswer(spool_, pgWal() + "/" + name).outcome, AsyncOutcome::kPushed) << name;
+  }
+}
+
+TEST_F(AsyncArchiveTest, TheCallWaitsForItsFileStartsAWorkerAndTimesOut) {
+  ready("000000010000000000000001");
+  SimulatedClock clock;
+  int ensured = 0;
+  auto pushed = awaitAsyncPush(spool_, pgWal() + "/000000010000000000000001", clock, std::chrono::seconds(3),
+                               [&] { ++ensured; });
+  ASSERT_FALSE(pushed.ok());
+  EXPECT_EQ(pushed.error().code, ErrorCode::kTimeout);
+  EXPECT_NE(pushed.error().message.find("worker.log"), std::string::npos) << pushed.error().message;
+  EXPECT_EQ(ensured, 3) << "a worker that died is started again every second";
+  // The worker's answer arrives while the call waits.
+  auto push = [&](const std::string&) -> Result<PushResult> { return PushResult{"x", false}; };
+  std::ostringstream log;
+  clock.on_sleep = [&] { (void)pushPending(spool_, pgWal(), pendingWal(spool_, pgWal()), 1, push, log); };
+  EXPECT_TRUE(awaitAsyncPush(spool_, pgWal() + "/000000010000000000000001", clock, std::chrono::seconds(3), [] {}).ok());
+}
+
+TEST_F(AsyncArchiveTest, ASecondWorkerLeavesAtOnceAndAFileMarkedReadyAsTheWorkerLeavesIsPushed) {
+  ready("000000010000000000000001");
   int pushes = 0;
   auto push = [&](const std::string&) -> Result<PushResult> {
     ++pushes;
@@ -111,20 +187,20 @@ TEST_F(AsyncArchiveTest, ASecondWorkerLeavesAtOnceAndAFileQueuedAsTheWorkerLeave
   {
     const int held = ::open((spool_.dir + "/worker.lock").c_str(), O_RDWR | O_CREAT, 0600);
     ASSERT_EQ(::flock(held, LOCK_EX), 0);
-    ASSERT_TRUE(runPushWorker(spool_, 1, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
+    EXPECT_TRUE(pushWorkerRunning(spool_));
+    ASSERT_TRUE(runPushWorker(spool_, pgWal(), 1, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
     EXPECT_EQ(pushes, 0) << "a second worker pushed while the first held the lock";
     ::close(held);
   }
-  // While the worker idles, a new file arrives: it is pushed before it leaves.
+  EXPECT_FALSE(pushWorkerRunning(spool_));
+  // While the worker idles, a new file is marked ready: it is pushed before it leaves.
   int sleeps = 0;
   clock.on_sleep = [&] {
-    if (++sleeps == 10) {
-      ASSERT_TRUE(queueWal(spool_, wal("000000010000000000000002")).ok());
-    }
+    if (++sleeps == 10) ready("000000010000000000000002");
   };
-  ASSERT_TRUE(runPushWorker(spool_, 1, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
+  ASSERT_TRUE(runPushWorker(spool_, pgWal(), 1, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
   EXPECT_EQ(pushes, 2);
-  EXPECT_EQ(queueState(spool_).files, 0);
+  EXPECT_EQ(queueState(spool_, pgWal()).files, 0);
 }
 
 TEST_F(AsyncArchiveTest, ArchiveGetIsServedFromSegmentsFetchedAheadAndCheckedFirst) {

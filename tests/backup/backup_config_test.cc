@@ -31,6 +31,19 @@ TEST(BackupConfigTest, ErrorsNameFileLineAndKey) {
   EXPECT_NE(not_yaml.error().message.find("b.yml:"), std::string::npos);
   EXPECT_FALSE(parseBackupConfig("- a\n", "b.yml").ok());
   EXPECT_NE(loadBackupConfig("/nonexistent/b.yml").error().message.find("/nonexistent/b.yml"), std::string::npos);
+  auto method = parseBackupConfig("repo: /srv/repo\nstanza: main\nbackup_method: rsync\n", "b.yml");
+  ASSERT_FALSE(method.ok());
+  EXPECT_NE(method.error().message.find("b.yml:3: backup_method: 'rsync' is not copy or pg_basebackup"), std::string::npos)
+      << method.error().message;
+}
+
+TEST(BackupConfigTest, ThePgBasebackupMethod) {
+  auto c = parseBackupConfig("repo: /srv/repo\nstanza: main\nbackup_method: pg_basebackup\npg_bin_dir: /opt/pg/bin\n",
+                             "b.yml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->backup_method, BackupMethod::kPgBasebackup);
+  EXPECT_EQ(c->pg_bin_dir, "/opt/pg/bin");
+  EXPECT_EQ(parseBackupConfig("repo: /srv/repo\nstanza: main\n", "b.yml")->backup_method, BackupMethod::kCopy);
 }
 
 TEST(BackupConfigTest, UnknownKeysAreWarnings) {

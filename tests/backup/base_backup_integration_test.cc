@@ -21,6 +21,46 @@ namespace fs = std::filesystem;
 class BaseBackupIntegrationTest : public BackupPgTest {
  protected:
   std::string bin(const std::string& name) { return "/usr/lib/postgresql/15/bin/" + name; }
+  void pgbenchInit(int port, int scale) {
+    Command init;
+    init.argv = {bin("pgbench"), "-i", "-s", std::to_string(scale), "-q", "-h", dir_, "-p", std::to_string(port),
+                 "-U", "postgres", "postgres"};
+    init.timeout = 300s;
+    auto initialized = runner_.run(init);
+    ASSERT_TRUE(initialized.ok() && initialized->exit_code == 0) << (initialized.ok() ? initialized->output : "");
+  }
+  // A streaming replica of the primary on `port`, cloned by pg_basebackup:
+  // the member backups are taken from. Returns its port.
+  int startStreamingReplica(const PgPaths& primary_paths, int port) {
+    PgPaths replica_paths{"/usr/lib/postgresql/15/bin", dir_ + "/replica"};
+    auto cloned = runBasebackup(runner_, primary_paths, connect(port), replica_paths.data_dir, 300s);
+    EXPECT_TRUE(cloned.ok() && cloned->exit_code == 0) << (cloned.ok() ? cloned->output : cloned.error().toString());
+    const int replica_port = testing::freeLoopbackPort();
+    EXPECT_TRUE(writeServerSettings(replica_paths.data_dir, settingsFor(replica_port)).ok());
+    RecoverySettings follow;
+    follow.standby = true;
+    follow.primary_conninfo = connect(port);
+    EXPECT_TRUE(writeRecoverySettings(replica_paths.data_dir, follow).ok());
+    standby_ = std::make_unique<Postmaster>(replica_paths, runner_);
+    EXPECT_TRUE(standby_->start(60s).ok());
+    return replica_port;
+  }
+  // Restores with `extra` restore flags into <dir>/restored, starts it and
+  // waits until it left recovery. Returns its port.
+  int restoreAndStart(const std::vector<std::string>& extra) {
+    const std::string restored_dir = dir_ + "/restored";
+    std::vector<std::string> args = {"restore", "--repo", repo_, "--stanza", "main", "--to", restored_dir};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto restored = dcBackup(args);
+    EXPECT_EQ(restored.first, 0) << restored.second;
+    const int restored_port = testing::freeLoopbackPort();
+    EXPECT_TRUE(writeServerSettings(restored_dir, settingsFor(restored_port)).ok());
+    restored_ = std::make_unique<Postmaster>(PgPaths{"/usr/lib/postgresql/15/bin", restored_dir}, runner_);
+    EXPECT_TRUE(restored_->start(120s).ok());
+    EXPECT_TRUE(eventually([&] { return scalar(restored_port, "SELECT pg_is_in_recovery()::text") == "false"; }, 120s))
+        << "the restored server never finished recovery (at its target, promoted)";
+    return restored_port;
+  }
 };
 
 TEST_F(BaseBackupIntegrationTest, BackedUpFromAReplicaUnderLoadAndRestoredToATimeBetweenTwoMarkedTransactions) {
@@ -29,24 +69,11 @@ TEST_F(BaseBackupIntegrationTest, BackedUpFromAReplicaUnderLoadAndRestoredToATim
   // track_commit_timestamp: to count the rows committed before the target.
   startArchivingPrimary(primary_paths, port, archiveFlags(), {{"track_commit_timestamp", "on"}});
   ASSERT_FALSE(HasFatalFailure());
-  Command init;
-  init.argv = {bin("pgbench"), "-i", "-s", "4", "-q", "-h", dir_, "-p", std::to_string(port), "-U", "postgres", "postgres"};
-  init.timeout = 300s;
-  auto initialized = runner_.run(init);
-  ASSERT_TRUE(initialized.ok() && initialized->exit_code == 0) << (initialized.ok() ? initialized->output : "");
-
-  // A streaming replica: the member the backup is taken from.
-  PgPaths replica_paths{"/usr/lib/postgresql/15/bin", dir_ + "/replica"};
-  auto cloned = runBasebackup(runner_, primary_paths, connect(port), replica_paths.data_dir, 300s);
-  ASSERT_TRUE(cloned.ok() && cloned->exit_code == 0) << (cloned.ok() ? cloned->output : cloned.error().toString());
-  const int replica_port = testing::freeLoopbackPort();
-  ASSERT_TRUE(writeServerSettings(replica_paths.data_dir, settingsFor(replica_port)).ok());
-  RecoverySettings follow;
-  follow.standby = true;
-  follow.primary_conninfo = connect(port);
-  ASSERT_TRUE(writeRecoverySettings(replica_paths.data_dir, follow).ok());
-  standby_ = std::make_unique<Postmaster>(replica_paths, runner_);
-  ASSERT_TRUE(standby_->start(60s).ok());
+  pgbenchInit(port, 4);
+  ASSERT_FALSE(HasFatalFailure());
+  const int replica_port = startStreamingReplica(primary_paths, port);
+  ASSERT_FALSE(HasFailure());
+  const std::string replica_data = dir_ + "/replica";
 
   // pgbench writes on the primary for the whole backup.
   CommandResult load_result;
@@ -59,7 +86,7 @@ TEST_F(BaseBackupIntegrationTest, BackedUpFromAReplicaUnderLoadAndRestoredToATim
     if (ran.ok()) load_result = *ran;
   });
   std::this_thread::sleep_for(2s);
-  auto backup = dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--pg-data", replica_paths.data_dir,
+  auto backup = dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--pg-data", replica_data,
                           "--pg-host", dir_, "--pg-port", std::to_string(replica_port), "--process-max", "2"});
   EXPECT_EQ(backup.first, 0) << backup.second;
   EXPECT_NE(backup.second.find("from a replica"), std::string::npos) << backup.second;
@@ -86,17 +113,8 @@ TEST_F(BaseBackupIntegrationTest, BackedUpFromAReplicaUnderLoadAndRestoredToATim
   ASSERT_TRUE((*s)->execute("SELECT pg_switch_wal()").ok());
   EXPECT_TRUE(eventually([&] { return scalar(port, "SELECT last_archived_wal FROM pg_stat_archiver") >= last_wal; }, 60s));
 
-  const std::string restored_dir = dir_ + "/restored";
-  auto restored = dcBackup({"restore", "--repo", repo_, "--stanza", "main", "--to", restored_dir, "--target-time", target,
-                            "--target-action", "promote"});
-  ASSERT_EQ(restored.first, 0) << restored.second;
-  PgPaths restored_paths{"/usr/lib/postgresql/15/bin", restored_dir};
-  const int restored_port = testing::freeLoopbackPort();
-  ASSERT_TRUE(writeServerSettings(restored_dir, settingsFor(restored_port)).ok());
-  restored_ = std::make_unique<Postmaster>(restored_paths, runner_);
-  ASSERT_TRUE(restored_->start(120s).ok());
-  EXPECT_TRUE(eventually([&] { return scalar(restored_port, "SELECT pg_is_in_recovery()::text") == "false"; }, 120s))
-      << "the restored server never reached the target and promoted";
+  const int restored_port = restoreAndStart({"--target-time", target, "--target-action", "promote"});
+  ASSERT_FALSE(HasFailure());
   EXPECT_EQ(scalar(restored_port, "SELECT string_agg(id::text, ',' ORDER BY id) FROM marks"), "1,2,3,4,5,6,7,8,9,10");
   EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM pgbench_history"), history_before)
       << "the restore must hold exactly the transactions committed up to " << target;
@@ -130,6 +148,58 @@ TEST_F(BaseBackupIntegrationTest, BackedUpFromAReplicaUnderLoadAndRestoredToATim
       << found.second;
   EXPECT_NE(found.second.find("gap: backup " + label + ": WAL file " + wal_name + " missing"), std::string::npos)
       << found.second;
+}
+
+// backup_method pg_basebackup: the replica streams its files over the
+// replication protocol (no --pg-data: the backup could run on any host);
+// the backup restores, and replays the archive past its end.
+TEST_F(BaseBackupIntegrationTest, StreamedByPgBasebackupFromAReplicaAndRestoredToTheArchivesEnd) {
+  PgPaths primary_paths;
+  const int port = testing::freeLoopbackPort();
+  startArchivingPrimary(primary_paths, port, archiveFlags());
+  ASSERT_FALSE(HasFatalFailure());
+  pgbenchInit(port, 2);
+  ASSERT_FALSE(HasFatalFailure());
+  auto s = PgSession::connect(connect(port));
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->execute("CREATE TABLE marks (id int)").ok());
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE((*s)->execute("INSERT INTO marks VALUES (" + std::to_string(i) + ")").ok());
+
+  const int replica_port = startStreamingReplica(primary_paths, port);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(eventually([&] { return scalar(replica_port, "SELECT count(*) FROM marks") == "10"; }, 60s));
+
+  auto backup = dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--method", "pg_basebackup", "--pg-host", dir_,
+                          "--pg-port", std::to_string(replica_port), "--process-max", "2"});
+  ASSERT_EQ(backup.first, 0) << backup.second;
+  EXPECT_NE(backup.second.find("from a replica"), std::string::npos) << backup.second;
+  auto verified = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
+  EXPECT_EQ(verified.first, 0) << verified.second;
+
+  // Written after the backup: the restore replays it from the archive.
+  for (int i = 11; i <= 20; ++i) ASSERT_TRUE((*s)->execute("INSERT INTO marks VALUES (" + std::to_string(i) + ")").ok());
+  const std::string last_wal = scalar(port, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+  ASSERT_TRUE((*s)->execute("SELECT pg_switch_wal()").ok());
+  EXPECT_TRUE(eventually([&] { return scalar(port, "SELECT last_archived_wal FROM pg_stat_archiver") >= last_wal; }, 60s));
+
+  const int restored_port = restoreAndStart({});
+  ASSERT_FALSE(HasFailure());
+  EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM marks"), "20");
+  EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM pgbench_accounts"), "200000");
+
+  // Bad input: an unknown method, a server that is not there; nothing written.
+  auto bad_method = dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--method", "rsync"});
+  EXPECT_EQ(bad_method.first, 2);
+  EXPECT_NE(bad_method.second.find("--method 'rsync' is not copy or pg_basebackup"), std::string::npos) << bad_method.second;
+  std::size_t backups = 0;
+  for (const auto& entry : fs::directory_iterator(repo_ + "/main/backup")) backups += entry.is_directory();
+  auto unreachable = dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--method", "pg_basebackup", "--pg-host",
+                               dir_, "--pg-port", "1"});
+  EXPECT_EQ(unreachable.first, 1);
+  EXPECT_NE(unreachable.second.find("cannot connect to PostgreSQL"), std::string::npos) << unreachable.second;
+  std::size_t after = 0;
+  for (const auto& entry : fs::directory_iterator(repo_ + "/main/backup")) after += entry.is_directory();
+  EXPECT_EQ(after, backups) << "a backup that never started wrote something";
 }
 
 TEST_F(BaseBackupIntegrationTest, BadInputGetsAClearErrorAndTouchesNothing) {
