@@ -36,7 +36,8 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   BackupConfig c;
   r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level", "site", "archive_async", "spool_path",
                           "archive_push_queue_max", "archive_get_queue_max", "sftp_key_file",
-                          "sftp_known_hosts", "backup_method", "pg_bin_dir"});
+                          "sftp_known_hosts", "backup_method", "pg_bin_dir", "allow_primary"});
+  r.readBool(root, "allow_primary", "", c.allow_primary);
   std::string method;
   r.readString(root, "backup_method", "", method);
   if (!method.empty()) {

@@ -49,6 +49,7 @@ struct BackupConfig {
   int process_max = 0;     // 0: not set
   int compress_level = 0;  // 0: not set
   BackupMethod backup_method = BackupMethod::kCopy;
+  bool allow_primary = false;  // backups come from a replica unless this is set
   std::string pg_bin_dir;  // pg_basebackup's; "" finds it
   bool archive_async = false;
   std::string spool_path;

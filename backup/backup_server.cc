@@ -12,6 +12,13 @@ class PgBackupServer : public BackupServer {
  public:
   explicit PgBackupServer(std::unique_ptr<pg::PgSession> session) : session_(std::move(session)) {}
 
+  Result<bool> inRecovery() override {
+    auto rows = session_->query("SELECT pg_is_in_recovery()::text");
+    if (!rows.ok()) return rows.error();
+    if (rows->size() != 1 || !(*rows)[0][0]) return makeError(ErrorCode::kParse, "pg_is_in_recovery() came back empty");
+    return *(*rows)[0][0] == "true";
+  }
+
   Result<Started> start(const std::string& label, bool fast_checkpoint) override {
     // Labels are made by takeBackup (digits, '-', 'F'); checked all the same,
     // since they end up inside SQL.

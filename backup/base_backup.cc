@@ -121,6 +121,14 @@ bool excludedFromBackup(const std::string& path, bool directory) {
   return name == "pg_internal.init";
 }
 
+Status checkBackupMember(bool in_recovery, bool allow_primary, const std::string& member) {
+  if (in_recovery || allow_primary) return okStatus();
+  return makeError(ErrorCode::kConflict,
+                   member + " is a primary: backups are taken from a replica (the standby DC's by preference) so that "
+                            "the primary's clients do not pay for them; point --pg-host/--pg-port at a replica, or allow "
+                            "the primary with --allow-primary (allow_primary: true)");
+}
+
 bool contentsExcludedFromBackup(const std::string& path) { return kExcludedContents.count(path) > 0; }
 
 Result<LabelStart> parseBackupLabel(const std::string& text) {
@@ -217,6 +225,9 @@ Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, B
   if (!identity.ok()) return identity.error();
   auto manifest = beginManifest(repo, stanza, identity->system_identifier, identity->pg_version, options.data_dir, clock);
   if (!manifest.ok()) return manifest.error();
+  auto replica = server.inRecovery();
+  if (!replica.ok()) return replica.error();
+  PGT_TRY(checkBackupMember(*replica, options.allow_primary, "the member of " + options.data_dir));
 
   auto started = server.start(manifest->label, options.fast_checkpoint);
   if (!started.ok()) return started.error();
@@ -301,6 +312,7 @@ Result<BackupManifest> takeStreamedBackup(Repository& repo, const std::string& s
   if (!facts.ok()) return facts.error();
   auto manifest = beginManifest(repo, stanza, facts->system_identifier, facts->pg_version, "the server", clock);
   if (!manifest.ok()) return manifest.error();
+  PGT_TRY(checkBackupMember(facts->in_recovery, options.allow_primary, "the server"));
   if (progress) progress->setTotal(facts->estimated_bytes);
   PGT_TRY(source.start(manifest->label, options.fast_checkpoint));
 

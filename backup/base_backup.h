@@ -32,6 +32,8 @@ class BackupServer {
     std::string tablespace_map;
   };
   virtual ~BackupServer() = default;
+  // Asked before anything starts (backups come from a replica by default).
+  virtual Result<bool> inRecovery() = 0;
   virtual Result<Started> start(const std::string& label, bool fast_checkpoint) = 0;
   virtual Result<Stopped> stop() = 0;
 };
@@ -44,7 +46,14 @@ struct BackupOptions {
   int process_max = 2;
   int compress_level = 3;
   bool fast_checkpoint = true;
+  // A backup reads the whole data directory: by default it is taken from a
+  // replica (the standby DC's), so the primary's clients never pay for it.
+  bool allow_primary = false;
 };
+
+// The rule for both copy methods: kConflict for a primary unless
+// `allow_primary`; `member` names it in the error.
+Status checkBackupMember(bool in_recovery, bool allow_primary, const std::string& member);
 
 // What a backup copies: the data directory without the files PostgreSQL
 // rebuilds or must not find (postmaster.pid, the contents of pg_wal,
@@ -81,6 +90,7 @@ class TarBackupSource {
   struct Facts {
     std::string system_identifier;
     int pg_version = 0;
+    bool in_recovery = false;
     std::uint64_t wal_segment_size = 16 * 1024 * 1024;
     std::uint64_t estimated_bytes = 0;  // for progress
   };

@@ -209,6 +209,7 @@ int takeBaseBackup(const BackupConfig& c) {
   options.data_dir = c.pg_data;
   options.process_max = c.process_max;
   options.compress_level = c.compress_level;
+  options.allow_primary = c.allow_primary;
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
   ProgressMeter progress(std::cerr, terminal, RealClock::instance(), "backup", 0);
   Result<BackupManifest> taken = makeError(ErrorCode::kInternal, "no backup taken");
@@ -331,6 +332,7 @@ Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& 
   if (flags.process_max > 0) c.process_max = flags.process_max;
   if (flags.compress_level > 0) c.compress_level = flags.compress_level;
   if (!flags.pg_bin_dir.empty()) c.pg_bin_dir = flags.pg_bin_dir;
+  if (flags.allow_primary) c.allow_primary = true;
   if (!method.empty()) {
     const auto parsed = parseBackupMethod(method);
     if (!parsed) return makeError(ErrorCode::kConfig, "--method '" + method + "' is not copy or pg_basebackup");
@@ -390,6 +392,7 @@ int main(int argc, char** argv) {
   take->add_option("--compress-level", flags.compress_level, "zstd level (default 3)")->check(CLI::Range(1, 19));
   take->add_option("--method", method, "copy (default: on the member's host, in parallel) or pg_basebackup (from any host)");
   take->add_option("--pg-bin-dir", flags.pg_bin_dir, "where pg_basebackup is (default: the server's version's)");
+  take->add_flag("--allow-primary", flags.allow_primary, "back up the member even when it is the primary");
   auto* put_back = app.add_subcommand("restore", "restore a backup into an empty directory, to a point in time");
   common(put_back);
   workers(put_back);

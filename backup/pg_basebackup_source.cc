@@ -42,13 +42,14 @@ class PgBasebackupSource : public TarBackupSource {
     auto rows = (*session)->query(
         "SELECT (SELECT system_identifier::text FROM pg_control_system()), current_setting('server_version_num'), "
         "(SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'), "
-        "(SELECT sum(pg_database_size(oid))::bigint::text FROM pg_database)");
+        "(SELECT sum(pg_database_size(oid))::bigint::text FROM pg_database), pg_is_in_recovery()::text");
     if (!rows.ok()) return rows.error();
     if (rows->size() != 1 || !(*rows)[0][0] || !(*rows)[0][1] || !(*rows)[0][2]) {
       return makeError(ErrorCode::kParse, "the server's system identifier or version came back empty");
     }
     Facts facts;
     facts.system_identifier = *(*rows)[0][0];
+    facts.in_recovery = (*rows)[0][4].value_or("") == "true";
     try {
       facts.pg_version = std::stoi(*(*rows)[0][1]) / 10000;
       facts.wal_segment_size = std::stoull(*(*rows)[0][2]);

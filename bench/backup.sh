@@ -115,7 +115,7 @@ for ((t = 1; t <= trials; t++)); do
     rm -rf "$dir/restored"
     if [[ $tool == dc-backup ]]; then
       timed dc-backup.backup as_pg "$dcbackup" backup --repo "$dir/dc-backup-repo" --stanza bench --pg-data "$data" \
-        --pg-host "$dir" --pg-port "$port" --process-max "$procs"
+        --pg-host "$dir" --pg-port "$port" --process-max "$procs" --allow-primary
       timed dc-backup.restore as_pg "$dcbackup" restore --repo "$dir/dc-backup-repo" --stanza bench --to "$dir/restored" \
         --process-max "$procs"
     else

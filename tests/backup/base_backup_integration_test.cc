@@ -187,7 +187,8 @@ TEST_F(BaseBackupIntegrationTest, StreamedByPgBasebackupFromAReplicaAndRestoredT
   EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM marks"), "20");
   EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM pgbench_accounts"), "200000");
 
-  // Bad input: an unknown method, a server that is not there; nothing written.
+  // Bad input: an unknown method, a server that is not there, the primary
+  // when not allowed; nothing written.
   auto bad_method = dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--method", "rsync"});
   EXPECT_EQ(bad_method.first, 2);
   EXPECT_NE(bad_method.second.find("--method 'rsync' is not copy or pg_basebackup"), std::string::npos) << bad_method.second;
@@ -197,6 +198,16 @@ TEST_F(BaseBackupIntegrationTest, StreamedByPgBasebackupFromAReplicaAndRestoredT
                                dir_, "--pg-port", "1"});
   EXPECT_EQ(unreachable.first, 1);
   EXPECT_NE(unreachable.second.find("cannot connect to PostgreSQL"), std::string::npos) << unreachable.second;
+  // The primary, by either method, unless allowed.
+  for (const std::vector<std::string>& method : {std::vector<std::string>{"--method", "pg_basebackup"},
+                                                 std::vector<std::string>{"--pg-data", primary_paths.data_dir}}) {
+    std::vector<std::string> args = {"backup", "--repo", repo_, "--stanza", "main", "--pg-host", dir_, "--pg-port",
+                                     std::to_string(port)};
+    args.insert(args.end(), method.begin(), method.end());
+    auto primary = dcBackup(args);
+    EXPECT_EQ(primary.first, 1) << primary.second;
+    EXPECT_NE(primary.second.find("is a primary: backups are taken from a replica"), std::string::npos) << primary.second;
+  }
   std::size_t after = 0;
   for (const auto& entry : fs::directory_iterator(repo_ + "/main/backup")) after += entry.is_directory();
   EXPECT_EQ(after, backups) << "a backup that never started wrote something";

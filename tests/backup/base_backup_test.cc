@@ -142,6 +142,23 @@ TEST_F(BaseBackupTest, AnotherClustersDataDirectoryIsRefusedBeforeAnythingStarts
   EXPECT_TRUE(server_.started_label.empty()) << "pg_backup_start was called";
 }
 
+TEST_F(BaseBackupTest, APrimaryIsBackedUpOnlyWhenAllowed) {
+  server_.started.in_recovery = false;
+  auto refused = backUp();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("is a primary: backups are taken from a replica"), std::string::npos)
+      << refused.error().message;
+  EXPECT_NE(refused.error().message.find("--allow-primary"), std::string::npos);
+  EXPECT_TRUE(server_.started_label.empty()) << "pg_backup_start was called on a primary";
+  auto listed = listBackups(repo_, "main");
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->finished.empty() && listed->unfinished.empty()) << "a refused backup wrote something";
+  options_.allow_primary = true;
+  auto allowed = backUp();
+  ASSERT_TRUE(allowed.ok()) << allowed.error().toString();
+  EXPECT_FALSE(allowed->from_replica);
+}
+
 TEST_F(BaseBackupTest, AFailedStopLeavesAnUnfinishedBackupThatRestoreNeverPicks) {
   server_.fail_stop = true;
   ASSERT_FALSE(backUp().ok());

@@ -12,6 +12,7 @@ namespace pgtandem::testing {
 
 class FakeBackupServer : public backup::BackupServer {
  public:
+  Result<bool> inRecovery() override { return started.in_recovery; }
   Result<Started> start(const std::string& label, bool fast_checkpoint) override {
     started_label = label;
     fast = fast_checkpoint;
