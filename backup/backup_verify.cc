@@ -19,12 +19,13 @@ BackupVerifyReport verifyBackup(Repository& repo, const std::string& stanza, con
     if (read->checksum != checksum) return "sha256 " + read->checksum + ", the manifest says " + checksum;
     return "";
   };
+  if (auto chain = checkReferences(repo, stanza, m); !chain.ok()) report.bad_files.push_back(chain.error().message);
   std::vector<const ManifestEntry*> files;
   for (const auto& e : m.entries) {
     if (e.kind == EntryKind::kFile) files.push_back(&e);
   }
   (void)runParallel(process_max, files.size(), [&](std::size_t i) {
-    const std::string stored = storedDataPath(stanza, m.label, files[i]->path);
+    const std::string stored = storedEntryPath(stanza, m, *files[i]);
     const std::string problem = check(stored, files[i]->size, files[i]->checksum);
     std::lock_guard lock(mutex);
     ++report.files_checked;

@@ -39,6 +39,7 @@ struct LocalFile {
   std::string path;  // relative
   std::string full;
   std::uint64_t size = 0;
+  std::int64_t mtime = 0;
 };
 
 struct Walk {
@@ -96,19 +97,20 @@ void walk(const fs::path& dir, const std::string& prefix, Walk& out) {
       if (!contentsExcludedFromBackup(rel)) walk(child.path(), rel, out);
     } else if (fs::is_regular_file(target)) {
       if (excludedFromBackup(rel, false)) continue;
-      const auto size = fs::file_size(child.path(), ec);
-      out.files.push_back({rel, child.path().string(), ec ? 0 : size});
+      struct stat st {};
+      if (::stat(child.path().c_str(), &st) != 0) continue;  // gone meanwhile
+      out.files.push_back({rel, child.path().string(), static_cast<std::uint64_t>(st.st_size), st.st_mtime});
     }
   }
 }
 
-std::string labelFor(WallTime now) {
+std::string labelFor(WallTime now, BackupType type) {
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   ::gmtime_r(&t, &tm);
   char text[32];
-  std::strftime(text, sizeof text, "%Y%m%d-%H%M%SF", &tm);
-  return text;
+  std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", &tm);
+  return std::string(text) + (type == BackupType::kFull ? "F" : type == BackupType::kDiff ? "D" : "I");
 }
 
 }  // namespace
@@ -127,6 +129,23 @@ Status checkBackupMember(bool in_recovery, bool allow_primary, const std::string
                    member + " is a primary: backups are taken from a replica (the standby DC's by preference) so that "
                             "the primary's clients do not pay for them; point --pg-host/--pg-port at a replica, or allow "
                             "the primary with --allow-primary (allow_primary: true)");
+}
+
+bool unchangedSincePrior(const ManifestEntry& prior, std::uint64_t size, std::int64_t mtime,
+                         std::int64_t prior_start_seconds) {
+  return prior.kind == EntryKind::kFile && prior.size == size && prior.mtime == mtime && mtime < prior_start_seconds;
+}
+
+Result<std::optional<BackupManifest>> choosePrior(Repository& repo, const std::string& stanza, BackupType type) {
+  if (type == BackupType::kFull) return std::optional<BackupManifest>();
+  auto listing = listBackups(repo, stanza);
+  if (!listing.ok()) return listing.error();
+  for (auto it = listing->finished.rbegin(); it != listing->finished.rend(); ++it) {
+    auto m = readManifest(repo, stanza, *it);
+    if (!m.ok()) return m.error();  // a damaged manifest is not skipped silently
+    if (type == BackupType::kIncr || m->type == BackupType::kFull) return std::optional<BackupManifest>(std::move(*m));
+  }
+  return std::optional<BackupManifest>();
 }
 
 bool contentsExcludedFromBackup(const std::string& path) { return kExcludedContents.count(path) > 0; }
@@ -163,7 +182,7 @@ namespace {
 
 // A new backup's manifest, once the stanza and the cluster agree.
 Result<BackupManifest> beginManifest(Repository& repo, const std::string& stanza, const std::string& system_identifier,
-                                     int pg_version, const std::string& where, const Clock& clock) {
+                                     int pg_version, const std::string& where, BackupType type, const Clock& clock) {
   auto info = readStanza(repo, stanza);
   if (!info.ok()) return info.error();
   if (system_identifier != info->system_identifier) {
@@ -171,7 +190,8 @@ Result<BackupManifest> beginManifest(Repository& repo, const std::string& stanza
                                                "' to system " + info->system_identifier);
   }
   BackupManifest manifest;
-  manifest.label = labelFor(clock.wallNow());
+  manifest.label = labelFor(clock.wallNow(), type);
+  manifest.type = type;
   auto existing = listBackups(repo, stanza);
   if (!existing.ok()) return existing.error();
   for (const auto* labels : {&existing->finished, &existing->unfinished}) {
@@ -223,8 +243,22 @@ Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, B
                                   const BackupOptions& options, const Clock& clock, ProgressMeter* progress) {
   auto identity = readClusterIdentity(options.data_dir);
   if (!identity.ok()) return identity.error();
-  auto manifest = beginManifest(repo, stanza, identity->system_identifier, identity->pg_version, options.data_dir, clock);
+  auto prior = choosePrior(repo, stanza, options.type);
+  if (!prior.ok()) return prior.error();
+  // Without a backup to compare with, a diff or incr is a full.
+  const BackupType type = *prior ? options.type : BackupType::kFull;
+  auto manifest = beginManifest(repo, stanza, identity->system_identifier, identity->pg_version, options.data_dir, type,
+                                clock);
   if (!manifest.ok()) return manifest.error();
+  std::map<std::string, const ManifestEntry*> before;
+  std::int64_t prior_start = 0;
+  if (*prior) {
+    manifest->prior = (*prior)->label;
+    for (const auto& e : (*prior)->entries) before[e.path] = &e;
+    const auto started_at = parseIsoTime((*prior)->start_time);
+    if (!started_at) return makeError(ErrorCode::kParse, "backup " + (*prior)->label + " has no start time");
+    prior_start = std::chrono::duration_cast<std::chrono::seconds>(started_at->time_since_epoch()).count();
+  }
   auto replica = server.inRecovery();
   if (!replica.ok()) return replica.error();
   PGT_TRY(checkBackupMember(*replica, options.allow_primary, "the member of " + options.data_dir));
@@ -235,6 +269,16 @@ Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, B
 
   Walk found;
   walk(options.data_dir, "", found);
+  // A file unchanged since the prior backup is referred to, not copied.
+  std::vector<ManifestEntry> entries = std::move(found.entries);
+  std::erase_if(found.files, [&](const LocalFile& file) {
+    const auto it = before.find(file.path);
+    if (it == before.end() || !unchangedSincePrior(*it->second, file.size, file.mtime, prior_start)) return false;
+    ManifestEntry e = *it->second;
+    if (e.reference.empty()) e.reference = manifest->prior;
+    entries.push_back(std::move(e));
+    return true;
+  });
   std::uint64_t total = 0;
   for (const auto& f : found.files) total += f.size;
   if (progress) progress->setTotal(total);
@@ -243,8 +287,11 @@ Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, B
   std::vector<std::optional<ManifestEntry>> copied(found.files.size());
   PGT_TRY(runParallel(options.process_max, found.files.size(), [&](std::size_t i) -> Status {
     const LocalFile& file = found.files[i];
+    // Touched but not changed: the same bytes as the prior backup's.
+    const auto was = before.find(file.path);
+    const ManifestEntry* prior_entry = was == before.end() ? nullptr : was->second;
     auto stored = storeFile(repo, storedDataPath(stanza, manifest->label, file.path), file.full, options.compress_level,
-                            progress);
+                            progress, prior_entry ? prior_entry->checksum : "");
     if (!stored.ok() && stored.error().code == ErrorCode::kNotFound) return okStatus();  // dropped meanwhile
     if (!stored.ok()) return stored.error();
     ManifestEntry e;
@@ -253,6 +300,7 @@ Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, B
     e.mode = stored->mode;
     e.mtime = stored->mtime;
     e.checksum = stored->checksum;
+    if (!stored->stored) e.reference = prior_entry->reference.empty() ? manifest->prior : prior_entry->reference;
     copied[i] = std::move(e);
     return okStatus();
   }));
@@ -276,7 +324,6 @@ Result<BackupManifest> takeBackup(Repository& repo, const std::string& stanza, B
     return okStatus();
   }));
 
-  std::vector<ManifestEntry> entries = std::move(found.entries);
   for (auto& e : copied) {
     if (e) entries.push_back(std::move(*e));
   }
@@ -310,7 +357,12 @@ Result<BackupManifest> takeStreamedBackup(Repository& repo, const std::string& s
                                           const BackupOptions& options, const Clock& clock, ProgressMeter* progress) {
   auto facts = source.facts();
   if (!facts.ok()) return facts.error();
-  auto manifest = beginManifest(repo, stanza, facts->system_identifier, facts->pg_version, "the server", clock);
+  if (options.type != BackupType::kFull) {
+    return makeError(ErrorCode::kInvalidArgument, "diff and incr backups compare the member's files with the prior "
+                                                  "backup on its host: they need backup_method copy");
+  }
+  auto manifest = beginManifest(repo, stanza, facts->system_identifier, facts->pg_version, "the server",
+                                BackupType::kFull, clock);
   if (!manifest.ok()) return manifest.error();
   PGT_TRY(checkBackupMember(facts->in_recovery, options.allow_primary, "the server"));
   if (progress) progress->setTotal(facts->estimated_bytes);

@@ -49,7 +49,20 @@ struct BackupOptions {
   // A backup reads the whole data directory: by default it is taken from a
   // replica (the standby DC's), so the primary's clients never pay for it.
   bool allow_primary = false;
+  // diff and incr compare with a prior backup; without one they are full.
+  BackupType type = BackupType::kFull;
 };
+
+// Whether a file can be referred to in the prior backup instead of copied:
+// the same size and mtime as there, and that mtime (whole seconds) before
+// the prior backup started. A write after the prior copy was read moves the
+// mtime to that time or later, so it cannot go unseen within a second.
+bool unchangedSincePrior(const ManifestEntry& prior, std::uint64_t size, std::int64_t mtime,
+                         std::int64_t prior_start_seconds);
+
+// The backup a diff (the newest full) or incr (the newest finished one)
+// backup is compared with; nullopt for a full or when there is none.
+Result<std::optional<BackupManifest>> choosePrior(Repository& repo, const std::string& stanza, BackupType type);
 
 // The rule for both copy methods: kConflict for a primary unless
 // `allow_primary`; `member` names it in the error.

@@ -38,7 +38,8 @@ class Fd {
 }  // namespace
 
 Result<CopiedFile> storeStream(Repository& repo, const std::string& stored_path, const ReadPiece& read,
-                               int compress_level, int compress_workers, ProgressMeter* progress) {
+                               int compress_level, int compress_workers, ProgressMeter* progress,
+                               const std::string& unless_checksum) {
   auto writer = repo.create(stored_path);
   if (!writer.ok()) return writer.error();
   CopiedFile copied;
@@ -56,13 +57,17 @@ Result<CopiedFile> storeStream(Repository& repo, const std::string& stored_path,
     if (progress) progress->advance(*n);
   }
   PGT_TRY((*writer)->append(compressor.finish()));
-  PGT_TRY((*writer)->commit());
   copied.checksum = sha.hex();
+  if (!unless_checksum.empty() && copied.checksum == unless_checksum) {
+    copied.stored = false;  // the writer goes uncommitted: its temporary file is removed
+    return copied;
+  }
+  PGT_TRY((*writer)->commit());
   return copied;
 }
 
 Result<CopiedFile> storeFile(Repository& repo, const std::string& stored_path, const std::string& local_path,
-                             int compress_level, ProgressMeter* progress) {
+                             int compress_level, ProgressMeter* progress, const std::string& unless_checksum) {
   Fd fd(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0 && errno == ENOENT) return makeError(ErrorCode::kNotFound, local_path + " no longer exists");
   if (fd.get() < 0) return fileError("read", local_path, errno);
@@ -76,7 +81,7 @@ Result<CopiedFile> storeFile(Repository& repo, const std::string& stored_path, c
       return static_cast<std::size_t>(n);
     }
   };
-  auto copied = storeStream(repo, stored_path, readLocal, compress_level, 1, progress);
+  auto copied = storeStream(repo, stored_path, readLocal, compress_level, 1, progress, unless_checksum);
   if (!copied.ok()) return copied.error();
   copied->mode = st.st_mode & 07777;
   copied->mtime = st.st_mtime;

@@ -202,7 +202,7 @@ std::string memberConninfo(const BackupConfig& c) {
   return pg::conninfo(fields);
 }
 
-int takeBaseBackup(const BackupConfig& c) {
+int takeBaseBackup(const BackupConfig& c, BackupType type) {
   auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("backup", repo.error());
   BackupOptions options;
@@ -210,6 +210,7 @@ int takeBaseBackup(const BackupConfig& c) {
   options.process_max = c.process_max;
   options.compress_level = c.compress_level;
   options.allow_primary = c.allow_primary;
+  options.type = type;
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
   ProgressMeter progress(std::cerr, terminal, RealClock::instance(), "backup", 0);
   Result<BackupManifest> taken = makeError(ErrorCode::kInternal, "no backup taken");
@@ -223,8 +224,8 @@ int takeBaseBackup(const BackupConfig& c) {
     taken = takeBackup(**repo, c.stanza, **server, options, RealClock::instance(), &progress);
   }
   if (!taken.ok()) return fail("backup", taken.error());
-  std::cout << "backup " << taken->label << " of stanza " << c.stanza << ": " << formatBytes(taken->totalBytes())
-            << " from a " << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to "
+  std::cout << "backup " << taken->label << " of stanza " << c.stanza << ": " << taken->describeType() << ", "
+            << formatBytes(taken->totalBytes()) << " (" << formatBytes(taken->copiedBytes()) << " copied) from a " << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to "
             << taken->stop_wal << ", " << taken->start_time << " to " << taken->stop_time << "\n";
   return 0;
 }
@@ -300,7 +301,8 @@ int info(const BackupConfig& c) {
       std::cout << "  " << label << ": " << m.error().message << "\n";
       continue;
     }
-    std::cout << "  " << label << ": full, " << formatBytes(m->totalBytes()) << ", from a "
+    std::cout << "  " << label << ": " << m->describeType() << ", " << formatBytes(m->totalBytes()) << " ("
+              << formatBytes(m->copiedBytes()) << " copied), from a "
               << (m->from_replica ? "replica" : "primary") << ", " << m->start_time << " to " << m->stop_time
               << ", timeline " << m->timeline << ", WAL " << m->start_wal << " to " << m->stop_wal << "\n";
   }
@@ -355,7 +357,7 @@ Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& 
 int main(int argc, char** argv) {
   CLI::App app{"dc-backup: pgtandem's WAL archive and backups"};
   app.require_subcommand(1);
-  std::string config_file, wal_path, wal_name, dest, pg_wal_dir, method;
+  std::string config_file, wal_path, wal_name, dest, pg_wal_dir, method, backup_type = "full";
   BackupConfig flags;
   RestoreFlags restore_flags;
   auto common = [&](CLI::App* verb) {
@@ -390,6 +392,8 @@ int main(int argc, char** argv) {
   take->add_option("--pg-port", flags.pg_port, "its port")->check(CLI::Range(1, 65535));
   take->add_option("--pg-user", flags.pg_user, "a superuser or a role with pg_backup_start rights");
   take->add_option("--compress-level", flags.compress_level, "zstd level (default 3)")->check(CLI::Range(1, 19));
+  take->add_option("--type", backup_type, "full (default), diff (changes since the newest full) or incr (since the newest backup)")
+      ->check(CLI::IsMember({"full", "diff", "incr"}));
   take->add_option("--method", method, "copy (default: on the member's host, in parallel) or pg_basebackup (from any host)");
   take->add_option("--pg-bin-dir", flags.pg_bin_dir, "where pg_basebackup is (default: the server's version's)");
   take->add_flag("--allow-primary", flags.allow_primary, "back up the member even when it is the primary");
@@ -442,7 +446,7 @@ int main(int argc, char** argv) {
   if (create->parsed()) return stanzaCreate(*settled);
   if (push->parsed()) return archivePush(*settled, config_file, wal_path);
   if (push_worker->parsed()) return archivePushWorker(*settled, pg_wal_dir);
-  if (take->parsed()) return takeBaseBackup(*settled);
+  if (take->parsed()) return takeBaseBackup(*settled, *parseBackupType(backup_type));
   if (put_back->parsed()) return restore(*settled, restore_flags);
   if (show->parsed()) return info(*settled);
   if (check->parsed()) return verify(*settled);

@@ -48,11 +48,53 @@ struct Fields {
 
 }  // namespace
 
+const char* backupTypeName(BackupType type) {
+  switch (type) {
+    case BackupType::kFull: return "full";
+    case BackupType::kDiff: return "diff";
+    case BackupType::kIncr: return "incr";
+  }
+  return "full";
+}
+
+std::optional<BackupType> parseBackupType(const std::string& text) {
+  for (BackupType type : {BackupType::kFull, BackupType::kDiff, BackupType::kIncr}) {
+    if (text == backupTypeName(type)) return type;
+  }
+  return std::nullopt;
+}
+
+std::string storedEntryPath(const std::string& stanza, const BackupManifest& manifest, const ManifestEntry& entry) {
+  return storedDataPath(stanza, entry.reference.empty() ? manifest.label : entry.reference, entry.path);
+}
+
+std::vector<std::string> referencedBackups(const BackupManifest& manifest) {
+  std::vector<std::string> labels;
+  for (const auto& e : manifest.entries) {
+    if (!e.reference.empty() && std::find(labels.begin(), labels.end(), e.reference) == labels.end()) {
+      labels.push_back(e.reference);
+    }
+  }
+  std::sort(labels.begin(), labels.end());
+  return labels;
+}
+
 std::uint64_t BackupManifest::totalBytes() const {
   std::uint64_t total = 0;
   for (const auto& e : entries) total += e.size;
   for (const auto& w : wal) total += w.size;
   return total;
+}
+
+std::uint64_t BackupManifest::copiedBytes() const {
+  std::uint64_t copied = 0;
+  for (const auto& e : entries) copied += e.reference.empty() ? e.size : 0;
+  for (const auto& w : wal) copied += w.size;
+  return copied;
+}
+
+std::string BackupManifest::describeType() const {
+  return type == BackupType::kFull ? "full" : std::string(backupTypeName(type)) + " of " + prior;
 }
 
 std::string backupDirectory(const std::string& stanza, const std::string& label) {
@@ -68,6 +110,8 @@ std::string storedWalPath(const std::string& stanza, const std::string& label, c
 std::string serializeManifest(const BackupManifest& m) {
   json::object o;
   o["label"] = m.label;
+  o["type"] = backupTypeName(m.type);
+  if (!m.prior.empty()) o["prior"] = m.prior;
   o["system_identifier"] = m.system_identifier;
   o["pg_version"] = m.pg_version;
   o["timeline"] = m.timeline;
@@ -91,6 +135,7 @@ std::string serializeManifest(const BackupManifest& m) {
     if (e.kind == EntryKind::kFile) {
       f["size"] = e.size;
       f["sha256"] = e.checksum;
+      if (!e.reference.empty()) f["reference"] = e.reference;
     }
     if (e.kind == EntryKind::kLink) f["target"] = e.link_target;
     entries.emplace_back(std::move(f));
@@ -108,6 +153,16 @@ Result<BackupManifest> manifestFrom(const json::object& sealed) {
   Fields top{sealed, {}};
   BackupManifest m;
   m.label = top.text("label");
+  // Manifests written before diff and incr backups have no type: full.
+  if (const json::value* type = sealed.if_contains("type")) {
+    const auto parsed = type->is_string() ? parseBackupType(std::string(type->as_string())) : std::nullopt;
+    if (!parsed) return makeError(ErrorCode::kParse, "type is not full, diff or incr");
+    m.type = *parsed;
+  }
+  if (const json::value* prior = sealed.if_contains("prior"); prior && prior->is_string()) {
+    m.prior = std::string(prior->as_string());
+  }
+  if (m.type != BackupType::kFull && m.prior.empty()) return makeError(ErrorCode::kParse, "a diff or incr backup without prior");
   m.system_identifier = top.text("system_identifier");
   m.pg_version = static_cast<int>(top.integer("pg_version"));
   m.timeline = static_cast<std::uint32_t>(top.integer("timeline"));
@@ -136,6 +191,12 @@ Result<BackupManifest> manifestFrom(const json::object& sealed) {
       if (e.kind == EntryKind::kFile) {
         e.size = static_cast<std::uint64_t>(f.integer("size"));
         e.checksum = f.text("sha256");
+        if (const json::value* ref = v.as_object().if_contains("reference"); ref && ref->is_string()) {
+          e.reference = std::string(ref->as_string());
+          if (e.reference.find('/') != std::string::npos || e.reference.find("..") != std::string::npos) {
+            if (f.problem.empty()) f.problem = "reference '" + e.reference + "' is not a backup label";
+          }
+        }
       }
       if (e.kind == EntryKind::kLink) e.link_target = f.text("target");
       if (e.path.empty() || e.path.front() == '/' || e.path.find("..") != std::string::npos) {
@@ -200,6 +261,20 @@ Result<BackupListing> listBackups(Repository& repo, const std::string& stanza) {
     (finished ? listing.finished : listing.unfinished).push_back(label);
   }
   return listing;
+}
+
+Status checkReferences(Repository& repo, const std::string& stanza, const BackupManifest& manifest) {
+  const auto references = referencedBackups(manifest);
+  if (references.empty()) return okStatus();
+  auto listing = listBackups(repo, stanza);
+  if (!listing.ok()) return listing.error();
+  for (const auto& label : references) {
+    if (std::find(listing->finished.begin(), listing->finished.end(), label) == listing->finished.end()) {
+      return makeError(ErrorCode::kNotFound, "backup " + manifest.label + " refers to backup " + label +
+                                                 " for unchanged files, and that backup is missing or unfinished");
+    }
+  }
+  return okStatus();
 }
 
 }  // namespace pgtandem::backup

@@ -171,6 +171,7 @@ Result<BackupManifest> restoreBackup(Repository& repo, const std::string& stanza
   auto manifest = chooseBackup(repo, stanza, options);
   if (!manifest.ok()) return manifest.error();
   const BackupManifest& m = *manifest;
+  PGT_TRY(checkReferences(repo, stanza, m));  // before anything is written
   std::error_code ec;
   const fs::path to = options.to_dir;
   if (fs::exists(to, ec) && !fs::is_empty(to, ec)) {
@@ -212,8 +213,8 @@ Result<BackupManifest> restoreBackup(Repository& repo, const std::string& stanza
   if (progress) progress->setTotal(m.totalBytes());
   auto restored = runParallel(options.process_max, files.size(), [&](std::size_t i) {
     const ManifestEntry& e = *files[i];
-    return restoreFile(repo, storedDataPath(stanza, m.label, e.path), (to / e.path).string(), e.mode, e.size, e.checksum,
-                       m.label, progress);
+    return restoreFile(repo, storedEntryPath(stanza, m, e), (to / e.path).string(), e.mode, e.size, e.checksum, m.label,
+                       progress);
   });
   if (!restored.ok()) return makeError(restored.error().code, restored.error().message + cut_short);
   for (const auto& w : m.wal) {
@@ -237,7 +238,7 @@ Result<BackupManifest> restoreBackup(Repository& repo, const std::string& stanza
   // Last, once everything else is on disk: without pg_control PostgreSQL
   // will not start a half restore.
   PGT_TRY(syncFileSystemOf(to));
-  auto last = restoreFile(repo, storedDataPath(stanza, m.label, control->path), (to / control->path).string(),
+  auto last = restoreFile(repo, storedEntryPath(stanza, m, *control), (to / control->path).string(),
                           control->mode, control->size, control->checksum, m.label, progress, Flush::kFile);
   if (!last.ok()) return makeError(last.error().code, last.error().message + cut_short);
   PGT_TRY(syncFileSystemOf(to));

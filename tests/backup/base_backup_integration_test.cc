@@ -150,6 +150,82 @@ TEST_F(BaseBackupIntegrationTest, BackedUpFromAReplicaUnderLoadAndRestoredToATim
       << found.second;
 }
 
+// A full and two incr backups of a replica, each copying only what
+// changed; restored to a time between the two incrs, the chain (full +
+// first incr) gives exactly the rows committed up to that time.
+TEST_F(BaseBackupIntegrationTest, AChainOfAFullAndTwoIncrsRestoredToATimeInTheMiddle) {
+  PgPaths primary_paths;
+  const int port = testing::freeLoopbackPort();
+  startArchivingPrimary(primary_paths, port, archiveFlags());
+  ASSERT_FALSE(HasFatalFailure());
+  pgbenchInit(port, 4);
+  ASSERT_FALSE(HasFatalFailure());
+  const int replica_port = startStreamingReplica(primary_paths, port);
+  ASSERT_FALSE(HasFailure());
+  auto s = PgSession::connect(connect(port));
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->execute("CREATE TABLE marks (id int)").ok());
+  auto mark = [&](int from, int to) {
+    for (int i = from; i <= to; ++i) ASSERT_TRUE((*s)->execute("INSERT INTO marks VALUES (" + std::to_string(i) + ")").ok());
+    ASSERT_TRUE(eventually([&] { return scalar(replica_port, "SELECT count(*) FROM marks") == std::to_string(to); }, 60s));
+  };
+  auto backup = [&](const std::string& type) {
+    return dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--type", type, "--pg-data", dir_ + "/replica",
+                     "--pg-host", dir_, "--pg-port", std::to_string(replica_port)});
+  };
+  mark(1, 5);
+  auto full = backup("full");
+  ASSERT_EQ(full.first, 0) << full.second;
+
+  // A small table changes; pgbench_accounts (most of the 60 MB) does not.
+  ASSERT_TRUE((*s)->execute("UPDATE pgbench_tellers SET tbalance = tbalance + 1").ok());
+  const std::string accounts_file = scalar(port, "SELECT pg_relation_filepath('pgbench_accounts')");
+  ASSERT_FALSE(accounts_file.empty());
+  mark(6, 10);
+  // Flushed on the replica (a restartpoint), so that the changed table's
+  // file changes on disk; unflushed, WAL replay would bring the change.
+  ASSERT_TRUE((*s)->execute("CHECKPOINT").ok());
+  const std::string checkpoint_lsn = scalar(port, "SELECT pg_current_wal_lsn()::text");
+  ASSERT_TRUE(eventually([&] {
+    return scalar(replica_port, "SELECT pg_last_wal_replay_lsn() >= '" + checkpoint_lsn + "'::pg_lsn") == "t";
+  }, 60s)) << "the replica never replayed the checkpoint";
+  auto replica_session = PgSession::connect(connect(replica_port));
+  ASSERT_TRUE(replica_session.ok());
+  EXPECT_TRUE(eventually([&] { return (*replica_session)->execute("CHECKPOINT").ok(); }, 30s));
+  auto incr1 = backup("incr");
+  ASSERT_EQ(incr1.first, 0) << incr1.second;
+  EXPECT_NE(incr1.second.find(": incr of "), std::string::npos) << incr1.second;
+  const std::string target = scalar(port, "SELECT clock_timestamp()::text");
+  std::this_thread::sleep_for(300ms);
+  mark(11, 15);
+  auto incr2 = backup("incr");
+  ASSERT_EQ(incr2.first, 0) << incr2.second;
+
+  // The incrs stored the table that changed, not the one that did not.
+  auto info = dcBackup({"info", "--repo", repo_, "--stanza", "main"});
+  ASSERT_EQ(info.first, 0) << info.second;
+  EXPECT_EQ(std::count(info.second.begin(), info.second.end(), '\n'), 4) << info.second;
+  const std::string tellers_file = scalar(port, "SELECT pg_relation_filepath('pgbench_tellers')");
+  for (const auto& backup_dir : fs::directory_iterator(repo_ + "/main/backup")) {
+    const bool is_full = backup_dir.path().filename().string().back() == 'F';
+    EXPECT_EQ(fs::exists(backup_dir.path() / "pg_data" / (accounts_file + ".zst")), is_full) << backup_dir.path();
+  }
+  EXPECT_TRUE(std::any_of(fs::directory_iterator(repo_ + "/main/backup"), fs::directory_iterator(), [&](const auto& d) {
+    return d.path().filename().string().back() == 'I' && fs::exists(d.path() / "pg_data" / (tellers_file + ".zst"));
+  })) << "the changed table was not copied by an incr";
+  auto verified = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
+  EXPECT_EQ(verified.first, 0) << verified.second;
+
+  const std::string last_wal = scalar(port, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+  ASSERT_TRUE((*s)->execute("SELECT pg_switch_wal()").ok());
+  EXPECT_TRUE(eventually([&] { return scalar(port, "SELECT last_archived_wal FROM pg_stat_archiver") >= last_wal; }, 60s));
+  const int restored_port = restoreAndStart({"--target-time", target});
+  ASSERT_FALSE(HasFailure());
+  EXPECT_EQ(scalar(restored_port, "SELECT string_agg(id::text, ',' ORDER BY id) FROM marks"), "1,2,3,4,5,6,7,8,9,10");
+  EXPECT_EQ(scalar(restored_port, "SELECT sum(tbalance) FROM pgbench_tellers"), "40");
+  EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM pgbench_accounts"), "400000");
+}
+
 // backup_method pg_basebackup: the replica streams its files over the
 // replication protocol (no --pg-data: the backup could run on any host);
 // the backup restores, and replays the archive past its end.

@@ -9,6 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +38,11 @@ constexpr std::uint64_t kSystemId = 7300000000000000001ULL;
 void put(const fs::path& path, const std::string& bytes) {
   fs::create_directories(path.parent_path());
   std::ofstream(path, std::ios::binary) << bytes;
+}
+
+void setMtime(const fs::path& path, std::int64_t seconds) {
+  const timespec times[2] = {{seconds, 0}, {seconds, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
 }
 
 std::string slurp(const fs::path& path) {
@@ -157,6 +165,95 @@ TEST_F(BaseBackupTest, APrimaryIsBackedUpOnlyWhenAllowed) {
   auto allowed = backUp();
   ASSERT_TRUE(allowed.ok()) << allowed.error().toString();
   EXPECT_FALSE(allowed->from_replica);
+}
+
+TEST(IncrementalBackupRule, AFileIsReferredToOnlyWhenSizeAndMtimeMatchAndTheMtimePrecedesThePriorBackup) {
+  ManifestEntry prior;
+  prior.size = 100;
+  prior.mtime = 1000;
+  constexpr std::int64_t kPriorStart = 2000;
+  EXPECT_TRUE(unchangedSincePrior(prior, 100, 1000, kPriorStart));
+  EXPECT_FALSE(unchangedSincePrior(prior, 101, 1000, kPriorStart)) << "size changed";
+  EXPECT_FALSE(unchangedSincePrior(prior, 100, 1001, kPriorStart)) << "mtime changed";
+  prior.mtime = kPriorStart;  // written in the second the prior backup started: a later write may share it
+  EXPECT_FALSE(unchangedSincePrior(prior, 100, kPriorStart, kPriorStart));
+  prior.mtime = 1000;
+  prior.kind = EntryKind::kDirectory;
+  EXPECT_FALSE(unchangedSincePrior(prior, 100, 1000, kPriorStart));
+}
+
+// A full, then an incr: unchanged files are referred to, a changed one is
+// copied, a touched one with the same bytes is referred to by its checksum;
+// the incr restores to the same files; a chain whose full is gone is
+// refused by restore and named by verify. A diff compares with the newest
+// full, an incr with the newest backup.
+TEST_F(BaseBackupTest, IncrAndDiffBackupsCopyOnlyWhatChangedAndRestoreTheWholeChain) {
+  constexpr std::int64_t kLongAgo = 1'600'000'000;  // before the simulated clock's now
+  for (const auto& e : fs::recursive_directory_iterator(data_)) {
+    if (e.is_regular_file()) setMtime(e.path(), kLongAgo);
+  }
+  options_.type = BackupType::kIncr;
+  auto first = backUp();
+  ASSERT_TRUE(first.ok()) << first.error().toString();
+  EXPECT_EQ(first->type, BackupType::kFull) << "an incr without a prior backup is a full";
+  EXPECT_EQ(first->label.back(), 'F');
+
+  clock_.advance(std::chrono::seconds(100));
+  const std::int64_t later = 1'700'000'050;  // after the full started
+  put(data_ + "/base/5/16384", "a table, changed");
+  setMtime(data_ + "/base/5/16384", later);
+  setMtime(data_ + "/PG_VERSION", later);  // touched, the same bytes
+  put(data_ + "/base/5/16390", "a new table");
+  auto incr = backUp();
+  ASSERT_TRUE(incr.ok()) << incr.error().toString();
+  EXPECT_EQ(incr->type, BackupType::kIncr);
+  EXPECT_EQ(incr->prior, first->label);
+  EXPECT_EQ(incr->label.back(), 'I');
+  EXPECT_EQ(entry(*incr, "base/5/1259")->reference, first->label) << "unchanged: referred to";
+  EXPECT_EQ(entry(*incr, "base/5/16384")->reference, "") << "changed: copied";
+  EXPECT_EQ(entry(*incr, "base/5/16390")->reference, "") << "new: copied";
+  EXPECT_EQ(entry(*incr, "PG_VERSION")->reference, first->label) << "touched, same bytes: referred to";
+  EXPECT_FALSE(repo_.read(storedDataPath("main", incr->label, "base/5/1259")).ok()) << "an unchanged file was stored";
+  EXPECT_FALSE(repo_.read(storedDataPath("main", incr->label, "PG_VERSION")).ok());
+  EXPECT_LT(incr->copiedBytes(), 10u * 1024) << "the 3 MB unchanged file counted as copied";
+
+  // A diff compares with the newest full, an incr after it with the diff.
+  clock_.advance(std::chrono::seconds(100));
+  options_.type = BackupType::kDiff;
+  auto diff = backUp();
+  ASSERT_TRUE(diff.ok()) << diff.error().toString();
+  EXPECT_EQ(diff->prior, first->label);
+  EXPECT_EQ(entry(*diff, "base/5/16384")->reference, "") << "changed since the full";
+  clock_.advance(std::chrono::seconds(100));
+  options_.type = BackupType::kIncr;
+  auto incr2 = backUp();
+  ASSERT_TRUE(incr2.ok()) << incr2.error().toString();
+  EXPECT_EQ(incr2->prior, diff->label);
+  EXPECT_EQ(entry(*incr2, "base/5/1259")->reference, first->label) << "a reference points at the bytes, not the prior";
+
+  RestoreOptions options;
+  options.to_dir = dir_ + "/restored";
+  options.label = incr->label;
+  auto restored = restoreBackup(repo_, "main", options, nullptr);
+  ASSERT_TRUE(restored.ok()) << restored.error().toString();
+  for (const char* same : {"global/pg_control", "PG_VERSION", "base/5/1259", "base/5/16384", "base/5/16390"}) {
+    EXPECT_EQ(slurp(options.to_dir + "/" + same), slurp(data_ + "/" + same)) << same;
+  }
+  EXPECT_EQ(verifyBackup(repo_, "main", *incr2, 2).bad_files, std::vector<std::string>{});
+
+  // The full's manifest gone: the chain is broken.
+  repo_.files.erase(backupDirectory("main", first->label) + "/backup.manifest");
+  repo_.files.erase(backupDirectory("main", first->label) + "/backup.manifest.copy");
+  RestoreOptions again;
+  again.to_dir = dir_ + "/restored-again";
+  again.label = incr2->label;
+  auto broken = restoreBackup(repo_, "main", again, nullptr);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().message.find("refers to backup " + first->label), std::string::npos) << broken.error().message;
+  EXPECT_FALSE(fs::exists(again.to_dir)) << "a broken chain wrote something";
+  const auto report = verifyBackup(repo_, "main", *incr2, 2);
+  ASSERT_FALSE(report.bad_files.empty());
+  EXPECT_NE(report.bad_files[0].find("missing or unfinished"), std::string::npos) << report.bad_files[0];
 }
 
 TEST_F(BaseBackupTest, AFailedStopLeavesAnUnfinishedBackupThatRestoreNeverPicks) {
