@@ -22,6 +22,20 @@ std::optional<std::uint64_t> parseByteSize(const std::string& text) {
   return std::nullopt;
 }
 
+std::optional<std::chrono::seconds> parseDuration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 9) return std::nullopt;
+  const long long n = std::stoll(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  if (unit.empty() || unit == "s") return std::chrono::seconds(n);
+  if (unit == "m") return std::chrono::seconds(n * 60);
+  if (unit == "h") return std::chrono::seconds(n * 3600);
+  if (unit == "d") return std::chrono::seconds(n * 86400);
+  return std::nullopt;
+}
+
 std::optional<BackupMethod> parseBackupMethod(const std::string& text) {
   if (text == "copy") return BackupMethod::kCopy;
   if (text == "pg_basebackup") return BackupMethod::kPgBasebackup;
@@ -36,7 +50,45 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   BackupConfig c;
   r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level", "site", "archive_async", "spool_path",
                           "archive_push_queue_max", "archive_get_queue_max", "sftp_key_file",
-                          "sftp_known_hosts", "backup_method", "pg_bin_dir", "allow_primary"});
+                          "sftp_known_hosts", "backup_method", "pg_bin_dir", "allow_primary",
+                          "retention_full", "retention_window", "keep_wal_for"});
+  r.readInt(root, "retention_full", "", c.retention_full);
+  if (c.retention_full < 0 || c.retention_full > 1000) {
+    r.error(config::at(root, "retention_full"), "retention_full", "must be 1 to 1000 full backups");
+  }
+  std::string window;
+  r.readString(root, "retention_window", "", window);
+  if (!window.empty()) {
+    const auto parsed = parseDuration(window);
+    if (!parsed || parsed->count() <= 0) {
+      r.error(config::at(root, "retention_window"), "retention_window", "'" + window + "' is not a duration like 7d, 36h or 90m");
+    } else {
+      c.retention_window = *parsed;
+    }
+  }
+  const YAML::Node standbys = config::at(root, "keep_wal_for");
+  if (standbys.IsDefined() && !standbys.IsSequence()) {
+    r.error(standbys, "keep_wal_for", "must be a list of standby DCs, each with name, etcd, namespace and scope");
+  } else if (standbys.IsDefined()) {
+    for (std::size_t i = 0; i < standbys.size(); ++i) {
+      const YAML::Node dc = standbys[i];
+      const std::string where = "keep_wal_for[" + std::to_string(i) + "]";
+      if (!dc.IsMap()) {
+        r.error(dc, where, "must be a mapping with name, etcd, namespace and scope");
+        continue;
+      }
+      BackupConfig::StandbyDcConfig s;
+      r.checkKeys(dc, where, {"name", "etcd", "namespace", "scope"});
+      r.readString(dc, "name", where, s.name);
+      r.readList(dc, "etcd", where, s.etcd);
+      r.readString(dc, "namespace", where, s.namespace_);
+      r.readString(dc, "scope", where, s.scope);
+      if (s.name.empty()) r.error(dc, where + ".name", "is required: the standby DC's name");
+      if (s.etcd.empty()) r.error(dc, where + ".etcd", "is required: that DC's etcd endpoints");
+      if (s.scope.empty()) r.error(dc, where + ".scope", "is required: the cluster's scope there");
+      c.keep_wal_for.push_back(std::move(s));
+    }
+  }
   r.readBool(root, "allow_primary", "", c.allow_primary);
   std::string method;
   r.readString(root, "backup_method", "", method);

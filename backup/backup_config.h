@@ -25,6 +25,7 @@
 // Errors name the file, the line and the key; unknown keys are warnings.
 // Options on the command line override the file.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -50,6 +51,17 @@ struct BackupConfig {
   int compress_level = 0;  // 0: not set
   BackupMethod backup_method = BackupMethod::kCopy;
   bool allow_primary = false;  // backups come from a replica unless this is set
+  // Retention (expire): 0 leaves the rule out.
+  int retention_full = 0;
+  std::chrono::seconds retention_window{0};
+  // Archive-fed standby DCs whose unreplayed WAL expire keeps.
+  struct StandbyDcConfig {
+    std::string name;
+    std::vector<std::string> etcd;
+    std::string namespace_ = "/service/";
+    std::string scope;
+  };
+  std::vector<StandbyDcConfig> keep_wal_for;
   std::string pg_bin_dir;  // pg_basebackup's; "" finds it
   bool archive_async = false;
   std::string spool_path;
@@ -65,6 +77,9 @@ struct BackupConfig {
 
 // "copy" or "pg_basebackup"; nothing for anything else.
 std::optional<BackupMethod> parseBackupMethod(const std::string& text);
+
+// "7d", "36h", "90m", "600s", "600" (seconds): nothing for anything else.
+std::optional<std::chrono::seconds> parseDuration(const std::string& text);
 
 // "4GB", "512MB", "1048576" (bytes): nothing for anything else.
 std::optional<std::uint64_t> parseByteSize(const std::string& text);

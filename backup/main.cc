@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "backup/async_archive.h"
+#include "backup/expire.h"
 #include "backup/backup_config.h"
 #include "backup/backup_verify.h"
 #include "backup/base_backup.h"
@@ -225,8 +226,23 @@ int takeBaseBackup(const BackupConfig& c, BackupType type) {
   }
   if (!taken.ok()) return fail("backup", taken.error());
   std::cout << "backup " << taken->label << " of stanza " << c.stanza << ": " << taken->describeType() << ", "
-            << formatBytes(taken->totalBytes()) << " (" << formatBytes(taken->copiedBytes()) << " copied) from a " << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to "
-            << taken->stop_wal << ", " << taken->start_time << " to " << taken->stop_time << "\n";
+            << formatBytes(taken->totalBytes()) << " (" << formatBytes(taken->copiedBytes()) << " copied) from a "
+            << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to " << taken->stop_wal
+            << ", " << taken->start_time << " to " << taken->stop_time << "\n";
+  return 0;
+}
+
+int expireVerb(const BackupConfig& c, bool dry_run) {
+  auto repo = openRepository(c.repo, repositoryOptions(c));
+  if (!repo.ok()) return fail("expire", repo.error());
+  RetentionPolicy policy;
+  policy.full_count = c.retention_full;
+  policy.window = c.retention_window;
+  std::vector<StandbyDc> standbys;
+  for (const auto& s : c.keep_wal_for) standbys.push_back({s.name, {s.etcd, s.namespace_, s.scope}});
+  auto positions = etcdStandbyPositions();
+  auto done = expire(**repo, c.stanza, policy, standbys, *positions, RealClock::instance(), dry_run, std::cout);
+  if (!done.ok()) return fail("expire", done.error());
   return 0;
 }
 
@@ -335,6 +351,7 @@ Result<BackupConfig> settle(const std::string& config_file, const BackupConfig& 
   if (flags.compress_level > 0) c.compress_level = flags.compress_level;
   if (!flags.pg_bin_dir.empty()) c.pg_bin_dir = flags.pg_bin_dir;
   if (flags.allow_primary) c.allow_primary = true;
+  if (flags.retention_full > 0) c.retention_full = flags.retention_full;
   if (!method.empty()) {
     const auto parsed = parseBackupMethod(method);
     if (!parsed) return makeError(ErrorCode::kConfig, "--method '" + method + "' is not copy or pg_basebackup");
@@ -429,6 +446,14 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("verify", "read every archived file and backup back; name damaged files and gaps");
   common(check);
   workers(check);
+  auto* prune = app.add_subcommand("expire", "remove the backups and WAL retention no longer needs (never what recovery needs)");
+  common(prune);
+  bool dry_run = false;
+  std::string window_flag;
+  prune->add_flag("--dry-run", dry_run, "print what would go, remove nothing");
+  prune->add_option("--retention-full", flags.retention_full, "keep the newest N full backups and their chains")
+      ->check(CLI::Range(1, 1000));
+  prune->add_option("--retention-window", window_flag, "keep what restores to any time in this last while (7d, 36h)");
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
@@ -450,6 +475,18 @@ int main(int argc, char** argv) {
   if (put_back->parsed()) return restore(*settled, restore_flags);
   if (show->parsed()) return info(*settled);
   if (check->parsed()) return verify(*settled);
+  if (prune->parsed()) {
+    BackupConfig c = *settled;
+    if (!window_flag.empty()) {
+      const auto parsed = parseDuration(window_flag);
+      if (!parsed || parsed->count() <= 0) {
+        std::cerr << "dc-backup expire: --retention-window '" << window_flag << "' is not a duration like 7d, 36h or 90m\n";
+        return 2;
+      }
+      c.retention_window = *parsed;
+    }
+    return expireVerb(c, dry_run);
+  }
   if (get_worker->parsed()) return archiveGetWorker(*settled, wal_name);
   return archiveGet(*settled, config_file, wal_name, dest);
 }

@@ -128,6 +128,21 @@ Status LocalRepository::write(const std::string& path, const std::string& bytes)
   return writeFileAtomically(full.string(), bytes, 0640);
 }
 
+Status LocalRepository::remove(const std::string& path) {
+  if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+  const std::string full = root_ + "/" + path;
+  if (::unlink(full.c_str()) != 0 && errno != ENOENT) return fileError("remove", full, errno);
+  return okStatus();
+}
+
+Status LocalRepository::removeTree(const std::string& dir) {
+  if (!isRepositoryPath(dir)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + dir);
+  std::error_code ec;
+  fs::remove_all(root_ + "/" + dir, ec);
+  if (ec) return makeError(ErrorCode::kIo, "cannot remove " + root_ + "/" + dir + ": " + ec.message());
+  return okStatus();
+}
+
 Result<std::vector<std::string>> LocalRepository::list(const std::string& dir) {
   if (!isRepositoryPath(dir)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + dir);
   std::vector<std::string> names;

@@ -49,6 +49,11 @@ class Repository {
   virtual Result<std::unique_ptr<RepositoryWriter>> create(const std::string& path) = 0;
   // kNotFound when there is no such file.
   virtual Result<std::unique_ptr<RepositoryReader>> open(const std::string& path) = 0;
+  // Removes a file; one already gone is no error.
+  virtual Status remove(const std::string& path) = 0;
+  // Removes `dir` and everything under it, temporary files included; a
+  // directory already gone is no error.
+  virtual Status removeTree(const std::string& dir) = 0;
   // For messages: the repository's location.
   virtual std::string describe() const = 0;
 };
@@ -62,6 +67,8 @@ class LocalRepository : public Repository {
   Result<std::vector<std::string>> list(const std::string& dir) override;
   Result<std::unique_ptr<RepositoryWriter>> create(const std::string& path) override;
   Result<std::unique_ptr<RepositoryReader>> open(const std::string& path) override;
+  Status remove(const std::string& path) override;
+  Status removeTree(const std::string& dir) override;
   std::string describe() const override { return root_; }
 
  private:

@@ -183,9 +183,51 @@ class SftpRepository : public Repository {
     if (!file) return c_->failure("read", path);
     return std::unique_ptr<RepositoryReader>(std::make_unique<SftpReader>(c_, path, file));
   }
+  Status remove(const std::string& path) override {
+    if (!isRepositoryPath(path)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + path);
+    std::lock_guard lock(c_->mutex);
+    if (sftp_unlink(c_->sftp, c_->full(path).c_str()) != 0 && sftp_get_error(c_->sftp) != SSH_FX_NO_SUCH_FILE) {
+      return c_->failure("remove", path);
+    }
+    return okStatus();
+  }
+  Status removeTree(const std::string& dir) override {
+    if (!isRepositoryPath(dir)) return makeError(ErrorCode::kInvalidArgument, "not a repository path: " + dir);
+    std::lock_guard lock(c_->mutex);
+    return removeTreeLocked(dir, 0);
+  }
   std::string describe() const override { return c_->where + c_->root; }
 
  private:
+  Status removeTreeLocked(const std::string& dir, int depth) {
+    if (depth > 32) return makeError(ErrorCode::kIo, "cannot remove " + c_->where + dir + ": nested too deep");
+    sftp_dir handle = sftp_opendir(c_->sftp, c_->full(dir).c_str());
+    if (!handle) {
+      if (sftp_get_error(c_->sftp) == SSH_FX_NO_SUCH_FILE) return okStatus();
+      return c_->failure("list", dir);
+    }
+    std::vector<std::pair<std::string, bool>> children;  // name, is a directory
+    while (sftp_attributes entry = sftp_readdir(c_->sftp, handle)) {
+      const std::string name = entry->name ? entry->name : "";
+      if (name != "." && name != "..") children.emplace_back(name, entry->type == SSH_FILEXFER_TYPE_DIRECTORY);
+      sftp_attributes_free(entry);
+    }
+    sftp_closedir(handle);
+    for (const auto& [name, directory] : children) {
+      const std::string child = dir + "/" + name;
+      if (directory) {
+        PGT_TRY(removeTreeLocked(child, depth + 1));
+      } else if (sftp_unlink(c_->sftp, c_->full(child).c_str()) != 0 &&
+                 sftp_get_error(c_->sftp) != SSH_FX_NO_SUCH_FILE) {
+        return c_->failure("remove", child);
+      }
+    }
+    if (sftp_rmdir(c_->sftp, c_->full(dir).c_str()) != 0 && sftp_get_error(c_->sftp) != SSH_FX_NO_SUCH_FILE) {
+      return c_->failure("remove directory", dir);
+    }
+    return okStatus();
+  }
+
   std::shared_ptr<Connection> c_;
 };
 

@@ -18,40 +18,24 @@ class EtcdGatewaySite : public SiteSource {
 
   SiteReading read() override {
     const std::string key = dcs::siteKey(dcs::ClusterPaths(location_.namespace_, location_.scope));
-    const std::string body = json::serialize(json::object{{"key", base64Encode(key)}});
     SiteReading reading;
     reading.readable = false;
-    for (const auto& endpoint : location_.etcd) {
-      const std::string url = endpoint.find("://") == std::string::npos ? "http://" + endpoint : endpoint;
-      http::CallOptions options;
-      options.timeout = std::chrono::milliseconds(3000);
-      auto answer = http::call(url, "POST", "/v3/kv/range", body, options);
-      if (!answer.ok() || answer->status != 200) {
-        reading.problem += (reading.problem.empty() ? "" : "; ") + url + ": " +
-                           (answer.ok() ? "HTTP " + std::to_string(answer->status) : answer.error().message);
-        continue;
-      }
-      auto value = parseRangeAnswer(answer->body);
-      if (!value.ok()) {
-        reading.problem = url + ": " + value.error().message;
-        return reading;  // garbage: fail closed, do not ask the next one
-      }
-      if (!*value) {
-        reading.readable = true;
-        reading.problem.clear();
-        return reading;
-      }
-      auto state = dcs::parseSiteState(**value);
-      if (!state.ok()) {
-        reading.problem = key + ": " + state.error().message;
-        return reading;
-      }
-      reading.readable = true;
-      reading.problem.clear();
-      reading.state = std::move(*state);
+    auto value = readEtcdKey(location_.etcd, key);
+    if (!value.ok()) {
+      reading.problem = value.error().message;
       return reading;
     }
-    if (location_.etcd.empty()) reading.problem = "no etcd endpoint configured";
+    if (!*value) {
+      reading.readable = true;
+      return reading;
+    }
+    auto state = dcs::parseSiteState(**value);
+    if (!state.ok()) {
+      reading.problem = key + ": " + state.error().message;
+      return reading;
+    }
+    reading.readable = true;
+    reading.state = std::move(*state);
     return reading;
   }
 
@@ -76,6 +60,27 @@ Result<std::optional<std::string>> parseRangeAnswer(const std::string& body) {
   auto decoded = base64Decode(value->as_string());
   if (!decoded.ok()) return makeError(ErrorCode::kParse, "etcd's value is not base64");
   return std::optional<std::string>(std::move(*decoded));
+}
+
+Result<std::optional<std::string>> readEtcdKey(const std::vector<std::string>& endpoints, const std::string& key) {
+  if (endpoints.empty()) return makeError(ErrorCode::kConfig, "no etcd endpoint configured");
+  const std::string body = json::serialize(json::object{{"key", base64Encode(key)}});
+  std::string problems;
+  for (const auto& endpoint : endpoints) {
+    const std::string url = endpoint.find("://") == std::string::npos ? "http://" + endpoint : endpoint;
+    http::CallOptions options;
+    options.timeout = std::chrono::milliseconds(3000);
+    auto answer = http::call(url, "POST", "/v3/kv/range", body, options);
+    if (!answer.ok() || answer->status != 200) {
+      problems += (problems.empty() ? "" : "; ") + url + ": " +
+                  (answer.ok() ? "HTTP " + std::to_string(answer->status) : answer.error().message);
+      continue;
+    }
+    auto value = parseRangeAnswer(answer->body);
+    if (!value.ok()) return makeError(ErrorCode::kParse, url + ": " + value.error().message);
+    return value;
+  }
+  return makeError(ErrorCode::kUnavailable, problems);
 }
 
 std::unique_ptr<SiteSource> etcdSiteSource(SiteKeyLocation location) {

@@ -19,6 +19,11 @@ struct SiteKeyLocation {
 
 std::unique_ptr<SiteSource> etcdSiteSource(SiteKeyLocation location);
 
+// One key through the gateway of the first endpoint that answers; nullopt
+// when the key does not exist. A garbage answer is an error at once (the
+// next endpoint is not asked).
+Result<std::optional<std::string>> readEtcdKey(const std::vector<std::string>& endpoints, const std::string& key);
+
 // The gateway's answer to a range request, decoded: nullopt when the key
 // does not exist. Pure, for tests.
 Result<std::optional<std::string>> parseRangeAnswer(const std::string& body);

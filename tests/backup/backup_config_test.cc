@@ -37,6 +37,33 @@ TEST(BackupConfigTest, ErrorsNameFileLineAndKey) {
       << method.error().message;
 }
 
+TEST(BackupConfigTest, RetentionAndTheStandbyDcsWhoseWalIsKept) {
+  auto c = parseBackupConfig("repo: /srv/repo\nstanza: main\nretention_full: 2\nretention_window: 7d\n"
+                             "keep_wal_for:\n  - name: dc2\n    etcd: [10.0.2.1:2379]\n    scope: main\n",
+                             "b.yml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->retention_full, 2);
+  EXPECT_EQ(c->retention_window, std::chrono::hours(24 * 7));
+  ASSERT_EQ(c->keep_wal_for.size(), 1u);
+  EXPECT_EQ(c->keep_wal_for[0].name, "dc2");
+  EXPECT_EQ(c->keep_wal_for[0].namespace_, "/service/");
+  auto window = parseBackupConfig("repo: /srv/repo\nstanza: main\nretention_window: a week\n", "b.yml");
+  ASSERT_FALSE(window.ok());
+  EXPECT_NE(window.error().message.find("b.yml:3: retention_window: 'a week' is not a duration"), std::string::npos)
+      << window.error().message;
+  auto standby = parseBackupConfig("repo: /srv/repo\nstanza: main\nkeep_wal_for:\n  - name: dc2\n    etcd: [x:1]\n",
+                                   "b.yml");
+  ASSERT_FALSE(standby.ok());
+  EXPECT_NE(standby.error().message.find("keep_wal_for[0].scope: is required"), std::string::npos)
+      << standby.error().message;
+  EXPECT_FALSE(parseBackupConfig("repo: /srv/repo\nstanza: main\nretention_full: -1\n", "b.yml").ok());
+  EXPECT_EQ(parseDuration("36h"), std::chrono::seconds(36 * 3600));
+  EXPECT_EQ(parseDuration("90m"), std::chrono::seconds(5400));
+  EXPECT_EQ(parseDuration("600"), std::chrono::seconds(600));
+  EXPECT_FALSE(parseDuration("7w"));
+  EXPECT_FALSE(parseDuration("d"));
+}
+
 TEST(BackupConfigTest, ThePgBasebackupMethod) {
   auto c = parseBackupConfig("repo: /srv/repo\nstanza: main\nbackup_method: pg_basebackup\npg_bin_dir: /opt/pg/bin\n",
                              "b.yml");

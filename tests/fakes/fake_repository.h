@@ -73,6 +73,16 @@ class MemoryRepository : public backup::Repository {
     if (!bytes.ok()) return bytes.error();
     return std::unique_ptr<backup::RepositoryReader>(std::make_unique<Reader>(std::move(*bytes)));
   }
+  Status remove(const std::string& path) override {
+    std::lock_guard lock(mutex);
+    files.erase(path);
+    return okStatus();
+  }
+  Status removeTree(const std::string& dir) override {
+    std::lock_guard lock(mutex);
+    std::erase_if(files, [&](const auto& file) { return file.first.rfind(dir + "/", 0) == 0; });
+    return okStatus();
+  }
   std::string describe() const override { return "memory"; }
 
   std::mutex mutex;

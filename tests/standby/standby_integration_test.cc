@@ -3,6 +3,8 @@
 // leader streams from DC1 (through DC1's permanent slot) and whose other
 // member cascades from it. Real etcd, real PostgreSQL 15, real dc-agents.
 
+#include <signal.h>
+
 #include <boost/json.hpp>
 #include <regex>
 
@@ -203,7 +205,7 @@ TEST_F(TwoDataCenters, StandbyClusterFollowsThePrimaryDcAcrossItsFailover) {
 // base backup is taken there from one of DC1's replicas, DC2 is created from
 // that backup by the `dcbackup` create_replica_method and replays the
 // archive with dc-backup archive-get; its replica cascades from its
-// standby leader.
+// standby leader. Expire then keeps the WAL DC2 has yet to replay.
 TEST_F(TwoDataCenters, StandbyClusterFedOnlyFromTheWalArchive) {
   const std::string repo = dir_ + "/repo";
   std::filesystem::create_directories(repo);
@@ -303,6 +305,42 @@ TEST_F(TwoDataCenters, StandbyClusterFedOnlyFromTheWalArchive) {
   ASSERT_TRUE(eventually([&] { return hasRow(dr(standby_leader), "checkpointed"); }, 60s));
   ASSERT_TRUE(session(dr(standby_leader))->execute("CHECKPOINT").ok());
   EXPECT_TRUE(eventually([&] { return !readFile(dir_ + "/cleanup.log").empty(); }, 30s)) << "archive_cleanup_command did not run";
+
+  // Retention with DC2 held back: its replay stopped, DC1 writes four
+  // segments and a second backup that starts past DC2. expire --retention-full 1 drops the first
+  // backup, but keeps the WAL DC2 has yet to replay (read from DC2's etcd);
+  // resumed, DC2 keeps up.
+  // Held back by stopping its startup process (pg_wal_replay_pause() is
+  // only requested while recovery waits on restore_command).
+  auto startup = session(dr(standby_leader))->query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'");
+  ASSERT_TRUE(startup.ok() && startup->size() == 1 && (*startup)[0][0]);
+  const pid_t startup_pid = std::stoi(*(*startup)[0][0]);
+  ASSERT_EQ(::kill(startup_pid, SIGSTOP), 0);
+  struct Continue {  // on every way out, so that the server can stop
+    pid_t pid;
+    ~Continue() { ::kill(pid, SIGCONT); }
+  } resume_at_exit{startup_pid};
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(writeAndArchive("INSERT INTO t VALUES ('held-" + std::to_string(i) + "')"));
+  ASSERT_TRUE(eventually([&] { return hasRow(*replica, "held-2"); }, 30s));
+  // A restartpoint on the replica, so that the new backup starts past DC2.
+  ASSERT_TRUE(session(byName(*leader()))->execute("CHECKPOINT").ok());
+  ASSERT_TRUE(writeAndArchive("INSERT INTO t VALUES ('held-3')"));
+  ASSERT_TRUE(eventually([&] { return hasRow(*replica, "held-3"); }, 30s));
+  ASSERT_TRUE(session(*replica)->execute("CHECKPOINT").ok());
+  ASSERT_TRUE(dcBackup({"backup", "--repo", repo, "--stanza", "main", "--pg-data", replica->data_dir, "--pg-host",
+                        "127.0.0.1", "--pg-port", std::to_string(replica->pg_port), "--pg-user", "postgres"},
+                       "backup2.log"))
+      << readFile(dir_ + "/backup2.log");
+  const std::string expire_config = dir_ + "/expire.yml";
+  std::ofstream(expire_config) << "repo: " << repo << "\nstanza: main\nretention_full: 1\nkeep_wal_for:\n"
+                               << "  - name: dc2\n    etcd: [" << etcd2_->url() << "]\n    scope: itestdr\n";
+  ASSERT_TRUE(dcBackup({"expire", "--config", expire_config}, "expire.log")) << readFile(dir_ + "/expire.log");
+  const std::string expired = readFile(dir_ + "/expire.log");
+  EXPECT_NE(expired.find("expiring backup "), std::string::npos) << expired;
+  EXPECT_NE(expired.find("dc2 has yet to replay"), std::string::npos) << expired;
+  ASSERT_EQ(::kill(startup_pid, SIGCONT), 0);
+  ASSERT_TRUE(writeAndArchive("INSERT INTO t VALUES ('after-expire')"));
+  for (auto& n : dr_) EXPECT_TRUE(eventually([&] { return hasRow(n, "after-expire"); }, 90s)) << n.name << " fell behind";
   EXPECT_EQ(writablePrimaries(), 1) << "exactly DC1's primary";
 }
 
