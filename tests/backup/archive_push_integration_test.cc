@@ -18,6 +18,7 @@
 #include <fstream>
 #include <thread>
 
+#include "backup/repository.h"
 #include "common/dcs/cluster.h"
 #include "common/dcs/etcd_dcs.h"
 #include "common/dcs/site_state.h"
@@ -261,6 +262,19 @@ TEST_F(SftpRepositoryTest, TheArchiveWorksOverSftpAndAKilledPushLeavesNothingVis
   EXPECT_EQ(dcBackup({"archive-get", "--config", good, "000000010000000000000001", dir_ + "/back"}).first, 0);
   EXPECT_EQ(readFile(dir_ + "/back"), segmentBytes('a'));
   killMidFileAndRetry({"--config", good}, remote_);
+
+  // What expire does over SFTP: one file, then a whole tree.
+  auto repo = backup::openRepository(url_, {dir_ + "/client_key", dir_ + "/known_hosts"});
+  ASSERT_TRUE(repo.ok()) << repo.error().message;
+  ASSERT_TRUE((*repo)->write("main/backup/20261204-100000F/pg_data/base/1.zst", "x").ok());
+  ASSERT_TRUE((*repo)->write("main/backup/20261204-100000F/backup.manifest", "m").ok());
+  ASSERT_TRUE((*repo)->remove("main/backup/20261204-100000F/backup.manifest").ok());
+  EXPECT_TRUE((*repo)->remove("main/backup/20261204-100000F/backup.manifest").ok()) << "a file already gone";
+  EXPECT_FALSE(fs::exists(remote_ + "/main/backup/20261204-100000F/backup.manifest"));
+  ASSERT_TRUE((*repo)->removeTree("main/backup/20261204-100000F").ok());
+  EXPECT_FALSE(fs::exists(remote_ + "/main/backup/20261204-100000F"));
+  EXPECT_TRUE((*repo)->removeTree("main/backup/20261204-100000F").ok()) << "a tree already gone";
+  EXPECT_TRUE(fs::exists(remote_ + "/main/stanza.info")) << "removeTree went past its directory";
 }
 
 TEST_F(SftpRepositoryTest, AWrongOrUnknownHostKeyOrAnUnreachableHostIsAClearErrorAndWritesNothing) {
