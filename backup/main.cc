@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "backup/async_archive.h"
+#include "backup/drill.h"
 #include "backup/expire.h"
 #include "backup/backup_config.h"
 #include "backup/backup_verify.h"
@@ -232,6 +233,31 @@ int takeBaseBackup(const BackupConfig& c, BackupType type) {
   return 0;
 }
 
+struct DrillFlags {
+  std::string label, scratch, query;
+};
+
+int drillVerb(const BackupConfig& c, const DrillFlags& f) {
+  if (::geteuid() == 0) {
+    std::cerr << "dc-backup drill: PostgreSQL refuses to run as root: run the drill as the postgres user\n";
+    return 2;
+  }
+  auto repo = openRepository(c.repo, repositoryOptions(c));
+  if (!repo.ok()) return fail("drill", repo.error());
+  DrillOptions options;
+  options.label = f.label;
+  options.process_max = c.process_max;
+  options.scratch_dir = f.scratch.empty() ? "/var/tmp/pgtandem-drill-" + c.stanza + "-" + std::to_string(::getpid()) : f.scratch;
+  if (!f.query.empty()) options.check_query = f.query;
+  auto server = pgDrillServer(c.pg_bin_dir, c.pg_user);
+  auto record = runDrill(**repo, c.stanza, *server, options, RealClock::instance());
+  if (!record.ok()) return fail("drill", record.error());
+  std::cout << "drill of backup " << (record->label.empty() ? "(none)" : record->label) << ": "
+            << (record->passed ? "passed" : "FAILED") << " in " << static_cast<int>(record->seconds + 0.5) << " s: "
+            << record->message << "\n";
+  return record->passed ? 0 : 1;
+}
+
 int expireVerb(const BackupConfig& c, bool dry_run) {
   auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("expire", repo.error());
@@ -323,6 +349,10 @@ int info(const BackupConfig& c) {
               << ", timeline " << m->timeline << ", WAL " << m->start_wal << " to " << m->stop_wal << "\n";
   }
   for (const auto& label : listing->unfinished) std::cout << "  " << label << ": unfinished\n";
+  if (auto drill = readDrillRecord(**repo, c.stanza); drill.ok()) {
+    std::cout << "  last drill: " << (drill->passed ? "passed" : "FAILED") << ", backup " << drill->label << ", "
+              << drill->started << ", " << static_cast<int>(drill->seconds + 0.5) << " s: " << drill->message << "\n";
+  }
   return 0;
 }
 
@@ -454,6 +484,15 @@ int main(int argc, char** argv) {
   prune->add_option("--retention-full", flags.retention_full, "keep the newest N full backups and their chains")
       ->check(CLI::Range(1, 1000));
   prune->add_option("--retention-window", window_flag, "keep what restores to any time in this last while (7d, 36h)");
+  auto* rehearse = app.add_subcommand("drill", "restore the newest backup into a scratch directory, start it, check it");
+  common(rehearse);
+  workers(rehearse);
+  DrillFlags drill_flags;
+  rehearse->add_option("--set", drill_flags.label, "the backup to drill (default: the newest)");
+  rehearse->add_option("--scratch", drill_flags.scratch, "where to restore (default /var/tmp/pgtandem-drill-<stanza>-<pid>)");
+  rehearse->add_option("--query", drill_flags.query, "the check query (default: SELECT count(*) FROM pg_class)");
+  rehearse->add_option("--pg-bin-dir", flags.pg_bin_dir, "PostgreSQL's binaries (default: the backup's version's)");
+  rehearse->add_option("--pg-user", flags.pg_user, "the role the check connects as (default: the OS user's name)");
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
@@ -475,6 +514,7 @@ int main(int argc, char** argv) {
   if (put_back->parsed()) return restore(*settled, restore_flags);
   if (show->parsed()) return info(*settled);
   if (check->parsed()) return verify(*settled);
+  if (rehearse->parsed()) return drillVerb(*settled, drill_flags);
   if (prune->parsed()) {
     BackupConfig c = *settled;
     if (!window_flag.empty()) {

@@ -152,7 +152,8 @@ TEST_F(BaseBackupIntegrationTest, BackedUpFromAReplicaUnderLoadAndRestoredToATim
 
 // A full and two incr backups of a replica, each copying only what
 // changed; restored to a time between the two incrs, the chain (full +
-// first incr) gives exactly the rows committed up to that time.
+// first incr) gives exactly the rows committed up to that time. A restore
+// drill of the newest passes, and fails once one of its files is damaged.
 TEST_F(BaseBackupIntegrationTest, AChainOfAFullAndTwoIncrsRestoredToATimeInTheMiddle) {
   PgPaths primary_paths;
   const int port = testing::freeLoopbackPort();
@@ -224,6 +225,32 @@ TEST_F(BaseBackupIntegrationTest, AChainOfAFullAndTwoIncrsRestoredToATimeInTheMi
   EXPECT_EQ(scalar(restored_port, "SELECT string_agg(id::text, ',' ORDER BY id) FROM marks"), "1,2,3,4,5,6,7,8,9,10");
   EXPECT_EQ(scalar(restored_port, "SELECT sum(tbalance) FROM pgbench_tellers"), "40");
   EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM pgbench_accounts"), "400000");
+
+  // A restore drill of the newest backup (the second incr, through its
+  // chain) passes; with one of its files damaged it fails and says which.
+  auto drill = dcBackup({"drill", "--repo", repo_, "--stanza", "main", "--scratch", dir_ + "/drill", "--query",
+                         "SELECT count(*) FROM marks"});
+  EXPECT_EQ(drill.first, 0) << drill.second;
+  EXPECT_NE(drill.second.find("passed"), std::string::npos) << drill.second;
+  EXPECT_NE(drill.second.find("check query answered 15"), std::string::npos) << drill.second;
+  EXPECT_FALSE(fs::exists(dir_ + "/drill"));
+  std::string newest;
+  for (const auto& entry : fs::directory_iterator(repo_ + "/main/backup")) {
+    newest = std::max(newest, entry.path().filename().string());
+  }
+  const std::string control = repo_ + "/main/backup/" + newest + "/pg_data/global/pg_control.zst";
+  ASSERT_TRUE(fs::exists(control));
+  {
+    std::fstream file(control, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(fs::file_size(control) / 2));
+    file.put('\x5a');
+  }
+  auto failed = dcBackup({"drill", "--repo", repo_, "--stanza", "main", "--scratch", dir_ + "/drill"});
+  EXPECT_EQ(failed.first, 1) << failed.second;
+  EXPECT_NE(failed.second.find("FAILED"), std::string::npos) << failed.second;
+  EXPECT_NE(failed.second.find("global/pg_control"), std::string::npos) << failed.second;
+  auto info_after = dcBackup({"info", "--repo", repo_, "--stanza", "main"});
+  EXPECT_NE(info_after.second.find("last drill: FAILED, backup " + newest), std::string::npos) << info_after.second;
 }
 
 // backup_method pg_basebackup: the replica streams its files over the

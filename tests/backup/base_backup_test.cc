@@ -19,10 +19,12 @@
 
 #include "backup/backup_verify.h"
 #include "backup/codec.h"
+#include "backup/drill.h"
 #include "backup/restore.h"
 #include "backup/stanza.h"
 #include "backup/wal_archive.h"
 #include "tests/fakes/fake_backup_server.h"
+#include "tests/fakes/fake_drill_server.h"
 #include "tests/fakes/fake_repository.h"
 #include "tests/support/ports.h"
 
@@ -254,6 +256,54 @@ TEST_F(BaseBackupTest, IncrAndDiffBackupsCopyOnlyWhatChangedAndRestoreTheWholeCh
   const auto report = verifyBackup(repo_, "main", *incr2, 2);
   ASSERT_FALSE(report.bad_files.empty());
   EXPECT_NE(report.bad_files[0].find("missing or unfinished"), std::string::npos) << report.bad_files[0];
+}
+
+// A drill restores the newest backup into a scratch directory, starts it
+// with archiving off and a private socket, runs the check, stops it,
+// removes the directory and records the result; a damaged backup fails
+// at the restore (the file named) and never starts; so does a server that
+// will not start, and both are recorded.
+TEST_F(BaseBackupTest, ADrillRestoresStartsChecksAndRecordsAndADamagedBackupFailsIt) {
+  auto m = backUp();
+  ASSERT_TRUE(m.ok()) << m.error().toString();
+  testing::FakeDrillServer server;
+  DrillOptions options;
+  options.scratch_dir = dir_ + "/drill";
+  auto passed = runDrill(repo_, "main", server, options, clock_);
+  ASSERT_TRUE(passed.ok()) << passed.error().message;
+  EXPECT_TRUE(passed->passed) << passed->message;
+  EXPECT_EQ(passed->label, m->label);
+  EXPECT_EQ(passed->message, "check query answered 42");
+  EXPECT_TRUE(server.had_control);
+  EXPECT_NE(server.settings_at_start.find("archive_mode = off"), std::string::npos) << server.settings_at_start;
+  EXPECT_NE(server.settings_at_start.find("recovery_target = 'immediate'"), std::string::npos) << server.settings_at_start;
+  EXPECT_NE(server.settings_at_start.find("listen_addresses = ''"), std::string::npos);
+  EXPECT_EQ(server.stops, 1);
+  EXPECT_FALSE(fs::exists(options.scratch_dir)) << "the scratch directory was left behind";
+  auto recorded = readDrillRecord(repo_, "main");
+  ASSERT_TRUE(recorded.ok());
+  EXPECT_TRUE(recorded->passed);
+
+  // One byte of the newest backup changed.
+  auto& stored = repo_.files[storedDataPath("main", m->label, "base/5/16384")];
+  stored[stored.size() / 2] ^= 0x20;
+  testing::FakeDrillServer never;
+  auto damaged = runDrill(repo_, "main", never, options, clock_);
+  ASSERT_TRUE(damaged.ok());
+  EXPECT_FALSE(damaged->passed);
+  EXPECT_NE(damaged->message.find("restore: "), std::string::npos) << damaged->message;
+  EXPECT_EQ(never.starts, 0) << "a damaged restore was started";
+  EXPECT_FALSE(readDrillRecord(repo_, "main")->passed);
+  EXPECT_FALSE(fs::exists(options.scratch_dir));
+
+  stored[stored.size() / 2] ^= 0x20;
+  testing::FakeDrillServer refusing;
+  refusing.fail_start = true;
+  auto unstarted = runDrill(repo_, "main", refusing, options, clock_);
+  ASSERT_TRUE(unstarted.ok());
+  EXPECT_FALSE(unstarted->passed);
+  EXPECT_NE(unstarted->message.find("start: the server would not start"), std::string::npos) << unstarted->message;
+  EXPECT_EQ(refusing.stops, 1) << "a half-started server is stopped";
 }
 
 TEST_F(BaseBackupTest, AFailedStopLeavesAnUnfinishedBackupThatRestoreNeverPicks) {
