@@ -51,7 +51,11 @@ Result<BackupConfig> parseBackupConfig(const std::string& yaml_text, const std::
   r.checkKeys(root, "", {"repo", "stanza", "pg_data", "pg_host", "pg_port", "pg_user", "process_max", "compress_level", "site", "archive_async", "spool_path",
                           "archive_push_queue_max", "archive_get_queue_max", "sftp_key_file",
                           "sftp_known_hosts", "backup_method", "pg_bin_dir", "allow_primary",
-                          "retention_full", "retention_window", "keep_wal_for"});
+                          "retention_full", "retention_window", "keep_wal_for", "metrics_file"});
+  r.readString(root, "metrics_file", "", c.metrics_file);
+  if (!c.metrics_file.empty() && c.metrics_file.front() != '/') {
+    r.error(config::at(root, "metrics_file"), "metrics_file", "must be an absolute path");
+  }
   r.readInt(root, "retention_full", "", c.retention_full);
   if (c.retention_full < 0 || c.retention_full > 1000) {
     r.error(config::at(root, "retention_full"), "retention_full", "must be 1 to 1000 full backups");

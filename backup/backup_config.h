@@ -62,6 +62,7 @@ struct BackupConfig {
     std::string scope;
   };
   std::vector<StandbyDcConfig> keep_wal_for;
+  std::string metrics_file;  // rewritten after backup, expire and drill ("" none)
   std::string pg_bin_dir;  // pg_basebackup's; "" finds it
   bool archive_async = false;
   std::string spool_path;

@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "backup/async_archive.h"
+#include "backup/backup_metrics.h"
 #include "backup/drill.h"
 #include "backup/expire.h"
 #include "backup/backup_config.h"
@@ -204,6 +205,28 @@ std::string memberConninfo(const BackupConfig& c) {
   return pg::conninfo(fields);
 }
 
+// metrics_file, refreshed after a verb that changes what it reports; a
+// failure to write it is a warning, not the verb's failure.
+void refreshMetrics(Repository& repo, const BackupConfig& c) {
+  if (c.metrics_file.empty()) return;
+  auto text = backupMetrics(repo, c.stanza);
+  Status written = text.ok() ? writeFileAtomically(c.metrics_file, *text, 0644) : Status(text.error());
+  if (!written.ok()) std::cerr << "dc-backup: warning: metrics_file " << c.metrics_file << ": " << written.error().message << "\n";
+}
+
+int metricsVerb(const BackupConfig& c, const std::string& output) {
+  auto repo = openRepository(c.repo, repositoryOptions(c));
+  if (!repo.ok()) return fail("metrics", repo.error());
+  auto text = backupMetrics(**repo, c.stanza);
+  if (!text.ok()) return fail("metrics", text.error());
+  if (output.empty()) {
+    std::cout << *text;
+    return 0;
+  }
+  if (auto written = writeFileAtomically(output, *text, 0644); !written.ok()) return fail("metrics", written.error());
+  return 0;
+}
+
 int takeBaseBackup(const BackupConfig& c, BackupType type) {
   auto repo = openRepository(c.repo, repositoryOptions(c));
   if (!repo.ok()) return fail("backup", repo.error());
@@ -225,7 +248,12 @@ int takeBaseBackup(const BackupConfig& c, BackupType type) {
     if (!server.ok()) return fail("backup", server.error());
     taken = takeBackup(**repo, c.stanza, **server, options, RealClock::instance(), &progress);
   }
-  if (!taken.ok()) return fail("backup", taken.error());
+  if (!taken.ok()) {
+    (void)recordBackupFailure(**repo, c.stanza, type, taken.error().message, RealClock::instance());
+    refreshMetrics(**repo, c);
+    return fail("backup", taken.error());
+  }
+  refreshMetrics(**repo, c);
   std::cout << "backup " << taken->label << " of stanza " << c.stanza << ": " << taken->describeType() << ", "
             << formatBytes(taken->totalBytes()) << " (" << formatBytes(taken->copiedBytes()) << " copied) from a "
             << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to " << taken->stop_wal
@@ -252,6 +280,7 @@ int drillVerb(const BackupConfig& c, const DrillFlags& f) {
   auto server = pgDrillServer(c.pg_bin_dir, c.pg_user);
   auto record = runDrill(**repo, c.stanza, *server, options, RealClock::instance());
   if (!record.ok()) return fail("drill", record.error());
+  refreshMetrics(**repo, c);
   std::cout << "drill of backup " << (record->label.empty() ? "(none)" : record->label) << ": "
             << (record->passed ? "passed" : "FAILED") << " in " << static_cast<int>(record->seconds + 0.5) << " s: "
             << record->message << "\n";
@@ -269,6 +298,7 @@ int expireVerb(const BackupConfig& c, bool dry_run) {
   auto positions = etcdStandbyPositions();
   auto done = expire(**repo, c.stanza, policy, standbys, *positions, RealClock::instance(), dry_run, std::cout);
   if (!done.ok()) return fail("expire", done.error());
+  if (!dry_run) refreshMetrics(**repo, c);
   return 0;
 }
 
@@ -484,6 +514,10 @@ int main(int argc, char** argv) {
   prune->add_option("--retention-full", flags.retention_full, "keep the newest N full backups and their chains")
       ->check(CLI::Range(1, 1000));
   prune->add_option("--retention-window", window_flag, "keep what restores to any time in this last while (7d, 36h)");
+  auto* publish = app.add_subcommand("metrics", "the backups' Prometheus series (node_exporter textfile format)");
+  common(publish);
+  std::string metrics_output;
+  publish->add_option("--output", metrics_output, "write them atomically to this file (default: standard output)");
   auto* rehearse = app.add_subcommand("drill", "restore the newest backup into a scratch directory, start it, check it");
   common(rehearse);
   workers(rehearse);
@@ -515,6 +549,7 @@ int main(int argc, char** argv) {
   if (show->parsed()) return info(*settled);
   if (check->parsed()) return verify(*settled);
   if (rehearse->parsed()) return drillVerb(*settled, drill_flags);
+  if (publish->parsed()) return metricsVerb(*settled, metrics_output);
   if (prune->parsed()) {
     BackupConfig c = *settled;
     if (!window_flag.empty()) {

@@ -13,6 +13,7 @@ packages=(
   postgresql-15 postgresql-client-15
   etcd-server etcd-client haproxy
   iproute2 nftables procps util-linux curl openssl openssh-server openssh-client
+  prometheus
 )
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -32,7 +33,7 @@ if ((${#missing[@]})); then
 fi
 
 # Debian starts the packaged services; our tests start their own on free ports.
-for svc in etcd haproxy postgresql ssh; do
+for svc in etcd haproxy postgresql ssh prometheus prometheus-node-exporter; do
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
 done
 echo "install-deps.sh: all dependencies present"

@@ -13,6 +13,14 @@ build_dir=${PGTANDEM_TEST_BUILD_DIR:-$root/build-test}
 
 # Tests run PostgreSQL as the postgres user: it must reach the build tree.
 chmod o+rx "$root" 2>/dev/null || true
+if ! runuser -u postgres -- test -x "$root"; then
+  blocking=$root
+  while [[ $blocking != / ]] && ! runuser -u postgres -- test -x "$(dirname "$blocking")"; do blocking=$(dirname "$blocking"); done
+  echo "test.sh: the postgres user cannot reach $root: $blocking is not searchable by others" \
+    "(/root is 0700 on Debian). Clone pgtandem where postgres can traverse (/srv, /opt, /home/<you>)," \
+    "or run: chmod o+x $blocking" >&2
+  exit 1
+fi
 
 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug -DPGTANDEM_SANITIZE=ON
 cmake --build "$build_dir" -j "$(nproc)"

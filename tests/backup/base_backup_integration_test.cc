@@ -251,6 +251,20 @@ TEST_F(BaseBackupIntegrationTest, AChainOfAFullAndTwoIncrsRestoredToATimeInTheMi
   EXPECT_NE(failed.second.find("global/pg_control"), std::string::npos) << failed.second;
   auto info_after = dcBackup({"info", "--repo", repo_, "--stanza", "main"});
   EXPECT_NE(info_after.second.find("last drill: FAILED, backup " + newest), std::string::npos) << info_after.second;
+
+  // The metrics say so, in a form promtool accepts.
+  const std::string prom = dir_ + "/pgtandem_backup.prom";
+  auto metrics = dcBackup({"metrics", "--repo", repo_, "--stanza", "main", "--output", prom});
+  ASSERT_EQ(metrics.first, 0) << metrics.second;
+  std::ifstream prom_file(prom);
+  const std::string text((std::istreambuf_iterator<char>(prom_file)), {});
+  EXPECT_NE(text.find("pgtandem_backup_drill_last_passed{stanza=\"main\"} 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("pgtandem_backup_last_copied_bytes{stanza=\"main\",type=\"incr\"}"), std::string::npos) << text;
+  Command lint;
+  lint.argv = {"/bin/sh", "-c", "promtool check metrics < " + prom};
+  auto linted = runner_.run(lint);
+  ASSERT_TRUE(linted.ok());
+  EXPECT_EQ(linted->exit_code, 0) << linted->output;
 }
 
 // backup_method pg_basebackup: the replica streams its files over the

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "backup/backup_metrics.h"
 #include "backup/backup_verify.h"
 #include "backup/codec.h"
 #include "backup/drill.h"
@@ -304,6 +305,33 @@ TEST_F(BaseBackupTest, ADrillRestoresStartsChecksAndRecordsAndADamagedBackupFail
   EXPECT_FALSE(unstarted->passed);
   EXPECT_NE(unstarted->message.find("start: the server would not start"), std::string::npos) << unstarted->message;
   EXPECT_EQ(refusing.stops, 1) << "a half-started server is stopped";
+}
+
+TEST_F(BaseBackupTest, TheMetricsSayWhenEachTypeLastSucceededTheLastFailureAndTheLastDrill) {
+  auto none = backupMetrics(repo_, "main");
+  ASSERT_TRUE(none.ok());
+  EXPECT_NE(none->find("pgtandem_backup_finished_backups{stanza=\"main\"} 0.000"), std::string::npos) << *none;
+  EXPECT_EQ(none->find("pgtandem_backup_drill_last_passed{"), std::string::npos) << "a drill series without a drill";
+  auto m = backUp();
+  ASSERT_TRUE(m.ok()) << m.error().toString();
+  ASSERT_TRUE(recordBackupFailure(repo_, "main", BackupType::kIncr, "the disk is full", clock_).ok());
+  testing::FakeDrillServer server;
+  DrillOptions drill;
+  drill.scratch_dir = dir_ + "/drill";
+  ASSERT_TRUE(runDrill(repo_, "main", server, drill, clock_).ok());
+  auto text = backupMetrics(repo_, "main");
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  for (const std::string line : {"pgtandem_backup_finished_backups{stanza=\"main\"} 1.000",
+                                 "pgtandem_backup_last_success_timestamp_seconds{stanza=\"main\",type=\"full\"} 1700000000.000",
+                                 "pgtandem_backup_last_failure_timestamp_seconds{stanza=\"main\"} 1700000000.000",
+                                 "pgtandem_backup_drill_last_passed{stanza=\"main\"} 1",
+                                 "# TYPE pgtandem_backup_last_size_bytes gauge"}) {
+    EXPECT_NE(text->find(line), std::string::npos) << line << "\n" << *text;
+  }
+  EXPECT_NE(text->find("pgtandem_backup_last_size_bytes{stanza=\"main\",type=\"full\"} " +
+                       std::to_string(m->totalBytes()) + ".000"),
+            std::string::npos)
+      << *text;
 }
 
 TEST_F(BaseBackupTest, AFailedStopLeavesAnUnfinishedBackupThatRestoreNeverPicks) {
