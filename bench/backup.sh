@@ -5,10 +5,14 @@
 # the same disk. Run as root on Debian 12.
 #
 #   bench/backup.sh [--scale 140] [--trials 3] [--process-max 2] [--segments 64]
-#                   [--parts backup,push,async] [--dir /var/tmp/...]
+#                   [--parts backup,incr,push,async] [--dir /var/tmp/...]
 #
 # Measures, alternating the tools each trial:
 #   backup: a full backup, and a restore of it into an empty directory;
+#   incr:   an incremental backup after 5 % of pgbench_accounts' rows
+#           changed (a full of each first, untimed): its time and the
+#           bytes it stored (pgBackRest 2.45 and dc-backup both compare
+#           whole files, by size and timestamp);
 #   push:   archive-push of real WAL segments one by one, as PostgreSQL's
 #           archiver calls it (synchronous);
 #   async:  the asynchronous archive-push (dc-backup archive_async,
@@ -21,7 +25,7 @@
 # dc-backup is faster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scale=140 trials=3 procs=2 segments=64 parts=backup,push,async dir=/var/tmp/pgtandem-backup-bench
+scale=140 trials=3 procs=2 segments=64 parts=backup,incr,push,async dir=/var/tmp/pgtandem-backup-bench
 while (($#)); do
   case $1 in
     --scale) scale=$2; shift 2 ;;
@@ -127,6 +131,34 @@ for ((t = 1; t <= trials; t++)); do
 done
 fi
 
+if part incr; then
+  sql() { as_pg psql -qAt -h "$dir" -p "$port" -U postgres -c "$1" postgres; }
+  stored_kb() { du -sk "$1" | cut -f1; }
+  rows=$((scale * 100000 / 20))
+  for ((t = 1; t <= trials; t++)); do
+    as_pg "$dcbackup" backup --repo "$dir/dc-backup-repo" --stanza bench --pg-data "$data" --pg-host "$dir" \
+      --pg-port "$port" --process-max "$procs" --allow-primary >/dev/null 2>&1
+    br backup --type=full >/dev/null 2>&1
+    sql "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 20 = $((t % 20))" >/dev/null
+    sql "CHECKPOINT"
+    sleep 1  # past the second the full backups started in
+    for tool in dc-backup pgbackrest; do
+      [[ $((t % 2)) -eq 0 ]] && tool=$([[ $tool == dc-backup ]] && echo pgbackrest || echo dc-backup)
+      if [[ $tool == dc-backup ]]; then
+        timed dc-backup.incr as_pg "$dcbackup" backup --type incr --repo "$dir/dc-backup-repo" --stanza bench \
+          --pg-data "$data" --pg-host "$dir" --pg-port "$port" --process-max "$procs" --allow-primary
+        newest=$(ls "$dir/dc-backup-repo/bench/backup" | tail -1)
+        record dc-backup.incr-kb "$(stored_kb "$dir/dc-backup-repo/bench/backup/$newest")"
+      else
+        timed pgbackrest.incr br backup --type=incr
+        newest=$(ls -d "$dir"/pgbackrest-repo/backup/bench/*I | tail -1)
+        record pgbackrest.incr-kb "$(stored_kb "$newest")"
+      fi
+    done
+  done
+  echo "incr: $rows of $((scale * 100000)) rows (5 %) changed before each incremental"
+fi
+
 if part push; then
 # archive-push: real segments, one call each, into fresh stanzas.
 as_pg psql -qAt -h "$dir" -p "$port" -U postgres -c "SELECT pg_switch_wal()" postgres >/dev/null
@@ -214,11 +246,14 @@ fi
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 printf "\n%-14s %12s %12s %8s\n" "" "dc-backup" "pgBackRest" "ratio"
-for what in backup restore archive-push async-push; do
+for what in backup restore incr incr-kb archive-push async-push; do
   [[ -n ${times[dc-backup.$what]:-} ]] || continue
   a=$(echo "${times[dc-backup.$what]}" | median)
   b=$(echo "${times[pgbackrest.$what]}" | median)
-  if [[ $what == async-push ]]; then # recorded as rates
+  if [[ $what == incr-kb ]]; then
+    printf "%-14s %9.1f MB %9.1f MB %8.2f   (stored by the incremental backup)\n" "incr stored" "$(echo "$a / 1024" | bc -l)" \
+      "$(echo "$b / 1024" | bc -l)" "$(echo "$b / $a" | bc -l)"
+  elif [[ $what == async-push ]]; then # recorded as rates
     printf "%-14s %9.1f/s %9.1f/s %8.2f   (segments per second, async, under pgbench load)\n" "$what" "$a" "$b" \
       "$(echo "$a / $b" | bc -l)"
   elif [[ $what == archive-push ]]; then
