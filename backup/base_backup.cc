@@ -190,14 +190,23 @@ Result<BackupManifest> beginManifest(Repository& repo, const std::string& stanza
                                                "' to system " + info->system_identifier);
   }
   BackupManifest manifest;
-  manifest.label = labelFor(clock.wallNow(), type);
   manifest.type = type;
   auto existing = listBackups(repo, stanza);
   if (!existing.ok()) return existing.error();
-  for (const auto* labels : {&existing->finished, &existing->unfinished}) {
-    if (std::find(labels->begin(), labels->end(), manifest.label) != labels->end()) {
-      return makeError(ErrorCode::kConflict, "a backup labelled " + manifest.label + " exists already: try again in a second");
+  auto taken = [&](const std::string& label) {
+    for (const auto* labels : {&existing->finished, &existing->unfinished}) {
+      if (std::find(labels->begin(), labels->end(), label) != labels->end()) return true;
     }
+    return false;
+  };
+  // Labels have whole seconds: a backup right after another waits for the next one.
+  manifest.label = labelFor(clock.wallNow(), type);
+  for (int waited = 0; taken(manifest.label) && waited < 12; ++waited) {
+    clock.sleepFor(std::chrono::milliseconds(100));
+    manifest.label = labelFor(clock.wallNow(), type);
+  }
+  if (taken(manifest.label)) {
+    return makeError(ErrorCode::kConflict, "a backup labelled " + manifest.label + " exists already (is the clock stepping back?)");
   }
   manifest.system_identifier = info->system_identifier;
   manifest.pg_version = pg_version;

@@ -9,6 +9,7 @@
 
 #include "common/config/etcd_options.h"
 #include "common/util/log.h"
+#include "ctl/backup_commands.h"
 #include "ctl/commands.h"
 #include "ctl/site_commands.h"
 
@@ -232,6 +233,44 @@ int main(int argc, char** argv) {
   site_verbs.rejoin = site_rejoin;
   site_verbs.init = site->add_subcommand("init", "write both DCs' site keys (role, epoch, the other DC's address) if missing");
 
+  // Backup verbs: a dc-backup configuration's repository; dump reads the cluster.
+  auto* backup_verb = app.add_subcommand("backup", "backups: list, info, create, verify, restore, expire, drill, dump");
+  backup_verb->require_subcommand(1);
+  ctl::BackupRequest backup_request;
+  backup_verb->add_option("-b,--backup-config", backup_request.config_file,
+                          "the dc-backup configuration; default $PGTANDEM_BACKUP_CONFIG, else /etc/pgtandem/dc-backup.yml");
+  backup_verb->add_option("--repo", backup_request.flags.repo, "the repository (over the configuration's)");
+  backup_verb->add_option("--stanza", backup_request.flags.stanza, "the stanza (over the configuration's)");
+  auto* backup_list = backup_verb->add_subcommand("list", "the backups, oldest first");
+  format_opt(backup_list);
+  backup_verb->add_subcommand("info", "the stanza, its backups and the last drill");
+  auto* backup_create = backup_verb->add_subcommand("create", "take a backup of the member on this host (a replica)");
+  backup_create->add_option("--type", backup_request.type, "full (default), diff or incr");
+  backup_create->add_option("--method", backup_request.method, "copy or pg_basebackup");
+  backup_create->add_option("--pg-data", backup_request.flags.pg_data, "the member's data directory");
+  backup_create->add_option("--pg-host", backup_request.flags.pg_host, "its host or socket directory");
+  backup_create->add_option("--pg-port", backup_request.flags.pg_port, "its port");
+  backup_create->add_flag("--allow-primary", backup_request.flags.allow_primary, "even when it is the primary");
+  backup_verb->add_subcommand("verify", "read every backup and archived file back; name damage and gaps");
+  auto* backup_restore = backup_verb->add_subcommand("restore", "restore a backup into an empty directory");
+  backup_restore->add_option("--to", backup_request.restore.to, "the directory")->required();
+  backup_restore->add_option("--set", backup_request.restore.label, "the backup (default: the newest that fits)");
+  backup_restore->add_option("--target-time", backup_request.restore.time, "recover up to this time");
+  backup_restore->add_option("--target-lsn", backup_request.restore.lsn, "recover up to this LSN");
+  backup_restore->add_option("--target-action", backup_request.restore.action, "promote, pause or shutdown");
+  auto* backup_expire = backup_verb->add_subcommand("expire", "remove what retention no longer needs");
+  backup_expire->add_flag("--dry-run", backup_request.dry_run, "print what would go");
+  auto* backup_drill = backup_verb->add_subcommand("drill", "restore the newest backup into a scratch directory, start it, check it");
+  backup_drill->add_option("--set", backup_request.drill.label, "the backup to drill (default: the newest)");
+  backup_drill->add_option("--scratch", backup_request.drill.scratch, "where to restore");
+  ctl::DumpOptions dump_options;
+  auto* backup_dump = backup_verb->add_subcommand("dump", "a logical dump from a replica: globals and pg_dump -Fd per database");
+  backup_dump->add_option("cluster", dump_options.scope, "the cluster's scope (default: from the configuration)");
+  backup_dump->add_option("--to", dump_options.to, "a new or empty directory")->required();
+  backup_dump->add_option("-j,--jobs", dump_options.jobs, "pg_dump's parallel jobs (default 2)")->check(CLI::Range(1, 64));
+  backup_dump->add_option("-m,--member", dump_options.member, "the member (default: the replica that replayed the most)");
+  backup_dump->add_flag("--allow-primary", dump_options.allow_primary, "dump the leader when no replica runs");
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::err);  // only the answer on stdout, reasons on stderr
 
@@ -240,6 +279,22 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (site->parsed()) return runSiteVerb(sites_file, format_text, site_verbs);
+  if (backup_verb->parsed() && !backup_dump->parsed()) {
+    backup_request.verb = backup_verb->get_subcommands().front()->get_name();
+    if (backup_request.config_file.empty()) {
+      const char* env = std::getenv("PGTANDEM_BACKUP_CONFIG");
+      backup_request.config_file = env && *env ? env : "/etc/pgtandem/dc-backup.yml";
+      if (!backup_request.flags.repo.empty() && !std::filesystem::exists(backup_request.config_file)) {
+        backup_request.config_file.clear();  // --repo and --stanza alone
+      }
+    }
+    auto backup_format = ctl::parseFormat(format_text);
+    if (!backup_format.ok()) {
+      std::cerr << "dcctl: " << backup_format.error().message << "\n";
+      return 2;
+    }
+    return ctl::backupCommand(backup_request, *backup_format, std::cout, std::cerr);
+  }
   // A configuration file if there is one; the PATRONI_* environment applies
   // either way (etcd credentials, for example).
   const std::string path = config_file.empty() ? defaultConfigPath() : config_file;
@@ -297,6 +352,7 @@ int main(int argc, char** argv) {
   if (edit_config->parsed()) return ctl::editConfigCommand(ctx, scope, edit);
   if (remove->parsed()) return ctl::removeCommand(ctx, scope);
   if (dsn->parsed()) return ctl::dsnCommand(ctx, scope, role, member);
+  if (backup_dump->parsed()) return ctl::dumpCommand(ctx, dump_options);
   if (query->parsed()) {
     query_options.scope = scope;
     query_options.format = *format;

@@ -252,6 +252,20 @@ TEST_F(BaseBackupIntegrationTest, AChainOfAFullAndTwoIncrsRestoredToATimeInTheMi
   auto info_after = dcBackup({"info", "--repo", repo_, "--stanza", "main"});
   EXPECT_NE(info_after.second.find("last drill: FAILED, backup " + newest), std::string::npos) << info_after.second;
 
+  // dcctl's backup verbs run the same code.
+  Command list;
+  list.argv = {DCCTL_BIN, "backup", "--repo", repo_, "--stanza", "main", "list", "-f", "json"};
+  auto listed = runner_.run(list);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->exit_code, 0) << listed->output;
+  EXPECT_EQ(std::count(listed->output.begin(), listed->output.end(), '{'), 3) << listed->output;
+  EXPECT_NE(listed->output.find("\"Type\":\"incr\""), std::string::npos) << listed->output;
+  Command info_cmd;
+  info_cmd.argv = {DCCTL_BIN, "backup", "--repo", repo_, "--stanza", "main", "info"};
+  auto dcctl_info = runner_.run(info_cmd);
+  ASSERT_TRUE(dcctl_info.ok());
+  EXPECT_NE(dcctl_info->output.find("last drill: FAILED"), std::string::npos) << dcctl_info->output;
+
   // The metrics say so, in a form promtool accepts.
   const std::string prom = dir_ + "/pgtandem_backup.prom";
   auto metrics = dcBackup({"metrics", "--repo", repo_, "--stanza", "main", "--output", prom});

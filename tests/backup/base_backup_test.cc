@@ -334,6 +334,14 @@ TEST_F(BaseBackupTest, TheMetricsSayWhenEachTypeLastSucceededTheLastFailureAndTh
       << *text;
 }
 
+TEST_F(BaseBackupTest, ABackupRightAfterAnotherWaitsForTheNextSecondsLabel) {
+  auto first = backUp();
+  ASSERT_TRUE(first.ok()) << first.error().toString();
+  auto second = backUp();  // the simulated clock has not moved
+  ASSERT_TRUE(second.ok()) << second.error().toString();
+  EXPECT_NE(first->label, second->label);
+}
+
 TEST_F(BaseBackupTest, AFailedStopLeavesAnUnfinishedBackupThatRestoreNeverPicks) {
   server_.fail_stop = true;
   ASSERT_FALSE(backUp().ok());

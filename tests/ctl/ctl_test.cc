@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/dcs/memory_dcs.h"
+#include "ctl/backup_commands.h"
 #include "ctl/commands.h"
 #include "ctl/table.h"
 #include "common/config/yaml_json.h"
@@ -298,6 +299,41 @@ TEST(YamlJsonTest, RoundTrip) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(boost::json::parse(*back), boost::json::parse(json));
   EXPECT_EQ(boost::json::parse(*config::yamlToJson("a: 'on'\nb: on\nc: 1.5\n", "t")), boost::json::parse(R"({"a":"on","b":true,"c":1.5})"));
+}
+
+TEST(BackupTableTest, ListsEachBackupWithItsTypePriorAndSizesInEveryFormat) {
+  backup::BackupManifest full;
+  full.label = "20261204-100000F";
+  full.from_replica = true;
+  full.timeline = 1;
+  full.start_wal = "000000010000000000000002";
+  full.stop_wal = "000000010000000000000003";
+  backup::ManifestEntry file;
+  file.path = "base/5/1259";
+  file.size = 3 << 20;
+  full.entries.push_back(file);
+  backup::BackupManifest incr = full;
+  incr.label = "20261204-110000I";
+  incr.type = backup::BackupType::kIncr;
+  incr.prior = full.label;
+  incr.entries[0].reference = full.label;
+  const Table table = backupTable("main", {full, incr}, {"20261204-120000F"});
+  std::ostringstream json;
+  render(table, Format::kJson, json);
+  const auto rows = boost::json::parse(json.str()).as_array();
+  ASSERT_EQ(rows.size(), 3u) << json.str();
+  EXPECT_EQ(rows[1].at("Type").as_string(), "incr");
+  EXPECT_EQ(rows[1].at("Prior").as_string(), full.label);
+  EXPECT_EQ(rows[1].at("Size").as_string(), "3.0 MB");
+  EXPECT_EQ(rows[1].at("Copied").as_string(), "0 B");
+  EXPECT_EQ(rows[0].at("From").as_string(), "replica");
+  EXPECT_EQ(rows[2].at("Type").as_string(), "unfinished");
+  std::ostringstream pretty;
+  render(table, Format::kPretty, pretty);
+  EXPECT_NE(pretty.str().find("Stanza: main"), std::string::npos) << pretty.str();
+  std::ostringstream yaml;
+  render(table, Format::kYaml, yaml);
+  EXPECT_NE(yaml.str().find("Label: 20261204-110000I"), std::string::npos) << yaml.str();
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // answered on stdin, and failures (unknown member, etcd down).
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 #include "tests/dc-agent/agent_cluster.h"
 
@@ -199,6 +201,53 @@ TEST_F(DcctlCluster, EveryVerb) {
   EXPECT_NE(down.exit_code, 0);
   EXPECT_NE(down.output.find("dcctl: cannot read the DCS"), std::string::npos) << down.output;
   EXPECT_LT(std::chrono::steady_clock::now() - started, 20s);
+}
+
+// dcctl backup dump: globals and a directory-format dump per database,
+// taken from a replica (not the leader), restorable with pg_restore -j 2;
+// a directory that is not empty is refused.
+TEST_F(DcctlCluster, BackupDumpFromAReplicaRestoresWithPgRestore) {
+  for (auto& n : nodes_) startAgent(n);
+  ASSERT_TRUE(eventually([&] { return healthy(3); }, 120s));
+  ASSERT_TRUE(eventually([&] { return memberKeysRunning(); }, 30s));
+  const std::string first = *leader();
+  AgentNode* primary = nullptr;
+  for (auto& n : nodes_) {
+    if (n.name == first) primary = &n;
+  }
+  ASSERT_TRUE(primary);
+  ASSERT_TRUE(session(*primary)->execute("CREATE ROLE reader LOGIN; CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 5000) g").ok());
+  for (auto& n : nodes_) {
+    ASSERT_TRUE(eventually([&] {
+      auto s = session(n);
+      if (!s) return false;
+      auto rows = s->query("SELECT count(*) FROM t");
+      return rows.ok() && !rows->empty() && (*rows)[0][0].value_or("") == "5000";
+    }, 30s)) << n.name;
+  }
+  const std::string dump = dir_ + "/dump";
+  auto dumped = dcctl("backup dump itest --to " + dump + " -j 2");
+  ASSERT_EQ(dumped.exit_code, 0) << dumped.output;
+  EXPECT_EQ(dumped.output.find("dumping from " + first + " "), std::string::npos) << "the leader was dumped: " << dumped.output;
+  EXPECT_TRUE(std::filesystem::exists(dump + "/globals.sql"));
+  EXPECT_NE(readFile(dump + "/globals.sql").find("CREATE ROLE reader"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dump + "/postgres.dir/toc.dat"));
+  ASSERT_TRUE(session(*primary)->execute("CREATE DATABASE restored").ok());
+  const std::string restore = "/usr/lib/postgresql/15/bin/pg_restore -j 2 --no-owner -d 'host=" + primary->address +
+                              " port=" + std::to_string(primary->pg_port) + " user=postgres dbname=restored' " + dump +
+                              "/postgres.dir 2>&1";
+  ASSERT_EQ(std::system(restore.c_str()), 0) << restore;
+  auto restored = pg::PgSession::connect(pg::conninfo({{"host", primary->address}, {"port", std::to_string(primary->pg_port)},
+                                                       {"user", "postgres"}, {"dbname", "restored"}}));
+  ASSERT_TRUE(restored.ok());
+  auto count = (*restored)->query("SELECT count(*) FROM t");
+  ASSERT_TRUE(count.ok() && !count->empty());
+  EXPECT_EQ((*count)[0][0].value_or(""), "5000");
+  auto again = dcctl("backup dump itest --to " + dump);
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.output.find("is not empty"), std::string::npos) << again.output;
+  auto relative = dcctl("backup dump itest --to dump");
+  EXPECT_EQ(relative.exit_code, 2) << relative.output;
 }
 
 }  // namespace
