@@ -89,7 +89,7 @@ Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& 
   Reader r(file);
   SitesConfig c;
   c.source_file = file;
-  r.checkKeys(root, "", {"sites", "switchover", "coordinator"});
+  r.checkKeys(root, "", {"sites", "switchover", "coordinator", "backups"});
   YAML::Node sites = r.section(root, "sites", "");
   if (sites.IsMap()) {
     for (const auto& entry : sites) {
@@ -145,6 +145,29 @@ Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& 
     pair(tls.client_certfile, tls.client_keyfile, "client_certfile", "client_keyfile");
     if (!tls.client_certfile.empty() && tls.cafile.empty()) {
       r.error(at(coordinator, "client_certfile"), "coordinator.cafile", "is required with client_certfile (to verify the daemon)");
+    }
+  }
+  YAML::Node backups = r.section(root, "backups", "");
+  if (backups.IsMap()) {
+    r.checkKeys(backups, "backups", {"config", "full", "diff", "incr", "drill", "allow_primary_dc"});
+    r.readString(backups, "config", "backups", c.backups.config);
+    r.readBool(backups, "allow_primary_dc", "backups", c.backups.allow_primary_dc);
+    for (auto [key, out] : {std::pair{"full", &c.backups.full}, std::pair{"diff", &c.backups.diff},
+                            std::pair{"incr", &c.backups.incr}, std::pair{"drill", &c.backups.drill}}) {
+      std::string text;
+      r.readString(backups, key, "backups", text);
+      if (text.empty()) continue;
+      auto schedule = parseCron(text);
+      if (!schedule.ok()) {
+        r.error(at(backups, key), std::string("backups.") + key, schedule.error().message);
+      } else if (!nextRun(*schedule, std::chrono::system_clock::now())) {
+        r.error(at(backups, key), std::string("backups.") + key, "'" + text + "' never falls due");
+      } else {
+        *out = std::move(*schedule);
+      }
+    }
+    if (c.backups.any() && c.backups.config.empty()) {
+      r.error(backups, "backups.config", "is required with a schedule: the dc-backup configuration of the repository");
     }
   }
   PGT_TRY(r.errorsAsStatus());

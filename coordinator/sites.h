@@ -17,6 +17,7 @@
 //   switchover:
 //     maximum_lag_bytes: 16777216
 //     maximum_transaction_seconds: 15
+//   backups: {config: /etc/pgtandem/dc-backup.yml, full: "0 1 * * 0", incr: "0 1 * * 1-6", drill: "0 4 * * 0"}
 //   coordinator:
 //     listen: 127.0.0.1:7000
 //     certfile: ..., keyfile: ..., cafile: ...            # the daemon (TLS, client certificates)
@@ -29,6 +30,7 @@
 
 #include "common/config/config.h"
 #include "common/util/result.h"
+#include "coordinator/schedule.h"
 
 namespace pgtandem::coordinator {
 
@@ -80,6 +82,7 @@ struct SitesConfig {
   SwitchoverLimits switchover;
   std::string listen;  // the coordinator daemon's gRPC address
   CoordinatorTls tls;
+  BackupSchedules backups;  // scheduled backups and drills (coordinator/schedule.h)
   std::vector<config::ConfigIssue> warnings;  // unknown keys (typos), with their lines
 
   const Site* site(const std::string& name) const;
