@@ -9,21 +9,21 @@
 #include <memory>
 
 #include "backup/async_archive.h"
-#include "backup/backup_metrics.h"
-#include "backup/drill.h"
-#include "backup/expire.h"
 #include "backup/backup_config.h"
+#include "backup/backup_metrics.h"
 #include "backup/backup_verify.h"
 #include "backup/base_backup.h"
 #include "backup/cluster_identity.h"
+#include "backup/drill.h"
+#include "backup/expire.h"
 #include "backup/repository.h"
 #include "backup/restore.h"
 #include "backup/site_source.h"
 #include "backup/stanza.h"
 #include "backup/wal_archive.h"
-#include "common/util/clock.h"
 #include "common/pg/postgres.h"
 #include "common/process/process.h"
+#include "common/util/clock.h"
 #include "common/util/files.h"
 
 namespace pgtandem::backup::verbs {
@@ -34,13 +34,12 @@ std::string dcBackupProgram() {
   if (ec) return "dc-backup";
   if (self.filename() == "dc-backup") return self.string();
   // dcctl in a build tree (ctl/dcctl beside backup/dc-backup) or installed beside it.
-  for (const auto& candidate : {self.parent_path() / "dc-backup", self.parent_path().parent_path() / "backup" / "dc-backup"}) {
+  for (const auto& candidate :
+       {self.parent_path() / "dc-backup", self.parent_path().parent_path() / "backup" / "dc-backup"}) {
     if (std::filesystem::exists(candidate, ec)) return candidate.string();
   }
   return "dc-backup";
 }
-
-
 
 static RepositoryOptions repositoryOptions(const BackupConfig& c) { return {c.sftp_key_file, c.sftp_known_hosts}; }
 
@@ -55,9 +54,10 @@ int stanzaCreate(const VerbIo& io, const BackupConfig& c) {
   auto identity = readClusterIdentity(c.pg_data);
   if (!identity.ok()) return fail(io, "stanza-create", identity.error());
   StanzaInfo info{identity->system_identifier, identity->pg_version, formatIsoTime(RealClock::instance().wallNow())};
-  if (auto created = createStanza(**repo, c.stanza, info); !created.ok()) return fail(io, "stanza-create", created.error());
+  if (auto created = createStanza(**repo, c.stanza, info); !created.ok())
+    return fail(io, "stanza-create", created.error());
   io.out << "stanza " << c.stanza << " in " << c.repo << ": system " << info.system_identifier << ", PostgreSQL "
-            << info.pg_version << "\n";
+         << info.pg_version << "\n";
   return 0;
 }
 
@@ -68,11 +68,12 @@ static std::function<Result<PushResult>(const std::string&)> pusher(Repository& 
   return [&repo, &c, site](const std::string& path) { return guardedPush(repo, c.stanza, path, *site, c.site_name); };
 }
 
-Spool spoolOf(const BackupConfig& c) { return Spool{c.spool_path, c.archive_push_queue_max}; }
+static Spool spoolOf(const BackupConfig& c) { return Spool{c.spool_path, c.archive_push_queue_max}; }
 
 // The asynchronous worker, started detached (a new session) so that it
 // outlives this archive_command; it exits at once when one already runs.
-static void startWorker(const std::string& verb, const std::string& config_file, const std::vector<std::string>& extra) {
+static void startWorker(const std::string& verb, const std::string& config_file,
+                        const std::vector<std::string>& extra) {
   SpawnOptions worker;
   worker.argv = {dcBackupProgram(), verb, "--config", config_file};
   worker.argv.insert(worker.argv.end(), extra.begin(), extra.end());
@@ -82,7 +83,7 @@ static void startWorker(const std::string& verb, const std::string& config_file,
 
 // How long archive_command waits for the asynchronous worker's word on its
 // file before it fails (PostgreSQL retries); pgBackRest's archive-timeout.
-constexpr std::chrono::seconds kAsyncPushWait{60};
+static constexpr std::chrono::seconds kAsyncPushWait{60};
 
 int archivePush(const VerbIo& io, const BackupConfig& c, const std::string& config_file, const std::string& wal_path) {
   const std::filesystem::path wal = std::filesystem::absolute(wal_path);
@@ -106,7 +107,7 @@ int archivePush(const VerbIo& io, const BackupConfig& c, const std::string& conf
   if (!pushed.ok()) return fail(io, "archive-push", pushed.error());
   if (pushed->already_archived) {
     io.err << io.program << " archive-push: " << std::filesystem::path(wal_path).filename().string()
-              << " was already archived (same checksum)\n";
+           << " was already archived (same checksum)\n";
   }
   return 0;
 }
@@ -127,7 +128,8 @@ int archivePushWorker(const VerbIo& io, const BackupConfig& c, const std::string
   return 0;
 }
 
-int archiveGet(const VerbIo& io, const BackupConfig& c, const std::string& config_file, const std::string& name, const std::string& dest) {
+int archiveGet(const VerbIo& io, const BackupConfig& c, const std::string& config_file, const std::string& name,
+               const std::string& dest) {
   if (c.archive_async) {
     auto taken = takePrefetched(spoolOf(c), name, dest);
     if (taken.ok() || taken.error().code != ErrorCode::kNotFound) {
@@ -170,10 +172,11 @@ int verify(const VerbIo& io, const BackupConfig& c) {
   for (const auto& bad : report->bad_files) io.out << "bad file: " << bad << "\n";
   for (const auto& gap : report->gaps) io.out << "gap: " << gap << "\n";
   io.out << "stanza " << c.stanza << ": " << report->files_checked << " WAL files checked, " << report->bad_files.size()
-            << " bad, " << report->gaps.size() << " gaps\n";
+         << " bad, " << report->gaps.size() << " gaps\n";
   auto listing = listBackups(**repo, c.stanza);
   if (!listing.ok()) return fail(io, "verify", listing.error());
-  for (const auto& label : listing->unfinished) io.out << "backup " << label << ": unfinished (no manifest), never restored\n";
+  for (const auto& label : listing->unfinished)
+    io.out << "backup " << label << ": unfinished (no manifest), never restored\n";
   for (const auto& label : listing->finished) {
     auto manifest = readManifest(**repo, c.stanza, label);
     if (!manifest.ok()) {
@@ -185,7 +188,7 @@ int verify(const VerbIo& io, const BackupConfig& c) {
     for (const auto& bad : checked.bad_files) io.out << "bad file: " << bad << "\n";
     for (const auto& gap : checked.gaps) io.out << "gap: " << gap << "\n";
     io.out << "backup " << label << ": " << checked.files_checked << " files checked, " << checked.bad_files.size()
-              << " bad, " << checked.gaps.size() << " gaps\n";
+           << " bad, " << checked.gaps.size() << " gaps\n";
     clean = clean && checked.clean();
   }
   return clean ? 0 : 1;
@@ -205,7 +208,8 @@ static void refreshMetrics(const VerbIo& io, Repository& repo, const BackupConfi
   if (c.metrics_file.empty()) return;
   auto text = backupMetrics(repo, c.stanza);
   Status written = text.ok() ? writeFileAtomically(c.metrics_file, *text, 0644) : Status(text.error());
-  if (!written.ok()) io.err << io.program << ": warning: metrics_file " << c.metrics_file << ": " << written.error().message << "\n";
+  if (!written.ok())
+    io.err << io.program << ": warning: metrics_file " << c.metrics_file << ": " << written.error().message << "\n";
 }
 
 int metricsVerb(const VerbIo& io, const BackupConfig& c, const std::string& output) {
@@ -217,7 +221,8 @@ int metricsVerb(const VerbIo& io, const BackupConfig& c, const std::string& outp
     io.out << *text;
     return 0;
   }
-  if (auto written = writeFileAtomically(output, *text, 0644); !written.ok()) return fail(io, "metrics", written.error());
+  if (auto written = writeFileAtomically(output, *text, 0644); !written.ok())
+    return fail(io, "metrics", written.error());
   return 0;
 }
 
@@ -249,12 +254,11 @@ int takeBaseBackup(const VerbIo& io, const BackupConfig& c, BackupType type) {
   }
   refreshMetrics(io, **repo, c);
   io.out << "backup " << taken->label << " of stanza " << c.stanza << ": " << taken->describeType() << ", "
-            << formatBytes(taken->totalBytes()) << " (" << formatBytes(taken->copiedBytes()) << " copied) from a "
-            << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to " << taken->stop_wal
-            << ", " << taken->start_time << " to " << taken->stop_time << "\n";
+         << formatBytes(taken->totalBytes()) << " (" << formatBytes(taken->copiedBytes()) << " copied) from a "
+         << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to " << taken->stop_wal
+         << ", " << taken->start_time << " to " << taken->stop_time << "\n";
   return 0;
 }
-
 
 int drillVerb(const VerbIo& io, const BackupConfig& c, const DrillFlags& f) {
   if (::geteuid() == 0) {
@@ -266,15 +270,16 @@ int drillVerb(const VerbIo& io, const BackupConfig& c, const DrillFlags& f) {
   DrillOptions options;
   options.label = f.label;
   options.process_max = c.process_max;
-  options.scratch_dir = f.scratch.empty() ? "/var/tmp/pgtandem-drill-" + c.stanza + "-" + std::to_string(::getpid()) : f.scratch;
+  options.scratch_dir =
+      f.scratch.empty() ? "/var/tmp/pgtandem-drill-" + c.stanza + "-" + std::to_string(::getpid()) : f.scratch;
   if (!f.query.empty()) options.check_query = f.query;
   auto server = pgDrillServer(c.pg_bin_dir, c.pg_user);
   auto record = runDrill(**repo, c.stanza, *server, options, RealClock::instance());
   if (!record.ok()) return fail(io, "drill", record.error());
   refreshMetrics(io, **repo, c);
   io.out << "drill of backup " << (record->label.empty() ? "(none)" : record->label) << ": "
-            << (record->passed ? "passed" : "FAILED") << " in " << static_cast<int>(record->seconds + 0.5) << " s: "
-            << record->message << "\n";
+         << (record->passed ? "passed" : "FAILED") << " in " << static_cast<int>(record->seconds + 0.5)
+         << " s: " << record->message << "\n";
   return record->passed ? 0 : 1;
 }
 
@@ -292,7 +297,6 @@ int expireVerb(const VerbIo& io, const BackupConfig& c, bool dry_run) {
   if (!dry_run) refreshMetrics(io, **repo, c);
   return 0;
 }
-
 
 int restore(const VerbIo& io, const BackupConfig& c, const RestoreFlags& f) {
   RestoreOptions options;
@@ -316,8 +320,9 @@ int restore(const VerbIo& io, const BackupConfig& c, const RestoreFlags& f) {
     options.target.kind = TargetKind::kImmediate;
   }
   if (targets > 1) {
-    io.err << io.program << " restore: give at most one of --target-time, --target-lsn, --target-xid, --target-name, "
-                 "--target-immediate\n";
+    io.err << io.program
+           << " restore: give at most one of --target-time, --target-lsn, --target-xid, --target-name, "
+              "--target-immediate\n";
     return 2;
   }
   bool action_ok = false;
@@ -338,7 +343,7 @@ int restore(const VerbIo& io, const BackupConfig& c, const RestoreFlags& f) {
   auto restored = restoreBackup(**repo, c.stanza, options, &progress);
   if (!restored.ok()) return fail(io, "restore", restored.error());
   io.out << "restored backup " << restored->label << " of stanza " << c.stanza << " into " << f.to
-            << (options.as_replica ? " (as a replica: the agent writes how it follows)" : "") << "\n";
+         << (options.as_replica ? " (as a replica: the agent writes how it follows)" : "") << "\n";
   return 0;
 }
 
@@ -348,7 +353,7 @@ int info(const VerbIo& io, const BackupConfig& c) {
   auto stanza = readStanza(**repo, c.stanza);
   if (!stanza.ok()) return fail(io, "info", stanza.error());
   io.out << "stanza " << c.stanza << ": system " << stanza->system_identifier << ", PostgreSQL " << stanza->pg_version
-            << "\n";
+         << "\n";
   auto listing = listBackups(**repo, c.stanza);
   if (!listing.ok()) return fail(io, "info", listing.error());
   for (const auto& label : listing->finished) {
@@ -358,21 +363,20 @@ int info(const VerbIo& io, const BackupConfig& c) {
       continue;
     }
     io.out << "  " << label << ": " << m->describeType() << ", " << formatBytes(m->totalBytes()) << " ("
-              << formatBytes(m->copiedBytes()) << " copied), from a "
-              << (m->from_replica ? "replica" : "primary") << ", " << m->start_time << " to " << m->stop_time
-              << ", timeline " << m->timeline << ", WAL " << m->start_wal << " to " << m->stop_wal << "\n";
+           << formatBytes(m->copiedBytes()) << " copied), from a " << (m->from_replica ? "replica" : "primary") << ", "
+           << m->start_time << " to " << m->stop_time << ", timeline " << m->timeline << ", WAL " << m->start_wal
+           << " to " << m->stop_wal << "\n";
   }
   for (const auto& label : listing->unfinished) io.out << "  " << label << ": unfinished\n";
   if (auto drill = readDrillRecord(**repo, c.stanza); drill.ok()) {
     io.out << "  last drill: " << (drill->passed ? "passed" : "FAILED") << ", backup " << drill->label << ", "
-              << drill->started << ", " << static_cast<int>(drill->seconds + 0.5) << " s: " << drill->message << "\n";
+           << drill->started << ", " << static_cast<int>(drill->seconds + 0.5) << " s: " << drill->message << "\n";
   }
   return 0;
 }
 
-
-Result<BackupConfig> settle(const VerbIo& io, const std::string& config_file, const BackupConfig& flags, const std::string& method,
-                            Needs needs) {
+Result<BackupConfig> settle(const VerbIo& io, const std::string& config_file, const BackupConfig& flags,
+                            const std::string& method, Needs needs) {
   // Defaults, under the file and the flags.
   BackupConfig c;
   if (!config_file.empty()) {
@@ -408,6 +412,5 @@ Result<BackupConfig> settle(const VerbIo& io, const std::string& config_file, co
   }
   return c;
 }
-
 
 }  // namespace pgtandem::backup::verbs
