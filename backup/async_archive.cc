@@ -202,6 +202,8 @@ Status runPushWorker(const Spool& spool, const std::string& pg_wal, int workers,
   fs::create_directories(outDir(spool), ec);
   const std::string lock_path = spool.dir + "/worker.lock";
   bool over_limit = false;
+  bool failing = false;
+  std::int64_t last_failure = 0;
   std::string metrics_written;
   for (;;) {
     const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -217,7 +219,9 @@ Status runPushWorker(const Spool& spool, const std::string& pg_wal, int workers,
     }
     auto idle_since = clock.monotonicNow();
     for (;;) {
-      const QueueState state = queueState(spool, pg_wal);
+      QueueState state = queueState(spool, pg_wal);
+      state.failing = failing;
+      state.last_failure = last_failure;
       const bool over = spool.queue_max_bytes > 0 && state.bytes > spool.queue_max_bytes;
       if (over != over_limit) {
         log << now() << (over ? " the backlog" : " the backlog is back under the limit:") << " " << state.files
@@ -241,7 +245,11 @@ Status runPushWorker(const Spool& spool, const std::string& pg_wal, int workers,
       // files marked ready meanwhile do not wait behind a long list.
       auto names = pendingWal(spool, pg_wal);
       names.resize(std::min(names.size(), static_cast<std::size_t>(std::max(1, workers) * 4)));
-      if (pushPending(spool, pg_wal, names, workers, push, log) > 0) clock.sleepFor(retry);
+      failing = pushPending(spool, pg_wal, names, workers, push, log) > 0;
+      if (failing) {
+        last_failure = std::chrono::duration_cast<std::chrono::seconds>(clock.wallNow().time_since_epoch()).count();
+        clock.sleepFor(retry);
+      }
       idle_since = clock.monotonicNow();
     }
     ::close(fd);  // releases the lock
@@ -325,7 +333,13 @@ std::string queueMetrics(const QueueState& state, const Spool& spool) {
          "pgtandem_archive_queue_max_bytes " + std::to_string(spool.queue_max_bytes) + "\n" +
          "# HELP pgtandem_archive_queue_full Whether the backlog is over archive_push_queue_max (nothing is dropped).\n"
          "# TYPE pgtandem_archive_queue_full gauge\n"
-         "pgtandem_archive_queue_full " + (full ? "1" : "0") + "\n";
+         "pgtandem_archive_queue_full " + (full ? "1" : "0") + "\n" +
+         "# HELP pgtandem_archive_push_failing 1 while the worker's last round of pushes had a failure (see worker.log).\n"
+         "# TYPE pgtandem_archive_push_failing gauge\n"
+         "pgtandem_archive_push_failing " + (state.failing ? "1" : "0") + "\n" +
+         "# HELP pgtandem_archive_last_push_failure_timestamp_seconds When a push last failed (0: not since the worker started).\n"
+         "# TYPE pgtandem_archive_last_push_failure_timestamp_seconds gauge\n"
+         "pgtandem_archive_last_push_failure_timestamp_seconds " + std::to_string(state.last_failure) + "\n";
 }
 
 }  // namespace pgtandem::backup

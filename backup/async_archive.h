@@ -46,6 +46,10 @@ struct Spool {
 struct QueueState {
   std::uint64_t bytes = 0;
   int files = 0;
+  // The worker's pushes: whether the last round had a failure, and when
+  // the last failure was (epoch seconds, 0: none since the worker started).
+  bool failing = false;
+  std::int64_t last_failure = 0;
 };
 
 // WAL files PostgreSQL marked ready in `pg_wal` (archive_status/*.ready)

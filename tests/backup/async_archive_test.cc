@@ -150,9 +150,12 @@ TEST_F(AsyncArchiveTest, TheBacklogOverItsLimitIsReportedAndNothingIsDropped) {
   ASSERT_TRUE(runPushWorker(spool_, pgWal(), 2, push, clock, std::chrono::seconds(2), std::chrono::seconds(1), log).ok());
   EXPECT_NE(while_down.find("\npgtandem_archive_queue_full 1"), std::string::npos) << while_down;
   EXPECT_NE(while_down.find("\npgtandem_archive_queue_bytes 3000"), std::string::npos) << while_down;
+  EXPECT_NE(while_down.find("\npgtandem_archive_push_failing 1"), std::string::npos) << while_down;
+  EXPECT_EQ(while_down.find("\npgtandem_archive_last_push_failure_timestamp_seconds 0\n"), std::string::npos) << while_down;
   EXPECT_NE(log.str().find("passed archive_push_queue_max 2500: nothing is dropped"), std::string::npos) << log.str();
   EXPECT_NE(log.str().find("back under the limit"), std::string::npos) << log.str();
   EXPECT_NE(metrics().find("\npgtandem_archive_queue_full 0"), std::string::npos) << metrics();
+  EXPECT_NE(metrics().find("\npgtandem_archive_push_failing 0"), std::string::npos) << metrics();
   for (const char* name : {"000000010000000000000001", "000000010000000000000002", "000000010000000000000003"}) {
     EXPECT_EQ(takeAsyncAnswer(spool_, pgWal() + "/" + name).outcome, AsyncOutcome::kPushed) << name;
   }
