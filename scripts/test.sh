@@ -50,8 +50,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 (cd "$build_dir" && ctest --output-on-failure --timeout 900 "$@")
 
-# The REST request fuzzer (libFuzzer, clang), for a bounded time from the
-# seed corpus. PGTANDEM_FUZZ_SECONDS=0 skips it.
+# The fuzzers (libFuzzer, clang), for a bounded time each from their seed
+# corpus: REST requests, then dc-backup's inputs. PGTANDEM_FUZZ_SECONDS=0
+# skips them.
 fuzz_seconds=${PGTANDEM_FUZZ_SECONDS:-60}
 if ((fuzz_seconds > 0)); then
   fuzz_dir=${PGTANDEM_FUZZ_BUILD_DIR:-$root/build-fuzz}
@@ -61,5 +62,12 @@ if ((fuzz_seconds > 0)); then
   cp "$root"/tests/dc-agent/rest/fuzz_corpus/* "$corpus"/
   (cd "$corpus" && "$fuzz_dir/tests/rest_request_fuzz" \
     -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -15)
+  rm -rf "$corpus"
+  # What dc-backup reads from outside: tar streams, manifests, its config, etcd's answers.
+  cmake --build "$fuzz_dir" -j "$(nproc)" --target backup_input_fuzz
+  corpus=$(mktemp -d)
+  cp "$root"/tests/backup/fuzz_corpus/* "$corpus"/
+  (cd "$corpus" && "$fuzz_dir/tests/backup_input_fuzz" \
+    -max_total_time="$((fuzz_seconds / 2 + 1))" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$corpus" 2>&1 | tail -15)
   rm -rf "$corpus"
 fi
