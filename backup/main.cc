@@ -1,5 +1,6 @@
-// dc-backup: pgtandem's backups (issue 17): a WAL archive and base backups
-// in a repository.
+// dc-backup: pgtandem's backups: a WAL archive, full, diff and incr base
+// backups in a repository, restore and PITR, verify, expire, drills and
+// metrics. The verbs themselves are in backup/verbs.cc (dcctl runs them too).
 //
 //   dc-backup stanza-create --repo DIR --stanza NAME --pg-data DATA_DIR
 //   archive_command = 'dc-backup archive-push --repo DIR --stanza NAME %p'
@@ -8,6 +9,7 @@
 //   dc-backup restore --repo DIR --stanza NAME --to NEW_DIR [--target-time T ...]
 //   dc-backup info --repo DIR --stanza NAME
 //   dc-backup verify --repo DIR --stanza NAME     (exit 1 on a bad file or a gap)
+//   dc-backup expire|drill|metrics --config FILE
 //
 // Every verb takes --config FILE (backup/backup_config.h) instead of, or
 // under, --repo and --stanza. Exit codes: 0 done; 1 failed (for
@@ -32,7 +34,7 @@ int main(int argc, char** argv) {
   RestoreFlags restore_flags;
   auto common = [&](CLI::App* verb) {
     verb->add_option("--config", config_file, "a YAML file with repo, stanza, pg_data, ...");
-    verb->add_option("--repo", flags.repo, "the repository: an absolute local path");
+    verb->add_option("--repo", flags.repo, "the repository: an absolute local path or sftp://user@host:port/path");
     verb->add_option("--stanza", flags.stanza, "the stanza (the cluster's name in the repository)");
   };
   auto workers = [&](CLI::App* verb) {
@@ -54,7 +56,7 @@ int main(int argc, char** argv) {
   auto* get_worker = app.add_subcommand("archive-get-worker", "fetch ahead for archive-get (started by archive-get)");
   get_worker->add_option("--config", config_file, "the configuration, with archive_async and spool_path")->required();
   get_worker->add_option("after", wal_name, "the segment PostgreSQL asked for last")->required();
-  auto* take = app.add_subcommand("backup", "a full base backup of the member on this host (a replica by preference)");
+  auto* take = app.add_subcommand("backup", "a base backup (full, diff or incr) of a member: a replica unless --allow-primary");
   common(take);
   workers(take);
   take->add_option("--pg-data", flags.pg_data, "the member's data directory");
