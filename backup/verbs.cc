@@ -7,6 +7,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 
 #include "backup/async_archive.h"
 #include "backup/backup_config.h"
@@ -117,13 +118,41 @@ int archivePushWorker(const VerbIo& io, const BackupConfig& c, const std::string
     io.err << io.program << " archive-push-worker: archive_async is not set in the configuration\n";
     return 2;
   }
-  auto repo = openRepository(c.repo, repositoryOptions(c));
-  if (!repo.ok()) return fail(io, "archive-push-worker", repo.error());
   std::error_code ec;
   std::filesystem::create_directories(c.spool_path, ec);
   std::ofstream log(c.spool_path + "/worker.log", std::ios::app);
-  auto ran = runPushWorker(spoolOf(c), pg_wal, c.process_max, pusher(**repo, c), RealClock::instance(),
-                           std::chrono::seconds(2), std::chrono::seconds(1), log);
+  // The repository is opened when a push needs it and opened again after a
+  // failure that may be the connection's (an SFTP host that went away and
+  // came back): each waiting archive_command gets the reason at once.
+  struct Opened {
+    std::unique_ptr<Repository> repo;
+    std::function<Result<PushResult>(const std::string&)> push;
+  };
+  std::mutex mutex;
+  std::shared_ptr<Opened> opened;
+  auto push = [&](const std::string& path) -> Result<PushResult> {
+    std::shared_ptr<Opened> current;
+    {
+      std::lock_guard lock(mutex);
+      if (!opened) {
+        auto repo = openRepository(c.repo, repositoryOptions(c));
+        if (!repo.ok()) return repo.error();
+        auto fresh = std::make_shared<Opened>();
+        fresh->repo = std::move(*repo);
+        fresh->push = pusher(*fresh->repo, c);
+        opened = fresh;
+      }
+      current = opened;
+    }
+    auto pushed = current->push(path);
+    if (!pushed.ok() && (pushed.error().code == ErrorCode::kUnavailable || pushed.error().code == ErrorCode::kIo)) {
+      std::lock_guard lock(mutex);
+      if (opened == current) opened.reset();
+    }
+    return pushed;
+  };
+  auto ran = runPushWorker(spoolOf(c), pg_wal, c.process_max, push, RealClock::instance(), std::chrono::seconds(2),
+                           std::chrono::seconds(1), log);
   if (!ran.ok()) return fail(io, "archive-push-worker", ran.error());
   return 0;
 }

@@ -215,13 +215,8 @@ class SftpRepositoryTest : public ArchivePushIntegrationTest {
                                             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
                                             "StrictModes no\nSubsystem sftp internal-sftp\nLogLevel ERROR\n";
     fs::create_directories("/run/sshd");  // sshd's privilege separation directory
-    SpawnOptions sshd;
-    sshd.argv = {"/usr/sbin/sshd", "-D", "-e", "-f", dir_ + "/sshd_config"};
-    sshd.output_file = dir_ + "/sshd.log";
-    auto started = spawnProcess(sshd);
-    ASSERT_TRUE(started.ok());
-    sshd_ = std::move(*started);
-    ASSERT_TRUE(testing::waitForPort("127.0.0.1", port_, 10s)) << readFile(dir_ + "/sshd.log");
+    startSshd();
+    ASSERT_FALSE(HasFatalFailure());
     knownHosts(dir_ + "/known_hosts", "host_key");
     knownHosts(dir_ + "/wrong_known_hosts", "other_host_key");
     std::ofstream(dir_ + "/empty_known_hosts") << "";
@@ -230,11 +225,23 @@ class SftpRepositoryTest : public ArchivePushIntegrationTest {
     url_ = "sftp://root@127.0.0.1:" + std::to_string(port_) + remote_;
   }
   void TearDown() override {
-    if (sshd_) {
-      (void)sshd_->signal(SIGTERM);
-      (void)sshd_->waitExit(10s);
-    }
+    stopSshd();
     ArchivePushIntegrationTest::TearDown();
+  }
+  void startSshd() {
+    SpawnOptions sshd;
+    sshd.argv = {"/usr/sbin/sshd", "-D", "-e", "-f", dir_ + "/sshd_config"};
+    sshd.output_file = dir_ + "/sshd.log";
+    auto started = spawnProcess(sshd);
+    ASSERT_TRUE(started.ok());
+    sshd_ = std::move(*started);
+    ASSERT_TRUE(testing::waitForPort("127.0.0.1", port_, 10s)) << readFile(dir_ + "/sshd.log");
+  }
+  void stopSshd() {
+    if (!sshd_) return;
+    (void)sshd_->signal(SIGTERM);
+    (void)sshd_->waitExit(10s);
+    sshd_.reset();
   }
   void knownHosts(const std::string& file, const std::string& key) {
     std::string pub = readFile(dir_ + "/" + key + ".pub");
@@ -275,6 +282,38 @@ TEST_F(SftpRepositoryTest, TheArchiveWorksOverSftpAndAKilledPushLeavesNothingVis
   EXPECT_FALSE(fs::exists(remote_ + "/main/backup/20261204-100000F"));
   EXPECT_TRUE((*repo)->removeTree("main/backup/20261204-100000F").ok()) << "a tree already gone";
   EXPECT_TRUE(fs::exists(remote_ + "/main/stanza.info")) << "removeTree went past its directory";
+}
+
+// Asynchronous pushes to an SFTP host that is down fail at once with the
+// reason (not after the call's 60 s wait), and succeed once it is back: the
+// worker opens the repository again.
+TEST_F(SftpRepositoryTest, AsyncPushesFailAtOnceWhileTheHostIsDownAndSucceedOnceItIsBack) {
+  const std::string good = config(dir_ + "/known_hosts");
+  ASSERT_EQ(dcBackup({"stanza-create", "--config", good, "--pg-data", dir_ + "/data"}).first, 0);
+  const std::string async = dir_ + "/sftp-async.yml";
+  std::ofstream(async) << readFile(good) << "archive_async: true\nspool_path: " << dir_ << "/spool\n";
+  const std::string name = "000000010000000000000007";
+  fs::create_directories(dir_ + "/pgdata/pg_wal/archive_status");
+  std::ofstream(dir_ + "/pgdata/pg_wal/" + name, std::ios::binary) << segmentBytes('s');
+  std::ofstream(dir_ + "/pgdata/pg_wal/archive_status/" + name + ".ready");
+  stopSshd();
+  const auto started = std::chrono::steady_clock::now();
+  auto down = dcBackup({"archive-push", "--config", async, dir_ + "/pgdata/pg_wal/" + name});
+  EXPECT_EQ(down.first, 1) << down.second;
+  EXPECT_NE(down.second.find("cannot reach the SFTP repository host"), std::string::npos) << down.second;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 30s) << "the call waited for its timeout";
+  startSshd();
+  ASSERT_FALSE(HasFatalFailure());
+  auto back = dcBackup({"archive-push", "--config", async, dir_ + "/pgdata/pg_wal/" + name});
+  EXPECT_EQ(back.first, 0) << back.second << readFile(dir_ + "/spool/worker.log");
+  bool arrived = false;
+  for (const auto& e : fs::recursive_directory_iterator(remote_ + "/main/wal")) {
+    arrived = arrived || e.path().filename().string().rfind(name + "-", 0) == 0;
+  }
+  EXPECT_TRUE(arrived);
+  // The worker leaves once idle (it runs as a detached process of its own).
+  std::ofstream(dir_ + "/pgdata/pg_wal/archive_status/" + name + ".done");
+  fs::remove(dir_ + "/pgdata/pg_wal/archive_status/" + name + ".ready");
 }
 
 TEST_F(SftpRepositoryTest, AWrongOrUnknownHostKeyOrAnUnreachableHostIsAClearErrorAndWritesNothing) {
