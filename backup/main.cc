@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
   take->add_option("--method", method, "copy (default: on the member's host, in parallel) or pg_basebackup (from any host)");
   take->add_option("--pg-bin-dir", flags.pg_bin_dir, "where pg_basebackup is (default: the server's version's)");
   take->add_flag("--allow-primary", flags.allow_primary, "back up the member even when it is the primary");
+  bool json_result = false;
+  take->add_flag("--json", json_result, "end with the result as one line of JSON (label, bytes, copied_bytes)");
   auto* put_back = app.add_subcommand("restore", "restore a backup into an empty directory, to a point in time");
   common(put_back);
   workers(put_back);
@@ -122,6 +124,7 @@ int main(int argc, char** argv) {
   rehearse->add_option("--query", drill_flags.query, "the check query (default: SELECT count(*) FROM pg_class)");
   rehearse->add_option("--pg-bin-dir", flags.pg_bin_dir, "PostgreSQL's binaries (default: the backup's version's)");
   rehearse->add_option("--pg-user", flags.pg_user, "the role the check connects as (default: the OS user's name)");
+  rehearse->add_flag("--json", json_result, "end with the result as one line of JSON (label, passed, message)");
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
@@ -130,7 +133,8 @@ int main(int argc, char** argv) {
   }
   CLI::App* chosen = app.get_subcommands().front();
   const std::string verb = chosen->get_name();
-  const VerbIo io{std::cout, std::cerr};
+  VerbIo io{std::cout, std::cerr};
+  io.json_result = json_result;
   auto settled = settle(io, config_file, flags, method,
                         create->parsed() ? Needs::kPgData : take->parsed() ? Needs::kPgDataToCopy : Needs::kNothing);
   if (!settled.ok()) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/util/clock.h"
+#include "common/util/units.h"
 
 namespace pgtandem::backup {
 
@@ -37,6 +38,6 @@ class ProgressMeter {
   MonoTime started_, last_print_;
 };
 
-std::string formatBytes(std::uint64_t bytes);
+using pgtandem::formatBytes;
 
 }  // namespace pgtandem::backup

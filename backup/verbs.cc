@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -29,18 +30,7 @@
 
 namespace pgtandem::backup::verbs {
 
-std::string dcBackupProgram() {
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return "dc-backup";
-  if (self.filename() == "dc-backup") return self.string();
-  // dcctl in a build tree (ctl/dcctl beside backup/dc-backup) or installed beside it.
-  for (const auto& candidate :
-       {self.parent_path() / "dc-backup", self.parent_path().parent_path() / "backup" / "dc-backup"}) {
-    if (std::filesystem::exists(candidate, ec)) return candidate.string();
-  }
-  return "dc-backup";
-}
+std::string dcBackupProgram() { return siblingProgram("dc-backup", "backup"); }
 
 static RepositoryOptions repositoryOptions(const BackupConfig& c) { return {c.sftp_key_file, c.sftp_known_hosts}; }
 
@@ -286,6 +276,13 @@ int takeBaseBackup(const VerbIo& io, const BackupConfig& c, BackupType type) {
          << formatBytes(taken->totalBytes()) << " (" << formatBytes(taken->copiedBytes()) << " copied) from a "
          << (taken->from_replica ? "replica" : "primary") << ", WAL " << taken->start_wal << " to " << taken->stop_wal
          << ", " << taken->start_time << " to " << taken->stop_time << "\n";
+  if (io.json_result) {
+    io.out << boost::json::serialize(boost::json::object{{"label", taken->label},
+                                                         {"bytes", taken->totalBytes()},
+                                                         {"copied_bytes", taken->copiedBytes()},
+                                                         {"from_replica", taken->from_replica}})
+           << "\n";
+  }
   return 0;
 }
 
@@ -309,6 +306,11 @@ int drillVerb(const VerbIo& io, const BackupConfig& c, const DrillFlags& f) {
   io.out << "drill of backup " << (record->label.empty() ? "(none)" : record->label) << ": "
          << (record->passed ? "passed" : "FAILED") << " in " << static_cast<int>(record->seconds + 0.5)
          << " s: " << record->message << "\n";
+  if (io.json_result) {
+    io.out << boost::json::serialize(boost::json::object{
+                  {"label", record->label}, {"passed", record->passed}, {"message", record->message}})
+           << "\n";
+  }
   return record->passed ? 0 : 1;
 }
 

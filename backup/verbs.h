@@ -15,6 +15,9 @@ struct VerbIo {
   std::ostream& out;
   std::ostream& err;
   std::string program = "dc-backup";  // how messages name the command
+  // backup and drill: one more line on `out`, their result as a JSON
+  // object, for the coordinator's scheduled runs.
+  bool json_result = false;
 };
 
 // What a verb cannot do without, beyond the repository and the stanza.

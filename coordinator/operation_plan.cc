@@ -7,6 +7,8 @@
 #include "common/pg/postgres.h"
 #include "common/util/clock.h"
 #include "common/util/lsn.h"
+#include "common/util/units.h"
+#include "coordinator/backup_schedule.h"
 
 namespace pgtandem::coordinator {
 
@@ -17,12 +19,19 @@ const char* kindName(OperationKind kind) {
     case OperationKind::kSwitchover: return "switchover";
     case OperationKind::kPromote: return "promote";
     case OperationKind::kRejoin: return "rejoin";
+    case OperationKind::kBackup: return "backup";
+    case OperationKind::kDrill: return "drill";
   }
   return "unknown";
 }
 
+JournalSlot journalSlot(OperationKind kind) {
+  return kind == OperationKind::kBackup || kind == OperationKind::kDrill ? JournalSlot::kBackupsKey : JournalSlot::kSiteKey;
+}
+
 std::optional<OperationKind> parseKind(std::string_view name) {
-  for (OperationKind kind : {OperationKind::kSwitchover, OperationKind::kPromote, OperationKind::kRejoin}) {
+  for (OperationKind kind : {OperationKind::kSwitchover, OperationKind::kPromote, OperationKind::kRejoin,
+                             OperationKind::kBackup, OperationKind::kDrill}) {
     if (name == kindName(kind)) return kind;
   }
   return std::nullopt;
@@ -37,6 +46,8 @@ const char* stepName(Step step) {
     case Step::kCatchUp: return "catch_up";
     case Step::kPromote: return "promote";
     case Step::kFollow: return "follow";
+    case Step::kBackup: return "backup";
+    case Step::kDrill: return "drill";
   }
   return "unknown";
 }
@@ -55,6 +66,8 @@ const char* actionName(Action action) {
     case Action::kMarkFromStandby: return "mark_from_standby";
     case Action::kFollowTo: return "follow_to";
     case Action::kMarkToStandby: return "mark_to_standby";
+    case Action::kTakeBackup: return "take_backup";
+    case Action::kRunDrill: return "run_drill";
   }
   return "unknown";
 }
@@ -140,6 +153,7 @@ std::int64_t operationEpoch(OperationKind kind, const DcView& from, const DcView
     return dc.reachable && dc.snapshot.site ? dc.snapshot.site->epoch : 0;
   };
   if (kind == OperationKind::kRejoin) return epochOf(from);
+  if (journalSlot(kind) == JournalSlot::kBackupsKey) return 0;  // changes no role
   const std::int64_t highest = std::max(epochOf(from), epochOf(to));
   return journal.done(stepName(Step::kFence)) ? highest : highest + 1;
 }
@@ -545,6 +559,36 @@ Verdict rejoinFollow(const StepInput& in) {
   return done("rejoin.follow.ok", rejoining.name() + " is a standby cluster of " + primary_dc.name() + ": " + detail);
 }
 
+// --- scheduled backups and drills ---------------------------------------------
+
+std::string describeRun(const dcs::SiteOperation& journal) {
+  if (!journal.backup) return "done";
+  const dcs::BackupRecord& b = *journal.backup;
+  std::string text = b.type == "drill" ? "the drill of backup " + b.label + " passed"
+                                       : b.type + " backup " + b.label + " of " + b.member + " in " + b.site + ": " +
+                                             formatBytes(static_cast<std::uint64_t>(b.bytes)) + " (" +
+                                             formatBytes(static_cast<std::uint64_t>(b.copied_bytes)) + " copied)";
+  return text + " in " + std::to_string((b.duration_ms + 500) / 1000) + " s";
+}
+
+Verdict backupTake(const StepInput& in) {
+  if (in.executed_actions.count(Action::kTakeBackup)) return done("backup.backup.taken", describeRun(*in.journal));
+  const Placement placed = placeScheduledBackup(*in.from, *in.to, in.settings.backup_allow_primary_dc);
+  if (placed.member.empty()) return fail(placed.rule, placed.reason, ErrorCode::kUnavailable);
+  Verdict v = act(Action::kTakeBackup, placed.rule);
+  v.target_dc = placed.dc;
+  v.target_member = placed.member;
+  v.detail = placed.reason;
+  return v;
+}
+
+Verdict drillRun(const StepInput& in) {
+  if (in.executed_actions.count(Action::kRunDrill)) return done("drill.drill.passed", describeRun(*in.journal));
+  Verdict v = act(Action::kRunDrill, "drill.drill.run");
+  v.detail = "restoring the newest backup into a scratch directory, starting it and checking it";
+  return v;
+}
+
 }  // namespace
 
 const std::vector<StepRow>& stepTable(OperationKind kind) {
@@ -580,10 +624,21 @@ const std::vector<StepRow>& stepTable(OperationKind kind) {
       {Step::kFollow, F::kRunAgain, kProbeNone, rejoinFollow,
        "standby_cluster points at the primary DC; every member streams its timeline"},
   };
+  static const std::vector<StepRow> backup = {
+      {Step::kBackup, F::kRecordFailure, kProbeNone, backupTake,
+       "a base backup of the standby DC's most caught-up replica (else its standby leader; the primary DC's replica only "
+       "when allowed), recorded with its size and duration"},
+  };
+  static const std::vector<StepRow> drill = {
+      {Step::kDrill, F::kRecordFailure, kProbeNone, drillRun,
+       "the newest backup restored into a scratch directory, started, a check query run, recorded pass or fail"},
+  };
   switch (kind) {
     case OperationKind::kSwitchover: return switchover;
     case OperationKind::kPromote: return promote;
     case OperationKind::kRejoin: return rejoin;
+    case OperationKind::kBackup: return backup;
+    case OperationKind::kDrill: return drill;
   }
   return switchover;
 }

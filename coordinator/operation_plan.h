@@ -34,9 +34,18 @@
 
 namespace pgtandem::coordinator {
 
-enum class OperationKind { kSwitchover, kPromote, kRejoin };
+enum class OperationKind {
+  kSwitchover, kPromote, kRejoin,  // journaled in the site keys
+  kBackup, kDrill,                 // scheduled: journaled in the backups keys
+};
 
-enum class Step { kPrecheck, kCheckpoint, kFence, kToken, kCatchUp, kPromote, kFollow };
+// Where a kind journals: the DC operations in the site keys (one at a
+// time), the scheduled backups and drills in a key of their own (one at a
+// time), so that a long backup never blocks a DC switchover.
+enum class JournalSlot { kSiteKey, kBackupsKey };
+JournalSlot journalSlot(OperationKind kind);
+
+enum class Step { kPrecheck, kCheckpoint, kFence, kToken, kCatchUp, kPromote, kFollow, kBackup, kDrill };
 
 // What a failed step leaves behind, and so what the driver does about it.
 enum class OnFailure {
@@ -48,6 +57,10 @@ enum class OnFailure {
   // DC taking over.
   kRollBackUntilSent,
   kRunAgain,  // forward only: the error says to run the command again
+  // A run on its own (a scheduled backup): journaled as started before its
+  // action, and a failure closes the run with the reason in its history.
+  // Nothing to undo; the next scheduled time runs again.
+  kRecordFailure,
 };
 
 const char* kindName(OperationKind kind);
@@ -120,6 +133,8 @@ enum class Action {
   kMarkFromStandby,       // from's key: standby at E
   kFollowTo,              // to's /config: standby_cluster = payload (rejoin)
   kMarkToStandby,         // to's key: standby at E (rejoin)
+  kTakeBackup,            // a base backup of `target` (scheduled; BackupRunner)
+  kRunDrill,              // a restore drill of the newest backup (scheduled; BackupRunner)
 };
 const char* actionName(Action action);
 
@@ -133,6 +148,7 @@ struct Verdict {
   Type type = Type::kWait;
   Action action = Action::kCheckpoint;
   std::string payload;  // the action's argument (a token, a standby_cluster block)
+  std::string target_dc, target_member;  // kTakeBackup: the member it copies
   // An action whose failure the step tolerates: the failure is recorded in
   // StepInput::failed_actions and the step decides again.
   bool tolerate_failure = false;
@@ -151,6 +167,7 @@ struct PromoteOptions {
 struct OperationSettings {
   SwitchoverLimits switchover;
   PromoteOptions promote;
+  bool backup_allow_primary_dc = false;  // a scheduled backup may copy a replica of the primary DC
 };
 
 struct StepInput {

@@ -7,6 +7,7 @@
 #include "common/config/dynamic_json.h"
 #include "common/dcs/cluster.h"
 #include "common/util/log.h"
+#include "coordinator/backup_schedule.h"
 #include "coordinator/operation_plan.h"
 
 namespace pgtandem::coordinator {
@@ -43,6 +44,14 @@ struct Run {
   // are tried, and their failure reported, not fatal.
   bool from_optional = false;
   bool resumed = false;
+  JournalSlot slot = JournalSlot::kSiteKey;
+
+  // A DC the run goes on without when it cannot be read or written: the
+  // other DC of a disaster promotion; either DC of a scheduled backup
+  // (one that answers is enough to place it and to record it).
+  bool canDoWithout(const SiteHandle* h) const {
+    return (h == &from && from_optional) || slot == JournalSlot::kBackupsKey;
+  }
 
   std::vector<SiteHandle*> reachable() {
     std::vector<SiteHandle*> out;
@@ -128,7 +137,7 @@ struct SiteOperations::Impl {
     for (SiteHandle* h : run.reachable()) {
       Status read = reload(*h);
       if (!read.ok()) {
-        if (!(h == &run.from && run.from_optional)) return read;
+        if (!run.canDoWithout(h)) return read;
         // A DC a promotion can do without: unreachable for the rest of the
         // step, not as its last snapshot said.
         h->lost_this_step = true;
@@ -190,6 +199,50 @@ struct SiteOperations::Impl {
       if (*swapped) return okStatus();
     }
     return makeError(ErrorCode::kConflict, h.name() + ": its site key keeps changing: is another coordinator running?");
+  }
+
+  // The same for the backups journal's key.
+  Status updateBackups(SiteHandle& h, const std::function<void(dcs::BackupJournal&)>& change) {
+    const std::string key = h.paths.backups();
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto got = h.dcs->get(key);
+      if (!got.ok()) return makeError(got.error().code, h.name() + ": cannot read " + key + ": " + got.error().message);
+      dcs::BackupJournal journal;
+      dcs::Revision revision = 0;
+      if (!got->kvs.empty()) {
+        auto parsed = dcs::parseBackupJournal(got->kvs[0].value);
+        if (!parsed.ok()) {
+          return makeError(ErrorCode::kConflict, h.name() + ": its backups journal " + key + " holds garbage (" +
+                                                     parsed.error().message + "); fix or delete it first");
+        }
+        journal = std::move(*parsed);
+        revision = got->kvs[0].mod_revision;
+      }
+      change(journal);
+      auto swapped = dcs::compareAndSet(*h.dcs, key, dcs::toJson(journal), revision);
+      if (!swapped.ok()) return makeError(swapped.error().code, h.name() + ": cannot write " + key + ": " + swapped.error().message);
+      if (*swapped) return okStatus();
+    }
+    return makeError(ErrorCode::kConflict, h.name() + ": its backups journal keeps changing: is another coordinator running?");
+  }
+
+  // The journal of `slot` in `h`: the operation in progress and the history.
+  using JournalChange = std::function<void(std::optional<dcs::SiteOperation>&, std::vector<dcs::SiteOperation>&)>;
+  Status updateJournal(SiteHandle& h, JournalSlot slot, const JournalChange& change) {
+    if (slot == JournalSlot::kBackupsKey) {
+      return updateBackups(h, [&](dcs::BackupJournal& j) { change(j.operation, j.history); });
+    }
+    return updateSite(h, [&](dcs::SiteState& s) { change(s.operation, s.history); });
+  }
+
+  // What `h` last showed of the journal of `slot`: nullptr when it has none.
+  static const std::optional<dcs::SiteOperation>* openIn(const SiteHandle& h, JournalSlot slot) {
+    if (slot == JournalSlot::kBackupsKey) return h.snapshot().backups ? &h.snapshot().backups->operation : nullptr;
+    return h.snapshot().site ? &h.snapshot().site->operation : nullptr;
+  }
+  static const std::vector<dcs::SiteOperation>* historyIn(const SiteHandle& h, JournalSlot slot) {
+    if (slot == JournalSlot::kBackupsKey) return h.snapshot().backups ? &h.snapshot().backups->history : nullptr;
+    return h.snapshot().site ? &h.snapshot().site->history : nullptr;
   }
 
   Status setRole(SiteHandle& h, dcs::SiteRole role, std::int64_t epoch) {
@@ -255,8 +308,39 @@ struct SiteOperations::Impl {
       case Action::kMarkFromStandby: return setRole(from, dcs::SiteRole::kStandby, epoch);
       case Action::kFollowTo: return patchConfig(to, R"({"standby_cluster":)" + verdict.payload + "}");
       case Action::kMarkToStandby: return setRole(to, dcs::SiteRole::kStandby, epoch);
+      case Action::kTakeBackup:
+      case Action::kRunDrill: return runBackup(run, verdict);
     }
     return makeError(ErrorCode::kInternal, std::string("no action ") + actionName(verdict.action));
+  }
+
+  // A scheduled backup or drill, through the runner; what it did goes into
+  // the run's record (journaled with the step).
+  Status runBackup(Run& run, const Verdict& verdict) {
+    if (!runner) return makeError(ErrorCode::kInternal, "no backup runner");
+    if (!run.op.backup) return makeError(ErrorCode::kInternal, "the run has no backup record");
+    dcs::BackupRecord& record = *run.op.backup;
+    const std::optional<ScheduledKind> kind = scheduledKindOf(record.type);
+    if (!kind) return makeError(ErrorCode::kInvalidArgument, "unknown scheduled kind '" + record.type + "'");
+    const MonoTime started = clock.monotonicNow();
+    Result<BackupRunResult> result = makeError(ErrorCode::kInternal, "not run");
+    if (verdict.action == Action::kRunDrill) {
+      result = runner->drill();
+    } else {
+      SiteHandle& h = run.from.name() == verdict.target_dc ? run.from : run.to;
+      const dcs::MemberInfo* member = h.snapshot().member(verdict.target_member);
+      if (!member) return makeError(ErrorCode::kNotFound, verdict.target_member + " is not a member of " + verdict.target_dc);
+      record.site = verdict.target_dc;
+      record.member = verdict.target_member;
+      say(std::string("backup: taking a ") + record.type + " backup of " + verdict.detail);
+      result = runner->backup(*kind, *h.view.site, *member);
+    }
+    record.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonicNow() - started).count();
+    if (!result.ok()) return result.error();
+    record.label = result->label;
+    record.bytes = result->bytes;
+    record.copied_bytes = result->copied_bytes;
+    return okStatus();
   }
 
   // --- the journal ----------------------------------------------------------
@@ -266,20 +350,24 @@ struct SiteOperations::Impl {
     auto& steps = run.op.steps;
     steps.erase(std::remove_if(steps.begin(), steps.end(), [&](const auto& s) { return s.name == step; }), steps.end());
     steps.push_back({step, state, now(), detail});
+    int recorded = 0;
     for (SiteHandle* h : run.reachable()) {
-      Status written = updateSite(*h, [&](dcs::SiteState& s) { s.operation = run.op; });
-      if (!written.ok() && !(h == &run.from && run.from_optional)) return written;
+      Status written = updateJournal(*h, run.slot, [&](auto& operation, auto&) { operation = run.op; });
+      if (!written.ok() && !run.canDoWithout(h)) return written;
       if (!written.ok()) h->lost_this_step = true;
+      recorded += written.ok() ? 1 : 0;
     }
+    if (recorded == 0) return makeError(ErrorCode::kUnavailable, "neither DC could record the step " + step);
     say(step + ": " + detail);  // only once it is durable: a printed step is never redone
     return okStatus();
   }
 
-  static void closeOperation(dcs::SiteState& s, const dcs::SiteOperation& op) {
-    s.operation.reset();
-    s.history.push_back(op);
-    if (s.history.size() > dcs::kSiteHistoryLength) {
-      s.history.erase(s.history.begin(), s.history.end() - static_cast<std::ptrdiff_t>(dcs::kSiteHistoryLength));
+  static void closeOperation(std::optional<dcs::SiteOperation>& operation, std::vector<dcs::SiteOperation>& history,
+                             const dcs::SiteOperation& op) {
+    operation.reset();
+    history.push_back(op);
+    if (history.size() > dcs::kSiteHistoryLength) {
+      history.erase(history.begin(), history.end() - static_cast<std::ptrdiff_t>(dcs::kSiteHistoryLength));
     }
   }
 
@@ -287,10 +375,13 @@ struct SiteOperations::Impl {
   Status finish(Run& run, const std::string& result) {
     run.op.finished_at = now();
     run.op.result = result;
+    int recorded = 0;
     for (SiteHandle* h : run.reachable()) {
-      Status written = updateSite(*h, [&](dcs::SiteState& s) { closeOperation(s, run.op); });
-      if (!written.ok() && !(h == &run.from && run.from_optional)) return written;
+      Status written = updateJournal(*h, run.slot, [&](auto& operation, auto& history) { closeOperation(operation, history, run.op); });
+      if (!written.ok() && !run.canDoWithout(h)) return written;
+      recorded += written.ok() ? 1 : 0;
     }
+    if (recorded == 0) return makeError(ErrorCode::kUnavailable, "neither DC could record the end of the " + run.op.kind);
     return okStatus();
   }
 
@@ -300,9 +391,11 @@ struct SiteOperations::Impl {
   // and never resumed: the old primary DC has taken writes since.
   Result<bool> closedElsewhere(Run& run, SiteHandle& h) {
     SiteHandle& other = &h == &run.from ? run.to : run.from;
-    if (!other.reachable() || !other.snapshot().site || !h.snapshot().site || !h.snapshot().site->operation) return false;
-    const dcs::SiteOperation& open = *h.snapshot().site->operation;
-    const auto& history = other.snapshot().site->history;
+    const auto* open_here = openIn(h, run.slot);
+    const auto* other_history = historyIn(other, run.slot);
+    if (!other.reachable() || !other_history || !open_here || !*open_here) return false;
+    const dcs::SiteOperation& open = **open_here;
+    const auto& history = *other_history;
     const auto closed = std::find_if(history.begin(), history.end(), [&](const dcs::SiteOperation& o) {
       return o.kind == open.kind && o.from_site == open.from_site && o.to_site == open.to_site && o.started_at == open.started_at;
     });
@@ -310,8 +403,8 @@ struct SiteOperations::Impl {
     const dcs::SiteOperation record = *closed;
     say("the " + open.kind + " to " + open.to_site + " started " + open.started_at + " was closed in " + other.name() +
         " (" + record.result + "); closing its journal in " + h.name() + " too");
-    PGT_TRY(updateSite(h, [&](dcs::SiteState& s) {
-      if (s.operation && s.operation->started_at == record.started_at) closeOperation(s, record);
+    PGT_TRY(updateJournal(h, run.slot, [&](auto& operation, auto& history_here) {
+      if (operation && operation->started_at == record.started_at) closeOperation(operation, history_here, record);
     }));
     return true;
   }
@@ -323,24 +416,28 @@ struct SiteOperations::Impl {
     const std::string kind = kindName(run.kind);
     const std::optional<dcs::SiteOperation>* journaled = nullptr;
     for (SiteHandle* h : {&run.from, &run.to}) {
-      if (h->reachable() && h->snapshot().site && h->snapshot().site->operation) {
+      const auto* open_here = h->reachable() ? openIn(*h, run.slot) : nullptr;
+      if (open_here && *open_here) {
         bool stale = false;
         PGT_ASSIGN(stale, closedElsewhere(run, *h));
         if (stale) continue;
-        const auto& candidate = h->snapshot().site->operation;
+        const auto& candidate = *open_here;
         if (!journaled || candidate->steps.size() > (*journaled)->steps.size()) journaled = &candidate;
       }
     }
     if (journaled) {
       const dcs::SiteOperation current = **journaled;
       const std::optional<OperationKind> current_kind = parseKind(current.kind);
+      // A scheduled run is resumed whichever DCs it ran between (a DC
+      // switchover may have come since).
+      const bool same_run = current.kind == kind && (run.slot == JournalSlot::kBackupsKey || current.to_site == run.to.name());
       const bool replaceable = current.to_site == run.to.name() && current_kind &&
                                std::find(supersedes.begin(), supersedes.end(), *current_kind) != supersedes.end();
       if (replaceable) {
         run.op = current;
         say("the " + current.kind + " to " + run.to.name() + " started " + current.started_at + " is superseded by this " + kind);
         PGT_TRY(finish(run, "superseded by " + kind));
-      } else if (current.kind != kind || current.to_site != run.to.name()) {
+      } else if (!same_run) {
         return makeError(ErrorCode::kConflict, "a " + current.kind + " from " + current.from_site + " to " +
                                                    current.to_site + " is in progress (started " + current.started_at +
                                                    "): run that command again to finish it");
@@ -348,7 +445,8 @@ struct SiteOperations::Impl {
         run.op = current;
         run.resumed = true;
         run.epoch = operationEpoch(run.kind, run.from.view, run.to.view, run.op);
-        say("resuming the " + kind + " to " + run.to.name() + " started " + run.op.started_at);
+        say("resuming the " + kind + (run.slot == JournalSlot::kBackupsKey ? "" : " to " + run.to.name()) + " started " +
+            run.op.started_at);
         return okStatus();
       }
     }
@@ -400,6 +498,8 @@ struct SiteOperations::Impl {
       case Step::kCatchUp: return limits.catch_up;
       case Step::kPromote: return limits.promote;
       case Step::kFollow: return kind == OperationKind::kRejoin ? limits.rejoin : limits.follow;
+      case Step::kBackup:
+      case Step::kDrill: return limits.fence;  // they never wait: the runner bounds them
     }
     return limits.fence;
   }
@@ -424,6 +524,12 @@ struct SiteOperations::Impl {
       case OnFailure::kRunAgain:
         (void)journal(run, name, why.message, "failed");
         return makeError(why.code, runAgainMessage(run, row.step, why.message));
+      case OnFailure::kRecordFailure: {
+        (void)journal(run, name, why.message, "failed");
+        Status closed = finish(run, "failed: " + why.message);
+        return makeError(why.code, std::string(kindName(run.kind)) + " failed: " + why.message +
+                                       (closed.ok() ? "" : " (not recorded: " + closed.error().message + ")"));
+      }
     }
     return why;
   }
@@ -479,9 +585,15 @@ struct SiteOperations::Impl {
       spdlog::debug("{} {}: {} ({})", kindName(run.kind), stepName(row.step), verdict.rule, verdict.detail);
       switch (verdict.type) {
         case Verdict::Type::kAct: {
-          if (row.on_failure == OnFailure::kRollBackUntilSent && !run.op.step(stepName(row.step))) {
-            Status announced = journal(run, stepName(row.step),
-                                     std::string("sending ") + actionName(verdict.action) + " to " + run.to.name(), "started");
+          // Journaled before it is sent: a write whose answer is lost may
+          // have landed; a backup cut off by a crash is run again.
+          const bool announce = (row.on_failure == OnFailure::kRollBackUntilSent && !run.op.step(stepName(row.step))) ||
+                                row.on_failure == OnFailure::kRecordFailure;
+          if (announce) {
+            const std::string what = row.on_failure == OnFailure::kRecordFailure
+                                         ? verdict.detail
+                                         : std::string("sending ") + actionName(verdict.action) + " to " + run.to.name();
+            Status announced = journal(run, stepName(row.step), what, "started");
             if (!announced.ok()) {
               // Nothing of the step was sent: it can still be undone.
               std::erase_if(run.op.steps, [&](const auto& s) { return s.name == stepName(row.step); });
@@ -628,6 +740,50 @@ struct SiteOperations::Impl {
   }
 
   Result<std::string> runInit();
+
+  BackupRunner* runner = nullptr;  // during runScheduled
+
+  Result<std::optional<std::string>> runScheduled(BackupRunner& backup_runner, std::optional<ScheduledKind> now_kind) {
+    runner = &backup_runner;
+    Run run;
+    run.slot = JournalSlot::kBackupsKey;
+    const Status first = open(run.from, sites.sites[0]);
+    const Status second = open(run.to, sites.sites[1]);
+    if (!first.ok() && !second.ok()) {
+      return makeError(ErrorCode::kUnavailable, "neither DC can be read: " + first.error().message + "; " + second.error().message);
+    }
+    // Fail closed: no run starts over a journal that cannot be read.
+    const dcs::SiteOperation* open_run = nullptr;
+    for (const SiteHandle* h : {&run.from, &run.to}) {
+      if (!h->reachable()) continue;
+      if (!h->snapshot().backups_error.empty()) {
+        return makeError(ErrorCode::kConflict, h->name() + ": its backups journal " + h->paths.backups() + " holds garbage (" +
+                                                   h->snapshot().backups_error + "); fix or delete it first");
+      }
+      const auto* open_here = openIn(*h, run.slot);
+      if (open_here && *open_here && !open_run) open_run = &**open_here;
+    }
+    std::optional<ScheduledKind> kind;
+    if (open_run) {
+      kind = open_run->backup ? scheduledKindOf(open_run->backup->type) : std::nullopt;
+      if (!kind) return makeError(ErrorCode::kConflict, "the open scheduled run started " + open_run->started_at + " has no known type");
+    } else if (now_kind) {
+      kind = now_kind;
+    } else {
+      const std::vector<ScheduledKind> due = dueRuns(sites.backups, lastRunsOf(run.from.view, run.to.view), clock.wallNow());
+      if (due.empty()) return std::optional<std::string>();
+      kind = due.front();
+    }
+    run.kind = operationKindOf(*kind);
+    PGT_TRY(adoptJournal(run, {}));
+    if (!run.op.backup) {
+      run.op.backup = dcs::BackupRecord{};
+      run.op.backup->type = recordTypeOf(*kind);
+    }
+    OperationSettings settings{sites.switchover, {}, sites.backups.allow_primary_dc};
+    PGT_TRY(drive(run, settings));
+    return std::optional<std::string>(run.op.steps.empty() ? "done" : run.op.steps.back().detail);
+  }
 };
 
 Result<std::string> SiteOperations::Impl::runInit() {
@@ -688,5 +844,9 @@ Result<PromoteReport> SiteOperations::promote(const std::string& site, PromoteOp
 Result<RejoinReport> SiteOperations::rejoin(const std::string& site) { return impl_->runRejoin(site); }
 
 Result<std::string> SiteOperations::init() { return impl_->runInit(); }
+
+Result<std::optional<std::string>> SiteOperations::runScheduled(BackupRunner& runner, std::optional<ScheduledKind> now_kind) {
+  return impl_->runScheduled(runner, now_kind);
+}
 
 }  // namespace pgtandem::coordinator

@@ -31,6 +31,7 @@
 
 #include "common/util/clock.h"
 #include "common/util/result.h"
+#include "coordinator/backup_runner.h"
 #include "coordinator/operation_plan.h"
 #include "coordinator/site_peers.h"
 #include "coordinator/site_status.h"
@@ -113,6 +114,14 @@ class SiteOperations {
   // restore_command must reach both archives), re-clone only where rewind
   // fails; the report says which, per member.
   Result<RejoinReport> rejoin(const std::string& site);
+
+  // The scheduled backups and drills (the sites file's `backups:`), one run
+  // at a time, journaled in each DC's backups key: resumes the run a
+  // coordinator left open there (a crash mid-backup runs it again), else
+  // starts `now_kind` when given, else the first run due now
+  // (coordinator/schedule.h), and takes it to the end. Its summary, nullopt
+  // when nothing was due; an error says why the run failed (recorded).
+  Result<std::optional<std::string>> runScheduled(BackupRunner& runner, std::optional<ScheduledKind> now_kind = {});
 
   struct Impl;
 

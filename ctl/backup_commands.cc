@@ -98,13 +98,7 @@ Result<const dcs::MemberInfo*> dumpMember(const dcs::ClusterSnapshot& cluster, c
     }
     return m;
   }
-  const dcs::MemberInfo* best = nullptr;
-  for (const auto& m : cluster.members) {
-    if (m.name == leader || m.state != "running") continue;
-    const auto position = m.replay_lsn ? m.replay_lsn : m.xlog_location;
-    const auto best_position = best ? (best->replay_lsn ? best->replay_lsn : best->xlog_location) : std::nullopt;
-    if (!best || position.value_or(0) > best_position.value_or(0)) best = &m;
-  }
+  const dcs::MemberInfo* best = cluster.mostCaughtUpReplica();
   if (best) return best;
   if (o.allow_primary && cluster.leaderMember()) return cluster.leaderMember();
   return makeError(ErrorCode::kNotFound, "no running replica to dump from (--allow-primary takes the leader)");

@@ -135,6 +135,16 @@ const MemberInfo* ClusterSnapshot::member(std::string_view name) const {
 
 const MemberInfo* ClusterSnapshot::leaderMember() const { return leader ? member(leader->name) : nullptr; }
 
+const MemberInfo* ClusterSnapshot::mostCaughtUpReplica() const {
+  auto position = [](const MemberInfo& m) { return m.replay_lsn.value_or(m.xlog_location.value_or(0)); };
+  const MemberInfo* best = nullptr;
+  for (const auto& m : members) {
+    if (m.state != "running" || ledBy(m.name) || m.role == "primary" || m.role == "master") continue;
+    if (!best || position(m) > position(*best)) best = &m;
+  }
+  return best;
+}
+
 bool MalformedValueLog::report(const std::string& key, Revision mod_revision, const std::string& reason) {
   {
     std::lock_guard lock(mutex_);
@@ -481,6 +491,11 @@ ClusterSnapshot parseCluster(const RangeResult& range, const ClusterPaths& paths
       auto site = parseSiteState(kv.value);
       if (!site.ok()) snapshot.site_error = site.error().message;
       setParsed(snapshot.site, std::move(site), kv, skip);
+    } else if (name == "backups") {
+      // Likewise: no scheduled run is started over a journal nobody can read.
+      auto journal = parseBackupJournal(kv.value);
+      if (!journal.ok()) snapshot.backups_error = journal.error().message;
+      setParsed(snapshot.backups, std::move(journal), kv, skip);
     }
     // Other keys (legacy optime/leader) are not part of Patroni's cluster
     // view and are ignored without a warning.

@@ -37,6 +37,7 @@ class ClusterPaths {
   std::string history() const { return base_ + "history"; }
   std::string failsafe() const { return base_ + "failsafe"; }
   std::string site() const { return base_ + "site"; }  // pgtandem's site state (site_state.h)
+  std::string backups() const { return base_ + "backups"; }  // the scheduled backups' journal (site_state.h)
 
  private:
   std::string base_;
@@ -157,12 +158,18 @@ struct ClusterSnapshot {
   std::map<std::string, std::string> failsafe;  // member name -> api_url (empty: absent or garbage)
   std::optional<SiteState> site;                // pgtandem's site key; absent without a coordinator
   std::string site_error;                       // the site key exists but cannot be parsed: why
+  std::optional<BackupJournal> backups;         // the scheduled backups' journal; absent before the first
+  std::string backups_error;                    // it exists but cannot be parsed: why
 
   bool isUnlocked() const { return !leader.has_value(); }
   // `name` holds the leader key (as this snapshot saw it).
   bool ledBy(std::string_view name) const { return leader && leader->name == name; }
   const MemberInfo* member(std::string_view name) const;
   const MemberInfo* leaderMember() const;
+  // The running replica that has replayed the most: neither the leader nor
+  // a member reporting a primary role. nullptr when there is none. Backups
+  // and dumps read it, so that the primary's clients do not pay for them.
+  const MemberInfo* mostCaughtUpReplica() const;
 };
 
 // Remembers which malformed values were already reported, so each is logged

@@ -86,6 +86,19 @@ Result<SiteOperation> operationFrom(const json::object& o) {
       op.steps.push_back(std::move(step));
     }
   }
+  const json::object* backup = nullptr;
+  PGT_ASSIGN(backup, object(o, "backup"));
+  if (backup) {
+    BackupRecord b;
+    PGT_ASSIGN(b.type, text(*backup, "type", true));
+    PGT_ASSIGN(b.site, text(*backup, "site"));
+    PGT_ASSIGN(b.member, text(*backup, "member"));
+    PGT_ASSIGN(b.label, text(*backup, "label"));
+    PGT_ASSIGN(b.bytes, integer(*backup, "bytes"));
+    PGT_ASSIGN(b.copied_bytes, integer(*backup, "copied_bytes"));
+    PGT_ASSIGN(b.duration_ms, integer(*backup, "duration_ms"));
+    op.backup = std::move(b);
+  }
   return op;
 }
 
@@ -98,12 +111,48 @@ json::object operationObject(const SiteOperation& op) {
                  {"steps", std::move(steps)}};
   if (!op.finished_at.empty()) o["finished_at"] = op.finished_at;
   if (!op.result.empty()) o["result"] = op.result;
+  if (op.backup) {
+    const BackupRecord& b = *op.backup;
+    o["backup"] = json::object{{"type", b.type},   {"site", b.site},
+                               {"member", b.member}, {"label", b.label},
+                               {"bytes", b.bytes}, {"copied_bytes", b.copied_bytes},
+                               {"duration_ms", b.duration_ms}};
+  }
   return o;
 }
 
 Result<SiteOperation> prefixed(Result<SiteOperation> r, const std::string& where) {
   if (!r.ok()) return makeError(ErrorCode::kParse, where + ": " + r.error().message);
   return r;
+}
+
+Result<std::vector<SiteOperation>> historyFrom(const json::object& o) {
+  std::vector<SiteOperation> history;
+  if (auto it = o.find("history"); it != o.end() && !it->value().is_null()) {
+    if (!it->value().is_array()) return makeError(ErrorCode::kParse, "'history' must be a list");
+    for (const auto& v : it->value().as_array()) {
+      if (!v.is_object()) return makeError(ErrorCode::kParse, "'history' must hold objects");
+      SiteOperation op;
+      PGT_ASSIGN(op, prefixed(operationFrom(v.as_object()), "history"));
+      history.push_back(std::move(op));
+    }
+  }
+  return history;
+}
+
+void putHistory(json::object& o, const std::vector<SiteOperation>& history) {
+  if (history.empty()) return;
+  json::array list;
+  for (const auto& op : history) list.push_back(operationObject(op));
+  o["history"] = std::move(list);
+}
+
+Result<json::object> parseObjectText(std::string_view text_in) {
+  json::error_code ec;
+  json::value root = json::parse(text_in, ec);
+  if (ec) return makeError(ErrorCode::kParse, "not JSON: " + ec.message());
+  if (!root.is_object()) return makeError(ErrorCode::kParse, "not a JSON object");
+  return std::move(root.as_object());
 }
 
 }  // namespace
@@ -139,11 +188,8 @@ std::optional<SiteRole> parseSiteRole(std::string_view name) {
 std::string siteKey(const ClusterPaths& paths) { return paths.base() + "site"; }
 
 Result<SiteState> parseSiteState(std::string_view text_in) {
-  json::error_code ec;
-  json::value root = json::parse(text_in, ec);
-  if (ec) return makeError(ErrorCode::kParse, "not JSON: " + ec.message());
-  if (!root.is_object()) return makeError(ErrorCode::kParse, "not a JSON object");
-  const json::object& o = root.as_object();
+  json::object o;
+  PGT_ASSIGN(o, parseObjectText(text_in));
   SiteState s;
   std::string role;
   PGT_ASSIGN(role, text(o, "role", true));
@@ -182,15 +228,7 @@ Result<SiteState> parseSiteState(std::string_view text_in) {
     if (p.etcd_hosts.empty()) return makeError(ErrorCode::kParse, "'peer.etcd' names no host");
     s.peer = std::move(p);
   }
-  if (auto it = o.find("history"); it != o.end() && !it->value().is_null()) {
-    if (!it->value().is_array()) return makeError(ErrorCode::kParse, "'history' must be a list");
-    for (const auto& v : it->value().as_array()) {
-      if (!v.is_object()) return makeError(ErrorCode::kParse, "'history' must hold objects");
-      SiteOperation op;
-      PGT_ASSIGN(op, prefixed(operationFrom(v.as_object()), "history"));
-      s.history.push_back(std::move(op));
-    }
-  }
+  PGT_ASSIGN(s.history, historyFrom(o));
   return s;
 }
 
@@ -212,20 +250,32 @@ std::string toJson(const SiteState& s) {
     o["peer"] = json::object{{"site", s.peer->site}, {"etcd", std::move(hosts)}, {"namespace", s.peer->namespace_},
                              {"scope", s.peer->scope}};
   }
-  if (!s.history.empty()) {
-    json::array history;
-    for (const auto& op : s.history) history.push_back(operationObject(op));
-    o["history"] = std::move(history);
-  }
+  putHistory(o, s.history);
+  return json::serialize(o);
+}
+
+Result<BackupJournal> parseBackupJournal(std::string_view text_in) {
+  json::object o;
+  PGT_ASSIGN(o, parseObjectText(text_in));
+  BackupJournal j;
+  const json::object* operation = nullptr;
+  PGT_ASSIGN(operation, object(o, "operation"));
+  if (operation) PGT_ASSIGN(j.operation, prefixed(operationFrom(*operation), "operation"));
+  PGT_ASSIGN(j.history, historyFrom(o));
+  return j;
+}
+
+std::string toJson(const BackupJournal& j) {
+  json::object o;
+  if (j.operation) o["operation"] = operationObject(*j.operation);
+  putHistory(o, j.history);
   return json::serialize(o);
 }
 
 Result<DemotionToken> parseDemotionToken(std::string_view text_in) {
-  json::error_code ec;
-  json::value root = json::parse(text_in, ec);
-  if (ec) return makeError(ErrorCode::kParse, "not JSON: " + ec.message());
-  if (!root.is_object()) return makeError(ErrorCode::kParse, "not a JSON object");
-  return tokenFrom(root.as_object());
+  json::object o;
+  PGT_ASSIGN(o, parseObjectText(text_in));
+  return tokenFrom(o);
 }
 
 std::string toJson(const DemotionToken& token) { return json::serialize(tokenObject(token)); }

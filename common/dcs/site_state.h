@@ -56,13 +56,26 @@ struct OperationStep {
   bool operator==(const OperationStep&) const = default;
 };
 
+// What a scheduled backup or restore drill did, kept with its journal.
+struct BackupRecord {
+  std::string type;          // "full", "diff", "incr" or "drill"
+  std::string site, member;  // where it ran (a drill: on the coordinator's host)
+  std::string label;         // the backup taken, or drilled
+  std::int64_t bytes = 0;    // the backup's size (a drill: the drilled backup's)
+  std::int64_t copied_bytes = 0;
+  std::int64_t duration_ms = 0;
+
+  bool operator==(const BackupRecord&) const = default;
+};
+
 struct SiteOperation {
-  std::string kind;  // "switchover", "promote", "rejoin"
+  std::string kind;  // "switchover", "promote", "rejoin"; "backup", "drill" (the backups journal)
   std::string from_site, to_site;
   std::string started_at;
   std::string finished_at;  // set when it moves to the history
   std::string result;       // "done", "aborted: ..." (history only)
   std::vector<OperationStep> steps;
+  std::optional<BackupRecord> backup;  // scheduled backups and drills only
 
   bool operator==(const SiteOperation&) const = default;
 
@@ -110,12 +123,27 @@ struct SiteState {
   bool writable() const { return role == SiteRole::kPrimary; }
 };
 
+// The scheduled backups' and drills' journal, a key of its own next to the
+// site key (<namespace><scope>/backups), so that an hour-long backup never
+// stands in the way of a DC switchover:
+//   {"operation": {...} | absent, "history": [...]}   the run in progress, the last runs (bounded)
+struct BackupJournal {
+  std::optional<SiteOperation> operation;
+  std::vector<SiteOperation> history;
+  Revision mod_revision = 0;  // from the DCS
+
+  bool operator==(const BackupJournal&) const = default;
+};
+
 // How many finished operations a site key keeps.
 inline constexpr std::size_t kSiteHistoryLength = 20;
 
 std::string siteKey(const ClusterPaths& paths);
 Result<SiteState> parseSiteState(std::string_view json);
 std::string toJson(const SiteState& state);
+
+Result<BackupJournal> parseBackupJournal(std::string_view json);
+std::string toJson(const BackupJournal& journal);
 
 Result<DemotionToken> parseDemotionToken(std::string_view json);
 std::string toJson(const DemotionToken& token);

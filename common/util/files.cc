@@ -76,4 +76,15 @@ Status writeFileAtomically(const std::string& path, const std::string& content, 
   return syncPath(dir.empty() ? "." : dir, O_RDONLY | O_DIRECTORY);
 }
 
+std::string siblingProgram(const std::string& name, const std::string& build_folder) {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return name;
+  if (self.filename() == name) return self.string();
+  for (const auto& candidate : {self.parent_path() / name, self.parent_path().parent_path() / build_folder / name}) {
+    if (std::filesystem::exists(candidate, ec)) return candidate.string();
+  }
+  return name;
+}
+
 }  // namespace pgtandem

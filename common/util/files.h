@@ -23,4 +23,9 @@ Error fileError(const std::string& what, const std::string& path, int error);
 // All of `bytes` to `fd` (short writes and EINTR retried); `path` names it in the error.
 Status writeAll(int fd, std::string_view bytes, const std::string& path);
 
+// Another pgtandem program: this one when it is `name`, else the one beside
+// this binary (installed), else `<build_folder>/<name>` in the build tree,
+// else `name` from the PATH.
+std::string siblingProgram(const std::string& name, const std::string& build_folder);
+
 }  // namespace pgtandem

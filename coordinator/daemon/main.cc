@@ -1,5 +1,6 @@
 // dc-coordinator: serves the site operations over gRPC (proto/coordinator.proto)
-// on the sites file's coordinator.listen. It keeps no state: the journals
+// on the sites file's coordinator.listen, and runs the sites file's
+// scheduled backups and drills (`backups:`). It keeps no state: the journals
 // live in the DCs' DCSs, so it can be restarted, or run anywhere that reaches
 // both DCs, and dcctl runs the same code itself when no daemon answers.
 
@@ -8,10 +9,16 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "common/util/log.h"
+#include "coordinator/backup_runner.h"
 #include "coordinator/rpc/coordinator_rpc.h"
+#include "coordinator/run_operation.h"
+#include "coordinator/site_operations.h"
 
 using namespace pgtandem;
 
@@ -57,13 +64,41 @@ int main(int argc, char** argv) {
                  "fence and promote DCs (set coordinator.certfile, keyfile and cafile)",
                  sites->listen);
   }
+  // The scheduled backups and drills: one run at a time, on this thread.
+  std::atomic<bool> stopping{false};
+  std::mutex wake_mutex;
+  std::condition_variable wake;
+  std::thread scheduler;
+  if (sites->backups.any()) {
+    spdlog::info("scheduled backups with {}{}{}{}", sites->backups.config,
+                 sites->backups.full ? ", full " + sites->backups.full->text : "",
+                 sites->backups.incr ? ", incr " + sites->backups.incr->text : "",
+                 sites->backups.drill ? ", drill " + sites->backups.drill->text : "");
+    scheduler = std::thread([&] {
+      auto runner = coordinator::makeDcBackupRunner(sites->backups, [&] { return stopping.load(); });
+      while (!stopping) {
+        coordinator::SiteOperations operations(*sites, coordinator::etcdDcsFactory(), *peers, RealClock::instance());
+        auto ran = operations.runScheduled(*runner);
+        if (!ran.ok()) spdlog::error("scheduled run: {}", ran.error().message);
+        else if (*ran) spdlog::info("scheduled run done: {}", **ran);
+        std::unique_lock lock(wake_mutex);
+        wake.wait_for(lock, std::chrono::seconds(15), [&] { return stopping.load(); });
+      }
+    });
+  }
   std::thread stopper([&] {
     int signo = 0;
     sigwait(&stop_signals, &signo);
     spdlog::info("signal {}: stopping", signo);
+    {
+      std::lock_guard lock(wake_mutex);
+      stopping = true;
+    }
+    wake.notify_all();
     (*server)->stop();
   });
   (*server)->wait();
   stopper.join();
+  if (scheduler.joinable()) scheduler.join();
   return 0;
 }

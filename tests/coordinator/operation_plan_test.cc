@@ -81,11 +81,16 @@ TEST_P(OperationPlanTest, DecidesFromTheJournal) {
 INSTANTIATE_TEST_SUITE_P(Rows, OperationPlanTest, ::testing::ValuesIn(rows()), pgtandem::testing::rowName<Row>);
 
 TEST(OperationPlan, KindsAndStepsHaveNames) {
-  for (OperationKind kind : {OperationKind::kSwitchover, OperationKind::kPromote, OperationKind::kRejoin}) {
+  for (OperationKind kind : {OperationKind::kSwitchover, OperationKind::kPromote, OperationKind::kRejoin,
+                             OperationKind::kBackup, OperationKind::kDrill}) {
     EXPECT_EQ(parseKind(kindName(kind)), kind);
     EXPECT_FALSE(stepTable(kind).empty());
-    EXPECT_EQ(stepTable(kind).front().step, Step::kPrecheck) << "every kind checks before it changes anything";
-    EXPECT_EQ(stepTable(kind).front().on_failure, OnFailure::kNothingChanged);
+    if (journalSlot(kind) == JournalSlot::kSiteKey) {
+      EXPECT_EQ(stepTable(kind).front().step, Step::kPrecheck) << "every DC operation checks before it changes anything";
+      EXPECT_EQ(stepTable(kind).front().on_failure, OnFailure::kNothingChanged);
+    } else {
+      for (const auto& row : stepTable(kind)) EXPECT_EQ(row.on_failure, OnFailure::kRecordFailure) << "a scheduled run changes no role";
+    }
   }
   EXPECT_FALSE(parseKind("upgrade"));
 }
@@ -110,7 +115,8 @@ TEST(OperationPlan, TheDocsListTheSameSteps) {
   ASSERT_TRUE(in) << "docs/site-operations.md is missing";
   std::stringstream text;
   text << in.rdbuf();
-  for (OperationKind kind : {OperationKind::kSwitchover, OperationKind::kPromote, OperationKind::kRejoin}) {
+  for (OperationKind kind : {OperationKind::kSwitchover, OperationKind::kPromote, OperationKind::kRejoin,
+                             OperationKind::kBackup, OperationKind::kDrill}) {
     std::string line = std::string("Steps of `") + kindName(kind) + "`:";
     for (std::size_t i = 0; i < stepTable(kind).size(); ++i) {
       line += std::string(i == 0 ? " " : " → ") + "`" + stepName(stepTable(kind)[i].step) + "`";

@@ -192,6 +192,8 @@ std::vector<Row> rows() {
   const auto S = OperationKind::kSwitchover;
   const auto P = OperationKind::kPromote;
   const auto R = OperationKind::kRejoin;
+  const auto B = OperationKind::kBackup;
+  const auto D = OperationKind::kDrill;
   auto noop = [](World&) {};
   return {
       // switchover: precheck
@@ -508,6 +510,24 @@ std::vector<Row> rows() {
        T::kWait, "rejoin.follow.not_streaming"},
       {"rejoin: every member streams; what each did", R, Step::kFollow, [](World& w) { w.rejoinConfigured(); }, T::kStepDone,
        "rejoin.follow.ok", {}, "pg1 followed (no rewind needed), pg2 rewound"},
+      // scheduled backups and drills (where a backup goes: backup_schedule_test.cc)
+      {"a backup copies the standby DC's member", B, Step::kBackup, noop, T::kAct, "backup.place.standby_dc",
+       Action::kTakeBackup, "dr1 in the standby DC dc2"},
+      {"the standby DC cannot be read and the primary DC is not allowed", B, Step::kBackup,
+       [](World& w) { w.to.reachable = false; }, T::kFail, "backup.place.nowhere", {}, "allow_primary_dc is off"},
+      {"the backup was taken", B, Step::kBackup,
+       [](World& w) {
+         w.journal.backup = dcs::BackupRecord{"full", "dc2", "dr1", "20261204-010000F", 3 << 20, 1 << 20, 61'400};
+         w.input.executed_actions.insert(Action::kTakeBackup);
+       },
+       T::kStepDone, "backup.backup.taken", {}, "full backup 20261204-010000F of dr1 in dc2: 3.0 MB (1.0 MB copied) in 61 s"},
+      {"a drill runs", D, Step::kDrill, noop, T::kAct, "drill.drill.run", Action::kRunDrill},
+      {"the drill passed", D, Step::kDrill,
+       [](World& w) {
+         w.journal.backup = dcs::BackupRecord{"drill", "", "", "20261204-010000F", 0, 0, 12'000};
+         w.input.executed_actions.insert(Action::kRunDrill);
+       },
+       T::kStepDone, "drill.drill.passed", {}, "the drill of backup 20261204-010000F passed in 12 s"},
   };
 }
 
@@ -578,7 +598,7 @@ TEST(OperationSteps, EveryRuleHasARow) {
   text << in.rdbuf();
   const std::string source = text.str();
   std::set<std::string> rules;
-  const std::regex literal(R"re("((?:switchover|promote|rejoin)\.[a-z_]+\.[a-z_]+)")re");
+  const std::regex literal(R"re("((?:switchover|promote|rejoin|backup|drill)\.[a-z_]+\.[a-z_]+)")re");
   for (auto it = std::sregex_iterator(source.begin(), source.end(), literal); it != std::sregex_iterator(); ++it) {
     rules.insert((*it)[1]);
   }
