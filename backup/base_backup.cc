@@ -366,13 +366,20 @@ Result<BackupManifest> takeStreamedBackup(Repository& repo, const std::string& s
                                           const BackupOptions& options, const Clock& clock, ProgressMeter* progress) {
   auto facts = source.facts();
   if (!facts.ok()) return facts.error();
-  if (options.type != BackupType::kFull) {
-    return makeError(ErrorCode::kInvalidArgument, "diff and incr backups compare the member's files with the prior "
-                                                  "backup on its host: they need backup_method copy");
-  }
-  auto manifest = beginManifest(repo, stanza, facts->system_identifier, facts->pg_version, "the server",
-                                BackupType::kFull, clock);
+  // A diff or incr over the stream: every file crosses the network, and a
+  // file with the prior backup's checksum is referred to, not stored.
+  auto prior = choosePrior(repo, stanza, options.type);
+  if (!prior.ok()) return prior.error();
+  const BackupType type = *prior ? options.type : BackupType::kFull;
+  auto manifest = beginManifest(repo, stanza, facts->system_identifier, facts->pg_version, "the server", type, clock);
   if (!manifest.ok()) return manifest.error();
+  std::map<std::string, const ManifestEntry*> before;
+  if (*prior) {
+    manifest->prior = (*prior)->label;
+    for (const auto& e : (*prior)->entries) {
+      if (e.kind == EntryKind::kFile) before[e.path] = &e;
+    }
+  }
   PGT_TRY(checkBackupMember(facts->in_recovery, options.allow_primary, "the server"));
   if (progress) progress->setTotal(facts->estimated_bytes);
   PGT_TRY(source.start(manifest->label, options.fast_checkpoint));
@@ -431,8 +438,11 @@ Result<BackupManifest> takeStreamedBackup(Repository& repo, const std::string& s
       } else if (parent == "pg_wal/archive_status" || excludedFromBackup(m.path, false)) {
         continue;
       } else {
+        const auto was = before.find(m.path);
+        const ManifestEntry* prior_entry = was == before.end() ? nullptr : was->second;
         auto stored = storeStream(repo, storedDataPath(stanza, manifest->label, m.path), readMember,
-                                  options.compress_level, workersFor(m.size), progress);
+                                  options.compress_level, workersFor(m.size), progress,
+                                  prior_entry ? prior_entry->checksum : "");
         if (!stored.ok()) return stored.error();
         ManifestEntry e;
         e.path = m.path;
@@ -440,12 +450,17 @@ Result<BackupManifest> takeStreamedBackup(Repository& repo, const std::string& s
         e.mode = m.mode;
         e.mtime = m.mtime;
         e.checksum = stored->checksum;
+        if (!stored->stored) e.reference = prior_entry->reference.empty() ? manifest->prior : prior_entry->reference;
         entries.push_back(std::move(e));
       }
     }
   }();
-  // The tool's own error says more than a stream cut short.
+  // The tool's own error says more than a stream cut short, unless we cut
+  // it (then it died of the closed pipe, and our error is the cause).
   Status finished = source.finish();
+  if (!streamed.ok() && !finished.ok()) {
+    return makeError(streamed.error().code, streamed.error().message + " (then " + finished.error().message + ")");
+  }
   if (!finished.ok()) return finished.error();
   if (!streamed.ok()) return streamed.error();
   if (backup_label.empty()) return makeError(ErrorCode::kParse, "pg_basebackup's stream had no backup_label");

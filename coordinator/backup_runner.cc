@@ -25,12 +25,6 @@ class DcBackupRunner final : public BackupRunner {
 
   Result<BackupRunResult> backup(ScheduledKind kind, const Site& site, const dcs::MemberInfo& member) override {
     if (kind == ScheduledKind::kDrill) return makeError(ErrorCode::kInvalidArgument, "a drill is not a backup");
-    if (kind != ScheduledKind::kFull) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       std::string("a scheduled ") + scheduledKindName(kind) +
-                           " backup needs the copy method on the member's host; the coordinator streams with "
-                           "pg_basebackup, which copies every file");
-    }
     auto where = pg::parseConnUrl(member.conn_url);
     if (!where.ok()) return makeError(where.error().code, member.name + " in " + site.name + ": " + where.error().message);
     return run({"backup", "--method", "pg_basebackup", "--type", scheduledKindName(kind), "--pg-host", where->first,

@@ -30,9 +30,9 @@ class BackupRunner {
 };
 
 // Runs `dc-backup --config <backups.config>` on this host: `backup --method
-// pg_basebackup` against the member's conn_url (so it needs no shell on the
-// member's host: diff and incr need the copy method there, and are
-// refused), `drill`. As the postgres user when this process is root
+// pg_basebackup --type full|diff|incr` against the member's conn_url (no
+// shell on the member's host needed; a diff or incr streams every file and
+// stores the changed ones), and `drill`. As the postgres user when this process is root
 // (PostgreSQL's tools refuse root). A child still running when `stopping`
 // says so is terminated; so is one whose parent dies.
 std::unique_ptr<BackupRunner> makeDcBackupRunner(const BackupSchedules& schedules, std::function<bool()> stopping);

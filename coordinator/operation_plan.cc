@@ -578,7 +578,7 @@ Verdict backupTake(const StepInput& in) {
   Verdict v = act(Action::kTakeBackup, placed.rule);
   v.target_dc = placed.dc;
   v.target_member = placed.member;
-  v.detail = placed.reason;
+  v.detail = (in.journal->backup ? "a " + in.journal->backup->type + " backup of " : "a backup of ") + placed.reason;
   return v;
 }
 

@@ -332,7 +332,6 @@ struct SiteOperations::Impl {
       if (!member) return makeError(ErrorCode::kNotFound, verdict.target_member + " is not a member of " + verdict.target_dc);
       record.site = verdict.target_dc;
       record.member = verdict.target_member;
-      say(std::string("backup: taking a ") + record.type + " backup of " + verdict.detail);
       result = runner->backup(*kind, *h.view.site, *member);
     }
     record.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock.monotonicNow() - started).count();

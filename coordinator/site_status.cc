@@ -26,6 +26,8 @@ SiteView viewSite(const Site& site, const dcs::ClusterSnapshot& snapshot, const 
   } else if (snapshot.leader) {
     v.leader = snapshot.leader->name;
   }
+  v.backups = snapshot.backups;
+  v.backups_error = snapshot.backups_error;
   if (site_key) {
     auto state = dcs::parseSiteState(*site_key);
     if (state.ok()) {

@@ -34,6 +34,8 @@ struct SiteView {
   std::optional<std::int64_t> lag_seconds;
   std::optional<dcs::SiteState> state;  // the site key
   std::string state_error;         // the site key holds garbage
+  std::optional<dcs::BackupJournal> backups;  // the scheduled backups' journal
+  std::string backups_error;                  // it holds garbage
 };
 
 // Pure: a site's view from its cluster snapshot and its site key's text.

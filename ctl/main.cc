@@ -48,6 +48,7 @@ Status applyDcsUrl(const std::string& url, config::Config& c) {
 struct SiteVerbs {
   const CLI::App* status = nullptr;
   const CLI::App* history = nullptr;
+  const CLI::App* backups = nullptr;
   const CLI::App* switchover = nullptr;
   const CLI::App* promote = nullptr;
   const CLI::App* rejoin = nullptr;
@@ -71,6 +72,7 @@ int runSiteVerb(std::string sites_file, const std::string& format_text, const Si
   const coordinator::DcsFactory connect = coordinator::etcdDcsFactory();
   if (verbs.status->parsed()) return ctl::siteStatusCommand(*sites, connect, *format, std::cout, std::cerr);
   if (verbs.history->parsed()) return ctl::siteHistoryCommand(*sites, connect, *format, std::cout, std::cerr);
+  if (verbs.backups->parsed()) return ctl::siteBackupsCommand(*sites, connect, *format, std::cout, std::cerr);
   ctl::SiteOperationRequest request = verbs.request;
   request.operation.verb = verbs.switchover->parsed() ? "switchover"
                  : verbs.promote->parsed()  ? "promote"
@@ -215,6 +217,9 @@ int main(int argc, char** argv) {
   auto* site_history = site->add_subcommand("history", "past site operations of both DCs, with timings and results");
   format_opt(site_history);
   site_verbs.history = site_history;
+  auto* site_backups = site->add_subcommand("backups", "the scheduled backups and drills both DCs recorded, and when each is due next");
+  format_opt(site_backups);
+  site_verbs.backups = site_backups;
   auto* site_switchover = site->add_subcommand("switchover", "planned DC switchover: no write lost, the old DC becomes a standby");
   site_switchover->add_option("--to", site_verbs.request.operation.site, "the standby DC to make primary")->required();
   site_switchover->add_flag("--force", site_verbs.request.force, "do not ask for confirmation");

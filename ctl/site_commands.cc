@@ -4,6 +4,8 @@
 #include <map>
 
 #include "coordinator/rpc/coordinator_rpc.h"
+#include "common/util/units.h"
+#include "coordinator/schedule.h"
 #include "coordinator/site_operations.h"
 #include "ctl/table.h"
 
@@ -118,6 +120,52 @@ int siteHistoryCommand(const coordinator::SitesConfig& sites, const coordinator:
   }
   render(table, format, out);
   return 0;
+}
+
+int siteBackupsCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect, Format format,
+                       std::ostream& out, std::ostream& err) {
+  const auto views = coordinator::gatherSites(sites, connect);
+  std::map<std::pair<std::string, std::string>, dcs::SiteOperation> merged;
+  int failures = 0;
+  for (const auto& v : views) {
+    if (!v.reachable) err << "dcctl: " << v.name << ": its DCS cannot be read: " << v.error << "\n";
+    if (!v.backups_error.empty()) {
+      err << "dcctl: " << v.name << ": its backups journal holds garbage (" << v.backups_error
+          << "): no scheduled run starts until it is fixed or deleted\n";
+      ++failures;
+    }
+    if (!v.backups) continue;
+    for (const auto& run : v.backups->history) merged.emplace(std::pair{run.started_at, run.kind}, run);
+    if (v.backups->operation) merged.emplace(std::pair{v.backups->operation->started_at, v.backups->operation->kind}, *v.backups->operation);
+  }
+  Table table;
+  table.title = "Scheduled backups and drills (" + sites.source_file + ")";
+  table.columns = {"Started", "Type", "Site", "Member", "Label", "Size", "Copied", "Took (s)", "Result"};
+  table.numeric = {false, false, false, false, false, true, true, true, false};
+  for (const auto& [key, run] : merged) {
+    const dcs::BackupRecord record = run.backup.value_or(dcs::BackupRecord{});
+    const bool finished = !run.result.empty();
+    table.rows.push_back({run.started_at, record.type.empty() ? run.kind : record.type, record.site, record.member,
+                          record.label, finished && record.bytes ? formatBytes(static_cast<std::uint64_t>(record.bytes)) : "",
+                          finished && record.bytes ? formatBytes(static_cast<std::uint64_t>(record.copied_bytes)) : "",
+                          finished ? std::to_string((record.duration_ms + 500) / 1000) : "",
+                          finished ? run.result : "in progress"});
+  }
+  // When each kind falls due next, from the last runs both DCs recorded.
+  const coordinator::BackupSchedules& schedules = sites.backups;
+  if (!schedules.any()) table.footer.push_back("no schedule: the sites file has no backups: section");
+  const WallTime now = RealClock::instance().wallNow();
+  for (auto [kind, schedule] : {std::pair{coordinator::ScheduledKind::kFull, &schedules.full},
+                                std::pair{coordinator::ScheduledKind::kDiff, &schedules.diff},
+                                std::pair{coordinator::ScheduledKind::kIncr, &schedules.incr},
+                                std::pair{coordinator::ScheduledKind::kDrill, &schedules.drill}}) {
+    if (!*schedule) continue;
+    const auto next = coordinator::nextRun(**schedule, now);
+    table.footer.push_back(std::string(coordinator::scheduledKindName(kind)) + " \"" + (*schedule)->text + "\": next " +
+                           (next ? formatIsoTime(*next) : "never"));
+  }
+  render(table, format, out);
+  return failures == 0 ? 0 : 1;
 }
 
 }  // namespace pgtandem::ctl

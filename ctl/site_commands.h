@@ -30,6 +30,11 @@ int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinato
                          std::ostream& out, std::ostream& err);
 
 // Past site operations of both DCs, oldest first, with their timings.
+// `dcctl site backups`: the scheduled backups and drills both DCs recorded
+// (merged), the one in progress, and when each kind is due next.
+int siteBackupsCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect, Format format,
+                       std::ostream& out, std::ostream& err);
+
 int siteHistoryCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect, Format format,
                        std::ostream& out, std::ostream& err);
 

@@ -1,6 +1,7 @@
 // libFuzzer: what dc-backup reads from outside (a tar stream from
 // pg_basebackup, manifests and info files from a repository, its YAML
-// configuration, etcd's answers) never crashes it: garbage is an error.
+// configuration, etcd's answers; the coordinator's backups journal, which
+// it writes for the scheduled runs) never crashes it: garbage is an error.
 // The first byte picks the reader.
 
 #include <cstddef>
@@ -12,12 +13,13 @@
 #include "backup/manifest.h"
 #include "backup/site_source.h"
 #include "backup/tar_reader.h"
+#include "common/dcs/site_state.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace pgtandem::backup;
   if (size == 0) return 0;
   const std::string input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0: {
       std::size_t at = 0;
       TarReader tar([&](char* out, std::size_t max) -> pgtandem::Result<std::size_t> {
@@ -50,6 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)parseDuration(input);
       (void)parseByteSize(input);
       (void)parseBackupType(input);
+      break;
+    case 5:
+      (void)pgtandem::dcs::parseBackupJournal(input);
       break;
   }
   return 0;

@@ -307,15 +307,31 @@ TEST_F(BaseBackupIntegrationTest, StreamedByPgBasebackupFromAReplicaAndRestoredT
   auto verified = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
   EXPECT_EQ(verified.first, 0) << verified.second;
 
-  // Written after the backup: the restore replays it from the archive.
+  // Written after the backup: an incr over the stream stores only the
+  // files that changed (pgbench_accounts did not), and the restore of it
+  // replays the rest from the archive.
   for (int i = 11; i <= 20; ++i) ASSERT_TRUE((*s)->execute("INSERT INTO marks VALUES (" + std::to_string(i) + ")").ok());
+  ASSERT_TRUE((*s)->execute("CHECKPOINT").ok());
+  auto incr = dcBackup({"backup", "--repo", repo_, "--stanza", "main", "--method", "pg_basebackup", "--type", "incr",
+                        "--pg-host", dir_, "--pg-port", std::to_string(replica_port), "--json"});
+  ASSERT_EQ(incr.first, 0) << incr.second;
+  EXPECT_NE(incr.second.find(": incr of "), std::string::npos) << incr.second;
+  auto number = [&](const std::string& key) {
+    const auto at = incr.second.find("\"" + key + "\":");
+    return at == std::string::npos ? -1LL : std::stoll(incr.second.substr(at + key.size() + 3));
+  };
+  EXPECT_GT(number("bytes"), 0) << incr.second;
+  EXPECT_LT(number("copied_bytes") * 3, number("bytes")) << "pgbench_accounts was stored again: " << incr.second;
+  auto incr_verified = dcBackup({"verify", "--repo", repo_, "--stanza", "main"});
+  EXPECT_EQ(incr_verified.first, 0) << incr_verified.second;
+  for (int i = 21; i <= 25; ++i) ASSERT_TRUE((*s)->execute("INSERT INTO marks VALUES (" + std::to_string(i) + ")").ok());
   const std::string last_wal = scalar(port, "SELECT pg_walfile_name(pg_current_wal_lsn())");
   ASSERT_TRUE((*s)->execute("SELECT pg_switch_wal()").ok());
   EXPECT_TRUE(eventually([&] { return scalar(port, "SELECT last_archived_wal FROM pg_stat_archiver") >= last_wal; }, 60s));
 
   const int restored_port = restoreAndStart({});
   ASSERT_FALSE(HasFailure());
-  EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM marks"), "20");
+  EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM marks"), "25");
   EXPECT_EQ(scalar(restored_port, "SELECT count(*) FROM pgbench_accounts"), "200000");
 
   // Bad input: an unknown method, a server that is not there, the primary

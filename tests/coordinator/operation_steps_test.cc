@@ -512,7 +512,7 @@ std::vector<Row> rows() {
        "rejoin.follow.ok", {}, "pg1 followed (no rewind needed), pg2 rewound"},
       // scheduled backups and drills (where a backup goes: backup_schedule_test.cc)
       {"a backup copies the standby DC's member", B, Step::kBackup, noop, T::kAct, "backup.place.standby_dc",
-       Action::kTakeBackup, "dr1 in the standby DC dc2"},
+       Action::kTakeBackup, "a backup of dr1 in the standby DC dc2"},
       {"the standby DC cannot be read and the primary DC is not allowed", B, Step::kBackup,
        [](World& w) { w.to.reachable = false; }, T::kFail, "backup.place.nowhere", {}, "allow_primary_dc is off"},
       {"the backup was taken", B, Step::kBackup,
