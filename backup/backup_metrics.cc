@@ -54,14 +54,10 @@ class Series {
 }  // namespace
 
 Result<std::string> backupMetrics(Repository& repo, const std::string& stanza) {
-  auto listing = listBackups(repo, stanza);
+  auto listing = loadBackups(repo, stanza);
   if (!listing.ok()) return listing.error();
   std::map<BackupType, BackupManifest> last;  // the newest finished of each type
-  for (const auto& label : listing->finished) {
-    auto m = readManifest(repo, stanza, label);
-    if (!m.ok()) return m.error();
-    last[m->type] = std::move(*m);
-  }
+  for (const auto& m : listing->finished) last[m.type] = m;
   Series s(stanza);
   s.family("pgtandem_backup_finished_backups", "Finished backups in the repository.");
   s.value("pgtandem_backup_finished_backups", static_cast<double>(listing->finished.size()));

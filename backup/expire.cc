@@ -171,13 +171,11 @@ std::unique_ptr<StandbyPositions> etcdStandbyPositions() { return std::make_uniq
 Result<ExpireResult> expire(Repository& repo, const std::string& stanza, const RetentionPolicy& policy,
                             const std::vector<StandbyDc>& standbys, StandbyPositions& positions, const Clock& clock,
                             bool dry_run, std::ostream& out) {
-  auto listing = listBackups(repo, stanza);
-  if (!listing.ok()) return listing.error();
+  auto listing = loadBackups(repo, stanza);
+  if (!listing.ok()) return makeError(listing.error().code, "nothing expired: " + listing.error().message);
   std::vector<BackupFacts> finished;
-  for (const auto& label : listing->finished) {
-    auto manifest = readManifest(repo, stanza, label);
-    if (!manifest.ok()) return makeError(manifest.error().code, "nothing expired: " + manifest.error().message);
-    auto facts = factsOf(*manifest);
+  for (const auto& manifest : listing->finished) {
+    auto facts = factsOf(manifest);
     if (!facts.ok()) return makeError(facts.error().code, "nothing expired: " + facts.error().message);
     finished.push_back(std::move(*facts));
   }
@@ -200,7 +198,7 @@ Result<ExpireResult> expire(Repository& repo, const std::string& stanza, const R
   if (!policy.configured()) out << "no retention_full or retention_window set: no backup expires\n";
   for (const auto& item : plan.backups) out << verb << " backup " << item.label << ": " << item.why << "\n";
   // Unfinished backups older than the newest finished one were abandoned.
-  const std::string newest = listing->finished.empty() ? "" : labelTime(listing->finished.back());
+  const std::string newest = listing->finished.empty() ? "" : labelTime(listing->finished.back().label);
   for (const auto& label : listing->unfinished) {
     if (!newest.empty() && labelTime(label) < newest) {
       result.unfinished.push_back(label);

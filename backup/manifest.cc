@@ -263,6 +263,19 @@ Result<BackupListing> listBackups(Repository& repo, const std::string& stanza) {
   return listing;
 }
 
+Result<LoadedBackups> loadBackups(Repository& repo, const std::string& stanza) {
+  auto listing = listBackups(repo, stanza);
+  if (!listing.ok()) return listing.error();
+  LoadedBackups loaded;
+  loaded.unfinished = std::move(listing->unfinished);
+  for (const auto& label : listing->finished) {
+    auto manifest = readManifest(repo, stanza, label);
+    if (!manifest.ok()) return manifest.error();
+    loaded.finished.push_back(std::move(*manifest));
+  }
+  return loaded;
+}
+
 Status checkReferences(Repository& repo, const std::string& stanza, const BackupManifest& manifest) {
   const auto references = referencedBackups(manifest);
   if (references.empty()) return okStatus();

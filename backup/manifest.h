@@ -91,6 +91,14 @@ struct BackupListing {
 };
 Result<BackupListing> listBackups(Repository& repo, const std::string& stanza);
 
+// Every finished backup's manifest, oldest first, and the unfinished
+// labels; the first manifest that cannot be read is the error.
+struct LoadedBackups {
+  std::vector<BackupManifest> finished;
+  std::vector<std::string> unfinished;
+};
+Result<LoadedBackups> loadBackups(Repository& repo, const std::string& stanza);
+
 // kNotFound naming the first backup `manifest` refers to for unchanged
 // files that is missing or unfinished: the chain is broken.
 Status checkReferences(Repository& repo, const std::string& stanza, const BackupManifest& manifest);

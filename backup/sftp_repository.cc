@@ -1,7 +1,6 @@
 #include "backup/sftp_repository.h"
 
 #include <fcntl.h>
-#include <libssh/libssh.h>
 #include <libssh/sftp.h>
 #include <sys/stat.h>
 
@@ -12,6 +11,8 @@
 
 #include <unistd.h>
 
+#include "common/ssh/libssh_session.h"
+
 namespace pgtandem::backup {
 
 namespace {
@@ -19,7 +20,8 @@ namespace {
 // One SSH connection and its SFTP channel. libssh sessions are not
 // thread-safe: every call holds the mutex (backup workers share it).
 struct Connection {
-  ssh_session ssh = nullptr;
+  ssh::Session session;
+  ssh_session ssh = nullptr;  // session.get()
   sftp_session sftp = nullptr;
   std::mutex mutex;
   std::string root, where;
@@ -27,10 +29,6 @@ struct Connection {
 
   ~Connection() {
     if (sftp) sftp_free(sftp);
-    if (ssh) {
-      ssh_disconnect(ssh);
-      ssh_free(ssh);
-    }
   }
   std::string full(const std::string& path) const { return root + "/" + path; }
   Error failure(const std::string& what, const std::string& path) {
@@ -268,52 +266,12 @@ Result<std::unique_ptr<Repository>> openSftpRepository(const SftpLocation& locat
   c->root = location.path;
   c->where = (location.user.empty() ? "" : location.user + "@") + location.host + ":" + std::to_string(location.port) + ":";
   const std::string target = location.host + ":" + std::to_string(location.port);
-  c->ssh = ssh_new();
-  if (!c->ssh) return makeError(ErrorCode::kInternal, "libssh: cannot create a session");
-  const int port = location.port;
-  const long timeout = options.timeout_seconds;
-  ssh_options_set(c->ssh, SSH_OPTIONS_HOST, location.host.c_str());
-  ssh_options_set(c->ssh, SSH_OPTIONS_PORT, &port);
-  ssh_options_set(c->ssh, SSH_OPTIONS_TIMEOUT, &timeout);
-  if (!location.user.empty()) ssh_options_set(c->ssh, SSH_OPTIONS_USER, location.user.c_str());
-  if (!options.known_hosts.empty()) {
-    ssh_options_set(c->ssh, SSH_OPTIONS_KNOWNHOSTS, options.known_hosts.c_str());
-    ssh_options_set(c->ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
-  }
-  if (ssh_connect(c->ssh) != SSH_OK) {
-    return makeError(ErrorCode::kUnavailable, "cannot reach the SFTP repository host " + target + ": " + ssh_get_error(c->ssh));
-  }
-  const std::string known = options.known_hosts.empty() ? "~/.ssh/known_hosts" : options.known_hosts;
-  switch (ssh_session_is_known_server(c->ssh)) {
-    case SSH_KNOWN_HOSTS_OK:
-      break;
-    case SSH_KNOWN_HOSTS_CHANGED:
-    case SSH_KNOWN_HOSTS_OTHER:
-      return makeError(ErrorCode::kPermissionDenied, "the host key of " + target + " is not the one in " + known +
-                                                         ": refusing to connect (a changed key may be an attack)");
-    case SSH_KNOWN_HOSTS_NOT_FOUND:
-    case SSH_KNOWN_HOSTS_UNKNOWN:
-      return makeError(ErrorCode::kPermissionDenied, target + " is not in " + known + ": add its host key (ssh-keyscan -p " +
-                                                         std::to_string(location.port) + " " + location.host + ")");
-    case SSH_KNOWN_HOSTS_ERROR:
-      return makeError(ErrorCode::kIo, "cannot check the host key of " + target + ": " + ssh_get_error(c->ssh));
-  }
-  int auth = SSH_AUTH_DENIED;
-  if (!options.key_file.empty()) {
-    ssh_key key = nullptr;
-    if (ssh_pki_import_privkey_file(options.key_file.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK) {
-      return makeError(ErrorCode::kUnauthenticated, "cannot read the private key " + options.key_file +
-                                                        " (missing, unreadable, or protected by a passphrase)");
-    }
-    auth = ssh_userauth_publickey(c->ssh, nullptr, key);
-    ssh_key_free(key);
-  } else {
-    auth = ssh_userauth_publickey_auto(c->ssh, nullptr, nullptr);
-  }
-  if (auth != SSH_AUTH_SUCCESS) {
-    return makeError(ErrorCode::kUnauthenticated, "key authentication to " + c->where + " failed" +
-                                                      (options.key_file.empty() ? "" : " with " + options.key_file));
-  }
+  auto session = ssh::openSession({location.user, location.host, location.port},
+                                  {options.key_file, options.known_hosts, options.timeout_seconds},
+                                  "the SFTP repository host");
+  if (!session.ok()) return session.error();
+  c->session = std::move(*session);
+  c->ssh = c->session.get();
   c->sftp = sftp_new(c->ssh);
   if (!c->sftp || sftp_init(c->sftp) != SSH_OK) {
     return makeError(ErrorCode::kUnavailable, "no SFTP on " + target + ": " + ssh_get_error(c->ssh));

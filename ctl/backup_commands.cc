@@ -22,21 +22,12 @@ int listBackupsVerb(const backup::BackupConfig& c, Format format, std::ostream& 
     err << "dcctl backup list: " << repo.error().message << "\n";
     return 1;
   }
-  auto listing = backup::listBackups(**repo, c.stanza);
+  auto listing = backup::loadBackups(**repo, c.stanza);
   if (!listing.ok()) {
     err << "dcctl backup list: " << listing.error().message << "\n";
     return 1;
   }
-  std::vector<backup::BackupManifest> finished;
-  for (const auto& label : listing->finished) {
-    auto m = backup::readManifest(**repo, c.stanza, label);
-    if (!m.ok()) {
-      err << "dcctl backup list: " << m.error().message << "\n";
-      return 1;
-    }
-    finished.push_back(std::move(*m));
-  }
-  render(backupTable(c.stanza, finished, listing->unfinished), format, out);
+  render(backupTable(c.stanza, listing->finished, listing->unfinished), format, out);
   return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "tests/support/etcd_process.h"
 #include "tests/backup/run_dc_backup.h"
 #include "tests/support/ports.h"
+#include "tests/support/sshd.h"
 
 namespace pgtandem {
 namespace {
@@ -203,59 +204,27 @@ class SftpRepositoryTest : public ArchivePushIntegrationTest {
  protected:
   void SetUp() override {
     ArchivePushIntegrationTest::SetUp();
-    if (!fs::exists("/usr/sbin/sshd")) GTEST_SKIP() << "openssh-server is not installed";
-    for (const char* key : {"host_key", "client_key", "other_host_key"}) {
-      ASSERT_EQ(std::system(("ssh-keygen -q -t ed25519 -N '' -f " + dir_ + "/" + key).c_str()), 0);
-    }
-    fs::copy_file(dir_ + "/client_key.pub", dir_ + "/authorized_keys");
-    port_ = testing::freeLoopbackPort();
-    std::ofstream(dir_ + "/sshd_config") << "Port " << port_ << "\nListenAddress 127.0.0.1\nHostKey " << dir_
-                                         << "/host_key\nPidFile " << dir_ << "/sshd.pid\nAuthorizedKeysFile " << dir_
-                                         << "/authorized_keys\nPermitRootLogin prohibit-password\n"
-                                            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
-                                            "StrictModes no\nSubsystem sftp internal-sftp\nLogLevel ERROR\n";
-    fs::create_directories("/run/sshd");  // sshd's privilege separation directory
+    std::string why;
+    if (!sshd_.prepare(dir_, why)) GTEST_SKIP() << why;
     startSshd();
     ASSERT_FALSE(HasFatalFailure());
-    knownHosts(dir_ + "/known_hosts", "host_key");
-    knownHosts(dir_ + "/wrong_known_hosts", "other_host_key");
-    std::ofstream(dir_ + "/empty_known_hosts") << "";
     remote_ = dir_ + "/remote-repo";
     fs::create_directories(remote_);
-    url_ = "sftp://root@127.0.0.1:" + std::to_string(port_) + remote_;
+    url_ = "sftp://root@127.0.0.1:" + std::to_string(sshd_.port()) + remote_;
   }
   void TearDown() override {
     stopSshd();
     ArchivePushIntegrationTest::TearDown();
   }
-  void startSshd() {
-    SpawnOptions sshd;
-    sshd.argv = {"/usr/sbin/sshd", "-D", "-e", "-f", dir_ + "/sshd_config"};
-    sshd.output_file = dir_ + "/sshd.log";
-    auto started = spawnProcess(sshd);
-    ASSERT_TRUE(started.ok());
-    sshd_ = std::move(*started);
-    ASSERT_TRUE(testing::waitForPort("127.0.0.1", port_, 10s)) << readFile(dir_ + "/sshd.log");
-  }
-  void stopSshd() {
-    if (!sshd_) return;
-    (void)sshd_->signal(SIGTERM);
-    (void)sshd_->waitExit(10s);
-    sshd_.reset();
-  }
-  void knownHosts(const std::string& file, const std::string& key) {
-    std::string pub = readFile(dir_ + "/" + key + ".pub");
-    pub = pub.substr(0, pub.rfind(' '));  // "ssh-ed25519 AAAA..." without the comment
-    std::ofstream(file) << "[127.0.0.1]:" << port_ << " " << pub << "\n";
-  }
+  void startSshd() { ASSERT_TRUE(sshd_.start()) << sshd_.log(); }
+  void stopSshd() { sshd_.stop(); }
   std::string config(const std::string& known_hosts) {
     const std::string path = dir_ + "/sftp-" + fs::path(known_hosts).filename().string() + ".yml";
     std::ofstream(path) << "repo: " << url_ << "\nstanza: main\nsftp_key_file: " << dir_ << "/client_key\nsftp_known_hosts: "
                         << known_hosts << "\n";
     return path;
   }
-  int port_ = 0;
-  std::unique_ptr<ProcessHandle> sshd_;
+  testing::Sshd sshd_;
   std::string remote_, url_;
 };
 
@@ -332,7 +301,7 @@ TEST_F(SftpRepositoryTest, AWrongOrUnknownHostKeyOrAnUnreachableHostIsAClearErro
   EXPECT_EQ(bad_url.first, 1);
   EXPECT_NE(bad_url.second.find("absolute/path"), std::string::npos) << bad_url.second;
   EXPECT_TRUE(fs::is_empty(remote_)) << "a refused connection wrote into the repository";
-  EXPECT_EQ(readFile(dir_ + "/sshd.log").find("private"), std::string::npos);
+  EXPECT_EQ(sshd_.log().find("private"), std::string::npos);
   for (const auto* out : {&wrong.second, &unknown.second}) {
     EXPECT_EQ(out->find(readFile(dir_ + "/client_key").substr(40, 20)), std::string::npos) << "a secret in the output";
   }

@@ -1,7 +1,7 @@
 // Scheduled backups on two real DCs (own etcd each, real PostgreSQL 15,
 // real dc-agents), run by the dc-coordinator daemon from the sites file's
 // `backups:` schedule while pgbench writes on DC1's primary: a full, then an
-// incr, one at a time, each copying DC2's replica (not its standby leader,
+// incr, then a restore drill of it, one at a time, each copying DC2's replica (not its standby leader,
 // not DC1), recorded in both DCs' backups journals with size and duration,
 // in the repository and verified; pgbench never stops.
 
@@ -74,15 +74,15 @@ TEST_F(ScheduledBackup, RunsFromTheStandbyDcsReplicaWhileThePrimaryDcIsUnderPgbe
   std::thread loader([&] { load_result = asPostgres(load, 120s); });
 
   // The daemon, with an hourly full whose last time was half an hour ago
-  // (so it is due at once, and not again during the test) and an incr
-  // every minute (due at once too, so it runs right after the full).
+  // (so it is due at once, and not again during the test), an incr and a
+  // drill every minute (due at once too: they run after the full, in turn).
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
   ::gmtime_r(&now, &utc);
   const std::string sites = dir_ + "/sites-scheduled.yml";
   std::ofstream(sites) << readFile(sites_) << "coordinator:\n  listen: 127.0.0.1:" << freeLoopbackPort()
                        << "\nbackups:\n  config: " << config << "\n  full: \"" << (utc.tm_min + 30) % 60
-                       << " * * * *\"\n  incr: \"* * * * *\"\n";
+                       << " * * * *\"\n  incr: \"* * * * *\"\n  drill: \"* * * * *\"\n";
   SpawnOptions spawn;
   spawn.argv = {DC_COORDINATOR_BIN, "--sites", sites};
   spawn.output_file = dir_ + "/dc-coordinator.log";
@@ -94,7 +94,7 @@ TEST_F(ScheduledBackup, RunsFromTheStandbyDcsReplicaWhileThePrimaryDcIsUnderPgbe
   const bool recorded = eventually(
       [&] {
         dc2_journal = journalIn(*dcs2_, "itestdr");
-        return dc2_journal && dc2_journal->history.size() >= 2;
+        return dc2_journal && dc2_journal->history.size() >= 3;
       },
       180s);
   loader.join();
@@ -104,9 +104,15 @@ TEST_F(ScheduledBackup, RunsFromTheStandbyDcsReplicaWhileThePrimaryDcIsUnderPgbe
   const std::string log = readFile(dir_ + "/dc-coordinator.log");
   ASSERT_TRUE(recorded) << "no scheduled backup was recorded\n---- dc-coordinator log ----\n" << log;
 
-  // The full first, then the incr: one at a time.
+  // The full first, then the incr, then the drill: one at a time.
   const dcs::SiteOperation& run = dc2_journal->history.front();
   const dcs::SiteOperation& incr = dc2_journal->history[1];
+  const dcs::SiteOperation& drill = dc2_journal->history[2];
+  EXPECT_EQ(drill.kind, "drill");
+  EXPECT_EQ(drill.result, "done") << log;
+  ASSERT_TRUE(drill.backup);
+  EXPECT_EQ(drill.backup->label, incr.backup->label) << "the newest backup is drilled (restored through its chain)";
+  EXPECT_GE(drill.started_at, incr.finished_at);
   EXPECT_GE(incr.started_at, run.finished_at) << "two scheduled runs at once";
   EXPECT_EQ(incr.result, "done") << log;
   ASSERT_TRUE(incr.backup);
