@@ -74,6 +74,11 @@ Table memberTable(Context& ctx, const std::string& scope, const dcs::ClusterSnap
     if (!hosts.insert(text(mo.if_contains("host"))).second) with_port = true;
   }
   bool any_pending = o.extended, any_scheduled = o.extended, any_tags = o.extended;
+  // The server version: with -e, and whenever the members differ (a minor
+  // upgrade under way).
+  std::set<std::string> versions;
+  for (const auto& m : members) versions.insert(text(m.as_object().if_contains("server_version")));
+  const bool any_version = o.extended || versions.size() > 1;
   for (const auto& m : members) {
     any_pending |= m.as_object().contains("pending_restart");
     any_scheduled |= m.as_object().contains("scheduled_restart");
@@ -86,6 +91,7 @@ Table memberTable(Context& ctx, const std::string& scope, const dcs::ClusterSnap
   for (const char* c : {"Member", "Host", "Role", "State", "TL", "Receive LSN", "Receive Lag", "Replay LSN", "Replay Lag"}) {
     t.columns.push_back(c);
   }
+  if (any_version) t.columns.push_back("Version");
   if (any_pending) t.columns.push_back("Pending restart");
   if (any_scheduled) t.columns.push_back("Scheduled restart");
   if (any_tags) t.columns.push_back("Tags");
@@ -138,6 +144,10 @@ Table memberTable(Context& ctx, const std::string& scope, const dcs::ClusterSnap
     row.push_back(lagMb(m.if_contains("receive_lag")));
     row.push_back(text(m.if_contains("replay_lsn")));
     row.push_back(lagMb(m.if_contains("replay_lag")));
+    if (any_version) {
+      const json::value* v = m.if_contains("server_version");
+      row.push_back(v && v->is_int64() ? pg::versionText(static_cast<int>(v->as_int64())) : "");
+    }
     if (any_pending) row.push_back(m.contains("pending_restart") ? "*" : "");
     if (any_scheduled) {
       const json::value* s = m.if_contains("scheduled_restart");

@@ -15,7 +15,7 @@ namespace pgtandem::ctl {
 struct ListOptions {
   std::string scope;
   Format format = Format::kPretty;
-  bool extended = false;  // always show pending restart, scheduled restart and tags
+  bool extended = false;  // always show the server version, pending restart, scheduled restart and tags
   double watch_seconds = 0;  // 0: print once
   int watch_rounds = 0;      // 0: until interrupted
 };

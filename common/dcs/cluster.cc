@@ -192,6 +192,12 @@ Result<MemberInfo> parseMember(std::string_view name, std::string_view text) {
     if (!it->value().is_object()) return parseError("field 'tags' must be an object");
     PGT_ASSIGN(m.tags, parseTags(it->value().as_object()));
   }
+  std::optional<std::int64_t> server_version;
+  PGT_ASSIGN(server_version, optInt(o, "server_version"));
+  if (server_version && (*server_version <= 0 || *server_version > 10'000'000)) {
+    return parseError("field 'server_version' must be a version number such as 150020");
+  }
+  if (server_version) m.server_version = static_cast<int>(*server_version);
   if (auto it = o.find("pending_restart"); it != o.end()) {
     auto b = flexibleBool(it->value(), "pending_restart");
     if (!b.ok()) return parseError("field 'pending_restart' must be a boolean");
@@ -251,6 +257,7 @@ std::string toJson(const MemberInfo& m) {
   auto tags = tagsToJson(m.tags);
   if (!tags.empty()) o["tags"] = std::move(tags);
   if (m.pending_restart) o["pending_restart"] = true;
+  if (m.server_version) o["server_version"] = *m.server_version;
   if (m.pause) o["pause"] = true;
   if (!m.scheduled_restart.empty()) o["scheduled_restart"] = json::object{{"schedule", m.scheduled_restart}};
   if (!m.standby_source.empty()) {

@@ -74,6 +74,7 @@ struct MemberInfo {
   std::string replication_state;  // streaming, in archive recovery
   std::optional<int> timeline;
   bool pending_restart = false;
+  std::optional<int> server_version;  // the running server's, 150020 (pgtandem's own field)
   bool pause = false;
   std::string scheduled_restart;  // ISO 8601 time of a scheduled restart, "" if none
   // A standby leader's lag behind the primary DC (pgtandem's own field,

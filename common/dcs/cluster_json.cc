@@ -46,6 +46,7 @@ std::string clusterJson(const dcs::ClusterSnapshot& cluster, const ClusterFlags&
     }
     if (m.timeline) member["timeline"] = *m.timeline;
     if (m.pending_restart) member["pending_restart"] = true;
+    if (m.server_version) member["server_version"] = *m.server_version;
     if (!m.scheduled_restart.empty()) member["scheduled_restart"] = json::object{{"schedule", m.scheduled_restart}};
     if (json::object tags = tagsObject(m.tags); !tags.empty()) member["tags"] = std::move(tags);
     if (!m.standby_source.empty()) {

@@ -74,6 +74,28 @@ std::pair<std::string, int> splitHostPort(const std::string& value, int fallback
   return {value.substr(0, colon), port};
 }
 
+std::optional<int> versionNumber(const std::string& text) {
+  int major = 0, minor = 0;
+  if (std::sscanf(text.c_str(), "%d.%d", &major, &minor) < 1 || major <= 0) return std::nullopt;
+  return major * 10000 + minor;
+}
+
+std::string versionText(int number) { return std::to_string(number / 10000) + "." + std::to_string(number % 10000); }
+
+Result<int> installedVersion(ProcessRunner& runner, const std::string& bin_dir) {
+  Command command;
+  command.argv = {bin_dir + "/postgres", "--version"};
+  command.timeout = std::chrono::seconds(10);
+  auto ran = runner.run(command);
+  if (!ran.ok()) return ran.error();
+  // "postgres (PostgreSQL) 15.20 (Debian 15.20-1.pgdg120+1)"
+  const auto at = ran->output.find(") ");
+  const std::optional<int> number = ran->exit_code == 0 && at != std::string::npos ? versionNumber(ran->output.substr(at + 2))
+                                                                                   : std::nullopt;
+  if (!number) return makeError(ErrorCode::kParse, bin_dir + "/postgres --version said: " + tailLines(ran->output, 2));
+  return *number;
+}
+
 Result<std::pair<std::string, int>> parseConnUrl(const std::string& url) {
   const std::string prefix = "postgres://";
   std::string rest = url.rfind(prefix, 0) == 0 ? url.substr(prefix.size()) : url.rfind("postgresql://", 0) == 0 ? url.substr(13) : "";

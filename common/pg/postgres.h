@@ -28,6 +28,13 @@ std::pair<std::string, int> splitHostPort(const std::string& value, int fallback
 // The host and port of a member's conn_url (postgres://[user@]host:port/db).
 Result<std::pair<std::string, int>> parseConnUrl(const std::string& url);
 
+// "15.20" -> 150020; nullopt when it does not look like a version.
+std::optional<int> versionNumber(const std::string& text);
+// 150020 -> "15.20".
+std::string versionText(int number);
+// The version of the PostgreSQL binaries in `bin_dir` (`postgres --version`).
+Result<int> installedVersion(ProcessRunner& runner, const std::string& bin_dir);
+
 // LSN text helpers live in common/util/lsn.h.
 using pgtandem::formatLsn;
 using pgtandem::parseLsn;

@@ -276,6 +276,7 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
   if (pg.timeline > 0) m.timeline = pg.timeline;
   m.pause = settings_.pause;
   m.pending_restart = !pg.pending_restart.empty();
+  if (pg.running && pg.server_version > 0) m.server_version = pg.server_version;
   if (scheduled_restart_) m.scheduled_restart = scheduled_restart_->schedule;
   if (long_action_) m.state = long_action_->state;
   if (standby_lag_) {

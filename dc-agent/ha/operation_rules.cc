@@ -1,5 +1,7 @@
 #include "dc-agent/ha/operation_rules.h"
 
+#include "common/pg/postgres.h"
+
 #include <cstdio>
 #include <functional>
 #include <optional>
@@ -26,12 +28,7 @@ OperationVerdict refuse(const char* rule, std::string message, ErrorCode code = 
   return verdict(Type::kRefuse, rule, std::move(message), code);
 }
 
-// "15.20" -> 150020; nullopt when it does not look like a version.
-std::optional<int> versionNumber(const std::string& text) {
-  int major = 0, minor = 0;
-  if (std::sscanf(text.c_str(), "%d.%d", &major, &minor) < 1 || major <= 0) return std::nullopt;
-  return major * 10000 + minor;
-}
+using pg::versionNumber;
 
 const std::vector<Rule>& rules() {
   static const std::vector<Rule> table = {

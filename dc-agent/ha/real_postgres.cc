@@ -180,6 +180,11 @@ PgObservation RealPostgres::observe() {
   o.replayed_timestamp = state->replayed_timestamp;
   o.replay_paused = state->replay_paused;
   o.pending_restart = state->pending_restart;
+  // New binaries under a running server (a minor upgrade installed): a
+  // restart is pending, as Patroni reports it.
+  if (const int installed = installedVersion(); installed > 0 && installed != state->server_version) {
+    o.pending_restart.push_back("server_version");
+  }
   for (const auto& slot : state->slots) {
     if (slot.type == "physical" && slot.restart_lsn) o.slot_positions[slot.name] = *slot.restart_lsn;
   }
@@ -752,6 +757,21 @@ Status RealPostgres::removedForReclone(const std::string& why) {
   std::error_code ec;
   fs::remove_all(paths_.data_dir, ec);
   return makeError(ErrorCode::kIo, why + "; data directory removed for a re-clone");
+}
+
+int RealPostgres::installedVersion() {
+  struct stat st {};
+  if (::stat((paths_.bin_dir + "/postgres").c_str(), &st) != 0) return 0;
+  const InstalledBinary now{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                            static_cast<std::uint64_t>(st.st_size), static_cast<std::int64_t>(st.st_mtime), 0};
+  if (now.device != installed_.device || now.inode != installed_.inode || now.size != installed_.size ||
+      now.mtime != installed_.mtime) {
+    installed_ = now;
+    auto version = pg::installedVersion(runner_, paths_.bin_dir);
+    if (!version.ok()) spdlog::warn("cannot tell the installed PostgreSQL version: {}", version.error().message);
+    installed_.version = version.ok() ? *version : 0;
+  }
+  return installed_.version;
 }
 
 }  // namespace pgtandem::agent

@@ -78,6 +78,9 @@ class RealPostgres final : public PostgresControl {
   // Runs archive_command for one file of pg_wal; false when archiving is off.
   Result<bool> archiveWalFile(const std::string& file_name);
   std::string followingFile() const { return paths_.data_dir + "/pgtandem.following"; }
+  // The version of the binaries in bin_dir, read again only when the
+  // postgres binary changed (a package install replaces it); 0 unknown.
+  int installedVersion();
 
   const config::Config& config_;
   ProcessRunner& runner_;
@@ -94,6 +97,11 @@ class RealPostgres final : public PostgresControl {
   int session_timeout_s_ = 0;          // the one session_ was opened with
   int port_ = 5432;
   std::string host_ = "127.0.0.1";
+  struct InstalledBinary {
+    std::uint64_t device = 0, inode = 0, size = 0;
+    std::int64_t mtime = 0;
+    int version = 0;
+  } installed_;
 };
 
 }  // namespace pgtandem::agent

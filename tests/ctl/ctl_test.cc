@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "common/dcs/memory_dcs.h"
 #include "ctl/backup_commands.h"
@@ -114,6 +115,40 @@ TEST_F(CtlTest, ListFootersAndUnknownCluster) {
   auto ctx2 = context();
   ASSERT_EQ(listCommand(ctx2, ListOptions{"robin"}), 0);
   EXPECT_NE(out_.str().find("Cluster: robin (uninitialized)"), std::string::npos);
+}
+
+// The server version: a column when the members differ (a minor upgrade
+// under way) or with -e; a member on new binaries it has not restarted on
+// shows its pending restart.
+TEST_F(CtlTest, ListShowsTheVersionsWhenTheMembersDiffer) {
+  for (const auto& [name, port, version, pending] : {std::tuple{"pg1", 5433, 150018, true}, std::tuple{"pg2", 5434, 150018, false},
+                                                     std::tuple{"pg3", 5435, 150018, false}}) {
+    dcs::MemberInfo m;
+    m.name = name;
+    m.conn_url = "postgres://127.0.0.1:" + std::to_string(port) + "/postgres";
+    m.state = "running";
+    m.timeline = 2;
+    m.server_version = version;
+    m.pending_restart = pending;
+    ASSERT_TRUE(observer_->put(dcs::ClusterPaths("/service/", "batman").member(name), dcs::toJson(m)).ok());
+  }
+  auto same = context();
+  ASSERT_EQ(listCommand(same, ListOptions{}), 0);
+  EXPECT_EQ(out_.str().find("Version"), std::string::npos) << "one version: no column\n" << out_.str();
+  auto extended = context();
+  ListOptions e;
+  e.extended = true;
+  ASSERT_EQ(listCommand(extended, e), 0);
+  EXPECT_NE(out_.str().find("| Version | Pending restart |"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("| 15.18   | *               |"), std::string::npos) << out_.str();
+
+  dcs::MemberInfo upgraded = *dcs::parseMember("pg2", observer_->get("/service/batman/members/pg2")->kvs[0].value);
+  upgraded.server_version = 150020;
+  ASSERT_TRUE(observer_->put("/service/batman/members/pg2", dcs::toJson(upgraded)).ok());
+  auto mixed = context();
+  ASSERT_EQ(listCommand(mixed, ListOptions{}), 0);
+  EXPECT_NE(out_.str().find("| Version | Pending restart |"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("| 15.20   |"), std::string::npos) << out_.str();
 }
 
 TEST_F(CtlTest, ListShowsTheStandbyLag) {

@@ -430,3 +430,58 @@ TEST_F(AgentCluster, ReloadRereadsPatroniYml) {
 
 }  // namespace
 }  // namespace pgtandem::testing
+
+namespace pgtandem::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// New binaries installed under a running server (a minor upgrade's package
+// install): the agent sees the postgres binary change, and its member key
+// and GET /patroni report a pending restart, as Patroni does;
+// the binaries put back, the restart is no longer pending.
+TEST_F(AgentCluster, NewBinariesUnderARunningServerMakeARestartPending) {
+  AgentNode& node = nodes_[0];
+  // bin_dir: links to Debian's binaries, so that the test can swap one.
+  const std::string bin = dir_ + "/bin";
+  fs::create_directories(bin);
+  for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql/15/bin")) {
+    fs::create_symlink(entry.path(), bin + "/" + entry.path().filename().string());
+  }
+  std::ofstream(node.config_file) << std::regex_replace(configFor(node), std::regex("bin_dir: /usr/lib/postgresql/15/bin"),
+                                                        "bin_dir: " + bin);
+  startAgent(node);
+  ASSERT_TRUE(eventually([&] { return healthy(1); }, 120s)) << "no leader";
+  auto memberKey = [&]() -> std::optional<dcs::MemberInfo> {
+    auto got = dcs_->get("/service/itest/members/" + node.name);
+    if (!got.ok() || got->kvs.empty()) return std::nullopt;
+    auto parsed = dcs::parseMember(node.name, got->kvs[0].value);
+    return parsed.ok() ? std::optional(*parsed) : std::nullopt;
+  };
+  ASSERT_TRUE(eventually([&] { return memberKey() && memberKey()->server_version; }, 30s));
+  const int running = *memberKey()->server_version;
+  EXPECT_GE(running, 150000);
+  EXPECT_FALSE(memberKey()->pending_restart);
+
+  // "Installed": a postgres that says 15.99, replacing the link the way a
+  // package install replaces the file (a new inode).
+  const std::string wrapper = bin + "/postgres.new";
+  std::ofstream(wrapper) << "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'postgres (PostgreSQL) 15.99 (test)'; exit 0; fi\n"
+                            "exec /usr/lib/postgresql/15/bin/postgres \"$@\"\n";
+  fs::permissions(wrapper, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                               fs::perms::others_exec);
+  fs::rename(wrapper, bin + "/postgres");
+  EXPECT_TRUE(eventually([&] { return memberKey() && memberKey()->pending_restart; }, 30s))
+      << "no pending restart after the binaries changed\n" << tailLines(readFile(node.log_file), 20);
+  const http::Response patroni = api(node, "GET", "/patroni");
+  EXPECT_NE(patroni.body.find("\"pending_restart\":true"), std::string::npos) << patroni.body;
+  EXPECT_NE(patroni.body.find("\"server_version\""), std::string::npos) << patroni.body;
+
+  // Put back: nothing pending.
+  fs::remove(bin + "/postgres");
+  fs::create_symlink("/usr/lib/postgresql/15/bin/postgres", bin + "/postgres");
+  EXPECT_TRUE(eventually([&] { return memberKey() && !memberKey()->pending_restart; }, 30s));
+}
+
+}  // namespace
+}  // namespace pgtandem::testing

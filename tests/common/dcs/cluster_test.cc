@@ -139,6 +139,7 @@ TEST(ClusterJson, EveryMemberFieldRoundTripsToTheSameText) {
   m.replication_state = "streaming";
   m.timeline = 3;
   m.pending_restart = true;
+  m.server_version = 150020;
   m.pause = true;
   m.scheduled_restart = "2026-12-01T10:00:00+00:00";
   m.standby_source = "stream";

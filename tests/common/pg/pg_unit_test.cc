@@ -209,3 +209,33 @@ TEST(RootTest, RootIsRefusedWithAClearMessage) {
 
 }  // namespace
 }  // namespace pgtandem::pg
+
+namespace pgtandem::pg {
+namespace {
+
+TEST(VersionTest, NumbersTextAndTheInstalledBinariesVersion) {
+  EXPECT_EQ(versionNumber("15.20"), 150020);
+  EXPECT_EQ(versionNumber("15.18 (Debian 15.18-0+deb12u1)"), 150018);
+  EXPECT_EQ(versionNumber("16"), 160000);
+  EXPECT_FALSE(versionNumber("fifteen"));
+  EXPECT_FALSE(versionNumber("0.1"));
+  EXPECT_EQ(versionText(150020), "15.20");
+  EXPECT_EQ(versionText(150018), "15.18");
+
+  testing::RecordingRunner runner;
+  runner.answer.exit_code = 0;
+  runner.answer.output = "postgres (PostgreSQL) 15.20 (Debian 15.20-1.pgdg120+1)\n";
+  auto installed = installedVersion(runner, "/usr/lib/postgresql/15/bin");
+  ASSERT_TRUE(installed.ok()) << installed.error().message;
+  EXPECT_EQ(*installed, 150020);
+  ASSERT_EQ(runner.commands.size(), 1u);
+  EXPECT_EQ(runner.commands[0].argv, (std::vector<std::string>{"/usr/lib/postgresql/15/bin/postgres", "--version"}));
+  runner.answer.output = "bash: postgres: command not found\n";
+  runner.answer.exit_code = 127;
+  auto broken = installedVersion(runner, "/nowhere");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.error().message.find("/nowhere/postgres --version said"), std::string::npos) << broken.error().message;
+}
+
+}  // namespace
+}  // namespace pgtandem::pg
