@@ -88,4 +88,28 @@ std::vector<SiteView> gatherSites(const SitesConfig& sites, const DcsFactory& co
   return views;
 }
 
+std::vector<DcView> observeSites(const SitesConfig& sites, const DcsFactory& connect) {
+  std::vector<DcView> views;
+  for (const auto& site : sites.sites) {
+    DcView view;
+    view.site = &site;
+    auto dcs = connect(site);
+    if (!dcs.ok()) {
+      view.error = dcs.error().message;
+    } else {
+      dcs::MalformedValueLog log;
+      auto snapshot = dcs::loadCluster(**dcs, dcs::ClusterPaths(site.namespace_, site.scope), log);
+      if (!snapshot.ok()) {
+        view.error = snapshot.error().message;
+      } else {
+        view.snapshot = std::move(*snapshot);
+        view.reachable = true;
+        view.refresh();
+      }
+    }
+    views.push_back(std::move(view));
+  }
+  return views;
+}
+
 }  // namespace pgtandem::coordinator

@@ -13,6 +13,7 @@
 #include "common/dcs/cluster.h"
 #include "common/dcs/dcs.h"
 #include "common/dcs/site_state.h"
+#include "coordinator/operation_plan.h"
 #include "coordinator/sites.h"
 
 namespace pgtandem::coordinator {
@@ -48,5 +49,9 @@ using DcsFactory = std::function<Result<std::unique_ptr<dcs::Dcs>>(const Site&)>
 
 // Reads both DCSs (an unreachable one is reported, not an error).
 std::vector<SiteView> gatherSites(const SitesConfig& sites, const DcsFactory& connect);
+
+// Both DCs as the engine's deciders see them, in the sites file's order (an
+// unreachable one with its error). The views point into `sites`.
+std::vector<DcView> observeSites(const SitesConfig& sites, const DcsFactory& connect);
 
 }  // namespace pgtandem::coordinator

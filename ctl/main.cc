@@ -56,14 +56,21 @@ struct SiteVerbs {
   ctl::SiteOperationRequest request;
 };
 
-int runSiteVerb(std::string sites_file, const std::string& format_text, const SiteVerbs& verbs) {
+// The sites file, its warnings printed; nullopt (the error printed) when it is bad.
+std::optional<coordinator::SitesConfig> sitesFile(std::string sites_file) {
   sites_file = coordinator::sitesFilePath(sites_file);
   auto sites = coordinator::loadSitesFile(sites_file);
   if (!sites.ok()) {
     std::cerr << "dcctl: " << sites.error().message << "\n";
-    return 2;
+    return std::nullopt;
   }
   for (const auto& w : sites->warnings) std::cerr << "dcctl: warning: " << w.toString() << "\n";
+  return std::move(*sites);
+}
+
+int runSiteVerb(const std::string& sites_file, const std::string& format_text, const SiteVerbs& verbs) {
+  auto sites = sitesFile(sites_file);
+  if (!sites) return 2;
   auto format = ctl::parseFormat(format_text);
   if (!format.ok()) {
     std::cerr << "dcctl: " << format.error().message << "\n";
@@ -238,6 +245,14 @@ int main(int argc, char** argv) {
   site_verbs.rejoin = site_rejoin;
   site_verbs.init = site->add_subcommand("init", "write both DCs' site keys (role, epoch, the other DC's address) if missing");
 
+  // The rolling minor upgrade of both DCs (issue 19): the plan so far.
+  auto* upgrade = app.add_subcommand("upgrade", "rolling minor upgrade of both DCs: plan");
+  upgrade->require_subcommand(1);
+  upgrade->add_option("-s,--sites", sites_file, "the sites file; default $PGTANDEM_SITES, else /etc/pgtandem/sites.yml");
+  std::string upgrade_target;
+  auto* upgrade_plan = upgrade->add_subcommand("plan", "the members in the order they would be upgraded, or why not; changes nothing");
+  upgrade_plan->add_option("--to", upgrade_target, "the target version, e.g. 15.20")->required();
+
   // Backup verbs: a dc-backup configuration's repository; dump reads the cluster.
   auto* backup_verb = app.add_subcommand("backup", "backups: list, info, create, verify, restore, expire, drill, dump");
   backup_verb->require_subcommand(1);
@@ -284,6 +299,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (site->parsed()) return runSiteVerb(sites_file, format_text, site_verbs);
+  if (upgrade_plan->parsed()) {
+    auto sites = sitesFile(sites_file);
+    if (!sites) return 2;
+    return ctl::upgradePlanCommand(*sites, coordinator::etcdDcsFactory(), upgrade_target, std::cout, std::cerr);
+  }
   if (backup_verb->parsed() && !backup_dump->parsed()) {
     backup_request.verb = backup_verb->get_subcommands().front()->get_name();
     if (backup_request.config_file.empty()) {

@@ -5,7 +5,9 @@
 
 #include "coordinator/rpc/coordinator_rpc.h"
 #include "common/util/units.h"
+#include "common/pg/postgres.h"
 #include "coordinator/schedule.h"
+#include "coordinator/upgrade_plan.h"
 #include "coordinator/site_operations.h"
 #include "ctl/table.h"
 
@@ -166,6 +168,35 @@ int siteBackupsCommand(const coordinator::SitesConfig& sites, const coordinator:
   }
   render(table, format, out);
   return failures == 0 ? 0 : 1;
+}
+
+int upgradePlanCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
+                       const std::string& target, std::ostream& out, std::ostream& err) {
+  const std::optional<int> version = pg::versionNumber(target);
+  if (!version || target.find('.') == std::string::npos) {
+    err << "dcctl upgrade plan: --to '" << target << "' is not a minor version such as 15.20\n";
+    return 2;
+  }
+  const std::vector<coordinator::DcView> views = coordinator::observeSites(sites, connect);
+  auto plan = coordinator::planUpgrade(views[0], views[1], *version);
+  if (!plan.ok()) {
+    err << "dcctl upgrade plan: " << plan.error().message << "\n";
+    return 1;
+  }
+  out << "Rolling upgrade to " << pg::versionText(*version) << " (" << sites.source_file << ")";
+  out << (plan->steps.empty() ? ": nothing to do\n" : ":\n");
+  for (std::size_t i = 0; i < plan->steps.size(); ++i) {
+    const auto& step = plan->steps[i];
+    out << "  " << i + 1 << ". " << coordinator::upgradeActionName(step.action) << " " << step.dc << "/" << step.member
+        << (step.to_member.empty() ? "" : " -> " + step.to_member) << ": " << step.why << "\n";
+  }
+  if (!plan->done.empty()) {
+    out << "Already on " << pg::versionText(*version) << ":";
+    for (const auto& d : plan->done) out << " " << d;
+    out << "\n";
+  }
+  for (const auto& note : plan->notes) out << "Note: " << note << "\n";
+  return 0;
 }
 
 }  // namespace pgtandem::ctl

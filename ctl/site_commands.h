@@ -35,6 +35,12 @@ int siteOperationCommand(const coordinator::SitesConfig& sites, const coordinato
 int siteBackupsCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect, Format format,
                        std::ostream& out, std::ostream& err);
 
+// `dcctl upgrade plan --to 15.20`: the rolling upgrade's steps from both
+// DCs as they are (coordinator/upgrade_plan.h); exit 1 with the refusal,
+// 2 for a target that is not a version. Changes nothing.
+int upgradePlanCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect,
+                       const std::string& target, std::ostream& out, std::ostream& err);
+
 int siteHistoryCommand(const coordinator::SitesConfig& sites, const coordinator::DcsFactory& connect, Format format,
                        std::ostream& out, std::ostream& err);
 

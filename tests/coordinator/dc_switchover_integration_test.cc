@@ -40,6 +40,24 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
     EXPECT_TRUE(dcs2_->get("/service/itestdr/site")->kvs.empty());
   }
 
+  // The rolling upgrade's plan from both DCs as they are (issue 19): the
+  // standby DC first, each leader last after handing its role over. Bad
+  // targets are refused with the reason.
+  {
+    auto plan = dcctl({"upgrade", "--sites", sites, "plan", "--to", "15.99"});
+    EXPECT_EQ(plan.first, 0) << plan.second;
+    std::cout << plan.second;
+    for (const char* expected : {"Rolling upgrade to 15.99", "  1. upgrade dc2/", "hand_over dc2/", "hand_over dc1/"}) {
+      EXPECT_NE(plan.second.find(expected), std::string::npos) << expected << " not in:\n" << plan.second;
+    }
+    EXPECT_LT(plan.second.find("dc2/"), plan.second.find("dc1/")) << "the standby DC first:\n" << plan.second;
+    auto major = dcctl({"upgrade", "--sites", sites, "plan", "--to", "16.1"});
+    EXPECT_EQ(major.first, 1);
+    EXPECT_NE(major.second.find("pg_upgrade"), std::string::npos) << major.second;
+    auto banana = dcctl({"upgrade", "--sites", sites, "plan", "--to", "banana"});
+    EXPECT_EQ(banana.first, 2) << banana.second;
+  }
+
   // The first switchover runs in the dc-coordinator daemon, the second in
   // dcctl itself once the daemon is gone: one code path, two hosts.
   const int coordinator_port = freeLoopbackPort();
