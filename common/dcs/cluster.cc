@@ -412,6 +412,50 @@ Result<std::map<std::string, std::string>> parseFailsafe(std::string_view text) 
   return out;
 }
 
+Result<std::map<std::string, MemberMark>> parseMarks(std::string_view text) {
+  auto object = parseObject(text);
+  if (!object.ok()) return object.error();
+  std::map<std::string, MemberMark> out;
+  for (const auto& [name, value] : *object) {
+    if (!value.is_object()) return parseError("marks must map member names to objects");
+    MemberMark mark;
+    for (const auto& [key, flag] : value.as_object()) {
+      if (key == "reason") {
+        if (!flag.is_string()) return parseError("mark '" + std::string(name) + "': 'reason' must be a string");
+        mark.reason = std::string(flag.as_string());
+        continue;
+      }
+      bool* slot = key == "nofailover" ? &mark.nofailover : key == "noloadbalance" ? &mark.noloadbalance
+                                                         : key == "nosync"       ? &mark.nosync
+                                                                                 : nullptr;
+      if (!slot || !flag.is_bool()) {
+        return parseError("mark '" + std::string(name) + "': '" + std::string(key) +
+                          "' is not nofailover, noloadbalance or nosync with true or false");
+      }
+      *slot = flag.as_bool();
+    }
+    out[std::string(name)] = std::move(mark);
+  }
+  return out;
+}
+
+std::string marksJson(const std::map<std::string, MemberMark>& marks) {
+  json::object out;
+  for (const auto& [name, m] : marks) {
+    out[name] = json::object{{"nofailover", m.nofailover}, {"noloadbalance", m.noloadbalance}, {"nosync", m.nosync},
+                             {"reason", m.reason}};
+  }
+  return json::serialize(out);
+}
+
+MemberTags withMark(MemberTags tags, const MemberMark* mark) {
+  if (!mark) return tags;
+  tags.nofailover = tags.nofailover || mark->nofailover;
+  tags.noloadbalance = tags.noloadbalance || mark->noloadbalance;
+  tags.nosync = tags.nosync || mark->nosync;
+  return tags;
+}
+
 std::string failsafeJson(const std::map<std::string, std::string>& members) {
   json::object out;
   for (const auto& [name, url] : members) out[name] = url;
@@ -498,6 +542,12 @@ ClusterSnapshot parseCluster(const RangeResult& range, const ClusterPaths& paths
       auto site = parseSiteState(kv.value);
       if (!site.ok()) snapshot.site_error = site.error().message;
       setParsed(snapshot.site, std::move(site), kv, skip);
+    } else if (name == "marks") {
+      // Garbage marks are logged and read as none: a mark only ever takes
+      // a member out of duties, so none is the cluster's normal state.
+      auto marks = parseMarks(kv.value);
+      if (!marks.ok()) skip(marks.error());
+      else snapshot.marks = std::move(*marks);
     } else if (name == "backups") {
       // Likewise: no scheduled run is started over a journal nobody can read.
       auto journal = parseBackupJournal(kv.value);

@@ -38,6 +38,7 @@ class ClusterPaths {
   std::string failsafe() const { return base_ + "failsafe"; }
   std::string site() const { return base_ + "site"; }  // pgtandem's site state (site_state.h)
   std::string backups() const { return base_ + "backups"; }  // the scheduled backups' journal (site_state.h)
+  std::string marks() const { return base_ + "marks"; }      // run-time member marks (MemberMark)
 
  private:
   std::string base_;
@@ -143,6 +144,18 @@ struct HistoryEntry {
   bool operator==(const HistoryEntry&) const = default;
 };
 
+// The coordinator's run-time marks on members (<base>marks, pgtandem's own
+// key; Patroni's tools ignore it): a marked member acts as tagged
+// nofailover, noloadbalance and nosync as the mark says, whatever its
+// patroni.yml has, so that a rolling upgrade takes it out of the load
+// balancer and out of failover and synchronous replication for a while.
+struct MemberMark {
+  bool nofailover = false, noloadbalance = false, nosync = false;
+  std::string reason;  // "upgrade to 15.20", for the logs and dcctl
+
+  bool operator==(const MemberMark&) const = default;
+};
+
 struct ClusterSnapshot {
   Revision revision = 0;
   std::optional<std::string> initialize;  // system identifier; "" while initializing
@@ -161,6 +174,7 @@ struct ClusterSnapshot {
   std::string site_error;                       // the site key exists but cannot be parsed: why
   std::optional<BackupJournal> backups;         // the scheduled backups' journal; absent before the first
   std::string backups_error;                    // it exists but cannot be parsed: why
+  std::map<std::string, MemberMark> marks;      // member name -> its run-time mark
 
   bool isUnlocked() const { return !leader.has_value(); }
   // `name` holds the leader key (as this snapshot saw it).
@@ -206,6 +220,10 @@ Result<std::vector<HistoryEntry>> parseHistory(std::string_view json);
 std::string toJson(const std::vector<HistoryEntry>& history);
 Result<std::map<std::string, std::string>> parseFailsafe(std::string_view json);
 std::string failsafeJson(const std::map<std::string, std::string>& members);
+Result<std::map<std::string, MemberMark>> parseMarks(std::string_view json);
+std::string marksJson(const std::map<std::string, MemberMark>& marks);
+// `tags` with what `mark` adds (nullptr: none).
+MemberTags withMark(MemberTags tags, const MemberMark* mark);
 // The tags as Patroni's JSON object text.
 std::string tagsJson(const MemberTags& tags);
 // Tags given as name -> JSON text (the configuration's form).

@@ -234,6 +234,10 @@ void Agent::refreshSettings(const dcs::ClusterSnapshot& snapshot) {
   }
   applyDynamic(s, dynamic_);
   s.pause = pause_;
+  // The coordinator's run-time mark (a rolling upgrade): out of failover.
+  const auto marked = snapshot.marks.find(config_.name);
+  mark_ = marked == snapshot.marks.end() ? std::nullopt : std::optional(marked->second);
+  if (mark_ && mark_->nofailover) s.nofailover = true;
   settings_ = s;
   lock_.setTtl(settings_.ttl);
   applyTimings(dynamic_);
@@ -261,7 +265,7 @@ dcs::MemberInfo Agent::describeSelf(const PgObservation& pg) const {
   m.conn_url = "postgres://" + config_.postgresql.connect_address + "/postgres";
   m.api_url = "http://" + config_.restapi.connect_address + "/patroni";
   m.version = kAgentVersion;
-  m.tags = tagsOf(config_);
+  m.tags = dcs::withMark(tagsOf(config_), mark_ ? &*mark_ : nullptr);
   m.state = stateName(pg);
   m.role = roleName(pg);
   if (holds_lock_ && settings_.standby_cluster && pg.running && !pg.primary) m.role = "standby_leader";
@@ -352,6 +356,12 @@ std::shared_ptr<const AgentStatus> Agent::describeStatus(const PgObservation& pg
   s->maximum_lag_on_failover = settings_.maximum_lag_on_failover;
   s->tags = self.tags;
   s->raw_tags = config_.tags;
+  if (mark_) {  // shown as the tags they act as
+    for (const auto& [tag, on] : {std::pair{"nofailover", mark_->nofailover}, std::pair{"noloadbalance", mark_->noloadbalance},
+                                  std::pair{"nosync", mark_->nosync}}) {
+      if (on) s->raw_tags[tag] = "true";
+    }
+  }
   if (standby_lag_) {
     s->standby_source = standby_lag_->source;
     s->standby_lag_bytes = standby_lag_->bytes;

@@ -172,6 +172,7 @@ class Agent {
   std::optional<dcs::StatusInfo> published_status_;
   config::DynamicConfig dynamic_;  // the last valid /config (bootstrap.dcs until one is read)
   bool pause_ = false;
+  std::optional<dcs::MemberMark> mark_;  // the coordinator's run-time mark on this member
   std::string dynamic_config_error_;  // why the current /config is not used ("" when it is)
   // Member slots outlive a member's key for member_slots_ttl (Patroni 4's
   // 30 minutes), so a member that restarts finds its WAL still there.

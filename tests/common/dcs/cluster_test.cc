@@ -175,3 +175,29 @@ TEST(ClusterJson, StandbyLagRoundTrips) {
 
 }  // namespace
 }  // namespace pgtandem::dcs
+
+namespace pgtandem::dcs {
+namespace {
+
+TEST(MarksTest, RoundTripAndGarbageIsNamed) {
+  MemberMark mark;
+  mark.nofailover = mark.noloadbalance = true;
+  mark.reason = "upgrade to 15.20";
+  const std::map<std::string, MemberMark> marks = {{"pg2", mark}};
+  auto back = parseMarks(marksJson(marks));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, marks);
+  MemberTags tags;
+  tags.nosync = true;
+  const MemberTags marked = withMark(tags, &back->at("pg2"));
+  EXPECT_TRUE(marked.nofailover && marked.noloadbalance && marked.nosync) << "the mark adds, never removes";
+  EXPECT_EQ(withMark(tags, nullptr), tags);
+  for (const char* bad : {"[]", R"({"pg2": true})", R"({"pg2": {"nofailover": "yes"}})", R"({"pg2": {"novacuum": true}})",
+                          R"({"pg2": {"reason": 3}})"}) {
+    auto parsed = parseMarks(bad);
+    EXPECT_FALSE(parsed.ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace pgtandem::dcs

@@ -1215,3 +1215,48 @@ INSTANTIATE_TEST_SUITE_P(RewindOrReclone, StandbyDiverged, ::testing::Values(fal
 
 }  // namespace
 }  // namespace pgtandem::agent
+
+namespace pgtandem::agent {
+namespace {
+
+// The coordinator's run-time mark (a rolling upgrade's): the marked replica
+// publishes the tags it acts as, is never promoted while marked, and is a
+// failover candidate again once unmarked. Garbage in the key marks nobody.
+TEST_F(Scenario, AMarkedReplicaIsOutOfFailoverUntilUnmarked) {
+  addNodes(3);
+  ASSERT_TRUE(runUntil([&] { return healthyCluster(3); }, 120s));
+  const std::string leader = *leaderKey();
+  std::vector<std::string> replicas;
+  for (const auto& n : nodes_) {
+    if (n->name != leader) replicas.push_back(n->name);
+  }
+  const std::string marked = replicas[0], other = replicas[1];
+  dcs::MemberMark mark;
+  mark.nofailover = mark.noloadbalance = mark.nosync = true;
+  mark.reason = "upgrade to 15.20";
+  ASSERT_TRUE(observer_->put("/service/batman/marks", dcs::marksJson({{marked, mark}}), 0).ok());
+  auto tagsOf = [&](const std::string& name) -> dcs::MemberTags {
+    auto got = observer_->get("/service/batman/members/" + name);
+    if (!got.ok() || got->kvs.empty()) return {};
+    auto m = dcs::parseMember(name, got->kvs[0].value);
+    return m.ok() ? m->tags : dcs::MemberTags{};
+  };
+  ASSERT_TRUE(runUntil([&] { return tagsOf(marked).nofailover && tagsOf(marked).noloadbalance && tagsOf(marked).nosync; }, 30s))
+      << "the mark is not published";
+  EXPECT_FALSE(tagsOf(other).nofailover);
+
+  // The marked one is the most caught up: it still does not take over.
+  world_.servers[marked].lsn += 1000;
+  kill(leader);
+  ASSERT_TRUE(runUntil([&] { return leaderKey() && *leaderKey() == other && primaries().size() == 1; }, 120s))
+      << "the unmarked replica did not take over";
+  EXPECT_FALSE(world_.servers[marked].primary);
+
+  // Unmarked (garbage reads as no mark): a candidate again.
+  ASSERT_TRUE(observer_->put("/service/batman/marks", "{not json", 0).ok());
+  ASSERT_TRUE(runUntil([&] { return !tagsOf(marked).nofailover; }, 30s)) << "garbage kept the mark";
+  EXPECT_EQ(max_primaries_, 1);
+}
+
+}  // namespace
+}  // namespace pgtandem::agent
