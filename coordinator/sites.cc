@@ -89,7 +89,7 @@ Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& 
   Reader r(file);
   SitesConfig c;
   c.source_file = file;
-  r.checkKeys(root, "", {"sites", "switchover", "coordinator", "backups"});
+  r.checkKeys(root, "", {"sites", "switchover", "coordinator", "backups", "upgrade"});
   YAML::Node sites = r.section(root, "sites", "");
   if (sites.IsMap()) {
     for (const auto& entry : sites) {
@@ -170,6 +170,31 @@ Result<SitesConfig> parseSites(const std::string& yaml_text, const std::string& 
       r.error(backups, "backups.config", "is required with a schedule: the dc-backup configuration of the repository");
     }
   }
+  YAML::Node upgrade = r.section(root, "upgrade", "");
+  if (upgrade.IsMap()) {
+    UpgradeSettings& u = c.upgrade;
+    u.configured = true;
+    r.checkKeys(upgrade, "upgrade", {"ssh", "install", "dry_run", "install_timeout_seconds"});
+    YAML::Node ssh = r.section(upgrade, "ssh", "upgrade");
+    if (ssh.IsMap()) {
+      r.checkKeys(ssh, "upgrade.ssh", {"user", "port", "key_file", "known_hosts"});
+      r.readString(ssh, "user", "upgrade.ssh", u.ssh_user);
+      r.readInt(ssh, "port", "upgrade.ssh", u.ssh_port);
+      r.readString(ssh, "key_file", "upgrade.ssh", u.ssh_key_file);
+      r.readString(ssh, "known_hosts", "upgrade.ssh", u.ssh_known_hosts);
+      if (u.ssh_port < 1 || u.ssh_port > 65535) r.error(at(ssh, "port"), "upgrade.ssh.port", "must be a port number");
+      if (u.ssh_user.empty()) r.error(at(ssh, "user"), "upgrade.ssh.user", "must not be empty");
+    }
+    r.readString(upgrade, "install", "upgrade", u.install);
+    r.readString(upgrade, "dry_run", "upgrade", u.dry_run);
+    r.readInt(upgrade, "install_timeout_seconds", "upgrade", u.install_timeout_seconds);
+    for (const auto& [key, value] : {std::pair{"install", &u.install}, std::pair{"dry_run", &u.dry_run}}) {
+      if (value->empty()) r.error(at(upgrade, key), std::string("upgrade.") + key, "must not be empty");
+    }
+    if (u.install_timeout_seconds < 10) {
+      r.error(at(upgrade, "install_timeout_seconds"), "upgrade.install_timeout_seconds", "must be at least 10");
+    }
+  }
   PGT_TRY(r.errorsAsStatus());
   c.warnings = std::move(r.warnings_);
   return c;
@@ -185,6 +210,21 @@ Result<SitesConfig> loadSitesFile(const std::string& path) {
   auto text = config::readConfigText(path, "sites file");
   if (!text.ok()) return text.error();
   return parseSites(*text, path);
+}
+
+std::string upgradeCommand(const std::string& templ, const std::string& version) {
+  std::string out;
+  static const std::string kPlaceholder = "{version}";
+  for (std::size_t at = 0; at < templ.size();) {
+    const std::size_t found = templ.find(kPlaceholder, at);
+    if (found == std::string::npos) {
+      out += templ.substr(at);
+      break;
+    }
+    out += templ.substr(at, found - at) + version;
+    at = found + kPlaceholder.size();
+  }
+  return out;
 }
 
 }  // namespace pgtandem::coordinator

@@ -76,6 +76,24 @@ struct CoordinatorTls {
   bool clientTls() const { return !cafile.empty(); }
 };
 
+// The rolling upgrade's install step (sites file `upgrade:`): run over SSH
+// on each member's host (its conn_url's host), `{version}` replaced with the
+// target ("15.20"). The dry run is the pre-check that the package can be
+// installed; neither is retried.
+struct UpgradeSettings {
+  bool configured = false;  // the sites file has an upgrade: section
+  std::string ssh_user = "root";
+  int ssh_port = 22;
+  std::string ssh_key_file;     // "": the coordinator user's default keys and ssh-agent
+  std::string ssh_known_hosts;  // "": ~/.ssh/known_hosts; an unknown or changed host key is refused
+  std::string install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15='{version}-*'";
+  std::string dry_run = "apt-get install -s -q postgresql-15='{version}-*'";
+  int install_timeout_seconds = 900;
+};
+
+// `templ` with each {version} replaced by `version` ("15.20").
+std::string upgradeCommand(const std::string& templ, const std::string& version);
+
 struct SitesConfig {
   std::string source_file;
   std::vector<Site> sites;  // in file order; exactly two
@@ -83,6 +101,7 @@ struct SitesConfig {
   std::string listen;  // the coordinator daemon's gRPC address
   CoordinatorTls tls;
   BackupSchedules backups;  // scheduled backups and drills (coordinator/schedule.h)
+  UpgradeSettings upgrade;  // the rolling upgrade's install step
   std::vector<config::ConfigIssue> warnings;  // unknown keys (typos), with their lines
 
   const Site* site(const std::string& name) const;

@@ -8,6 +8,7 @@
 #include "common/pg/postgres.h"
 #include "coordinator/schedule.h"
 #include "coordinator/upgrade_plan.h"
+#include "coordinator/upgrade_precheck.h"
 #include "coordinator/site_operations.h"
 #include "ctl/table.h"
 
@@ -196,6 +197,18 @@ int upgradePlanCommand(const coordinator::SitesConfig& sites, const coordinator:
     out << "\n";
   }
   for (const auto& note : plan->notes) out << "Note: " << note << "\n";
+  if (plan->steps.empty()) return 0;
+  if (!sites.upgrade.configured) {
+    out << "Not checked: the members' hosts (the sites file has no upgrade: section for the install step over SSH)\n";
+    return 0;
+  }
+  auto shell = ssh::makeLibsshRemoteShell(coordinator::sshOptionsOf(sites.upgrade));
+  auto installable = coordinator::checkInstallable(*plan, views, sites.upgrade, *shell);
+  if (!installable.ok()) {
+    err << "dcctl upgrade plan: " << installable.error().message << "\n";
+    return 1;
+  }
+  for (const auto& line : *installable) out << "Checked: " << line << "\n";
   return 0;
 }
 

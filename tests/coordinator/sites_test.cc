@@ -92,7 +92,32 @@ INSTANTIATE_TEST_SUITE_P(
                  "sites.dc2: is the same cluster as sites.dc1"},
         BadSites{"lag not a number", replace(kSites, "maximum_lag_bytes: 1048576", "maximum_lag_bytes: lots"),
                  "/etc/pgtandem/sites.yml:22: switchover.maximum_lag_bytes: must be an integer, got 'lots'"},
-        BadSites{"bad listen", replace(kSites, "listen: 127.0.0.1:7000", "listen: 7000"), "coordinator.listen: must be host:port"}));
+        BadSites{"bad listen", replace(kSites, "listen: 127.0.0.1:7000", "listen: 7000"), "coordinator.listen: must be host:port"},
+        BadSites{"upgrade: a bad ssh port", std::string(kSites) + "upgrade:\n  ssh:\n    port: 70000\n",
+                 "upgrade.ssh.port: must be a port number"},
+        BadSites{"upgrade: an empty install command", std::string(kSites) + "upgrade:\n  install: ''\n",
+                 "upgrade.install: must not be empty"},
+        BadSites{"upgrade: a short timeout", std::string(kSites) + "upgrade:\n  install_timeout_seconds: 1\n",
+                 "upgrade.install_timeout_seconds: must be at least 10"}));
+
+TEST(Sites, TheUpgradeSectionAndItsCommands) {
+  auto none = parseSites(kSites, "sites.yml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->upgrade.configured);
+  auto sites = parseSites(std::string(kSites) + "upgrade:\n  ssh: {user: admin, port: 2222, key_file: /k, known_hosts: /kh}\n"
+                                                "  install: 'install-pg {version} && echo {version}'\n",
+                          "sites.yml");
+  ASSERT_TRUE(sites.ok()) << sites.error().message;
+  const UpgradeSettings& u = sites->upgrade;
+  EXPECT_TRUE(u.configured);
+  EXPECT_EQ(u.ssh_user, "admin");
+  EXPECT_EQ(u.ssh_port, 2222);
+  EXPECT_EQ(u.ssh_key_file, "/k");
+  EXPECT_EQ(u.ssh_known_hosts, "/kh");
+  EXPECT_EQ(upgradeCommand(u.install, "15.20"), "install-pg 15.20 && echo 15.20");
+  EXPECT_EQ(upgradeCommand(u.dry_run, "15.20"), "apt-get install -s -q postgresql-15='15.20-*'") << "the default dry run";
+  EXPECT_EQ(upgradeCommand("no placeholder", "15.20"), "no placeholder");
+}
 
 TEST(Sites, UnknownKeysAreWarningsWithTheirLine) {
   auto sites = parseSites(replace(kSites, "    archive: /srv/archive/dc1\n", "    archive: /srv/archive/dc1\n    archvie: x\n"), "s.yml");

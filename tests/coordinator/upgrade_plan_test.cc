@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/upgrade_plan.h"
+#include "coordinator/upgrade_precheck.h"
+#include "tests/fakes/fake_remote_shell.h"
 
 namespace pgtandem::coordinator {
 namespace {
@@ -142,6 +144,47 @@ TEST(UpgradePlan, RefusalsNameWhatIsWrong) {
     EXPECT_NE(plan.error().message.find(c.says), std::string::npos) << c.name << ": " << plan.error().message;
     EXPECT_EQ(plan.error().message.rfind("no upgrade: ", 0), 0u) << plan.error().message;
   }
+}
+
+// The install step's dry run on every member the plan upgrades, over SSH to
+// its conn_url's host: all tried, each failure named.
+TEST(UpgradePrecheck, TheDryRunOnEveryMemberToUpgradeAndEachFailureNamed) {
+  Two two;
+  int n = 0;
+  for (auto* dc : {&two.dc1, &two.dc2}) {
+    for (auto& m : dc->snapshot.members) m.conn_url = "postgres://10.0.0." + std::to_string(++n) + ":5432/postgres";
+  }
+  two.m(two.dc1, "pg2").server_version = k1520;  // done: not checked
+  auto plan = two.plan();
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  UpgradeSettings settings;
+  settings.ssh_user = "admin";
+  testing::FakeRemoteShell shell;
+  const std::vector<DcView> views = {two.dc1, two.dc2};
+  auto checked = checkInstallable(*plan, views, settings, shell);
+  ASSERT_TRUE(checked.ok()) << checked.error().message;
+  EXPECT_EQ(checked->size(), 4u) << "pg1, pg3, dr1, dr2";
+  ASSERT_EQ(shell.ran.size(), 4u);
+  for (const auto& line : shell.ran) {
+    EXPECT_NE(line.find(": apt-get install -s -q postgresql-15='15.20-*'"), std::string::npos) << line;
+  }
+  EXPECT_EQ(shell.ran[0].rfind("10.0.0.5: ", 0), 0u) << "dr2 first, as in the plan: " << shell.ran[0];
+
+  CommandResult broken;
+  broken.exit_code = 100;
+  broken.output = "E: Version '15.20-*' for 'postgresql-15' was not found";
+  shell.answers.insert_or_assign("10.0.0.3", Result<CommandResult>(broken));  // pg3
+  shell.answers.insert_or_assign(  // dr1
+      "10.0.0.4", Result<CommandResult>(makeError(ErrorCode::kPermissionDenied, "the host key of 10.0.0.4:22 is not the one in /kh")));
+  shell.ran.clear();
+  auto refused = checkInstallable(*plan, views, settings, shell);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(shell.ran.size(), 4u) << "every member is tried";
+  const std::string& why = refused.error().message;
+  EXPECT_NE(why.find("cannot run on 2 member(s)"), std::string::npos) << why;
+  EXPECT_NE(why.find("dc1/pg3 on admin@10.0.0.3:22: the dry run"), std::string::npos) << why;
+  EXPECT_NE(why.find("exited 100: E: Version"), std::string::npos) << why;
+  EXPECT_NE(why.find("dc2/dr1 on admin@10.0.0.4:22: the host key"), std::string::npos) << why;
 }
 
 }  // namespace
