@@ -62,6 +62,19 @@ class PgBasebackupSource : public TarBackupSource {
   }
 
   Status start(const std::string& label, bool fast_checkpoint) override {
+    // -X fetch reads the WAL from start to stop at the end, from the
+    // server's pg_wal: under load a restartpoint may have removed it by
+    // then. A temporary slot, held by this session until the stream is
+    // done, keeps it (the copy method does the same).
+    auto held = pg::PgSession::connect(conninfo_);
+    if (!held.ok()) return makeError(held.error().code, "cannot connect to PostgreSQL: " + held.error().message);
+    auto slot = (*held)->query("SELECT pg_create_physical_replication_slot('pgtandem_stream_" + std::to_string(::getpid()) +
+                               "', true, true)");
+    if (!slot.ok()) {
+      return makeError(slot.error().code, "cannot reserve the WAL with a temporary replication slot (is "
+                                          "max_replication_slots used up?): " + slot.error().message);
+    }
+    slot_session_ = std::move(*held);
     std::string program = bin_dir_.empty() ? "/usr/lib/postgresql/" + std::to_string(major_) + "/bin" : bin_dir_;
     program += "/pg_basebackup";
     std::error_code ec;
@@ -115,6 +128,7 @@ class PgBasebackupSource : public TarBackupSource {
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
     pid_ = -1;
+    slot_session_.reset();  // the slot goes with it
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return okStatus();
     std::string errors(64 * 1024, '\0');
     const ssize_t n = ::pread(err_, errors.data(), errors.size(), 0);
@@ -129,6 +143,7 @@ class PgBasebackupSource : public TarBackupSource {
  private:
   std::string conninfo_, bin_dir_;
   int major_ = 15;
+  std::unique_ptr<pg::PgSession> slot_session_;  // holds the temporary slot while the stream runs
   pid_t pid_ = -1;
   int out_ = -1, err_ = -1;
 };

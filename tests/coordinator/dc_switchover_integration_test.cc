@@ -44,7 +44,10 @@ TEST_F(DcSwitchover, ThereAndBackWithoutLosingAWriteOrRecloning) {
   // standby DC first, each leader last after handing its role over. Bad
   // targets are refused with the reason.
   {
-    auto plan = dcctl({"upgrade", "--sites", sites, "plan", "--to", "15.99"});
+    // Every member running and publishing its version, DC2 streaming: a
+    // just-started member may take a few loops.
+    std::pair<int, std::string> plan;
+    eventually([&] { return (plan = dcctl({"upgrade", "--sites", sites, "plan", "--to", "15.99"})).first == 0; }, 60s);
     EXPECT_EQ(plan.first, 0) << plan.second;
     std::cout << plan.second;
     for (const char* expected : {"Rolling upgrade to 15.99", "  1. upgrade dc2/", "hand_over dc2/", "hand_over dc1/"}) {
