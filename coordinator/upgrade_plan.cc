@@ -62,7 +62,7 @@ Status planDc(const DcView& dc, int target, bool primary_dc, UpgradePlan& plan) 
   if (successor) {
     plan.steps.push_back({UpgradeAction::kHandOver, dc.name(), leader->name, successor->name,
                           std::string("the ") + leader_word + " role of " + dc.name() + " to the upgraded " +
-                              successor->name + (primary_dc ? ": the upgrade's one write gap" : ": DC2 streams again from it")});
+                              successor->name + (primary_dc ? ": the upgrade's one write gap" : ": the DC streams again through it")});
     plan.steps.push_back({UpgradeAction::kUpgradeMember, dc.name(), leader->name, "",
                           std::string("the former ") + leader_word + " of " + dc.name() + ", now a replica"});
   } else {
