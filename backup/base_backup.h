@@ -112,7 +112,8 @@ class TarBackupSource {
   virtual Status start(const std::string& label, bool fast_checkpoint) = 0;
   // Up to `max` bytes of the stream; 0 at its end.
   virtual Result<std::size_t> read(char* out, std::size_t max) = 0;
-  // Once the stream ended: whether the tool succeeded (its error if not).
+  // Once the stream ended, or was given up: whether the tool succeeded
+  // (its error if not).
   virtual Status finish() = 0;
 };
 

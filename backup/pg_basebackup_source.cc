@@ -122,6 +122,17 @@ class PgBasebackupSource : public TarBackupSource {
 
   Status finish() override {
     if (pid_ <= 0) return makeError(ErrorCode::kInternal, "pg_basebackup was not started");
+    // The tar's end-of-archive blocks came, but pg_basebackup may still be
+    // writing its last padding: closing now would kill it with SIGPIPE in
+    // that write. What is left after a normal end is small; more than 1 MB
+    // means the stream was stopped early, and then it is cut.
+    char rest[65536];
+    for (std::size_t drained = 0; drained < (1u << 20);) {
+      const ssize_t n = ::read(out_, rest, sizeof rest);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      drained += static_cast<std::size_t>(n);
+    }
     ::close(out_);  // a stream stopped early: pg_basebackup gets EPIPE and ends
     out_ = -1;
     int status = 0;

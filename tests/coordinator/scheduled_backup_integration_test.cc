@@ -115,7 +115,12 @@ TEST_F(ScheduledBackup, RunsFromTheStandbyDcsReplicaWhileThePrimaryDcIsUnderPgbe
   const dcs::SiteOperation& incr = runs[1];
   const auto drill_at = std::find_if(runs.begin(), runs.end(), [](const dcs::SiteOperation& r) { return r.kind == "drill"; });
   const dcs::SiteOperation& drill = *drill_at;
-  const dcs::SiteOperation& drilled = *(drill_at - 1);  // the newest backup when the drill started
+  // The newest backup taken when the drill started.
+  const auto drilled_at = std::find_if(std::make_reverse_iterator(drill_at), runs.rend(), [](const dcs::SiteOperation& r) {
+    return r.kind == "backup" && r.result == "done";
+  });
+  ASSERT_NE(drilled_at, runs.rend());
+  const dcs::SiteOperation& drilled = *drilled_at;
   for (std::size_t i = 1; i < runs.size(); ++i) {
     EXPECT_GE(runs[i].started_at, runs[i - 1].finished_at) << "two scheduled runs at once";
   }
@@ -149,7 +154,9 @@ TEST_F(ScheduledBackup, RunsFromTheStandbyDcsReplicaWhileThePrimaryDcIsUnderPgbe
 
   // The site journal was not used: a DC switchover was never blocked.
   auto site2 = dcs2_->get("/service/itestdr/site");
-  if (site2.ok() && !site2->kvs.empty()) EXPECT_EQ(dcs::parseSiteState(site2->kvs[0].value)->operation, std::nullopt);
+  if (site2.ok() && !site2->kvs.empty()) {
+    EXPECT_EQ(dcs::parseSiteState(site2->kvs[0].value)->operation, std::nullopt);
+  }
 
   // It is in the repository, from a replica, and verifies.
   auto info = asPostgres({DC_BACKUP_BIN, "info", "--config", config}, 60s);
